@@ -1,0 +1,1 @@
+"""The catalogue: public author and work records imported from open scholarly data (OpenAlex)."""

@@ -1,0 +1,1 @@
+"""Researcher profiles: the read model behind a profile page, its works list and name search."""

@@ -1,0 +1,86 @@
+"""The shapes of the profile read model, encoded once by the projection and served as bytes."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+
+class InstitutionOut(msgspec.Struct):
+    openalex_id: str | None
+    display_name: str | None
+    ror: str | None
+    country_code: str | None
+
+
+class TopicCountOut(msgspec.Struct):
+    openalex_id: str
+    display_name: str | None
+    works_count: int
+
+
+class TrustOut(msgspec.Struct):
+    """Placeholder until the trust snapshot projection exists: no score is invented."""
+
+    score: int | None = None
+    tier: str | None = None
+
+
+class ProfileOut(msgspec.Struct):
+    id: UUID
+    display_name: str
+    affiliation: InstitutionOut | None
+    orcid: str | None
+    openalex_id: str
+    works_count: int
+    topics_count: int
+    topics: list[TopicCountOut]
+    followers_count: int
+    close_collaborators_count: int
+    claim_status: str
+    verification_level: str
+    trust: TrustOut
+
+
+class VenueOut(msgspec.Struct):
+    openalex_id: str | None
+    display_name: str | None
+    type: str | None
+
+
+class TopicOut(msgspec.Struct):
+    openalex_id: str
+    display_name: str | None
+
+
+class AuthorOut(msgspec.Struct):
+    id: UUID
+    openalex_id: str
+    display_name: str
+    position: str | None
+
+
+class WorkOut(msgspec.Struct):
+    id: UUID
+    openalex_id: str
+    doi: str | None
+    title: str | None
+    publication_year: int | None
+    publication_date: str | None
+    type: str | None
+    venue: VenueOut | None
+    cited_by_count: int
+    abstract: str | None
+    topics: list[TopicOut]
+    authors: list[AuthorOut]
+
+
+class ResearcherPageOut(msgspec.Struct):
+    items: list[ProfileOut]
+    next_cursor: str | None
+
+
+class WorkPageOut(msgspec.Struct):
+    items: list[WorkOut]
+    next_cursor: str | None

@@ -1,0 +1,168 @@
+"""ProfilesProjection: which catalogue event changes which profile row, and how a profile is computed.
+
+Rules (documented in README): works_count counts authorships; topics are counted over the
+researcher's works; a close collaborator shares at least two works; the affiliation is the
+last known institution (from the newest work that names one); an unclaimed record with an
+OpenAlex id or ORCID iD and at least one work is verification level L1, otherwise L0.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.catalogue.model import Researcher, Work
+from projections.profiles.documents import (
+    AuthorOut,
+    InstitutionOut,
+    ProfileOut,
+    TopicCountOut,
+    TopicOut,
+    TrustOut,
+    VenueOut,
+    WorkOut,
+)
+from projections.profiles.view import BatchChanges, ProfileInputs, ProfilesView, WorkRow
+
+_encoder = msgspec.json.Encoder()
+
+
+def name_key(name: str) -> str:
+    """Case- and accent-insensitive form of a name, for search ("Zoë" -> "zoe")."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split())
+
+
+def work_sort_key(fields: dict[str, Any], openalex_id: str) -> str:
+    """Newest first sorts by date, then year; undated works go last."""
+    when = fields.get("publication_date") or (
+        f"{fields['publication_year']:04d}" if fields.get("publication_year") is not None else "0000"
+    )
+    return f"{when}|{openalex_id}"
+
+
+def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes:
+    venue = fields["venue"]
+    return _encoder.encode(
+        WorkOut(
+            id=UUID(work_id),
+            openalex_id=openalex_id,
+            doi=fields["doi"],
+            title=fields["title"],
+            publication_year=fields["publication_year"],
+            publication_date=fields["publication_date"],
+            type=fields["type"],
+            venue=VenueOut(**venue) if venue else None,
+            cited_by_count=fields["cited_by_count"],
+            abstract=fields["abstract"],
+            topics=[TopicOut(t["openalex_id"], t["display_name"]) for t in fields["topics"]],
+            authors=[
+                AuthorOut(UUID(a["researcher_id"]), a["openalex_id"], a["display_name"], a["position"])
+                for a in fields["authorships"]
+            ],
+        )
+    )
+
+
+def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes]]:
+    for p in inputs:
+        topic_counts: Counter[str] = Counter()
+        topic_names: dict[str, str | None] = {}
+        affiliation = None
+        newest_with_institution = ""
+        for sort_key, institutions, topics in p.works:
+            for t in topics:
+                topic_counts[t["openalex_id"]] += 1
+                topic_names[t["openalex_id"]] = t["display_name"]
+            if institutions and sort_key > newest_with_institution:
+                newest_with_institution, affiliation = sort_key, institutions[0]
+        works_count = len(p.works)
+        has_identifier = bool(p.identity["openalex_id"] or p.identity["orcid"])
+        profile = ProfileOut(
+            id=UUID(p.identity["id"]),
+            display_name=p.identity["display_name"],
+            affiliation=InstitutionOut(**affiliation) if affiliation else None,
+            orcid=p.identity["orcid"],
+            openalex_id=p.identity["openalex_id"],
+            works_count=works_count,
+            topics_count=len(topic_counts),
+            topics=[
+                TopicCountOut(tid, topic_names[tid], n)
+                for tid, n in sorted(topic_counts.items(), key=lambda kv: (-kv[1], topic_names[kv[0]] or "", kv[0]))
+            ],
+            followers_count=0,
+            close_collaborators_count=p.close_collaborators,
+            claim_status="unclaimed",
+            verification_level="L1" if has_identifier and works_count > 0 else "L0",
+            trust=TrustOut(),
+        )
+        yield p.identity["id"], _encoder.encode(profile)
+
+
+class ProfilesProjection(Projection[ProfilesView]):
+    """Catalogue events -> profile, works and search rows. Processes whole batches at once."""
+
+    name = "profiles"
+    topics = ()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([domain_event], tracking)
+
+    def process_batch(self, events: Sequence[Any], tracking: Tracking) -> None:
+        changes = BatchChanges()
+        corrected = [str(e.originator_id) for e in events if isinstance(e, Work.Corrected)]
+        stored_works = self.view.load_work_fields(corrected) if corrected else {}
+        for e in events:
+            if isinstance(e, Researcher.Registered):
+                rid = str(e.originator_id)
+                changes.researchers[rid] = {
+                    "openalex_id": e.openalex_id,
+                    "orcid": e.orcid,
+                    "display_name": e.display_name,
+                    "name_key": name_key(e.display_name),
+                }
+                changes.affected.add(rid)
+            elif isinstance(e, Researcher.Corrected):
+                rid = str(e.originator_id)
+                row = changes.researchers.get(rid) or self._stored_researcher(rid)
+                if row is None:
+                    continue
+                row.update(e.changes)
+                row["name_key"] = name_key(row["display_name"])
+                changes.researchers[rid] = row
+                changes.affected.add(rid)
+            elif isinstance(e, Work.Imported):
+                fields = {
+                    k: getattr(e, k)
+                    for k in (
+                        "openalex_id", "doi", "title", "publication_year", "publication_date", "type",
+                        "venue", "cited_by_count", "abstract", "topics", "authorships",
+                    )
+                }
+                self._put_work(changes, str(e.originator_id), fields, is_new=True)
+            elif isinstance(e, Work.Corrected):
+                wid = str(e.originator_id)
+                row = changes.works.get(wid)
+                fields = dict(row.fields) if row else stored_works.get(wid)
+                if fields is None:
+                    continue
+                changes.affected.update(a["researcher_id"] for a in fields["authorships"])
+                fields.update(e.changes)
+                self._put_work(changes, wid, fields, is_new=row.is_new if row else False)
+        self.view.apply_batch(changes, tracking, build_profiles)
+
+    def _put_work(self, changes: BatchChanges, wid: str, fields: dict[str, Any], *, is_new: bool) -> None:
+        oid = fields["openalex_id"]
+        changes.works[wid] = WorkRow(fields, work_sort_key(fields, oid), encode_work(wid, oid, fields), is_new=is_new)
+        changes.affected.update(a["researcher_id"] for a in fields["authorships"])
+
+    def _stored_researcher(self, rid: str) -> dict[str, Any] | None:
+        return self.view.load_researcher(rid)

@@ -1,0 +1,350 @@
+"""Profile tables for SQLite and PostgreSQL, written in the same transaction as the tracking row.
+
+The SQL is shared: both backends take `INSERT ... ON CONFLICT DO UPDATE`; only the parameter
+marker, a few type names and the `IN` list differ. Each profile and each work is stored
+pre-encoded (JSON bytes), so a read is one primary-key lookup and no encoding.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+BATCH_IN = 500  # ids per IN (...) list
+
+
+class ProfilesView(TrackingRecorder):
+    """Tables: researchers, works, authorships (researcher x work) and docs (encoded profiles)."""
+
+    blob = "BLOB"
+    bigint = "INTEGER"
+
+    @property
+    @abstractmethod
+    def tracking_table(self) -> str: ...
+
+    @abstractmethod
+    def _sql(self, statement: str) -> Any:
+        """Adapt a statement written with %s markers and {table} names to the backend."""
+
+    @abstractmethod
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
+
+    def _schema_statements(self) -> list[str]:
+        b, i = self.blob, self.bigint
+        return [
+            "CREATE TABLE IF NOT EXISTS {researchers} (id TEXT PRIMARY KEY, openalex_id TEXT NOT NULL,"
+            " orcid TEXT, display_name TEXT NOT NULL, name_key TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {researchers}_orcid ON {researchers} (orcid)",
+            "CREATE INDEX IF NOT EXISTS {researchers}_name ON {researchers} (name_key, id)",
+            f"CREATE TABLE IF NOT EXISTS {{works}} (id TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
+            f" fields TEXT NOT NULL, doc {b} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {authorships} (researcher_id TEXT NOT NULL, work_id TEXT NOT NULL,"
+            " sort_key TEXT NOT NULL, institutions TEXT NOT NULL, PRIMARY KEY (researcher_id, work_id))",
+            "CREATE INDEX IF NOT EXISTS {authorships}_work ON {authorships} (work_id)",
+            "CREATE INDEX IF NOT EXISTS {authorships}_newest ON {authorships} (researcher_id, sort_key)",
+            f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
+        ]
+
+    # -- writes (one transaction per batch, with the tracking row) ----------------------------
+
+    def apply_batch(self, changes: BatchChanges, tracking: Tracking, build: BuildProfiles) -> None:
+        """Write the rows, then rebuild the affected profiles with `build` from what is now stored."""
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            if changes.researchers:
+                c.executemany(
+                    self._sql(
+                        "INSERT INTO {researchers} (id, openalex_id, orcid, display_name, name_key)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                        " openalex_id = excluded.openalex_id, orcid = excluded.orcid,"
+                        " display_name = excluded.display_name, name_key = excluded.name_key"
+                    ),
+                    [
+                        (rid, r["openalex_id"], r["orcid"], r["display_name"], r["name_key"])
+                        for rid, r in changes.researchers.items()
+                    ],
+                )
+            if changes.works:
+                c.executemany(
+                    self._sql(
+                        "INSERT INTO {works} (id, sort_key, fields, doc) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key,"
+                        " fields = excluded.fields, doc = excluded.doc"
+                    ),
+                    [(wid, w.sort_key, w.fields_json, w.doc) for wid, w in changes.works.items()],
+                )
+                replaced = [wid for wid, w in changes.works.items() if not w.is_new]
+                for chunk in _chunks(replaced):
+                    clause, params = self._in("work_id", chunk)
+                    c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
+                c.executemany(
+                    self._sql(
+                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
+                        " sort_key = excluded.sort_key, institutions = excluded.institutions"
+                    ),
+                    [
+                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]))
+                        for wid, w in changes.works.items()
+                        for a in w.fields["authorships"]
+                    ],
+                )
+            docs = build(self._profile_inputs(c, sorted(changes.affected)))
+            c.executemany(
+                self._sql(
+                    "INSERT INTO {docs} (id, doc, position) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position"
+                ),
+                [(rid, doc, tracking.notification_id) for rid, doc in docs],
+            )
+
+    def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(work_ids):
+                clause, params = self._in("id", chunk)
+                c.execute(self._sql("SELECT id, fields FROM {works} WHERE " + clause), params)
+                found.update((row["id"], json.loads(row["fields"])) for row in c.fetchall())
+        return found
+
+    def load_researcher(self, researcher_id: str) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql("SELECT openalex_id, orcid, display_name, name_key FROM {researchers} WHERE id = %s"),
+                (researcher_id,),
+            )
+            row = c.fetchone()
+        return dict(row) if row else None
+
+    def _profile_inputs(self, c: Any, ids: Sequence[str]) -> Iterable[ProfileInputs]:
+        for chunk in _chunks(ids):
+            inputs = {}
+            clause, params = self._in("id", chunk)
+            c.execute(self._sql("SELECT id, openalex_id, orcid, display_name FROM {researchers} WHERE " + clause), params)
+            for row in c.fetchall():
+                inputs[row["id"]] = ProfileInputs(dict(row), [], 0)
+            if not inputs:
+                continue
+            clause, params = self._in("a.researcher_id", list(inputs))
+            c.execute(
+                self._sql(
+                    "SELECT a.researcher_id, a.sort_key, a.institutions, w.fields FROM {authorships} a"
+                    " JOIN {works} w ON w.id = a.work_id WHERE " + clause
+                ),
+                params,
+            )
+            for row in c.fetchall():
+                topics = json.loads(row["fields"])["topics"]
+                inputs[row["researcher_id"]].works.append(
+                    (row["sort_key"], json.loads(row["institutions"]), topics)
+                )
+            c.execute(
+                self._sql(
+                    "SELECT a.researcher_id, COUNT(*) AS shared FROM {authorships} a"
+                    " JOIN {authorships} b ON b.work_id = a.work_id AND b.researcher_id <> a.researcher_id"
+                    " WHERE " + clause + " GROUP BY a.researcher_id, b.researcher_id"
+                ),
+                params,
+            )
+            for row in c.fetchall():
+                if row["shared"] >= CLOSE_COLLABORATOR_SHARED_WORKS:
+                    inputs[row["researcher_id"]].close_collaborators += 1
+            yield from inputs.values()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def position(self, application_name: str) -> int:
+        return self.max_tracking_id(application_name) or 0
+
+    def profile(self, researcher_id: str, application_name: str) -> tuple[bytes, int] | None:
+        """The encoded profile and the view's position, read together (one snapshot)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT d.doc, (SELECT notification_id FROM {tracking} WHERE application_name = %s)"
+                    " AS position FROM {docs} d WHERE d.id = %s"
+                ),
+                (application_name, researcher_id),
+            )
+            row = c.fetchone()
+        return (bytes(row["doc"]), row["position"] or 0) if row else None
+
+    def researcher_id_for_orcid(self, orcid: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql("SELECT id FROM {researchers} WHERE orcid = %s ORDER BY id LIMIT 1"), (orcid,))
+            row = c.fetchone()
+        return row["id"] if row else None
+
+    def exists(self, researcher_id: str) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql("SELECT 1 AS found FROM {docs} WHERE id = %s"), (researcher_id,))
+            return c.fetchone() is not None
+
+    def search(
+        self, name_key: str, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str, bytes]]:
+        """Profiles whose normalised name contains `name_key`, in name order, after a cursor."""
+        where, params = "r.name_key LIKE %s ESCAPE '!'", [f"%{_like_escape(name_key)}%"]
+        if after is not None:
+            where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"
+            params += [after[0], after[0], after[1]]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id"
+                    " WHERE " + where + " ORDER BY r.name_key, r.id LIMIT %s"
+                ),
+                [*params, limit],
+            )
+            return [(row["name_key"], row["id"], bytes(row["doc"])) for row in c.fetchall()]
+
+    def works_of(
+        self, researcher_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str, bytes]]:
+        """Works of a researcher, newest first, after a cursor (sort key, work id)."""
+        where, params = "a.researcher_id = %s", [researcher_id]
+        if after is not None:
+            where += " AND (a.sort_key < %s OR (a.sort_key = %s AND a.work_id < %s))"
+            params += [after[0], after[0], after[1]]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT a.sort_key, a.work_id, w.doc FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
+                    " WHERE " + where + " ORDER BY a.sort_key DESC, a.work_id DESC LIMIT %s"
+                ),
+                [*params, limit],
+            )
+            return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in c.fetchall()]
+
+    def changed_since(self, position: int, limit: int = 10_000) -> list[tuple[str, int]]:
+        """Profiles rewritten after a position: how API caches learn what to drop."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql("SELECT id, position FROM {docs} WHERE position > %s ORDER BY position LIMIT %s"),
+                (position, limit),
+            )
+            return [(row["id"], row["position"]) for row in c.fetchall()]
+
+
+CLOSE_COLLABORATOR_SHARED_WORKS = 2
+
+
+class ProfileInputs:
+    """What one profile is computed from: identity, (sort key, institutions, topics) per work."""
+
+    __slots__ = ("identity", "works", "close_collaborators")
+
+    def __init__(self, identity: dict[str, Any], works: list[tuple[str, list, list]], close: int) -> None:
+        self.identity = identity
+        self.works = works
+        self.close_collaborators = close
+
+
+BuildProfiles = Callable[[Iterable[ProfileInputs]], Iterable[tuple[str, bytes]]]
+
+
+class WorkRow:
+    __slots__ = ("fields", "fields_json", "sort_key", "doc", "is_new")
+
+    def __init__(self, fields: dict[str, Any], sort_key: str, doc: bytes, *, is_new: bool) -> None:
+        self.fields = fields
+        self.fields_json = json.dumps(fields)
+        self.sort_key = sort_key
+        self.doc = doc
+        self.is_new = is_new
+
+
+class BatchChanges:
+    """Rows a batch of events writes, and the researchers whose profiles must be rebuilt."""
+
+    def __init__(self) -> None:
+        self.researchers: dict[str, dict[str, Any]] = {}
+        self.works: dict[str, WorkRow] = {}
+        self.affected: set[str] = set()
+
+
+def _chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+class SQLiteProfilesView(ProfilesView, SQLiteTrackingRecorder):
+    _tables = {
+        "researchers": "profiles_researchers",
+        "works": "profiles_works",
+        "authorships": "profiles_authorships",
+        "docs": "profiles_docs",
+        "tracking": "tracking",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cache: dict[str, str] = {}
+
+    @property
+    def tracking_table(self) -> str:
+        return "tracking"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + [
+            s.format(**self._tables) for s in self._schema_statements()
+        ]
+
+    def _sql(self, statement: str) -> str:
+        cached = self._cache.get(statement)
+        if cached is None:
+            cached = self._cache[statement] = statement.format(**self._tables).replace("%s", "?")
+        return cached
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({','.join(['%s'] * len(values))})", list(values)
+
+
+class PostgresProfilesView(ProfilesView, PostgresTrackingRecorder):
+    blob = "BYTEA"
+    bigint = "BIGINT"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = self.datastore.schema
+        prefix = self.tracking_table_name.removesuffix("_tracking")
+        self._tables = {
+            name: f'"{schema}"."{prefix}_{name}"' for name in ("researchers", "works", "authorships", "docs")
+        }
+        self._tables["tracking"] = f'"{schema}"."{self.tracking_table_name}"'
+        # Index names are not schema-qualified in CREATE INDEX.
+        create = {name: f"{prefix}_{name}" for name in ("researchers", "works", "authorships", "docs")}
+        for statement in self._schema_statements():
+            if statement.startswith("CREATE INDEX"):
+                head, _, tail = statement.partition(" ON ")
+                sql = head.format(**create) + " ON " + tail.format(**self._tables)
+            else:
+                sql = statement.format(**self._tables)
+            self.sql_create_statements.append(SQL(sql))  # type: ignore[arg-type]
+        self._cache: dict[str, bytes] = {}
+
+    @property
+    def tracking_table(self) -> str:
+        return self._tables["tracking"]
+
+    def _sql(self, statement: str) -> Any:
+        cached = self._cache.get(statement)
+        if cached is None:
+            cached = self._cache[statement] = statement.format(**self._tables).encode()
+        return cached
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s)", [list(values)]

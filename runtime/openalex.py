@@ -1,0 +1,302 @@
+"""Reads works in OpenAlex's published Work format and turns them into catalogue records.
+
+Accepted inputs: one Work object, a JSON list of Works, an API page ({"meta", "results"}), or
+JSON Lines (one Work per line, as in the snapshot; .gz too). Unknown OpenAlex fields are
+ignored, since the format has dozens we do not use; known fields are type-checked. A bad
+record is reported with its line (JSON Lines) or its position (JSON list) and skipped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from domain.catalogue.application import AuthorshipRecord, WorkRecord
+
+Text = Annotated[str, msgspec.Meta(max_length=2_000)]
+LongText = Annotated[str, msgspec.Meta(max_length=10_000)]
+MAX_ABSTRACT_WORDS = 20_000
+MAX_AUTHORSHIPS = 5_000  # physics papers have thousands of authors; bound it anyway
+
+
+class OAInstitution(msgspec.Struct):
+    id: Text | None = None
+    display_name: Text | None = None
+    ror: Text | None = None
+    country_code: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+
+
+class OAAuthor(msgspec.Struct):
+    id: Text | None = None
+    display_name: Text | None = None
+    orcid: Text | None = None
+
+
+class OAAuthorship(msgspec.Struct):
+    author: OAAuthor
+    author_position: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    institutions: Annotated[list[OAInstitution], msgspec.Meta(max_length=100)] = []
+
+
+class OASource(msgspec.Struct):
+    id: Text | None = None
+    display_name: Text | None = None
+    type: Text | None = None
+
+
+class OALocation(msgspec.Struct):
+    source: OASource | None = None
+
+
+class OATopic(msgspec.Struct):
+    id: Text
+    display_name: Text | None = None
+
+
+class OAWork(msgspec.Struct):
+    id: Text
+    doi: Text | None = None
+    title: LongText | None = None
+    display_name: LongText | None = None
+    publication_year: Annotated[int, msgspec.Meta(ge=0, le=3000)] | None = None
+    publication_date: Annotated[str, msgspec.Meta(max_length=10)] | None = None
+    type: Text | None = None
+    primary_location: OALocation | None = None
+    cited_by_count: Annotated[int, msgspec.Meta(ge=0)] | None = 0
+    abstract_inverted_index: dict[str, list[Annotated[int, msgspec.Meta(ge=0)]]] | None = None
+    topics: Annotated[list[OATopic], msgspec.Meta(max_length=100)] = []
+    authorships: Annotated[list[OAAuthorship], msgspec.Meta(max_length=MAX_AUTHORSHIPS)] = []
+
+
+class MalformedRecordError(ValueError):
+    """A record that cannot be imported, with the reason a person can act on."""
+
+
+_OPENALEX_ID = re.compile(r"^(?:https://openalex\.org/)?([WAISTwaist]\d{1,15})$")
+_ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+
+
+def openalex_id(value: str, kind: str) -> str:
+    match = _OPENALEX_ID.match(value.strip())
+    if not match or match.group(1)[0].upper() != kind:
+        raise MalformedRecordError(f"{value!r} is not an OpenAlex {_KINDS[kind]} id")
+    return match.group(1).upper()
+
+
+_KINDS = {"W": "work", "A": "author", "I": "institution", "S": "source", "T": "topic"}
+
+
+def orcid_checksum_ok(orcid: str) -> bool:
+    """ISO 7064 mod 11-2 over the 15 digits, as ORCID specifies."""
+    digits = orcid.replace("-", "")
+    total = 0
+    for ch in digits[:-1]:
+        total = (total + int(ch)) * 2
+    check = (12 - total % 11) % 11
+    return digits[-1] == ("X" if check == 10 else str(check))
+
+
+def normalise_orcid(value: str) -> str:
+    """A bare ORCID iD (0000-0002-1825-0097) from an iD or an orcid.org URL."""
+    match = _ORCID.match(value.strip())
+    if not match or not orcid_checksum_ok(match.group(1)):
+        raise MalformedRecordError(f"{value!r} is not a valid ORCID iD")
+    return match.group(1)
+
+
+def normalise_doi(value: str) -> str:
+    doi = value.strip()
+    for prefix in ("https://doi.org/", "http://doi.org/", "doi:"):
+        if doi.lower().startswith(prefix):
+            doi = doi[len(prefix) :]
+    if not doi.startswith("10."):
+        raise MalformedRecordError(f"{value!r} is not a DOI")
+    return doi.lower()
+
+
+def rebuild_abstract(index: dict[str, list[int]] | None) -> str | None:
+    """OpenAlex ships abstracts as word -> positions; put the words back in order."""
+    if not index:
+        return None
+    placed: list[tuple[int, str]] = [(pos, word) for word, positions in index.items() for pos in positions]
+    if len(placed) > MAX_ABSTRACT_WORDS:
+        raise MalformedRecordError(f"abstract has more than {MAX_ABSTRACT_WORDS} words")
+    placed.sort()
+    return " ".join(word for _, word in placed)
+
+
+def to_record(work: OAWork) -> WorkRecord:
+    """Validate and normalise one decoded Work."""
+    if work.publication_date is not None:
+        try:
+            date.fromisoformat(work.publication_date)
+        except ValueError:
+            raise MalformedRecordError(
+                f"publication_date {work.publication_date!r} is not a YYYY-MM-DD date"
+            ) from None
+    venue = None
+    source = work.primary_location.source if work.primary_location else None
+    if source is not None and (source.id or source.display_name):
+        venue = {
+            "openalex_id": openalex_id(source.id, "S") if source.id else None,
+            "display_name": source.display_name,
+            "type": source.type,
+        }
+    authorships: list[AuthorshipRecord] = []
+    for a in work.authorships:
+        if not a.author.id:
+            continue  # OpenAlex could not identify this author: nothing to attach a profile to
+        authorships.append(
+            {
+                "openalex_id": openalex_id(a.author.id, "A"),
+                "display_name": a.author.display_name or "",
+                "orcid": normalise_orcid(a.author.orcid) if a.author.orcid else None,
+                "position": a.author_position,
+                "institutions": [
+                    {
+                        "openalex_id": openalex_id(i.id, "I") if i.id else None,
+                        "display_name": i.display_name,
+                        "ror": i.ror,
+                        "country_code": i.country_code,
+                    }
+                    for i in a.institutions
+                ],
+            }
+        )
+    return {
+        "openalex_id": openalex_id(work.id, "W"),
+        "doi": normalise_doi(work.doi) if work.doi else None,
+        "title": work.title if work.title is not None else work.display_name,
+        "publication_year": work.publication_year,
+        "publication_date": work.publication_date,
+        "type": work.type,
+        "venue": venue,
+        "cited_by_count": work.cited_by_count or 0,
+        "abstract": rebuild_abstract(work.abstract_inverted_index),
+        "topics": [
+            {"openalex_id": openalex_id(t.id, "T"), "display_name": t.display_name} for t in work.topics
+        ],
+        "authorships": authorships,
+    }
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One input record: its place in the file and either the record or the reason it failed."""
+
+    where: str
+    record: WorkRecord | None = None
+    error: str | None = None
+
+
+_work_decoder = msgspec.json.Decoder(OAWork)
+_any_decoder = msgspec.json.Decoder()
+
+
+def _parse_work(raw: Any, where: str) -> Parsed:
+    try:
+        return Parsed(where, record=to_record(msgspec.convert(raw, OAWork)))
+    except msgspec.ValidationError as e:
+        return Parsed(where, error=str(e))
+    except MalformedRecordError as e:
+        return Parsed(where, error=str(e))
+
+
+def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
+    try:
+        raw = _any_decoder.decode(line)
+    except msgspec.DecodeError as e:
+        yield Parsed(where, error=f"not JSON: {e}")
+        return
+    yield from _parse_document(raw, where)
+
+
+def _parse_document(raw: Any, where: str) -> Iterator[Parsed]:
+    if isinstance(raw, dict) and "results" in raw and "id" not in raw:
+        raw = raw["results"]
+    if isinstance(raw, list):
+        prefix = f"{where}, " if where else ""
+        for n, item in enumerate(raw, start=1):
+            yield _parse_work(item, f"{prefix}record {n}")
+    elif isinstance(raw, dict):
+        yield _parse_work(raw, where or "record 1")
+    else:
+        yield Parsed(where or "record 1", error="expected an OpenAlex Work object, a list of them or an API page")
+
+
+class UnreadableFileError(ValueError):
+    """The file as a whole is not in any accepted format."""
+
+
+def parse_bytes(data: bytes) -> Iterator[Parsed]:
+    """Parse a whole document held in memory (an HTTP body, a small file)."""
+    stripped = data.lstrip()
+    if not stripped:
+        raise UnreadableFileError("the input is empty")
+    try:
+        raw = _any_decoder.decode(stripped)
+    except msgspec.DecodeError:
+        if stripped[:1] != b"{":
+            raise UnreadableFileError(
+                "the input is neither JSON nor JSON Lines of OpenAlex Work objects"
+            ) from None
+        # Not one JSON document: JSON Lines, one Work per line.
+        for n, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                yield from _parse_line(line, f"line {n}")
+        return
+    yield from _parse_document(raw, "")
+
+
+class WorkFileReader:
+    """Streams a file of works; JSON Lines are read line by line, whatever the file size."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.total_bytes = path.stat().st_size
+        self.bytes_read = 0
+
+    def _open(self) -> io.BufferedIOBase:
+        if self.path.suffix == ".gz":
+            return gzip.open(self.path, "rb")  # type: ignore[return-value]
+        return self.path.open("rb")
+
+    def _raw_position(self, f: io.BufferedIOBase) -> int:
+        inner = getattr(f, "fileobj", None)  # gzip: progress through the compressed file
+        return (inner or f).tell()
+
+    def __iter__(self) -> Iterator[Parsed]:
+        with self._open() as f:
+            first = b""
+            for line in f:
+                if line.strip():
+                    first = line
+                    break
+            if not first:
+                raise UnreadableFileError(f"{self.path} is empty")
+            if first.lstrip()[:1] == b"{":
+                try:
+                    _any_decoder.decode(first)
+                    is_json_lines = True
+                except msgspec.DecodeError:
+                    is_json_lines = False  # a pretty-printed object spans lines
+            else:
+                is_json_lines = False
+            if not is_json_lines:
+                rest = f.read()
+                self.bytes_read = self.total_bytes
+                yield from parse_bytes(first + rest)
+                return
+            f.seek(0)
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    yield from _parse_line(line, f"line {n}")
+                self.bytes_read = self._raw_position(f)

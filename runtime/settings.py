@@ -1,0 +1,120 @@
+"""Settings, read once from the environment at the entry point and passed down (never at import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+# name -> (default, meaning); `peerledger --help` and README print this table.
+SETTINGS_HELP: dict[str, tuple[str, str]] = {
+    "PEERLEDGER_DATA_DIR": ("./var", "data folder (SQLite files, demo mail)"),
+    "PEERLEDGER_HOST": ("127.0.0.1", "address the API listens on"),
+    "PEERLEDGER_PORT": ("8000", "port the API listens on"),
+    "PEERLEDGER_DEMO_DATA": ("auto", "load the demo researcher at start: yes, no, or auto (yes on SQLite)"),
+    "PEERLEDGER_PROJECTIONS": ("in-process", "in-process: the API runs projections; external: workers do"),
+    "PEERLEDGER_MAX_BODY_BYTES": ("1048576", "largest request body accepted (413 above)"),
+    "PEERLEDGER_IMPORT_MAX_BYTES": ("16777216", "largest body accepted by POST /imports"),
+    "PEERLEDGER_OPERATOR_TOKEN": ("", "bearer token for POST /imports; empty disables imports over HTTP"),
+    "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
+    "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API drops cached profiles that changed"),
+    "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
+    "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
+    "PERSISTENCE_MODULE": (
+        "eventsourcing.sqlite",
+        "eventsourcing's store: eventsourcing.sqlite (embedded) or eventsourcing.postgres",
+    ),
+    "POSTGRES_DBNAME / _HOST / _PORT / _USER / _PASSWORD": ("", "PostgreSQL connection (eventsourcing's own)"),
+    "POSTGRES_POOL_SIZE / _MAX_OVERFLOW / _CONNECT_TIMEOUT / _LOCK_TIMEOUT / _SCHEMA": (
+        "",
+        "PostgreSQL pool and lock settings (eventsourcing's own)",
+    ),
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo_data: bool = True
+    persistence_module: str = "eventsourcing.sqlite"
+    projections_in_process: bool = True
+    max_body_bytes: int = 1_048_576
+    import_max_bytes: int = 16_777_216
+    operator_token: str = ""
+    ready_max_lag: int = 1_000
+    cache_refresh_seconds: float = 0.05
+    import_batch: int = 1_000
+    log_level: str = "INFO"
+    # eventsourcing's variables, passed through to the applications and views untouched.
+    store_env: dict[str, str] = {}
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.persistence_module == "eventsourcing.postgres"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip() or SETTINGS_HELP[name][0]
+
+        def integer(name: str, low: int, high: int) -> int:
+            try:
+                value = int(get(name))
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, not {get(name)!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+            return value
+
+        def number(name: str) -> float:
+            try:
+                value = float(get(name))
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, not {get(name)!r}") from None
+            if not 0 < value <= 60:
+                raise SettingsError(f"{name} must be between 0 and 60 seconds, not {value}")
+            return value
+
+        module = get("PERSISTENCE_MODULE")
+        if module not in ("eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo"):
+            raise SettingsError(
+                f"PERSISTENCE_MODULE must be eventsourcing.sqlite or eventsourcing.postgres, not {module!r}"
+            )
+        demo = get("PEERLEDGER_DEMO_DATA").lower()
+        if demo not in ("auto", "yes", "no", "true", "false", "1", "0"):
+            raise SettingsError(f"PEERLEDGER_DEMO_DATA must be yes, no or auto, not {demo!r}")
+        projections = get("PEERLEDGER_PROJECTIONS")
+        if projections not in ("in-process", "external"):
+            raise SettingsError(f"PEERLEDGER_PROJECTIONS must be in-process or external, not {projections!r}")
+        store_env = {
+            k: v
+            for k, v in env.items()
+            if not k.startswith("PEERLEDGER_") and (k.isupper() and ("POSTGRES" in k or "SQLITE" in k
+            or k.endswith(("_TOPIC", "CREATE_TABLE", "CIPHER_KEY")) or k == "PERSISTENCE_MODULE"))
+        }
+        store_env["PERSISTENCE_MODULE"] = module
+        return cls(
+            data_dir=Path(get("PEERLEDGER_DATA_DIR")),
+            host=get("PEERLEDGER_HOST"),
+            port=integer("PEERLEDGER_PORT", 1, 65535),
+            demo_data=(module == "eventsourcing.sqlite") if demo == "auto" else demo in ("yes", "true", "1"),
+            persistence_module=module,
+            projections_in_process=projections == "in-process",
+            max_body_bytes=integer("PEERLEDGER_MAX_BODY_BYTES", 1024, 1 << 30),
+            import_max_bytes=integer("PEERLEDGER_IMPORT_MAX_BYTES", 1024, 1 << 31),
+            operator_token=env.get("PEERLEDGER_OPERATOR_TOKEN", ""),
+            ready_max_lag=integer("PEERLEDGER_READY_MAX_LAG", 0, 1 << 40),
+            cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
+            import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),
+            log_level=get("PEERLEDGER_LOG_LEVEL").upper(),
+            store_env=store_env,
+        )
