@@ -225,14 +225,13 @@ class ProfilesView(TrackingRecorder):
             )
             return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in c.fetchall()]
 
-    def changed_since(self, position: int, limit: int = 10_000) -> list[tuple[str, int]]:
-        """Profiles rewritten after a position: how API caches learn what to drop."""
+    def changed_since(self, after: int, upto: int) -> list[str]:
+        """Ids of profiles rewritten in (after, upto]: how API caches learn what to drop."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql("SELECT id, position FROM {docs} WHERE position > %s ORDER BY position LIMIT %s"),
-                (position, limit),
+                self._sql("SELECT id FROM {docs} WHERE position > %s AND position <= %s"), (after, upto)
             )
-            return [(row["id"], row["position"]) for row in c.fetchall()]
+            return [row["id"] for row in c.fetchall()]
 
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2

@@ -1,0 +1,76 @@
+"""create_app(settings) -> Litestar: routes, error table, OpenAPI, and the process's resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from litestar import Litestar
+from litestar.datastructures import ResponseHeader
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS
+from api.imports import make_import_handler
+from api.profile_cache import ProfileCache
+from api.researchers import ResearchersController
+from api.system import health, ready
+from runtime.demo import load_demo_data
+from runtime.services import Services
+from runtime.settings import Settings
+
+log = logging.getLogger("peerledger.api")
+
+# Every response carries them; error responses get the same set from api/errors.py.
+RESPONSE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """The HTTP API. Pass `services` to share them (tests); otherwise the app builds its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = services is None
+        svc = services or await anyio.to_thread.run_sync(Services, settings)
+        app.state.services = svc
+        if owned and settings.demo_data:
+            summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
+            log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
+        if owned and settings.projections_in_process:
+            await anyio.to_thread.run_sync(svc.start_projections)
+        cache = ProfileCache(
+            svc.profiles_view, svc.catalogue.name, refresh_seconds=settings.cache_refresh_seconds
+        )
+        await anyio.to_thread.run_sync(cache.start)
+        app.state.profile_cache = cache
+        try:
+            yield
+        finally:
+            cache.stop()
+            if owned:
+                await anyio.to_thread.run_sync(svc.close)
+
+    route_handlers: list[Any] = [
+        health,
+        ready,
+        ResearchersController,
+        make_import_handler(settings.import_max_bytes),
+    ]
+    return Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        response_headers=RESPONSE_HEADERS,
+        openapi_config=OpenAPIConfig(
+            title="PeerLedger",
+            version="0.1.0",
+            description="Researcher profiles, claims and collaboration, event-sourced.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )

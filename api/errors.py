@@ -1,0 +1,122 @@
+"""The one table from errors to application/problem+json responses (RFC 9457).
+
+Domain errors map by kind; Litestar's own HTTP errors keep their status; anything else is a
+bug: a 500 whose body says nothing internal (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
+
+log = logging.getLogger("peerledger.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_FOR_DOMAIN_ERROR: list[tuple[type[DomainError], int, str]] = [
+    (NotFoundError, 404, "Not found"),
+    (ConflictError, 409, "Conflict"),
+    (ForbiddenError, 403, "Forbidden"),
+    (InvalidInputError, 422, "Unprocessable content"),
+    (DomainError, 422, "Unprocessable content"),
+]
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem: `title` names the kind, `detail` says what to do about it."""
+
+    status: int
+    title: str
+    detail: str
+    type: str = "about:blank"
+    errors: list[dict[str, Any]] | None = None
+    records: list[dict[str, Any]] | None = None
+
+
+class ProblemError(HTTPException):
+    """Raised by handlers for problems that are not domain rules (auth, media types, limits)."""
+
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.problem_fields = extra
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[Problem]:
+    return Response(
+        Problem(status=status, title=TITLES.get(status, "Error"), detail=detail, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers={**SECURITY_HEADERS, **(headers or {})},
+    )
+
+
+def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    for kind, status, _title in STATUS_FOR_DOMAIN_ERROR:
+        if isinstance(exc, kind):
+            return problem(status, exc.detail)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("HTTP %s: %s", status, exc.detail)
+        return problem(status, "the service could not handle this request; try again later", exc.headers)
+    extra: dict[str, Any] = getattr(exc, "problem_fields", {})
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        extra = {"errors": [_public_error(e) for e in exc.extra]}
+    detail = exc.detail
+    if status == 413:
+        detail = "the request body is larger than this endpoint accepts"
+    return problem(status, detail, exc.headers, **extra)
+
+
+def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged")
+
+
+def _public_error(error: Any) -> dict[str, Any]:
+    if isinstance(error, dict):
+        return {k: error[k] for k in ("key", "message", "source") if k in error}
+    return {"message": str(error)}
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: on_domain_error,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected_error,
+}

@@ -1,0 +1,126 @@
+"""ResearchersController: profiles, works and name search, served from pre-encoded read models."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated
+from uuid import UUID
+
+import anyio
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from api.errors import ProblemError
+from domain.catalogue.model import researcher_id_for
+from domain.errors import ResearcherNotFoundError
+from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
+from projections.profiles.projection import name_key
+from runtime.openalex import MalformedRecordError, normalise_orcid
+
+JSON = "application/json"
+_OPENALEX_AUTHOR = re.compile(r"^[Aa]\d{1,15}$")
+_ORCID_SHAPE = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+
+ResearcherIdParam = Annotated[
+    str,
+    Parameter(
+        description="Internal UUID, OpenAlex author id (A...) or ORCID iD (0000-0000-0000-0000)",
+        max_length=64,
+    ),
+]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="page size (1 to 100)")]
+Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
+
+
+def parse_researcher_id(value: str) -> tuple[str | None, str | None]:
+    """(internal id, orcid): an internal id is known without a lookup; an ORCID needs one."""
+    if _OPENALEX_AUTHOR.match(value):
+        return str(researcher_id_for(value.upper())), None
+    if _ORCID_SHAPE.match(value):
+        try:
+            return None, normalise_orcid(value)
+        except MalformedRecordError:
+            raise ProblemError(400, f"{value!r} is not a valid ORCID iD (its check digit is wrong)") from None
+    try:
+        return str(UUID(value)), None
+    except ValueError:
+        raise ProblemError(
+            400, f"{value!r} is not a researcher id: use a UUID, an OpenAlex author id (A...) or an ORCID iD"
+        ) from None
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(parts)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:
+    try:
+        parts = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, msgspec.DecodeError, ValueError):
+        parts = None
+    if not (isinstance(parts, list) and len(parts) == size and all(isinstance(p, str) for p in parts)):
+        raise ProblemError(400, "cursor is not one this API gave out; start again without it")
+    return tuple(parts)
+
+
+def page(docs: list[bytes], next_cursor: str | None) -> bytes:
+    tail = msgspec.json.encode(next_cursor)
+    return b'{"items":[' + b",".join(docs) + b'],"next_cursor":' + tail + b"}"
+
+
+class ResearchersController(Controller):
+    path = "/researchers"
+    tags = ["researchers"]
+
+    @get("/{researcher_id:str}", summary="A researcher's profile")
+    async def get_profile(self, state: State, researcher_id: ResearcherIdParam) -> Response[ProfileOut]:
+        internal_id, orcid = parse_researcher_id(researcher_id)
+        if internal_id is not None:
+            cached = state.profile_cache.get(internal_id)
+            if cached is not None:
+                return Response(cached, media_type=JSON)
+        doc = await anyio.to_thread.run_sync(self._load_profile, state, internal_id, orcid, researcher_id)
+        return Response(doc, media_type=JSON)
+
+    @staticmethod
+    def _load_profile(state: State, internal_id: str | None, orcid: str | None, asked: str) -> bytes:
+        if internal_id is None:
+            internal_id = state.services.profiles_view.researcher_id_for_orcid(orcid)
+        doc = state.profile_cache.load(internal_id) if internal_id else None
+        if doc is None:
+            raise ResearcherNotFoundError(asked)
+        return doc
+
+    @get("/", summary="Search researchers by name", sync_to_thread=True)
+    def search(
+        self,
+        state: State,
+        q: Annotated[str, Parameter(max_length=200, description="part of a name; case and accents ignored")] = "",
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[ResearcherPageOut]:
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.profiles_view.search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
+        next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
+        return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
+
+    @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", sync_to_thread=True)
+    def works(
+        self, state: State, researcher_id: ResearcherIdParam, limit: Limit = 20, cursor: Cursor = None
+    ) -> Response[WorkPageOut]:
+        view = state.services.profiles_view
+        internal_id, orcid = parse_researcher_id(researcher_id)
+        if internal_id is None:
+            internal_id = view.researcher_id_for_orcid(orcid)
+        if internal_id is None or not view.exists(internal_id):
+            raise ResearcherNotFoundError(researcher_id)
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = view.works_of(internal_id, after, limit + 1)  # type: ignore[arg-type]
+        next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
+        return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
+
+

@@ -1,0 +1,3 @@
+from peerledger.cli import main
+
+raise SystemExit(main())

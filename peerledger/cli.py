@@ -1,0 +1,136 @@
+"""The `peerledger` command: serve the API, import OpenAlex files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import sys
+from pathlib import Path
+
+import msgspec
+
+from runtime.importing import ImportSummary, import_file
+from runtime.openalex import UnreadableFileError, WorkFileReader
+from runtime.services import Services
+from runtime.settings import SETTINGS_HELP, Settings, SettingsError
+
+
+def settings_help() -> str:
+    width = max(len(k) for k in SETTINGS_HELP)
+    lines = ["environment variables (defaults in brackets):"]
+    for name, (default, meaning) in SETTINGS_HELP.items():
+        lines.append(f"  {name:<{width}}  {meaning}" + (f" [{default}]" if default else ""))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peerledger",
+        description="PeerLedger: researcher profiles, claims and collaboration, event-sourced.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP API (OpenAPI at /schema)", epilog=settings_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", help="listen address [PEERLEDGER_HOST]")
+    serve.add_argument("--port", type=int, help="listen port [PEERLEDGER_PORT]")
+    serve.add_argument("--no-demo", action="store_true", help="do not load the demo researcher")
+    imp = commands.add_parser(
+        "import",
+        help="import OpenAlex works from a file",
+        description="Import works in OpenAlex's Work format: a JSON object, a JSON list, an API page "
+        "or JSON Lines (.gz too). Bad records are reported and skipped; exit status 1 if any.",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"peerledger: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return serve(settings, args)
+    return import_command(settings, args)
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    if args.no_demo:
+        settings = msgspec.structs.replace(settings, demo_data=False)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+class ProgressBar:
+    """A one-line bar on a terminal (stderr); nothing when output is redirected."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, summary: ImportSummary, reader: WorkFileReader) -> None:
+        if not self.enabled:
+            return
+        fraction = reader.bytes_read / reader.total_bytes if reader.total_bytes else 1.0
+        filled = int(30 * fraction)
+        rate = summary.records_read / summary.seconds if summary.seconds else 0.0
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%}  {summary.records_read:,} records"
+            f"  {rate:,.0f}/s  {summary.malformed:,} malformed"
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def import_command(settings: Settings, args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        print(f"peerledger import: {path}: no such file", file=sys.stderr)
+        return 2
+    services = Services(settings)
+    bar = ProgressBar(sys.stderr.isatty() and not args.json)
+    try:
+        summary = import_file(services.catalogue, path, batch_size=settings.import_batch, on_batch=bar)
+    except UnreadableFileError as e:
+        bar.done()
+        print(f"peerledger import: {e}", file=sys.stderr)
+        return 2
+    finally:
+        services.close()
+    bar.done()
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    else:
+        print_summary(summary, path)
+    return 1 if summary.malformed else 0
+
+
+def print_summary(s: ImportSummary, path: Path) -> None:
+    rate = s.records_read / s.seconds if s.seconds else 0.0
+    print(f"{path}: {s.records_read:,} records in {s.seconds:.2f}s ({rate:,.0f}/s)")
+    print(f"  works:       {s.works_created:,} new, {s.works_corrected:,} corrected, {s.works_unchanged:,} unchanged")
+    print(f"  researchers: {s.researchers_created:,} new, {s.researchers_corrected:,} corrected")
+    print(f"  events written: {s.events_written:,}")
+    if s.malformed:
+        print(f"  malformed: {s.malformed:,} (skipped)", file=sys.stderr)
+        for p in s.problems:
+            print(f"    {p.where}: {p.reason}", file=sys.stderr)
+        if s.malformed > len(s.problems):
+            print(f"    ... and {s.malformed - len(s.problems):,} more", file=sys.stderr)
+
+
