@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", type=Path)
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    worker = commands.add_parser("worker", help="run a background worker")
+    kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
+    kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
     return parser
 
 
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve(settings, args)
+    if args.command == "worker":
+        from workers.projections import run_projections
+
+        return run_projections(settings)
     return import_command(settings, args)
 
 

@@ -83,7 +83,7 @@ class Catalogue(Application[UUID]):
     """Public author and work records. One table, one write lock: batches keep it fast."""
 
     name = "Catalogue"
-    save_retries = 3
+    save_retries = 5
 
     def import_works(self, records: Sequence[WorkRecord]) -> ImportReport:
         """Create or correct the works and their authors, all in one atomic save.

@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY projections projections
+COPY runtime runtime
+COPY api api
+COPY workers workers
+COPY peerledger peerledger
+RUN pip install --no-cache-dir . && useradd --system peerledger
+USER peerledger
+EXPOSE 8000
+CMD ["peerledger", "serve", "--host", "0.0.0.0"]

@@ -1,0 +1,71 @@
+"""Shared fixtures: settings for each real backend, each test in its own SQLite folder or PG schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runtime.services import Services
+from runtime.settings import Settings
+
+PG = {
+    "POSTGRES_HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+    "POSTGRES_PORT": os.environ.get("POSTGRES_PORT", "5432"),
+    "POSTGRES_DBNAME": os.environ.get("POSTGRES_DBNAME", "test"),
+    "POSTGRES_USER": os.environ.get("POSTGRES_USER", "postgres"),
+    "POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
+}
+DEMO = Path(__file__).resolve().parent.parent / "runtime" / "demo_data" / "openalex-demo-works.json"
+
+
+def pg_dsn() -> str:
+    return (
+        f"host={PG['POSTGRES_HOST']} port={PG['POSTGRES_PORT']} dbname={PG['POSTGRES_DBNAME']} "
+        f"user={PG['POSTGRES_USER']} password={PG['POSTGRES_PASSWORD']}"
+    )
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield schema
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def settings_for(backend: str, tmp_path: Path, schema: str | None, **extra: str) -> Settings:
+    env = {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_DEMO_DATA": "no", **extra}
+    if backend == "postgres":
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public"}
+    return Settings.from_env(env)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
+    return settings_for(backend, tmp_path, schema)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
+    return settings_for("postgres", tmp_path, pg_schema)

@@ -1,0 +1,94 @@
+"""The `peerledger` command as an operator runs it: import, its report and exit status, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import DEMO
+from tests.factories import author, work
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "peerledger", *args], capture_output=True, text=True, env=environ, timeout=120
+    )
+
+
+def test_import_prints_a_summary_and_a_second_run_changes_nothing(tmp_path):
+    first = run(tmp_path, "import", str(DEMO))
+    assert first.returncode == 0, first.stderr
+    assert "12 new, 0 corrected, 0 unchanged" in first.stdout
+    second = run(tmp_path, "import", str(DEMO), "--json")
+    assert second.returncode == 0
+    summary = json.loads(second.stdout)
+    assert (summary["works_unchanged"], summary["events_written"]) == (12, 0)
+
+
+def test_malformed_lines_are_reported_and_the_rest_imports(tmp_path):
+    path = tmp_path / "works.jsonl"
+    bad = work(2, [author(2)])
+    bad["cited_by_count"] = "many"
+    path.write_text("\n".join([json.dumps(work(1, [author(1)])), json.dumps(bad), "{", json.dumps(work(3, [author(3)]))]))
+    result = run(tmp_path, "import", str(path))
+    assert result.returncode == 1
+    assert "2 new" in result.stdout
+    assert "line 2: Expected `int | null`, got `str` - at `$.cited_by_count`" in result.stderr
+    assert "line 3: not JSON" in result.stderr
+
+
+def test_a_missing_or_unreadable_file_exits_with_status_2(tmp_path):
+    missing = run(tmp_path, "import", str(tmp_path / "nope.json"))
+    assert (missing.returncode, missing.stderr.strip()) == (2, f"peerledger import: {tmp_path / 'nope.json'}: no such file")
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("hello")
+    result = run(tmp_path, "import", str(garbage))
+    assert result.returncode == 2
+    assert "neither JSON nor JSON Lines" in result.stderr
+
+
+def test_a_bad_setting_is_named_and_exits_with_status_2(tmp_path):
+    result = run(tmp_path, "import", str(DEMO), PEERLEDGER_PORT="eighty")
+    assert (result.returncode, result.stderr.strip()) == (2, "peerledger: PEERLEDGER_PORT must be an integer, not 'eighty'")
+
+
+def test_help_lists_every_setting(tmp_path):
+    result = run(tmp_path, "--help")
+    assert result.returncode == 0
+    for name in ("PEERLEDGER_DATA_DIR", "PEERLEDGER_OPERATOR_TOKEN", "PERSISTENCE_MODULE", "POSTGRES_DBNAME"):
+        assert name in result.stdout
+
+
+def test_serve_starts_on_the_embedded_store_with_the_demo_researcher(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    environ["PEERLEDGER_DATA_DIR"] = str(tmp_path / "var")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "peerledger", "serve", "--port", str(port)],
+        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        profile = None
+        for _ in range(200):
+            try:
+                profile = httpx.get(f"http://127.0.0.1:{port}/researchers/A5999000001", timeout=1).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert profile is not None, "the server did not answer"
+        assert (profile["display_name"], profile["works_count"], profile["verification_level"]) == ("Zhiwu Lu", 12, "L1")
+        assert (tmp_path / "var" / "catalogue.sqlite").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

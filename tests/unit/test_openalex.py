@@ -1,0 +1,138 @@
+"""Reading OpenAlex files: every accepted shape, and every kind of bad record with its place."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime.openalex import (
+    UnreadableFileError,
+    WorkFileReader,
+    normalise_orcid,
+    parse_bytes,
+    rebuild_abstract,
+)
+from tests.factories import author, work
+
+
+def read(path: Path):
+    return list(WorkFileReader(path))
+
+
+def test_one_object_a_list_an_api_page_and_json_lines_all_read(tmp_path):
+    w1, w2 = work(1, [author(1)]), work(2, [author(2)])
+    shapes = {
+        "object.json": json.dumps(w1, indent=2),
+        "list.json": json.dumps([w1, w2]),
+        "page.json": json.dumps({"meta": {"count": 2}, "results": [w1, w2]}, indent=1),
+        "lines.jsonl": json.dumps(w1) + "\n\n" + json.dumps(w2) + "\n",
+    }
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        parsed = read(tmp_path / name)
+        assert all(p.error is None for p in parsed), name
+        assert [p.record["openalex_id"] for p in parsed] == ["W1", "W2"][: len(parsed)], name
+    assert len(read(tmp_path / "object.json")) == 1
+
+
+def test_gzipped_json_lines_read(tmp_path):
+    path = tmp_path / "works.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps(work(1, [author(1)])) + "\n" + json.dumps(work(2, [author(1)])) + "\n")
+    reader = WorkFileReader(path)
+    assert [p.record["openalex_id"] for p in reader] == ["W1", "W2"]
+    assert reader.bytes_read == path.stat().st_size
+
+
+def test_a_bad_line_is_reported_with_its_number_and_the_rest_is_read(tmp_path):
+    bad_type = work(3, [author(3)])
+    bad_type["publication_year"] = "last year"
+    lines = [json.dumps(work(1, [author(1)])), "{not json", json.dumps(bad_type), json.dumps(work(4, [author(4)]))]
+    path = tmp_path / "works.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    parsed = read(path)
+    assert [p.where for p in parsed if p.error] == ["line 2", "line 3"]
+    assert parsed[1].error.startswith("not JSON")
+    assert "publication_year" in parsed[2].error
+    assert [p.record["openalex_id"] for p in parsed if p.record] == ["W1", "W4"]
+
+
+def test_a_bad_record_in_a_list_is_reported_by_position():
+    bad = work(2, [author(2)])
+    bad["id"] = "https://openalex.org/A2"  # an author id where a work id belongs
+    parsed = list(parse_bytes(json.dumps([work(1, [author(1)]), bad]).encode()))
+    assert parsed[1].where == "record 2"
+    assert parsed[1].error == "'https://openalex.org/A2' is not an OpenAlex work id"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("doi", "https://example.org/x", "is not a DOI"),
+        ("publication_date", "2020-13-40", "is not a YYYY-MM-DD date"),
+        ("cited_by_count", -1, "Expected `int` >= 0"),
+        ("title", "x" * 10_001, "Expected `str` of length <= 10000"),
+    ],
+)
+def test_bad_field_values_are_refused_with_a_reason(field, value, reason):
+    bad = work(1, [author(1)])
+    bad[field] = value
+    [parsed] = parse_bytes(json.dumps(bad).encode())
+    assert parsed.record is None
+    assert reason in parsed.error
+
+
+def test_an_invalid_orcid_is_refused():
+    bad = work(1, [author(1, orcid="https://orcid.org/0000-0002-1825-0098")])
+    [parsed] = parse_bytes(json.dumps(bad).encode())
+    assert parsed.error == "'https://orcid.org/0000-0002-1825-0098' is not a valid ORCID iD"
+
+
+def test_unknown_openalex_fields_are_ignored():
+    w = work(1, [author(1)])
+    w["counts_by_year"] = [{"year": 2020, "cited_by_count": 1}]
+    w["authorships"][0]["countries"] = ["NL"]
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.error is None
+
+
+def test_fields_are_normalised():
+    w = work(1, [author(1, orcid="https://orcid.org/0000-0002-1825-0097")])
+    w["doi"] = "https://doi.org/10.1234/ABC"
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    record = parsed.record
+    assert record["doi"] == "10.1234/abc"
+    assert record["authorships"][0]["orcid"] == "0000-0002-1825-0097"
+    assert record["authorships"][0]["openalex_id"] == "A1"
+    assert record["venue"] == {"openalex_id": "S1", "display_name": "Journal One", "type": "journal"}
+    assert record["topics"] == [{"openalex_id": "T1", "display_name": "Topic 1"}]
+
+
+def test_authors_that_openalex_could_not_identify_are_left_out():
+    w = work(1, [author(1), author(2)])
+    w["authorships"][1]["author"]["id"] = None
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert [a["openalex_id"] for a in parsed.record["authorships"]] == ["A1"]
+
+
+def test_the_abstract_is_rebuilt_from_the_inverted_index():
+    assert rebuild_abstract({"the": [0, 2], "cat": [1], "hat.": [3]}) == "the cat the hat."
+    assert rebuild_abstract(None) is None
+
+
+def test_orcid_check_digit_x_is_accepted():
+    assert normalise_orcid("0000-0002-1694-233X") == "0000-0002-1694-233X"
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n", b"<works/>"])
+def test_input_that_is_not_json_at_all_is_unreadable(data):
+    with pytest.raises(UnreadableFileError):
+        list(parse_bytes(data))
+
+
+def test_json_that_is_not_a_work_is_a_malformed_record():
+    [parsed] = parse_bytes(b"42")
+    assert parsed.error == "expected an OpenAlex Work object, a list of them or an API page"
