@@ -42,7 +42,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if owned and settings.projections_in_process:
             await anyio.to_thread.run_sync(svc.start_projections)
         cache = ProfileCache(
-            svc.profiles_view, svc.catalogue.name, refresh_seconds=settings.cache_refresh_seconds
+            svc.profiles_view,
+            svc.catalogue.name,
+            refresh_seconds=settings.cache_refresh_seconds,
+            max_entries=settings.profile_cache_entries,
         )
         await anyio.to_thread.run_sync(cache.start)
         app.state.profile_cache = cache

@@ -1,10 +1,11 @@
-"""Encoded profiles kept in memory, dropped as soon as the projection rewrites them.
+"""Encoded profiles held in memory: a replica of the view's documents, kept fresh by position.
 
-A poller reads the view's position P and the ids of profiles rewritten since the last poll,
-and drops them. A profile read from the view is cached only if it was read together with a
-view position at or after the poller's: otherwise a newer version could already have been
-dropped, and caching the older one would keep it stale. So a cached profile is never older
-than the last poll: freshness is bounded by the refresh interval.
+At start the cache loads up to `max_entries` documents. Every refresh reads the view's
+position P and the documents rewritten since the last refresh, and replaces them. A
+profile loaded on a miss is cached only if it was read together with a view position at
+or after the last refresh: otherwise a newer version may already have passed by, and
+caching the older one would keep it stale. So no cached profile is older than the last
+refresh: freshness is bounded by the refresh interval.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 from projections.profiles.view import ProfilesView
 
 log = logging.getLogger(__name__)
+
+WARM_PAGE = 5_000
 
 
 class ProfileCache:
@@ -31,6 +34,9 @@ class ProfileCache:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def __len__(self) -> int:
+        return len(self._docs)
+
     def get(self, researcher_id: str) -> bytes | None:
         return self._docs.get(researcher_id)
 
@@ -45,19 +51,39 @@ class ProfileCache:
                 self._docs[researcher_id] = doc
         return doc
 
-    def refresh(self) -> None:
-        """Drop the profiles rewritten since the last refresh."""
-        position = self.view.position(self.application_name)
+    def warm(self) -> None:
+        """Load documents up to capacity; anything rewritten meanwhile comes with the next refresh."""
         with self._lock:
-            if position < self._seen:  # the view was rebuilt from scratch
-                self._docs.clear()
-            elif position > self._seen:
-                for researcher_id in self.view.changed_since(self._seen, position):
-                    self._docs.pop(researcher_id, None)
+            self._seen = self.view.position(self.application_name)
+            self._docs.clear()
+        after = ""
+        while len(self._docs) < self.max_entries:
+            rows = self.view.profiles(after, min(WARM_PAGE, self.max_entries - len(self._docs)))
+            if not rows:
+                break
+            with self._lock:
+                for researcher_id, doc in rows:
+                    self._docs.setdefault(researcher_id, doc)  # a refresh may have put a newer one
+            after = rows[-1][0]
+
+    def refresh(self) -> None:
+        """Replace the profiles rewritten since the last refresh."""
+        position = self.view.position(self.application_name)
+        if position < self._seen:  # the view was rebuilt from scratch
+            self.warm()
+            return
+        if position == self._seen:
+            return
+        changed = self.view.changed_since(self._seen, position)
+        with self._lock:
+            for researcher_id, doc in changed:
+                if researcher_id in self._docs or len(self._docs) < self.max_entries:
+                    self._docs[researcher_id] = doc
             self._seen = position
 
     def start(self) -> None:
-        self.refresh()
+        if self.max_entries:
+            self.warm()
         self._thread = threading.Thread(target=self._loop, name="profile-cache", daemon=True)
         self._thread.start()
 
@@ -70,7 +96,5 @@ class ProfileCache:
         while not self._stopping.wait(self.refresh_seconds):
             try:
                 self.refresh()
-            except Exception:  # the store may be briefly unreachable; keep polling
+            except Exception:  # the store may be briefly unreachable; serve what is known, retry
                 log.exception("profile cache refresh failed")
-                with self._lock:
-                    self._docs.clear()

@@ -10,9 +10,9 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from api.errors import ProblemError
 from domain.catalogue.model import researcher_id_for
@@ -24,6 +24,8 @@ from runtime.openalex import MalformedRecordError, normalise_orcid
 JSON = "application/json"
 _OPENALEX_AUTHOR = re.compile(r"^[Aa]\d{1,15}$")
 _ORCID_SHAPE = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+MAX_ID_LENGTH = 64
+ID_HELP = "`researcher_id` is the internal UUID, an OpenAlex author id (A...) or an ORCID iD."
 
 ResearcherIdParam = Annotated[
     str,
@@ -36,8 +38,13 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="page size (1 to 100)
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
 
 
+_resolved: dict[str, str] = {}  # path value as given -> internal id, for ids that need no lookup
+
+
 def parse_researcher_id(value: str) -> tuple[str | None, str | None]:
     """(internal id, orcid): an internal id is known without a lookup; an ORCID needs one."""
+    if len(value) > MAX_ID_LENGTH:
+        raise ProblemError(400, f"a researcher id has at most {MAX_ID_LENGTH} characters")
     if _OPENALEX_AUTHOR.match(value):
         return str(researcher_id_for(value.upper())), None
     if _ORCID_SHAPE.match(value):
@@ -76,9 +83,17 @@ class ResearchersController(Controller):
     path = "/researchers"
     tags = ["researchers"]
 
-    @get("/{researcher_id:str}", summary="A researcher's profile")
-    async def get_profile(self, state: State, researcher_id: ResearcherIdParam) -> Response[ProfileOut]:
-        internal_id, orcid = parse_researcher_id(researcher_id)
+    # The hottest route: a plain `str` parameter (a constrained one costs ~10% of the rate);
+    # the length is checked in parse_researcher_id instead.
+    @get("/{researcher_id:str}", summary="A researcher's profile", description=ID_HELP)
+    async def get_profile(self, request: Request, researcher_id: FromPath[str]) -> Response[ProfileOut]:
+        state = request.app.state
+        internal_id = _resolved.get(researcher_id)
+        orcid = None
+        if internal_id is None:
+            internal_id, orcid = parse_researcher_id(researcher_id)
+            if internal_id is not None and len(_resolved) < 1_000_000:
+                _resolved[researcher_id] = internal_id
         if internal_id is not None:
             cached = state.profile_cache.get(internal_id)
             if cached is not None:
@@ -108,7 +123,8 @@ class ResearchersController(Controller):
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
 
-    @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", sync_to_thread=True)
+    @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", description=ID_HELP,
+         sync_to_thread=True)
     def works(
         self, state: State, researcher_id: ResearcherIdParam, limit: Limit = 20, cursor: Cursor = None
     ) -> Response[WorkPageOut]:

@@ -7,6 +7,7 @@ a round trip each. Selected through eventsourcing's APPLICATION_RECORDER_TOPIC s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -44,6 +45,38 @@ class SQLiteCatalogueRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresCatalogueRecorder(PostgresApplicationRecorder):
+    """Also inserts as four binary arrays instead of one array of a composite type.
+
+    The library's composite array is dumped as text, escaping every byte of every state;
+    for batches of thousands of events that escaping was the largest cost of an import.
+    Same table, same lock and NOTIFY, same RETURNING of notification ids in insert order.
+    """
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.insert_events_statement = SQL(
+            "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(
+            Identifier(self.datastore.schema),
+            Identifier(self.events_table_name),
+            Identifier(self.datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_events_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
+
     def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "

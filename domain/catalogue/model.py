@@ -7,6 +7,7 @@ record records a `Corrected` event with only the fields that changed.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -30,10 +31,12 @@ WORK_FIELDS = (
 )
 
 
+@lru_cache(maxsize=200_000)
 def researcher_id_for(openalex_author_id: str) -> UUID:
     return uuid5(PEERLEDGER_NAMESPACE, f"openalex:author:{openalex_author_id}")
 
 
+@lru_cache(maxsize=200_000)
 def work_id_for(openalex_work_id: str) -> UUID:
     return uuid5(PEERLEDGER_NAMESPACE, f"openalex:work:{openalex_work_id}")
 

@@ -37,6 +37,12 @@ class ProfilesView(TrackingRecorder):
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
 
+    def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        """One read-only statement: a single round trip where the backend allows it."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(statement), params)
+            return c.fetchall()
+
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
         return [
@@ -167,27 +173,24 @@ class ProfilesView(TrackingRecorder):
 
     def profile(self, researcher_id: str, application_name: str) -> tuple[bytes, int] | None:
         """The encoded profile and the view's position, read together (one snapshot)."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql(
-                    "SELECT d.doc, (SELECT notification_id FROM {tracking} WHERE application_name = %s)"
-                    " AS position FROM {docs} d WHERE d.id = %s"
-                ),
-                (application_name, researcher_id),
-            )
-            row = c.fetchone()
-        return (bytes(row["doc"]), row["position"] or 0) if row else None
+        rows = self._query(
+            "SELECT d.doc, (SELECT notification_id FROM {tracking} WHERE application_name = %s)"
+            " AS position FROM {docs} d WHERE d.id = %s",
+            (application_name, researcher_id),
+        )
+        return (bytes(rows[0]["doc"]), rows[0]["position"] or 0) if rows else None
+
+    def profiles(self, after_id: str, limit: int) -> list[tuple[str, bytes]]:
+        """Encoded profiles in id order, for warming a cache."""
+        rows = self._query("SELECT id, doc FROM {docs} WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit))
+        return [(row["id"], bytes(row["doc"])) for row in rows]
 
     def researcher_id_for_orcid(self, orcid: str) -> str | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql("SELECT id FROM {researchers} WHERE orcid = %s ORDER BY id LIMIT 1"), (orcid,))
-            row = c.fetchone()
-        return row["id"] if row else None
+        rows = self._query("SELECT id FROM {researchers} WHERE orcid = %s ORDER BY id LIMIT 1", (orcid,))
+        return rows[0]["id"] if rows else None
 
     def exists(self, researcher_id: str) -> bool:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql("SELECT 1 AS found FROM {docs} WHERE id = %s"), (researcher_id,))
-            return c.fetchone() is not None
+        return bool(self._query("SELECT 1 AS found FROM {docs} WHERE id = %s", (researcher_id,)))
 
     def search(
         self, name_key: str, after: tuple[str, str] | None, limit: int
@@ -197,15 +200,12 @@ class ProfilesView(TrackingRecorder):
         if after is not None:
             where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"
             params += [after[0], after[0], after[1]]
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql(
-                    "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id"
-                    " WHERE " + where + " ORDER BY r.name_key, r.id LIMIT %s"
-                ),
-                [*params, limit],
-            )
-            return [(row["name_key"], row["id"], bytes(row["doc"])) for row in c.fetchall()]
+        rows = self._query(
+            "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id"
+            " WHERE " + where + " ORDER BY r.name_key, r.id LIMIT %s",
+            [*params, limit],
+        )
+        return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
 
     def works_of(
         self, researcher_id: str, after: tuple[str, str] | None, limit: int
@@ -215,23 +215,19 @@ class ProfilesView(TrackingRecorder):
         if after is not None:
             where += " AND (a.sort_key < %s OR (a.sort_key = %s AND a.work_id < %s))"
             params += [after[0], after[0], after[1]]
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql(
-                    "SELECT a.sort_key, a.work_id, w.doc FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
-                    " WHERE " + where + " ORDER BY a.sort_key DESC, a.work_id DESC LIMIT %s"
-                ),
-                [*params, limit],
-            )
-            return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in c.fetchall()]
+        rows = self._query(
+            "SELECT a.sort_key, a.work_id, w.doc FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
+            " WHERE " + where + " ORDER BY a.sort_key DESC, a.work_id DESC LIMIT %s",
+            [*params, limit],
+        )
+        return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
 
-    def changed_since(self, after: int, upto: int) -> list[str]:
-        """Ids of profiles rewritten in (after, upto]: how API caches learn what to drop."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql("SELECT id FROM {docs} WHERE position > %s AND position <= %s"), (after, upto)
-            )
-            return [row["id"] for row in c.fetchall()]
+    def changed_since(self, after: int, upto: int) -> list[tuple[str, bytes]]:
+        """Profiles rewritten in (after, upto]: how API caches stay fresh."""
+        rows = self._query(
+            "SELECT id, doc FROM {docs} WHERE position > %s AND position <= %s", (after, upto)
+        )
+        return [(row["id"], bytes(row["doc"])) for row in rows]
 
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
@@ -347,3 +343,9 @@ class PostgresProfilesView(ProfilesView, PostgresTrackingRecorder):
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
+
+    def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        # Autocommit: one round trip instead of BEGIN, SELECT, ROLLBACK.
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self._sql(statement), params, prepare=True)
+            return c.fetchall()

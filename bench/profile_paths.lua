@@ -1,0 +1,20 @@
+-- wrk script: GET the paths listed in $PATHS_FILE (one per line, already shuffled), each
+-- thread starting at its own offset so the threads do not read the same profile in step.
+local paths = {}
+for line in io.lines(os.getenv("PATHS_FILE")) do paths[#paths + 1] = line end
+local thread_count = 0
+
+function setup(thread)
+  thread:set("offset", thread_count * 7919)
+  thread_count = thread_count + 1
+end
+
+local i = 0
+function init(args)
+  i = tonumber(offset) or 0
+end
+
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end

@@ -1,0 +1,208 @@
+"""Benchmarks that print figures next to the baseline they are compared with, measured in the same run.
+
+    python -m bench.run import [--works 10000]       import rate, SQLite and PostgreSQL
+    python -m bench.run reads  [--researchers 10000]  profile reads/s over HTTP vs /health
+
+PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
+schema and drops it. Reads need `wrk` (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from runtime.importing import import_file
+from runtime.services import Services
+from runtime.settings import Settings
+from tests.factories import author, institution, synthetic_works, work
+
+PG = {
+    "POSTGRES_HOST": "127.0.0.1",
+    "POSTGRES_PORT": "5432",
+    "POSTGRES_DBNAME": "test",
+    "POSTGRES_USER": "postgres",
+    "POSTGRES_PASSWORD": "",
+}
+DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+class PgSchema:
+    def __enter__(self) -> str:
+        self.name = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(DSN, autocommit=True) as c:
+            c.execute(f'CREATE SCHEMA "{self.name}"')
+        return self.name
+
+    def __exit__(self, *exc: object) -> None:
+        with psycopg.connect(DSN, autocommit=True) as c:
+            c.execute(f'DROP SCHEMA "{self.name}" CASCADE')
+
+
+def env_for(backend: str, data_dir: Path, schema: str | None) -> dict[str, str]:
+    env = {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_DEMO_DATA": "no"}
+    if backend == "postgres":
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public"}
+    return env
+
+
+def timed_import(backend: str, path: Path, batch: int) -> tuple[int, float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        schema_cm = PgSchema() if backend == "postgres" else None
+        schema = schema_cm.__enter__() if schema_cm else None
+        try:
+            services = Services(Settings.from_env(env_for(backend, Path(tmp), schema)))
+            try:
+                started = time.perf_counter()
+                summary = import_file(services.catalogue, path, batch_size=batch)
+                seconds = time.perf_counter() - started
+                assert summary.malformed == 0
+                again_started = time.perf_counter()
+                again = import_file(services.catalogue, path, batch_size=batch)
+                again_seconds = time.perf_counter() - again_started
+                assert again.events_written == 0
+            finally:
+                services.close()
+        finally:
+            if schema_cm:
+                schema_cm.__exit__(None, None, None)
+    return summary.events_written, seconds, int(summary.records_read / again_seconds)
+
+
+def bench_import(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        works = synthetic_works(args.works, researchers=args.works * 2, authors_per_work=5)
+        path = Path(tmp) / "works.jsonl"
+        path.write_text("\n".join(json.dumps(w) for w in works))
+        sample = Path(tmp) / "sample.jsonl"
+        sample.write_text("\n".join(json.dumps(w) for w in works[: args.baseline_works]))
+        print(f"import: {args.works:,} synthetic OpenAlex works, 5 authors each, batches of {args.batch}")
+        print(f"{'backend':<10} {'mode':<32} {'works':>7} {'events':>8} {'seconds':>8} {'works/s':>9}")
+        for backend in args.backends:
+            b_events, b_seconds, _ = timed_import(backend, sample, batch=1)
+            b_rate = args.baseline_works / b_seconds
+            print(f"{backend:<10} {'baseline: one save per work':<32} {args.baseline_works:>7,} {b_events:>8,} "
+                  f"{b_seconds:>8.2f} {b_rate:>9,.0f}")
+            events, seconds, reimport_rate = timed_import(backend, path, batch=args.batch)
+            rate = args.works / seconds
+            print(f"{backend:<10} {f'batched ({args.batch} works/save)':<32} {args.works:>7,} {events:>8,} "
+                  f"{seconds:>8.2f} {rate:>9,.0f}   x{rate / b_rate:.1f} vs baseline")
+            print(f"{backend:<10} {'re-import (no changes)':<32} {args.works:>7,} {0:>8,} "
+                  f"{args.works / reimport_rate:>8.2f} {reimport_rate:>9,.0f}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None) -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PATHS_FILE": str(paths or "")}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def bench_reads(args: argparse.Namespace) -> None:
+    if not shutil.which("wrk"):
+        sys.exit("bench reads needs wrk: apt-get install wrk")
+    n = args.researchers
+    rng = random.Random(3)
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        env = env_for("postgres", Path(tmp), schema)
+        # Every researcher gets two works; co-authors overlap so profiles have real content.
+        works = []
+        for w in range(n * 2 // 5):
+            ids = [(w * 5 + i) % n + 1 for i in range(5)]
+            works.append(work(w + 1, [author(a) for a in ids], year=rng.randint(1990, 2026),
+                              topics=[(rng.randint(1, 300), "t")], institutions=[[institution(a % 300)] for a in ids]))
+        path = Path(tmp) / "works.jsonl"
+        path.write_text("\n".join(json.dumps(x) for x in works))
+        services = Services(Settings.from_env(env))
+        import_file(services.catalogue, path)
+        services.profiles_runner.catch_up()
+        services.close()
+        paths = [f"/researchers/A{a}" for a in range(1, n + 1)]
+        rng.shuffle(paths)
+        paths_file = Path(tmp) / "paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        # The baseline goes through the same wrk script, so the client does the same work
+        # per request (a scripted request costs wrk more CPU than a fixed one, and the
+        # client shares this machine's two cores with the server).
+        health_file = Path(tmp) / "health.txt"
+        health_file.write_text("/health\n" * 100)
+        script = Path(__file__).resolve().parent / "profile_paths.lua"
+        print(f"reads: {n:,} distinct researchers on PostgreSQL, random order, wrk -t1 -c{args.connections} "
+              f"{args.seconds}s per run, median of {args.rounds} alternating rounds, one uvicorn process")
+        print(f"{'route':<44} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs /health':>10} {'non-2xx':>8}")
+        for label, extra in (("cache on (default)", {}), ("cache off", {"PEERLEDGER_PROFILE_CACHE_ENTRIES": "0"})):
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
+                env={**os.environ, **env, **extra, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                for _ in range(300):
+                    try:
+                        if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.1)
+                # Alternate the two routes and keep the median round, so that noise from the
+                # other processes on this 2-core machine falls on both alike.
+                rounds = [(wrk(base + "/", args.seconds, args.connections, script, health_file),
+                           wrk(base + "/", args.seconds, args.connections, script, paths_file))
+                          for _ in range(args.rounds)]
+                health, profile = sorted(rounds, key=lambda r: r[1]["rps"] / r[0]["rps"])[len(rounds) // 2]
+                print(f"{'/health (baseline)':<44} {health['rps']:>9,.0f} {health['p50']:>9} {health['p99']:>9} "
+                      f"{'100%':>10} {health['non2xx']:>8}")
+                print(f"{'/researchers/{id} ' + label:<44} {profile['rps']:>9,.0f} {profile['p50']:>9} "
+                      f"{profile['p99']:>9} {profile['rps'] / health['rps']:>10.0%} {profile['non2xx']:>8}")
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="bench", required=True)
+    imp = sub.add_parser("import")
+    imp.add_argument("--works", type=int, default=10_000)
+    imp.add_argument("--baseline-works", type=int, default=1_000)
+    imp.add_argument("--batch", type=int, default=1_000)
+    imp.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    reads = sub.add_parser("reads")
+    reads.add_argument("--researchers", type=int, default=10_000)
+    reads.add_argument("--seconds", type=int, default=10)
+    reads.add_argument("--connections", type=int, default=32)
+    reads.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    {"import": bench_import, "reads": bench_reads}[args.bench](args)
+
+
+if __name__ == "__main__":
+    main()
