@@ -10,7 +10,7 @@ import msgspec
 
 # name -> (default, meaning); `peerledger --help` and README print this table.
 SETTINGS_HELP: dict[str, tuple[str, str]] = {
-    "PEERLEDGER_DATA_DIR": ("./var", "data folder (SQLite files, demo mail)"),
+    "PEERLEDGER_DATA_DIR": ("./var", "data folder (the embedded SQLite files)"),
     "PEERLEDGER_HOST": ("127.0.0.1", "address the API listens on"),
     "PEERLEDGER_PORT": ("8000", "port the API listens on"),
     "PEERLEDGER_DEMO_DATA": ("auto", "load the demo researcher at start: yes, no, or auto (yes on SQLite)"),
@@ -19,7 +19,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_IMPORT_MAX_BYTES": ("16777216", "largest body accepted by POST /imports"),
     "PEERLEDGER_OPERATOR_TOKEN": ("", "bearer token for POST /imports; empty disables imports over HTTP"),
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
-    "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API drops cached profiles that changed"),
+    "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("500000", "profiles kept encoded in memory per API process; 0 disables"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
