@@ -22,7 +22,7 @@ WARM_PAGE = 5_000
 
 class ProfileCache:
     def __init__(
-        self, view: ProfilesView, application_name: str, *, refresh_seconds: float, max_entries: int = 500_000
+        self, view: ProfilesView, application_name: str, *, refresh_seconds: float, max_entries: int = 100_000
     ) -> None:
         self.view = view
         self.application_name = application_name
@@ -74,12 +74,15 @@ class ProfileCache:
             return
         if position == self._seen:
             return
-        changed = self.view.changed_since(self._seen, position)
+        # No upper bound: a profile rewritten again after `position` was read comes back with
+        # its newer position, and every batch up to the newest one seen has committed (batches
+        # commit in tracking order), so nothing at or below the new mark can still appear.
+        changed = self.view.changed_since(self._seen)
         with self._lock:
-            for researcher_id, doc in changed:
+            for researcher_id, doc, _ in changed:
                 if researcher_id in self._docs or len(self._docs) < self.max_entries:
                     self._docs[researcher_id] = doc
-            self._seen = position
+            self._seen = max([position, *(p for _, _, p in changed)])
 
     def start(self) -> None:
         if self.max_entries:

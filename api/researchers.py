@@ -38,9 +38,6 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="page size (1 to 100)
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
 
 
-_resolved: dict[str, str] = {}  # path value as given -> internal id, for ids that need no lookup
-
-
 def parse_researcher_id(value: str) -> tuple[str | None, str | None]:
     """(internal id, orcid): an internal id is known without a lookup; an ORCID needs one."""
     if len(value) > MAX_ID_LENGTH:
@@ -60,6 +57,17 @@ def parse_researcher_id(value: str) -> tuple[str | None, str | None]:
         ) from None
 
 
+def reject_unknown_query(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ProblemError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+
+
+def reject_control_characters(name: str, value: str) -> None:
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise ProblemError(400, f"{name} must not contain control characters")
+
+
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(parts)).decode().rstrip("=")
 
@@ -69,7 +77,11 @@ def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:
         parts = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, msgspec.DecodeError, ValueError):
         parts = None
-    if not (isinstance(parts, list) and len(parts) == size and all(isinstance(p, str) for p in parts)):
+    if not (
+        isinstance(parts, list)
+        and len(parts) == size
+        and all(isinstance(p, str) and "\x00" not in p for p in parts)
+    ):
         raise ProblemError(400, "cursor is not one this API gave out; start again without it")
     return tuple(parts)
 
@@ -87,13 +99,10 @@ class ResearchersController(Controller):
     # the length is checked in parse_researcher_id instead.
     @get("/{researcher_id:str}", summary="A researcher's profile", description=ID_HELP)
     async def get_profile(self, request: Request, researcher_id: FromPath[str]) -> Response[ProfileOut]:
+        if request.scope["query_string"]:
+            reject_unknown_query(request, set())
         state = request.app.state
-        internal_id = _resolved.get(researcher_id)
-        orcid = None
-        if internal_id is None:
-            internal_id, orcid = parse_researcher_id(researcher_id)
-            if internal_id is not None and len(_resolved) < 1_000_000:
-                _resolved[researcher_id] = internal_id
+        internal_id, orcid = parse_researcher_id(researcher_id)
         if internal_id is not None:
             cached = state.profile_cache.get(internal_id)
             if cached is not None:
@@ -113,11 +122,14 @@ class ResearchersController(Controller):
     @get("/", summary="Search researchers by name", sync_to_thread=True)
     def search(
         self,
+        request: Request,
         state: State,
-        q: Annotated[str, Parameter(max_length=200, description="part of a name; case and accents ignored")] = "",
+        q: Annotated[str, Parameter(max_length=200, description="the start of a name or of a word in it; case and accents ignored")] = "",
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Response[ResearcherPageOut]:
+        reject_unknown_query(request, {"q", "limit", "cursor"})
+        reject_control_characters("q", q)
         after = decode_cursor(cursor, 2) if cursor else None
         rows = state.services.profiles_view.search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
@@ -126,8 +138,9 @@ class ResearchersController(Controller):
     @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", description=ID_HELP,
          sync_to_thread=True)
     def works(
-        self, state: State, researcher_id: ResearcherIdParam, limit: Limit = 20, cursor: Cursor = None
+        self, request: Request, state: State, researcher_id: ResearcherIdParam, limit: Limit = 20, cursor: Cursor = None
     ) -> Response[WorkPageOut]:
+        reject_unknown_query(request, {"limit", "cursor"})
         view = state.services.profiles_view
         internal_id, orcid = parse_researcher_id(researcher_id)
         if internal_id is None:

@@ -28,3 +28,8 @@ class InvalidInputError(DomainError):
 class ResearcherNotFoundError(NotFoundError):
     def __init__(self, researcher_id: str) -> None:
         super().__init__(f"no researcher with id {researcher_id!r}")
+
+
+class WorkNotFoundError(NotFoundError):
+    def __init__(self, work_id: str) -> None:
+        super().__init__(f"no work with id {work_id!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from domain.errors import DomainError
 from runtime.importing import ImportSummary, import_file
 from runtime.openalex import UnreadableFileError, WorkFileReader
 from runtime.services import Services
@@ -113,7 +114,7 @@ def import_command(settings: Settings, args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr.isatty() and not args.json)
     try:
         summary = import_file(services.catalogue, path, batch_size=settings.import_batch, on_batch=bar)
-    except UnreadableFileError as e:
+    except (UnreadableFileError, DomainError) as e:
         bar.done()
         print(f"peerledger import: {e}", file=sys.stderr)
         return 2

@@ -21,8 +21,9 @@ import msgspec
 
 from domain.catalogue.application import AuthorshipRecord, WorkRecord
 
-Text = Annotated[str, msgspec.Meta(max_length=2_000)]
-LongText = Annotated[str, msgspec.Meta(max_length=10_000)]
+NO_NUL = "^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it at the door
+Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL)]
+LongText = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
 MAX_ABSTRACT_WORDS = 20_000
 MAX_AUTHORSHIPS = 5_000  # physics papers have thousands of authors; bound it anyway
 
@@ -67,11 +68,11 @@ class OAWork(msgspec.Struct):
     title: LongText | None = None
     display_name: LongText | None = None
     publication_year: Annotated[int, msgspec.Meta(ge=0, le=3000)] | None = None
-    publication_date: Annotated[str, msgspec.Meta(max_length=10)] | None = None
+    publication_date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     type: Text | None = None
     primary_location: OALocation | None = None
-    cited_by_count: Annotated[int, msgspec.Meta(ge=0)] | None = 0
-    abstract_inverted_index: dict[str, list[Annotated[int, msgspec.Meta(ge=0)]]] | None = None
+    cited_by_count: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = 0
+    abstract_inverted_index: dict[Text, list[Annotated[int, msgspec.Meta(ge=0, le=10**6)]]] | None = None
     topics: Annotated[list[OATopic], msgspec.Meta(max_length=100)] = []
     authorships: Annotated[list[OAAuthorship], msgspec.Meta(max_length=MAX_AUTHORSHIPS)] = []
 
@@ -80,15 +81,15 @@ class MalformedRecordError(ValueError):
     """A record that cannot be imported, with the reason a person can act on."""
 
 
-_OPENALEX_ID = re.compile(r"^(?:https://openalex\.org/)?([WAISTwaist]\d{1,15})$")
-_ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+_OPENALEX_ID = re.compile(r"^(?:https://openalex\.org/)?([WAISTwaist])(\d{1,15})$")
+_ORCID = re.compile(r"^(?:https?://(?:www\.)?orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dXx])$")
 
 
 def openalex_id(value: str, kind: str) -> str:
     match = _OPENALEX_ID.match(value.strip())
-    if not match or match.group(1)[0].upper() != kind:
+    if not match or match.group(1).upper() != kind:
         raise MalformedRecordError(f"{value!r} is not an OpenAlex {_KINDS[kind]} id")
-    return match.group(1).upper()
+    return f"{kind}{int(match.group(2))}"  # A0123 and A123 are one id
 
 
 _KINDS = {"W": "work", "A": "author", "I": "institution", "S": "source", "T": "topic"}
@@ -107,9 +108,9 @@ def orcid_checksum_ok(orcid: str) -> bool:
 def normalise_orcid(value: str) -> str:
     """A bare ORCID iD (0000-0002-1825-0097) from an iD or an orcid.org URL."""
     match = _ORCID.match(value.strip())
-    if not match or not orcid_checksum_ok(match.group(1)):
+    if not match or not orcid_checksum_ok(match.group(1).upper()):
         raise MalformedRecordError(f"{value!r} is not a valid ORCID iD")
-    return match.group(1)
+    return match.group(1).upper()
 
 
 def normalise_doi(value: str) -> str:
@@ -137,7 +138,7 @@ def to_record(work: OAWork) -> WorkRecord:
     """Validate and normalise one decoded Work."""
     if work.publication_date is not None:
         try:
-            date.fromisoformat(work.publication_date)
+            date.fromisoformat(work.publication_date)  # the pattern checked the shape, this the calendar
         except ValueError:
             raise MalformedRecordError(
                 f"publication_date {work.publication_date!r} is not a YYYY-MM-DD date"
@@ -216,6 +217,9 @@ def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
     except msgspec.DecodeError as e:
         yield Parsed(where, error=f"not JSON: {e}")
         return
+    except RecursionError:
+        yield Parsed(where, error="JSON nested too deeply")
+        return
     yield from _parse_document(raw, where)
 
 
@@ -243,6 +247,8 @@ def parse_bytes(data: bytes) -> Iterator[Parsed]:
         raise UnreadableFileError("the input is empty")
     try:
         raw = _any_decoder.decode(stripped)
+    except RecursionError:
+        raise UnreadableFileError("the input is JSON nested too deeply") from None
     except msgspec.DecodeError:
         if stripped[:1] != b"{":
             raise UnreadableFileError(
@@ -274,6 +280,12 @@ class WorkFileReader:
         return (inner or f).tell()
 
     def __iter__(self) -> Iterator[Parsed]:
+        try:
+            yield from self._read()
+        except (OSError, EOFError) as e:  # unreadable, or a .gz that is not gzip
+            raise UnreadableFileError(f"{self.path}: cannot be read: {e}") from None
+
+    def _read(self) -> Iterator[Parsed]:
         with self._open() as f:
             first = b""
             for line in f:
@@ -286,7 +298,7 @@ class WorkFileReader:
                 try:
                     _any_decoder.decode(first)
                     is_json_lines = True
-                except msgspec.DecodeError:
+                except (msgspec.DecodeError, RecursionError):
                     is_json_lines = False  # a pretty-printed object spans lines
             else:
                 is_json_lines = False

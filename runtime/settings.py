@@ -21,7 +21,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
-    "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("500000", "profiles kept encoded in memory per API process; 0 disables"),
+    "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
     "PERSISTENCE_MODULE": (
         "eventsourcing.sqlite",
@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ready_max_lag: int = 1_000
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
-    profile_cache_entries: int = 500_000
+    profile_cache_entries: int = 100_000
     log_level: str = "INFO"
     # eventsourcing's variables, passed through to the applications and views untouched.
     store_env: dict[str, str] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -15,10 +15,11 @@ from domain.catalogue.model import (
     RESEARCHER_FIELDS,
     Researcher,
     Work,
+    recency_key,
     researcher_id_for,
     work_id_for,
 )
-from domain.errors import ConflictError
+from domain.errors import ConflictError, ResearcherNotFoundError, WorkNotFoundError
 
 
 class InstitutionRecord(TypedDict):
@@ -64,18 +65,27 @@ class ImportReport:
     events: int = 0
     position: int | None = None  # notification id of the last event written
 
-    def add(self, other: ImportReport) -> None:
-        self.works_created += other.works_created
-        self.works_corrected += other.works_corrected
-        self.works_unchanged += other.works_unchanged
-        self.researchers_created += other.researchers_created
-        self.researchers_corrected += other.researchers_corrected
-        self.events += other.events
-        if other.position is not None:
-            self.position = other.position
+
+def merge_identity(known: dict[str, Any] | None, seen: dict[str, Any]) -> dict[str, Any]:
+    """An author's name and ORCID iD as the newest work gives them, gaps filled from older ones.
+
+    Order-independent, so importing the same works again, in any batches, changes nothing;
+    and a work that leaves the ORCID out never erases one that another work gave.
+    """
+    if known is None:
+        return {k: seen[k] for k in RESEARCHER_FIELDS}
+    newer, older = (seen, known) if seen["identity_as_of"] >= known["identity_as_of"] else (known, seen)
+    return {
+        "display_name": newer["display_name"] or older["display_name"],
+        "orcid": newer["orcid"] or older["orcid"],
+        "identity_as_of": newer["identity_as_of"],
+    }
 
 
+@runtime_checkable
 class SelectsEventsOfMany(Protocol):
+    """A recorder that reads the events of many aggregates in one query (runtime/recorders.py)."""
+
     def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
 
 
@@ -109,25 +119,28 @@ class Catalogue(Application[UUID]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_researcher(self, researcher_id: UUID) -> Researcher:
-        return self.repository.get(researcher_id)
+        try:
+            return self.repository.get(researcher_id)
+        except AggregateNotFoundError:
+            raise ResearcherNotFoundError(str(researcher_id)) from None
 
     def get_work(self, work_id: UUID) -> Work:
-        return self.repository.get(work_id)
+        try:
+            return self.repository.get(work_id)
+        except AggregateNotFoundError:
+            raise WorkNotFoundError(str(work_id)) from None
 
     def _plan_import(self, records: Sequence[WorkRecord]) -> tuple[list[Aggregate], ImportReport]:
         report = ImportReport()
-        # The last occurrence of a work or an author in the batch wins.
-        works: dict[UUID, dict[str, Any]] = {}
+        works: dict[UUID, dict[str, Any]] = {}  # the last occurrence of a work in the batch wins
         authors: dict[UUID, dict[str, Any]] = {}
         for record in records:
+            as_of = recency_key(record["publication_date"], record["publication_year"], record["openalex_id"])
             authorships = []
             for a in record["authorships"]:
                 rid = researcher_id_for(a["openalex_id"])
-                authors[rid] = {
-                    "openalex_id": a["openalex_id"],
-                    "display_name": a["display_name"],
-                    "orcid": a["orcid"],
-                }
+                seen = {"display_name": a["display_name"], "orcid": a["orcid"], "identity_as_of": as_of}
+                authors[rid] = merge_identity(authors.get(rid), seen) | {"openalex_id": a["openalex_id"]}
                 authorships.append({"researcher_id": str(rid), **a})
             works[work_id_for(record["openalex_id"])] = {**record, "authorships": authorships}
 
@@ -143,12 +156,12 @@ class Catalogue(Application[UUID]):
                 report.works_corrected += 1
             else:
                 report.works_unchanged += 1
-        for rid, fields in authors.items():
+        for rid, identity in authors.items():
             researcher = existing.get(rid)
             if researcher is None:
-                changed.append(Researcher(**fields))
+                changed.append(Researcher(**identity))
                 report.researchers_created += 1
-            elif researcher.correct({k: fields[k] for k in RESEARCHER_FIELDS}):
+            elif researcher.correct(merge_identity(researcher.fields(), identity)):
                 changed.append(researcher)
                 report.researchers_corrected += 1
         return changed, report
@@ -157,7 +170,7 @@ class Catalogue(Application[UUID]):
         """Current state of many aggregates: one query where the recorder can batch."""
         ids = list(ids)
         recorder = self.recorder
-        if not hasattr(recorder, "select_events_of_many"):
+        if not isinstance(recorder, SelectsEventsOfMany):
             # The in-memory store answers per id without a round trip.
             found = {}
             for i in ids:

@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 # Fixed namespace for PeerLedger's deterministic ids (never change it: ids are stored).
 PEERLEDGER_NAMESPACE = UUID("6f1c2f4e-8a53-4d1e-9a7e-2b1f0c9d5e01")
 
-RESEARCHER_FIELDS = ("display_name", "orcid")
+RESEARCHER_FIELDS = ("display_name", "orcid", "identity_as_of")
 WORK_FIELDS = (
     "doi",
     "title",
@@ -41,41 +41,58 @@ def work_id_for(openalex_work_id: str) -> UUID:
     return uuid5(PEERLEDGER_NAMESPACE, f"openalex:work:{openalex_work_id}")
 
 
-def changed_fields(current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
-    """The incoming values that differ from the current ones."""
-    return {k: v for k, v in incoming.items() if current.get(k) != v}
+def recency_key(publication_date: str | None, publication_year: int | None, openalex_id: str) -> str:
+    """Orders works newest first by date, then year (undated last); unique per work."""
+    when = publication_date or (f"{publication_year:04d}" if publication_year is not None else "0000")
+    return f"{when}|{openalex_id}"
 
 
-class Researcher(Aggregate):
-    """A public author record. Identity only: works, topics and co-authors come from Works."""
+class Correctable:
+    """Re-imports record only the fields that changed, as one Corrected event."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def correct(self, incoming: dict[str, Any]) -> bool:
+        """Record what changed; returns False when nothing did."""
+        current = self.fields()
+        changes = {k: v for k, v in incoming.items() if current.get(k) != v}
+        if changes:
+            self._correct(changes)  # type: ignore[attr-defined]
+        return bool(changes)
+
+
+class Researcher(Correctable, Aggregate):
+    """A public author record. Identity only: works, topics and co-authors come from Works.
+
+    Works name their authors, and two works may name one differently. The identity comes
+    from the newest work that names the author (`identity_as_of`, a recency key), so the
+    result does not depend on the order of files or batches, and a re-import changes nothing.
+    """
+
+    FIELDS = RESEARCHER_FIELDS
 
     class Registered(Aggregate.Created):
         openalex_id: str
         display_name: str
         orcid: str | None
+        identity_as_of: str
 
     class Corrected(Aggregate.Event):
         changes: dict[str, Any]
 
     @event(Registered)
-    def __init__(self, openalex_id: str, display_name: str, orcid: str | None) -> None:
+    def __init__(self, openalex_id: str, display_name: str, orcid: str | None, identity_as_of: str) -> None:
         self.openalex_id = openalex_id
         self.display_name = display_name
         self.orcid = orcid
+        self.identity_as_of = identity_as_of
 
     @classmethod
     def create_id(cls, openalex_id: str, **_: Any) -> UUID:
         return researcher_id_for(openalex_id)
-
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RESEARCHER_FIELDS}
-
-    def correct(self, incoming: dict[str, Any]) -> bool:
-        """Record what changed; returns False when nothing did."""
-        changes = changed_fields(self.fields(), incoming)
-        if changes:
-            self._correct(changes)
-        return bool(changes)
 
     @event(Corrected)
     def _correct(self, changes: dict[str, Any]) -> None:
@@ -83,8 +100,10 @@ class Researcher(Aggregate):
             setattr(self, name, value)
 
 
-class Work(Aggregate):
+class Work(Correctable, Aggregate):
     """A published work and its authorships, which carry the researchers' ids."""
+
+    FIELDS = WORK_FIELDS
 
     class Imported(Aggregate.Created):
         openalex_id: str
@@ -132,15 +151,6 @@ class Work(Aggregate):
     @classmethod
     def create_id(cls, openalex_id: str, **_: Any) -> UUID:
         return work_id_for(openalex_id)
-
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in WORK_FIELDS}
-
-    def correct(self, incoming: dict[str, Any]) -> bool:
-        changes = changed_fields(self.fields(), incoming)
-        if changes:
-            self._correct(changes)
-        return bool(changes)
 
     @event(Corrected)
     def _correct(self, changes: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """ProfilesProjection: which catalogue event changes which profile row, and how a profile is computed.
 
 Rules (documented in README): works_count counts authorships; topics are counted over the
-researcher's works; a close collaborator shares at least two works; the affiliation is the
+researcher's works; a close collaborator shares at least two works (works with more than
+100 authors do not make collaborators: hyperauthorship says little about who works with
+whom, and would cost a quadratic join); the affiliation is the
 last known institution (from the newest work that names one); an unclaimed record with an
 OpenAlex id or ORCID iD and at least one work is verification level L1, otherwise L0.
 """
@@ -18,7 +20,7 @@ import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from domain.catalogue.model import Researcher, Work
+from domain.catalogue.model import Researcher, Work, recency_key
 from projections.profiles.documents import (
     AuthorOut,
     InstitutionOut,
@@ -41,12 +43,10 @@ def name_key(name: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
-def work_sort_key(fields: dict[str, Any], openalex_id: str) -> str:
-    """Newest first sorts by date, then year; undated works go last."""
-    when = fields.get("publication_date") or (
-        f"{fields['publication_year']:04d}" if fields.get("publication_year") is not None else "0000"
-    )
-    return f"{when}|{openalex_id}"
+def name_keys(name_key: str) -> list[str]:
+    """Search keys: the name from each word on ("zhiwu lu" -> "zhiwu lu", "lu"), for prefix search."""
+    words = name_key.split(" ")
+    return sorted({" ".join(words[i:]) for i in range(len(words)) if words[i]})
 
 
 def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes:
@@ -123,20 +123,23 @@ class ProfilesProjection(Projection[ProfilesView]):
         for e in events:
             if isinstance(e, Researcher.Registered):
                 rid = str(e.originator_id)
+                key = name_key(e.display_name)
                 changes.researchers[rid] = {
                     "openalex_id": e.openalex_id,
                     "orcid": e.orcid,
                     "display_name": e.display_name,
-                    "name_key": name_key(e.display_name),
+                    "name_key": key,
+                    "search_keys": name_keys(key),
                 }
                 changes.affected.add(rid)
             elif isinstance(e, Researcher.Corrected):
                 rid = str(e.originator_id)
-                row = changes.researchers.get(rid) or self._stored_researcher(rid)
+                row = changes.researchers.get(rid) or self.view.load_researcher(rid)
                 if row is None:
                     continue
                 row.update(e.changes)
                 row["name_key"] = name_key(row["display_name"])
+                row["search_keys"] = name_keys(row["name_key"])
                 changes.researchers[rid] = row
                 changes.affected.add(rid)
             elif isinstance(e, Work.Imported):
@@ -161,8 +164,6 @@ class ProfilesProjection(Projection[ProfilesView]):
 
     def _put_work(self, changes: BatchChanges, wid: str, fields: dict[str, Any], *, is_new: bool) -> None:
         oid = fields["openalex_id"]
-        changes.works[wid] = WorkRow(fields, work_sort_key(fields, oid), encode_work(wid, oid, fields), is_new=is_new)
+        sort_key = recency_key(fields["publication_date"], fields["publication_year"], oid)
+        changes.works[wid] = WorkRow(fields, sort_key, encode_work(wid, oid, fields), is_new=is_new)
         changes.affected.update(a["researcher_id"] for a in fields["authorships"])
-
-    def _stored_researcher(self, rid: str) -> dict[str, Any] | None:
-        return self.view.load_researcher(rid)

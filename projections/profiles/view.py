@@ -18,6 +18,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
 BATCH_IN = 500  # ids per IN (...) list
+TABLES = ("researchers", "names", "works", "authorships", "docs")
 
 
 class ProfilesView(TrackingRecorder):
@@ -25,10 +26,7 @@ class ProfilesView(TrackingRecorder):
 
     blob = "BLOB"
     bigint = "INTEGER"
-
-    @property
-    @abstractmethod
-    def tracking_table(self) -> str: ...
+    binary_collation = ""  # SQLite compares text by code point already
 
     @abstractmethod
     def _sql(self, statement: str) -> Any:
@@ -50,10 +48,15 @@ class ProfilesView(TrackingRecorder):
             " orcid TEXT, display_name TEXT NOT NULL, name_key TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {researchers}_orcid ON {researchers} (orcid)",
             "CREATE INDEX IF NOT EXISTS {researchers}_name ON {researchers} (name_key, id)",
+            # Each name from each word on ("zhiwu lu", "lu"): word-prefix search by index range.
+            f"CREATE TABLE IF NOT EXISTS {{names}} (key TEXT{self.binary_collation} NOT NULL,"
+            " researcher_id TEXT NOT NULL, PRIMARY KEY (key, researcher_id))",
+            "CREATE INDEX IF NOT EXISTS {names}_researcher ON {names} (researcher_id)",
             f"CREATE TABLE IF NOT EXISTS {{works}} (id TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
-            f" fields TEXT NOT NULL, doc {b} NOT NULL)",
+            f" topics TEXT NOT NULL, fields TEXT NOT NULL, doc {b} NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {authorships} (researcher_id TEXT NOT NULL, work_id TEXT NOT NULL,"
-            " sort_key TEXT NOT NULL, institutions TEXT NOT NULL, PRIMARY KEY (researcher_id, work_id))",
+            " sort_key TEXT NOT NULL, institutions TEXT NOT NULL, authors_count INTEGER NOT NULL,"
+            " PRIMARY KEY (researcher_id, work_id))",
             "CREATE INDEX IF NOT EXISTS {authorships}_work ON {authorships} (work_id)",
             "CREATE INDEX IF NOT EXISTS {authorships}_newest ON {authorships} (researcher_id, sort_key)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
@@ -79,14 +82,24 @@ class ProfilesView(TrackingRecorder):
                         for rid, r in changes.researchers.items()
                     ],
                 )
+                for chunk in _chunks(list(changes.researchers)):
+                    clause, params = self._in("researcher_id", chunk)
+                    c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
+                c.executemany(
+                    self._sql("INSERT INTO {names} (key, researcher_id) VALUES (%s, %s)"),
+                    [(key, rid) for rid, r in changes.researchers.items() for key in r["search_keys"]],
+                )
             if changes.works:
                 c.executemany(
                     self._sql(
-                        "INSERT INTO {works} (id, sort_key, fields, doc) VALUES (%s, %s, %s, %s)"
-                        " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key,"
+                        "INSERT INTO {works} (id, sort_key, topics, fields, doc) VALUES (%s, %s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key, topics = excluded.topics,"
                         " fields = excluded.fields, doc = excluded.doc"
                     ),
-                    [(wid, w.sort_key, w.fields_json, w.doc) for wid, w in changes.works.items()],
+                    [
+                        (wid, w.sort_key, json.dumps(w.fields["topics"]), w.fields_json, w.doc)
+                        for wid, w in changes.works.items()
+                    ],
                 )
                 replaced = [wid for wid, w in changes.works.items() if not w.is_new]
                 for chunk in _chunks(replaced):
@@ -94,12 +107,13 @@ class ProfilesView(TrackingRecorder):
                     c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
                 c.executemany(
                     self._sql(
-                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions)"
-                        " VALUES (%s, %s, %s, %s) ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
-                        " sort_key = excluded.sort_key, institutions = excluded.institutions"
+                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
+                        " sort_key = excluded.sort_key, institutions = excluded.institutions,"
+                        " authors_count = excluded.authors_count"
                     ),
                     [
-                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]))
+                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]), len(w.fields["authorships"]))
                         for wid, w in changes.works.items()
                         for a in w.fields["authorships"]
                     ],
@@ -143,23 +157,23 @@ class ProfilesView(TrackingRecorder):
             clause, params = self._in("a.researcher_id", list(inputs))
             c.execute(
                 self._sql(
-                    "SELECT a.researcher_id, a.sort_key, a.institutions, w.fields FROM {authorships} a"
+                    "SELECT a.researcher_id, a.sort_key, a.institutions, w.topics FROM {authorships} a"
                     " JOIN {works} w ON w.id = a.work_id WHERE " + clause
                 ),
                 params,
             )
             for row in c.fetchall():
-                topics = json.loads(row["fields"])["topics"]
                 inputs[row["researcher_id"]].works.append(
-                    (row["sort_key"], json.loads(row["institutions"]), topics)
+                    (row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]))
                 )
             c.execute(
                 self._sql(
                     "SELECT a.researcher_id, COUNT(*) AS shared FROM {authorships} a"
                     " JOIN {authorships} b ON b.work_id = a.work_id AND b.researcher_id <> a.researcher_id"
-                    " WHERE " + clause + " GROUP BY a.researcher_id, b.researcher_id"
+                    " WHERE " + clause + " AND a.authors_count <= %s"
+                    " GROUP BY a.researcher_id, b.researcher_id"
                 ),
-                params,
+                [*params, MAX_AUTHORS_FOR_COLLABORATION],
             )
             for row in c.fetchall():
                 if row["shared"] >= CLOSE_COLLABORATOR_SHARED_WORKS:
@@ -174,7 +188,7 @@ class ProfilesView(TrackingRecorder):
     def profile(self, researcher_id: str, application_name: str) -> tuple[bytes, int] | None:
         """The encoded profile and the view's position, read together (one snapshot)."""
         rows = self._query(
-            "SELECT d.doc, (SELECT notification_id FROM {tracking} WHERE application_name = %s)"
+            "SELECT d.doc, (SELECT MAX(notification_id) FROM {tracking} WHERE application_name = %s)"
             " AS position FROM {docs} d WHERE d.id = %s",
             (application_name, researcher_id),
         )
@@ -195,8 +209,12 @@ class ProfilesView(TrackingRecorder):
     def search(
         self, name_key: str, after: tuple[str, str] | None, limit: int
     ) -> list[tuple[str, str, bytes]]:
-        """Profiles whose normalised name contains `name_key`, in name order, after a cursor."""
-        where, params = "r.name_key LIKE %s ESCAPE '!'", [f"%{_like_escape(name_key)}%"]
+        """Profiles with a name word starting with `name_key`, in name order, after a cursor."""
+        where, params = "1 = 1", []
+        if name_key:
+            # A range on the key index: every key that starts with name_key.
+            where = "r.id IN (SELECT researcher_id FROM {names} WHERE key >= %s AND key < %s)"
+            params = [name_key, name_key + "\U0010ffff"]
         if after is not None:
             where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"
             params += [after[0], after[0], after[1]]
@@ -222,15 +240,14 @@ class ProfilesView(TrackingRecorder):
         )
         return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
 
-    def changed_since(self, after: int, upto: int) -> list[tuple[str, bytes]]:
-        """Profiles rewritten in (after, upto]: how API caches stay fresh."""
-        rows = self._query(
-            "SELECT id, doc FROM {docs} WHERE position > %s AND position <= %s", (after, upto)
-        )
-        return [(row["id"], bytes(row["doc"])) for row in rows]
+    def changed_since(self, after: int) -> list[tuple[str, bytes, int]]:
+        """Profiles rewritten after a position, with theirs: how API caches stay fresh."""
+        rows = self._query("SELECT id, doc, position FROM {docs} WHERE position > %s", (after,))
+        return [(row["id"], bytes(row["doc"]), row["position"]) for row in rows]
 
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
+MAX_AUTHORS_FOR_COLLABORATION = 100
 
 
 class ProfileInputs:
@@ -272,26 +289,19 @@ def _chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[An
         yield values[start : start + size]
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-
-
 class SQLiteProfilesView(ProfilesView, SQLiteTrackingRecorder):
     _tables = {
         "researchers": "profiles_researchers",
         "works": "profiles_works",
         "authorships": "profiles_authorships",
         "docs": "profiles_docs",
+        "names": "profiles_names",
         "tracking": "tracking",
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cache: dict[str, str] = {}
-
-    @property
-    def tracking_table(self) -> str:
-        return "tracking"
 
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + [
@@ -311,17 +321,18 @@ class SQLiteProfilesView(ProfilesView, SQLiteTrackingRecorder):
 class PostgresProfilesView(ProfilesView, PostgresTrackingRecorder):
     blob = "BYTEA"
     bigint = "BIGINT"
+    binary_collation = ' COLLATE "C"'  # code point order, so a prefix is one index range
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         schema = self.datastore.schema
         prefix = self.tracking_table_name.removesuffix("_tracking")
         self._tables = {
-            name: f'"{schema}"."{prefix}_{name}"' for name in ("researchers", "works", "authorships", "docs")
+            name: f'"{schema}"."{prefix}_{name}"' for name in TABLES
         }
         self._tables["tracking"] = f'"{schema}"."{self.tracking_table_name}"'
         # Index names are not schema-qualified in CREATE INDEX.
-        create = {name: f"{prefix}_{name}" for name in ("researchers", "works", "authorships", "docs")}
+        create = {name: f"{prefix}_{name}" for name in TABLES}
         for statement in self._schema_statements():
             if statement.startswith("CREATE INDEX"):
                 head, _, tail = statement.partition(" ON ")
@@ -330,10 +341,6 @@ class PostgresProfilesView(ProfilesView, PostgresTrackingRecorder):
                 sql = statement.format(**self._tables)
             self.sql_create_statements.append(SQL(sql))  # type: ignore[arg-type]
         self._cache: dict[str, bytes] = {}
-
-    @property
-    def tracking_table(self) -> str:
-        return self._tables["tracking"]
 
     def _sql(self, statement: str) -> Any:
         cached = self._cache.get(statement)

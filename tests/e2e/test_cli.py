@@ -56,6 +56,14 @@ def test_a_missing_or_unreadable_file_exits_with_status_2(tmp_path):
     assert "neither JSON nor JSON Lines" in result.stderr
 
 
+def test_a_gz_file_that_is_not_gzip_exits_with_status_2(tmp_path):
+    path = tmp_path / "works.jsonl.gz"
+    path.write_text("{}")
+    result = run(tmp_path, "import", str(path))
+    assert result.returncode == 2
+    assert "cannot be read" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_bad_setting_is_named_and_exits_with_status_2(tmp_path):
     result = run(tmp_path, "import", str(DEMO), PEERLEDGER_PORT="eighty")
     assert (result.returncode, result.stderr.strip()) == (2, "peerledger: PEERLEDGER_PORT must be an integer, not 'eighty'")

@@ -88,6 +88,12 @@ def test_responses_carry_security_headers(client):
         ("/researchers?cursor=not-a-cursor", 400, "cursor is not one this API gave out"),
         (f"/researchers/{ZHIWU}/works?cursor=eyJhIjoxfQ", 400, "cursor is not one this API gave out"),
         ("/no/such/route", 404, "Not Found"),
+        ("/researchers?q=%00", 400, "q must not contain control characters"),
+        ("/researchers?cursor=WyJcdTAwMDAiLCJ4Il0", 400, "cursor is not one this API gave out"),
+        ("/researchers?sort=name", 400, "unknown query parameter(s): sort"),
+        (f"/researchers/{ZHIWU}?verbose=1", 400, "unknown query parameter(s): verbose"),
+        (f"/researchers/{ZHIWU}/works?page=2", 400, "unknown query parameter(s): page"),
+        ("/researchers/" + "A" + "1" * 70, 400, "at most 64 characters"),
     ],
 )
 def test_bad_requests_get_a_problem_document(client, path, status, detail):
@@ -96,6 +102,15 @@ def test_bad_requests_get_a_problem_document(client, path, status, detail):
 
 def test_a_wrong_method_is_a_405_problem(client):
     assert_problem(client.delete(f"/researchers/{ZHIWU}"), 405, "Method Not Allowed")
+
+
+def test_search_matches_the_start_of_any_word_of_a_name(client):
+    def names(q: str) -> list[str]:
+        return [p["display_name"] for p in client.get("/researchers", params={"q": q}).json()["items"]]
+
+    assert names("lu") == ["Jiawei Luo", "Zhiwu Lu"]  # in name order
+    assert names("zhi") == names("zhiwu l") == names("ZHIWU LU") == ["Zhiwu Lu"]
+    assert client.get("/researchers", params={"q": "hiwu"}).json()["items"] == []
 
 
 def test_search_ignores_case_and_accents_and_pages_with_a_cursor(client):
@@ -189,6 +204,7 @@ def test_a_malformed_import_is_refused_whole_and_writes_nothing(client):
         (b"[]", "text/csv", TOKEN, 415, "application/json"),
         (b"", "application/json", TOKEN, 400, "empty"),
         (b"<xml/>", "application/json", TOKEN, 400, "neither JSON nor JSON Lines"),
+        (b"[" * 50_000 + b"]" * 50_000, "application/json", TOKEN, 400, "nested too deeply"),
         (b"[" + b" " * 300_000 + b"]", "application/json", TOKEN, 413, "larger than this endpoint accepts"),
     ],
 )

@@ -110,3 +110,10 @@ def test_a_view_rebuilt_from_scratch_equals_the_live_one(services, settings, tmp
         assert rebuilt_view.search("", None, 1000) == services.profiles_view.search("", None, 1000)
     finally:
         factory.close()
+
+
+def test_works_with_more_than_100_authors_make_no_close_collaborators(services, tmp_path):
+    crowd = [author(n) for n in range(1, 102)]
+    import_works(services, tmp_path, work(1, crowd), work(2, crowd))
+    assert profile(services, "A1")["close_collaborators_count"] == 0
+    assert profile(services, "A1")["works_count"] == 2

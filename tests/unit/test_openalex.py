@@ -75,6 +75,9 @@ def test_a_bad_record_in_a_list_is_reported_by_position():
         ("publication_date", "2020-13-40", "is not a YYYY-MM-DD date"),
         ("cited_by_count", -1, "Expected `int` >= 0"),
         ("title", "x" * 10_001, "Expected `str` of length <= 10000"),
+        ("title", "nul\x00byte", "Expected `str` matching regex"),
+        ("publication_date", "20200601", "Expected `str` matching regex"),
+        ("cited_by_count", 10**30, "Expected `int` <= 9007199254740992"),
     ],
 )
 def test_bad_field_values_are_refused_with_a_reason(field, value, reason):
@@ -136,3 +139,32 @@ def test_input_that_is_not_json_at_all_is_unreadable(data):
 def test_json_that_is_not_a_work_is_a_malformed_record():
     [parsed] = parse_bytes(b"42")
     assert parsed.error == "expected an OpenAlex Work object, a list of them or an API page"
+
+
+def test_ids_are_normalised_so_one_author_has_one_id():
+    w = work(1, [author(1)])
+    w["authorships"][0]["author"]["id"] = "https://openalex.org/a0001"
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.record["authorships"][0]["openalex_id"] == "A1"
+
+
+def test_orcid_with_lowercase_check_digit_and_www_prefix_is_accepted():
+    assert normalise_orcid("https://www.orcid.org/0000-0002-1694-233x") == "0000-0002-1694-233X"
+
+
+def test_json_nested_too_deeply_is_reported_not_crashed_on(tmp_path):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(UnreadableFileError, match="nested too deeply"):
+        list(parse_bytes(deep))
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(json.dumps(work(1, [author(1)])).encode() + b"\n" + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"\n")
+    parsed = read(path)
+    assert parsed[1].where == "line 2"
+    assert parsed[1].error == "JSON nested too deeply"
+
+
+def test_a_gz_file_that_is_not_gzip_is_unreadable(tmp_path):
+    path = tmp_path / "works.jsonl.gz"
+    path.write_text(json.dumps(work(1, [author(1)])))
+    with pytest.raises(UnreadableFileError, match="cannot be read"):
+        read(path)
