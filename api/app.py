@@ -13,13 +13,17 @@ from litestar.datastructures import ResponseHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from litestar.config.cors import CORSConfig
+
+from api.accounts import AccountsController, AuthController, MeController
+from api.auth import make_jwt_auth
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS
 from api.imports import make_import_handler
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.system import health, ready
 from runtime.demo import load_demo_data
-from runtime.services import Services
+from runtime.services import Services, derive, secret_key
 from runtime.settings import Settings
 
 log = logging.getLogger("peerledger.api")
@@ -36,6 +40,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         owned = services is None
         svc = services or await anyio.to_thread.run_sync(Services, settings)
         app.state.services = svc
+        app.state.jwt_auth = jwt_auth
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
@@ -60,14 +65,22 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         health,
         ready,
         ResearchersController,
+        AccountsController,
+        AuthController,
+        MeController,
         make_import_handler(settings.import_max_bytes),
     ]
+    # The token secret comes from the data folder or the settings; build it before the app.
+    jwt_secret = (services or _SecretOnly(settings)).jwt_secret
+    jwt_auth = make_jwt_auth(jwt_secret, settings.access_token_minutes)
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         response_headers=RESPONSE_HEADERS,
+        on_app_init=[jwt_auth.on_app_init],
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="PeerLedger",
             version="0.1.0",
@@ -77,3 +90,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ),
         debug=False,
     )
+
+
+class _SecretOnly:
+    """The JWT secret without building every service (the lifespan builds those)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.jwt_secret = derive(secret_key(settings), "jwt").hex()

@@ -14,13 +14,23 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 
 log = logging.getLogger("peerledger.api")
 
 PROBLEM_JSON = "application/problem+json"
 
 STATUS_FOR_DOMAIN_ERROR: list[tuple[type[DomainError], int, str]] = [
+    (UnauthorizedError, 401, "Unauthorized"),
+    (TooManyRequestsError, 429, "Too many requests"),
     (NotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
     (ForbiddenError, 403, "Forbidden"),
@@ -84,9 +94,14 @@ def problem(
 
 
 def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyRequestsError):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = "Bearer"
     for kind, status, _title in STATUS_FOR_DOMAIN_ERROR:
         if isinstance(exc, kind):
-            return problem(status, exc.detail)
+            return problem(status, exc.detail, headers)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -96,9 +111,11 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         log.error("HTTP %s: %s", status, exc.detail)
         return problem(status, "the service could not handle this request; try again later", exc.headers)
     extra: dict[str, Any] = getattr(exc, "problem_fields", {})
-    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        extra = {"errors": [_public_error(e) for e in exc.extra]}
     detail = exc.detail
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        errors = [_public_error(e) for e in exc.extra]
+        extra = {"errors": errors}
+        detail = f"{detail}: " + "; ".join(e["message"] for e in errors)
     if status == 413:
         detail = "the request body is larger than this endpoint accepts"
     return problem(status, detail, exc.headers, **extra)

@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath, Parameter
 
+from api.auth import PUBLIC
 from api.errors import ProblemError
 from domain.catalogue.model import researcher_id_for
 from domain.errors import ResearcherNotFoundError
@@ -94,6 +95,7 @@ def page(docs: list[bytes], next_cursor: str | None) -> bytes:
 class ResearchersController(Controller):
     path = "/researchers"
     tags = ["researchers"]
+    opt = PUBLIC
 
     # The hottest route: a plain `str` parameter (a constrained one costs ~10% of the rate);
     # the length is checked in parse_researcher_id instead.

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 
+from api.auth import PUBLIC
 from api.errors import problem
 
 
@@ -29,12 +30,13 @@ class ReadyOut(msgspec.Struct):
 _HEALTH = msgspec.json.encode(HealthOut("ok"))
 
 
-@get("/health", summary="The process is up", tags=["operations"])
+@get("/health", summary="The process is up", tags=["operations"], opt=PUBLIC)
 async def health() -> Response[HealthOut]:
     return Response(_HEALTH, media_type="application/json")
 
 
-@get("/ready", summary="The store answers and projections are caught up", tags=["operations"], sync_to_thread=True)
+@get("/ready", summary="The store answers and projections are caught up", tags=["operations"], opt=PUBLIC,
+     sync_to_thread=True)
 def ready(state: State) -> Response[ReadyOut]:
     services = state.services
     try:

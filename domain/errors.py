@@ -33,3 +33,44 @@ class ResearcherNotFoundError(NotFoundError):
 class WorkNotFoundError(NotFoundError):
     def __init__(self, work_id: str) -> None:
         super().__init__(f"no work with id {work_id!r}")
+
+
+class UnauthorizedError(DomainError):
+    """The caller did not prove who they are (bad credentials or token)."""
+
+
+class TooManyRequestsError(DomainError):
+    """A rate limit or quota refused the command; `retry_after` says when to try again."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class WeakPasswordError(InvalidInputError):
+    pass
+
+
+class EmailTakenError(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("an account with this email address already exists")
+
+
+class InvalidCredentialsError(UnauthorizedError):
+    def __init__(self) -> None:
+        super().__init__("the email address or the password is wrong")
+
+
+class InvalidConfirmationCodeError(InvalidInputError):
+    def __init__(self) -> None:
+        super().__init__("the confirmation code is wrong or has expired; ask for a new one")
+
+
+class InvalidRefreshTokenError(UnauthorizedError):
+    def __init__(self) -> None:
+        super().__init__("the refresh token is not valid; log in again")
+
+
+class AccountNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such account")

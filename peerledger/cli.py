@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", type=Path)
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    accounts = commands.add_parser("accounts", help="manage accounts")
+    actions = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action in ("grant", "revoke"):
+        sub = actions.add_parser(action, help=f"{action} a role (moderator or admin)")
+        sub.add_argument("email")
+        sub.add_argument("role", choices=["moderator", "admin"])
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve(settings, args)
+    if args.command == "accounts":
+        return accounts_command(settings, args)
     if args.command == "worker":
         from workers.projections import run_projections
 
@@ -79,6 +87,21 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
+    services = Services(settings)
+    try:
+        use_case = services.accounts.grant_role if args.action == "grant" else services.accounts.revoke_role
+        changed = use_case(args.email, args.role, "command line")
+    except DomainError as e:
+        print(f"peerledger accounts {args.action}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    verb = "granted" if args.action == "grant" else "revoked"
+    print(f"{args.role} {verb}" if changed else f"nothing to do: {args.email} {'already has' if args.action == 'grant' else 'does not have'} {args.role}")
     return 0
 
 

@@ -7,16 +7,27 @@ eventsourcing's SQLite tables have fixed names.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from domain.accounts.application import Accounts
 from domain.catalogue.application import Catalogue
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
 from projections.runner import BatchProjectionRunner
+from runtime.mail import FolderMailer, SmtpMailer
+from runtime.passwords import Argon2Hasher
+from runtime.ratelimit import RateLimiter
 from runtime.settings import Settings
+from runtime.sqlstore import PostgresStore, SQLiteStore, SqlStore
+from runtime.vault import SqlVault
 
 RECORDERS = {
     "eventsourcing.sqlite": "runtime.recorders:SQLiteCatalogueRecorder",
@@ -41,11 +52,64 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
     return env
 
 
+def secret_key(settings: Settings) -> bytes:
+    """The configured secret, or (embedded only) one generated once into the data folder."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+def derive(secret: bytes, purpose: str) -> bytes:
+    """One secret, a separate key per purpose (a leak of one use does not expose the others)."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def sql_store(settings: Settings) -> SqlStore:
+    if settings.is_postgres:
+        return PostgresStore(settings.store_env)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(settings.data_dir / "security.sqlite")
+
+
+def mailer(settings: Settings) -> Any:
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            tls=settings.smtp_tls,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+        )
+    return FolderMailer(settings.data_dir / "mail", settings.smtp_from)
+
+
 class Services:
     """Everything a process needs to serve requests or run workers; close() releases it all."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        secret = secret_key(settings)
+        self.jwt_secret = derive(secret, "jwt").hex()
+        self.sql = sql_store(settings)
+        self.vault = SqlVault(self.sql, derive(secret, "email"))
+        self.rate_limiter = RateLimiter(self.sql, derive(secret, "rate-limit"))
+        self.hasher = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            max_concurrent=settings.hash_concurrency,
+        )
+        self.mailer = mailer(settings)
+        self.accounts = Accounts(
+            env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
+        )
         self.catalogue = Catalogue(env=store_env(settings, Catalogue.name))
         view_class = VIEWS[settings.persistence_module]
         name = ProfilesProjection.name
@@ -65,5 +129,7 @@ class Services:
         for runner in self.runners:
             runner.stop()
         self.catalogue.close()
+        self.accounts.close()
+        self.sql.close()
         for factory in self._factories:
             factory.close()

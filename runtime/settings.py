@@ -17,7 +17,19 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_PROJECTIONS": ("in-process", "in-process: the API runs projections; external: workers do"),
     "PEERLEDGER_MAX_BODY_BYTES": ("1048576", "largest request body accepted (413 above)"),
     "PEERLEDGER_IMPORT_MAX_BYTES": ("16777216", "largest body accepted by POST /imports"),
-    "PEERLEDGER_OPERATOR_TOKEN": ("", "bearer token for POST /imports; empty disables imports over HTTP"),
+    "PEERLEDGER_SECRET_KEY": ("", "secret for tokens and keyed hashes; required with PostgreSQL (embedded: generated in the data folder)"),
+    "PEERLEDGER_ACCESS_TOKEN_MINUTES": ("15", "lifetime of an access token (JWT)"),
+    "PEERLEDGER_CORS_ORIGINS": ("", "comma-separated origins allowed to call the API from a browser"),
+    "PEERLEDGER_SMTP_HOST": ("", "SMTP server for mail; empty writes each message to <data dir>/mail"),
+    "PEERLEDGER_SMTP_PORT": ("587", "SMTP port"),
+    "PEERLEDGER_SMTP_TLS": ("starttls", "none, starttls or tls"),
+    "PEERLEDGER_SMTP_USER": ("", "SMTP user (empty: no login)"),
+    "PEERLEDGER_SMTP_PASSWORD": ("", "SMTP password"),
+    "PEERLEDGER_SMTP_FROM": ("PeerLedger <no-reply@peerledger.invalid>", "sender of the service's mail"),
+    "PEERLEDGER_ARGON2_TIME_COST": ("3", "Argon2id passes (RFC 9106 second recommendation: 3)"),
+    "PEERLEDGER_ARGON2_MEMORY_KIB": ("65536", "Argon2id memory per hash in KiB (64 MiB)"),
+    "PEERLEDGER_ARGON2_PARALLELISM": ("4", "Argon2id lanes"),
+    "PEERLEDGER_HASH_CONCURRENCY": ("2", "password hashes computed at once per process (each holds the memory above)"),
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
@@ -48,7 +60,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projections_in_process: bool = True
     max_body_bytes: int = 1_048_576
     import_max_bytes: int = 16_777_216
-    operator_token: str = ""
+    secret_key: str = ""
+    access_token_minutes: int = 15
+    cors_origins: tuple[str, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "PeerLedger <no-reply@peerledger.invalid>"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    hash_concurrency: int = 2
     ready_max_lag: int = 1_000
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
@@ -97,6 +121,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         projections = get("PEERLEDGER_PROJECTIONS")
         if projections not in ("in-process", "external"):
             raise SettingsError(f"PEERLEDGER_PROJECTIONS must be in-process or external, not {projections!r}")
+        tls = get("PEERLEDGER_SMTP_TLS").lower()
+        if tls not in ("none", "starttls", "tls"):
+            raise SettingsError(f"PEERLEDGER_SMTP_TLS must be none, starttls or tls, not {tls!r}")
+        secret_key = env.get("PEERLEDGER_SECRET_KEY", "").strip()
+        if secret_key and len(secret_key) < 32:
+            raise SettingsError("PEERLEDGER_SECRET_KEY must have at least 32 characters")
+        if not secret_key and module == "eventsourcing.postgres":
+            raise SettingsError(
+                "PEERLEDGER_SECRET_KEY must be set with PostgreSQL: every process must share it"
+            )
         store_env = {
             k: v
             for k, v in env.items()
@@ -113,7 +147,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             projections_in_process=projections == "in-process",
             max_body_bytes=integer("PEERLEDGER_MAX_BODY_BYTES", 1024, 1 << 30),
             import_max_bytes=integer("PEERLEDGER_IMPORT_MAX_BYTES", 1024, 1 << 31),
-            operator_token=env.get("PEERLEDGER_OPERATOR_TOKEN", ""),
+            secret_key=secret_key,
+            access_token_minutes=integer("PEERLEDGER_ACCESS_TOKEN_MINUTES", 1, 24 * 60),
+            cors_origins=tuple(o.strip() for o in env.get("PEERLEDGER_CORS_ORIGINS", "").split(",") if o.strip()),
+            smtp_host=env.get("PEERLEDGER_SMTP_HOST", "").strip(),
+            smtp_port=integer("PEERLEDGER_SMTP_PORT", 1, 65535),
+            smtp_tls=tls,
+            smtp_user=env.get("PEERLEDGER_SMTP_USER", ""),
+            smtp_password=env.get("PEERLEDGER_SMTP_PASSWORD", ""),
+            smtp_from=get("PEERLEDGER_SMTP_FROM"),
+            argon2_time_cost=integer("PEERLEDGER_ARGON2_TIME_COST", 1, 20),
+            argon2_memory_kib=integer("PEERLEDGER_ARGON2_MEMORY_KIB", 8192, 4 * 1024 * 1024),
+            argon2_parallelism=integer("PEERLEDGER_ARGON2_PARALLELISM", 1, 16),
+            hash_concurrency=integer("PEERLEDGER_HASH_CONCURRENCY", 1, 64),
             ready_max_lag=integer("PEERLEDGER_READY_MAX_LAG", 0, 1 << 40),
             cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),

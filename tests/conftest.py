@@ -41,8 +41,24 @@ def pg_schema() -> Iterator[str]:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+# Password hashing at the lowest cost Argon2id allows here: the rules under test do not depend
+# on the cost, and the suite would otherwise spend most of its time hashing.
+CHEAP_HASHING = {
+    "PEERLEDGER_ARGON2_TIME_COST": "1",
+    "PEERLEDGER_ARGON2_MEMORY_KIB": "8192",
+    "PEERLEDGER_ARGON2_PARALLELISM": "1",
+}
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
 def settings_for(backend: str, tmp_path: Path, schema: str | None, **extra: str) -> Settings:
-    env = {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_DEMO_DATA": "no", **extra}
+    env = {
+        "PEERLEDGER_DATA_DIR": str(tmp_path / "var"),
+        "PEERLEDGER_DEMO_DATA": "no",
+        "PEERLEDGER_SECRET_KEY": TEST_SECRET,
+        **CHEAP_HASHING,
+        **extra,
+    }
     if backend == "postgres":
         env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public"}
     return Settings.from_env(env)

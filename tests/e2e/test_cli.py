@@ -12,13 +12,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import DEMO
+from runtime.services import Services
+from runtime.settings import SETTINGS_HELP, Settings
+from tests.conftest import CHEAP_HASHING, DEMO
 from tests.factories import author, work
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **env}
+    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING, **env}
     return subprocess.run(
         [sys.executable, "-m", "peerledger", *args], capture_output=True, text=True, env=environ, timeout=120
     )
@@ -72,7 +74,7 @@ def test_a_bad_setting_is_named_and_exits_with_status_2(tmp_path):
 def test_help_lists_every_setting(tmp_path):
     result = run(tmp_path, "--help")
     assert result.returncode == 0
-    for name in ("PEERLEDGER_DATA_DIR", "PEERLEDGER_OPERATOR_TOKEN", "PERSISTENCE_MODULE", "POSTGRES_DBNAME"):
+    for name in SETTINGS_HELP:
         assert name in result.stdout
 
 
@@ -100,3 +102,32 @@ def test_serve_starts_on_the_embedded_store_with_the_demo_researcher(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_roles_are_granted_and_revoked_from_the_command_line(tmp_path):
+    settings = Settings.from_env({"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING})
+    services = Services(settings)
+    account_id = services.accounts.register("mod@example.org", "a long enough password", "Mo Derator")
+    services.close()
+    granted = run(tmp_path, "accounts", "grant", "MOD@example.org", "moderator")
+    assert (granted.returncode, granted.stdout.strip()) == (0, "moderator granted")
+    again = run(tmp_path, "accounts", "grant", "mod@example.org", "moderator")
+    assert again.stdout.strip() == "nothing to do: mod@example.org already has moderator"
+    services = Services(settings)
+    try:
+        assert services.accounts.view(account_id).roles == ["member", "moderator"]
+    finally:
+        services.close()
+    revoked = run(tmp_path, "accounts", "revoke", "mod@example.org", "moderator")
+    assert (revoked.returncode, revoked.stdout.strip()) == (0, "moderator revoked")
+
+
+def test_granting_to_an_unknown_address_fails_with_a_message(tmp_path):
+    result = run(tmp_path, "accounts", "grant", "nobody@example.org", "admin")
+    assert (result.returncode, result.stderr.strip()) == (1, "peerledger accounts grant: no such account")
+
+
+def test_granting_an_unknown_role_is_refused_by_the_parser(tmp_path):
+    result = run(tmp_path, "accounts", "grant", "x@example.org", "emperor")
+    assert result.returncode == 2
+    assert "invalid choice: 'emperor'" in result.stderr

@@ -16,7 +16,8 @@ from runtime.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, work
 
-TOKEN = "operator-secret-token"
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "a long admin password"
 ZHIWU = "A5999000001"
 ORCID = "0000-0000-2640-9876"  # a demo co-author with an ORCID iD
 
@@ -24,11 +25,21 @@ ORCID = "0000-0000-2640-9876"  # a demo co-author with an ORCID iD
 @pytest.fixture
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for(
-        "postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes", PEERLEDGER_OPERATOR_TOKEN=TOKEN,
+        "postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
         PEERLEDGER_MAX_BODY_BYTES="4096", PEERLEDGER_IMPORT_MAX_BYTES="200000",
     )
     with TestClient(create_app(settings)) as c:
+        accounts = c.app.state.services.accounts
+        accounts.register(ADMIN_EMAIL, ADMIN_PASSWORD, "Ada Admin")
+        accounts.grant_role(ADMIN_EMAIL, "admin", granted_by="test")
         yield c
+
+
+@pytest.fixture
+def admin_token(client) -> str:
+    response = client.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
 
 
 def services(client: TestClient):
@@ -45,7 +56,7 @@ def assert_problem(response, status: int, detail_part: str) -> dict:
     return body
 
 
-def post_import(client, body: bytes, content_type="application/json", token=TOKEN):
+def post_import(client, body: bytes, content_type="application/json", token=None):
     headers = {"content-type": content_type}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -113,9 +124,9 @@ def test_search_matches_the_start_of_any_word_of_a_name(client):
     assert client.get("/researchers", params={"q": "hiwu"}).json()["items"] == []
 
 
-def test_search_ignores_case_and_accents_and_pages_with_a_cursor(client):
+def test_search_ignores_case_and_accents_and_pages_with_a_cursor(client, admin_token):
     body = {"results": [work(9001, [author(9001, "Zoë Ångström")]), work(9002, [author(9002, "Zoe Angstrom")])]}
-    assert post_import(client, json.dumps(body).encode()).status_code == 200
+    assert post_import(client, json.dumps(body).encode(), token=admin_token).status_code == 200
     services(client).profiles_runner.wait(services(client).profiles_runner.head(), timeout=10)
     first = client.get("/researchers", params={"q": "ZOE ANGSTROM", "limit": 1}).json()
     assert len(first["items"]) == 1 and first["next_cursor"]
@@ -165,10 +176,10 @@ def test_the_openapi_document_and_the_interactive_page_are_served(client):
     assert client.get("/schema").status_code == 200
 
 
-def test_an_operator_imports_works_and_the_profile_follows(client):
+def test_an_admin_imports_works_and_the_profile_follows(client, admin_token):
     assert client.get(f"/researchers/{ZHIWU}").json()["works_count"] == 12  # now cached
     body = "\n".join(json.dumps(work(n, [author(n), author(5999000001)])) for n in (7001, 7002))
-    response = post_import(client, body.encode(), "application/x-ndjson")
+    response = post_import(client, body.encode(), "application/x-ndjson", admin_token)
     assert response.status_code == 200
     summary = response.json()
     assert (summary["works_created"], summary["researchers_created"], summary["malformed"]) == (2, 2, 0)
@@ -180,44 +191,49 @@ def test_an_operator_imports_works_and_the_profile_follows(client):
             break
         time.sleep(0.02)
     assert profile["works_count"] == 14
-    again = post_import(client, body.encode(), "application/x-ndjson").json()
+    again = post_import(client, body.encode(), "application/x-ndjson", admin_token).json()
     assert (again["works_unchanged"], again["events_written"]) == (2, 0)
 
 
-def test_a_malformed_import_is_refused_whole_and_writes_nothing(client):
+def test_a_malformed_import_is_refused_whole_and_writes_nothing(client, admin_token):
     svc = services(client)
     before = svc.catalogue.recorder.max_notification_id()
     bad = work(7101, [author(7101)])
     bad["publication_year"] = "soon"
     body = json.dumps(work(7100, [author(7100)])) + "\n" + json.dumps(bad) + "\n{oops\n"
-    response = post_import(client, body.encode(), "application/x-ndjson")
+    response = post_import(client, body.encode(), "application/x-ndjson", admin_token)
     problem = assert_problem(response, 422, "2 of 3 records are malformed; nothing was imported")
     assert [r["where"] for r in problem["records"]] == ["line 2", "line 3"]
     assert svc.catalogue.recorder.max_notification_id() == before
 
 
+ADMIN = "admin"
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "token", "status", "detail"),
     [
-        (b"[]", "application/json", None, 401, "operator bearer token"),
-        (b"[]", "application/json", "wrong", 401, "operator bearer token"),
-        (b"[]", "text/csv", TOKEN, 415, "application/json"),
-        (b"", "application/json", TOKEN, 400, "empty"),
-        (b"<xml/>", "application/json", TOKEN, 400, "neither JSON nor JSON Lines"),
-        (b"[" * 50_000 + b"]" * 50_000, "application/json", TOKEN, 400, "nested too deeply"),
-        (b"[" + b" " * 300_000 + b"]", "application/json", TOKEN, 413, "larger than this endpoint accepts"),
+        (b"[]", "application/json", None, 401, "No JWT token found"),
+        (b"[]", "application/json", "not-a-jwt", 401, "Invalid token"),
+        (b"[]", "text/csv", ADMIN, 415, "application/json"),
+        (b"", "application/json", ADMIN, 400, "empty"),
+        (b"<xml/>", "application/json", ADMIN, 400, "neither JSON nor JSON Lines"),
+        (b"[" * 50_000 + b"]" * 50_000, "application/json", ADMIN, 400, "nested too deeply"),
+        (b"[" + b" " * 300_000 + b"]", "application/json", ADMIN, 413, "larger than this endpoint accepts"),
     ],
 )
-def test_bad_imports_are_refused(client, body, content_type, token, status, detail):
+def test_bad_imports_are_refused(client, admin_token, body, content_type, token, status, detail):
     before = services(client).catalogue.recorder.max_notification_id()
+    token = admin_token if token == ADMIN else token
     assert_problem(post_import(client, body, content_type, token), status, detail)
     assert services(client).catalogue.recorder.max_notification_id() == before
 
 
-def test_imports_over_http_are_off_without_an_operator_token(tmp_path, pg_schema):
-    settings = settings_for("postgres", tmp_path, pg_schema)
-    with TestClient(create_app(settings)) as c:
-        assert_problem(post_import(c, b"[]", token="anything"), 403, "disabled")
+def test_imports_need_the_admin_role(client):
+    accounts = services(client).accounts
+    accounts.register("member@example.org", "a long member password", "Mo Member")
+    login = client.post("/auth/login", json={"email": "member@example.org", "password": "a long member password"})
+    assert_problem(post_import(client, b"[]", token=login.json()["access_token"]), 403, "needs the admin role")
 
 
 def test_internal_ids_are_uuid5_of_the_openalex_id(client):

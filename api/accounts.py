@@ -1,0 +1,168 @@
+"""AccountsController and AuthController: registration, confirmation, login, sessions, /me."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+
+from api.auth import PUBLIC, Principal, issue_access_token
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Code = Annotated[str, msgspec.Meta(pattern=r"^\s*\d{6}\s*$")]
+RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+
+# Limits per (what, scope): attempts per window in seconds. Counted in the database.
+LIMITS = {
+    ("registrations", "address"): (20, 600),
+    ("login attempts", "address"): (30, 60),
+    ("login attempts", "account"): (5, 300),
+    ("confirmation attempts", "address"): (20, 600),
+    ("confirmation attempts", "account"): (5, 900),
+    ("confirmation codes", "account"): (3, 900),
+}
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True):
+    """Request bodies: unknown fields are refused (400), types are strict."""
+
+
+class RegisterAccount(Strict):
+    email: Email
+    password: Password
+    display_name: DisplayName
+
+
+class ConfirmEmail(Strict):
+    email: Email
+    code: Code
+
+
+class ResendCode(Strict):
+    email: Email
+
+
+class LogIn(Strict):
+    email: Email
+    password: Password
+
+
+class UseRefreshToken(Strict):
+    refresh_token: RefreshToken
+
+
+class AccountCreatedOut(msgspec.Struct):
+    id: UUID
+    email_confirmed: bool
+    detail: str
+
+
+class TokensOut(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+class MeOut(msgspec.Struct):
+    id: UUID
+    email: str | None
+    display_name: str | None
+    email_confirmed: bool
+    roles: list[str]
+    claimed_researchers: list[UUID]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def limit(state: State, what: str, scope: str, key: str) -> None:
+    attempts, window = LIMITS[(what, scope)]
+    state.services.rate_limiter.hit(f"{what}:{scope}:{key}", attempts, window, what)
+
+
+def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
+    settings = state.services.settings
+    return TokensOut(
+        access_token=issue_access_token(state.jwt_auth, logged_in.account_id, logged_in.roles, logged_in.session_id),
+        token_type="Bearer",
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=logged_in.refresh_token,
+        refresh_expires_at=logged_in.refresh_expires_at,
+    )
+
+
+class AccountsController(Controller):
+    path = "/accounts"
+    tags = ["accounts"]
+
+    @post("/", summary="Create an account; a confirmation code is mailed", opt=PUBLIC, sync_to_thread=True,
+          status_code=201)
+    def register(self, request: Request, state: State, data: JSONBody[RegisterAccount]) -> AccountCreatedOut:
+        limit(state, "registrations", "address", client_address(request))
+        account_id = state.services.accounts.register(data.email, data.password, data.display_name)
+        return AccountCreatedOut(account_id, False, "a confirmation code was sent to the email address")
+
+    @post("/confirm", summary="Confirm the email address with the mailed code", opt=PUBLIC, sync_to_thread=True,
+          status_code=200)
+    def confirm(self, request: Request, state: State, data: JSONBody[ConfirmEmail]) -> MeOut:
+        limit(state, "confirmation attempts", "address", client_address(request))
+        limit(state, "confirmation attempts", "account", state.services.vault.email_key(data.email.strip().lower()))
+        account_id = state.services.accounts.confirm_email(data.email, data.code)
+        return me_out(state, account_id)
+
+    @post("/confirm/resend", summary="Mail a new confirmation code", opt=PUBLIC, sync_to_thread=True,
+          status_code=202)
+    def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> None:
+        limit(state, "confirmation attempts", "address", client_address(request))
+        limit(state, "confirmation codes", "account", state.services.vault.email_key(data.email.strip().lower()))
+        state.services.accounts.resend_code(data.email)
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["accounts"]
+
+    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, sync_to_thread=True,
+          status_code=200)
+    def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
+        limit(state, "login attempts", "address", client_address(request))
+        limit(state, "login attempts", "account", state.services.vault.email_key(data.email.strip().lower()))
+        return tokens(state, state.services.accounts.login(data.email, data.password))
+
+    @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
+          sync_to_thread=True, status_code=200)
+    def refresh(self, state: State, data: JSONBody[UseRefreshToken]) -> TokensOut:
+        return tokens(state, state.services.accounts.refresh(data.refresh_token))
+
+    @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC, sync_to_thread=True,
+          status_code=204)
+    def logout(self, state: State, data: JSONBody[UseRefreshToken]) -> None:
+        state.services.accounts.logout(data.refresh_token)
+
+
+def me_out(state: State, account_id: UUID) -> MeOut:
+    view = state.services.accounts.view(account_id)
+    return MeOut(view.id, view.email, view.display_name, view.email_confirmed, view.roles, [])
+
+
+class MeController(Controller):
+    path = "/me"
+    tags = ["accounts"]
+
+    @get("/", summary="The caller's account, roles and claimed researcher records", sync_to_thread=True)
+    def me(self, request: Request[Principal, object, State], state: State) -> MeOut:
+        return me_out(state, request.user.account_id)
+
+    @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
+    def erase(self, request: Request[Principal, object, State], state: State) -> None:
+        state.services.accounts.erase(request.user.account_id)

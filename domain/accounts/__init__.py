@@ -1,0 +1,1 @@
+"""Accounts: the people behind claims, follows and invitations, with erasable personal data."""

@@ -1,0 +1,316 @@
+"""Accounts: registration, email confirmation, login sessions, roles and erasure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.accounts.model import ROLES, Account, EmailAddress, Session, email_address_id
+from domain.accounts.ports import Mailer, PasswordHasher, PersonalDataVault
+from domain.errors import (
+    AccountNotFoundError,
+    EmailTakenError,
+    InvalidConfirmationCodeError,
+    InvalidCredentialsError,
+    InvalidInputError,
+    InvalidRefreshTokenError,
+    WeakPasswordError,
+)
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in email):
+        raise InvalidInputError(f"{email!r} is not an email address")
+    return f"{local}@{domain.lower()}".lower()
+
+
+def check_password(password: str, email: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPasswordError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password.strip().lower() == email.strip().lower():
+        raise WeakPasswordError("the password must not be the email address")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as its owner sees it (personal fields opened with the account's key)."""
+
+    id: UUID
+    email: str | None
+    display_name: str | None
+    email_confirmed: bool
+    roles: list[str]
+    erased: bool
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    account_id: UUID
+    roles: list[str]
+    session_id: UUID
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+class Accounts(Application[UUID]):
+    name = "Accounts"
+
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        vault: PersonalDataVault,
+        hasher: PasswordHasher,
+        mailer: Mailer,
+        clock: Callable[[], datetime] = utcnow,
+        code_ttl: timedelta = timedelta(minutes=30),
+        session_ttl: timedelta = timedelta(days=30),
+    ) -> None:
+        super().__init__(env)
+        self.vault = vault
+        self.hasher = hasher
+        self.mailer = mailer
+        self.clock = clock
+        self.code_ttl = code_ttl
+        self.session_ttl = session_ttl
+        # Compared against when the address is unknown, so a login takes as long either way.
+        self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+
+    # -- registration and confirmation ------------------------------------------------------
+
+    def register(self, email: str, password: str, display_name: str) -> UUID:
+        email = normalise_email(email)
+        check_password(password, email)
+        display_name = display_name.strip()
+        if not display_name:
+            raise InvalidInputError("the display name must not be empty")
+        email_key = self.vault.email_key(email)
+        address = self._email_address(email_key)
+        if address is not None and address.account_id is not None:
+            raise EmailTakenError
+        account_id = uuid4()
+        password_hash = self.hasher.hash(password)
+        account = Account(
+            account_id=account_id,
+            sealed_email=self.vault.seal(account_id, email),
+            sealed_display_name=self.vault.seal(account_id, display_name),
+            sealed_password_hash=self.vault.seal(account_id, password_hash),
+            email_key=email_key,
+        )
+        if address is None:
+            address = EmailAddress(account_id=account_id, email_key=email_key)
+        else:
+            address.reserve_again(account_id)
+        code = self._issue_code(account)
+        try:
+            # One atomic save: a concurrent registration of the same address conflicts here.
+            self.save(account, address)
+        except IntegrityError:
+            self.vault.destroy(account_id)
+            raise EmailTakenError from None
+        self._send_code(email, code)
+        return account_id
+
+    def resend_code(self, email: str) -> None:
+        """Issue a new code. Says nothing about whether the address has an account."""
+        account = self._account_by_email(normalise_email(email))
+        if account is None or account.email_confirmed:
+            return
+        code = self._issue_code(account)
+        self.save(account)
+        self._send_code(self._open(account, account.sealed_email), code)
+
+    def confirm_email(self, email: str, code: str) -> UUID:
+        account = self._account_by_email(normalise_email(email))
+        if account is None:
+            raise InvalidConfirmationCodeError
+        if account.email_confirmed:
+            return account.id
+        if (
+            account.code_hash is None
+            or account.code_expires_at is None
+            or account.code_expires_at < self.clock()
+            or not hmac.compare_digest(account.code_hash, self._code_hash(account.id, code))
+        ):
+            raise InvalidConfirmationCodeError
+        account.confirm_email()
+        self.save(account)
+        return account.id
+
+    def _issue_code(self, account: Account) -> str:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        account.issue_confirmation_code(self._code_hash(account.id, code), self.clock() + self.code_ttl)
+        return code
+
+    @staticmethod
+    def _code_hash(account_id: UUID, code: str) -> str:
+        return _digest(f"{account_id}:{code.strip()}")
+
+    def _send_code(self, email: str, code: str) -> None:
+        self.mailer.send(
+            to=email,
+            subject="Your PeerLedger confirmation code",
+            body=f"Your confirmation code is {code}.\n\nIt expires in {int(self.code_ttl.total_seconds() // 60)} "
+            "minutes. If you did not create a PeerLedger account, ignore this message.\n",
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def login(self, email: str, password: str) -> LoggedIn:
+        try:
+            account = self._account_by_email(normalise_email(email))
+        except InvalidInputError:
+            account = None
+        password_hash = self._open(account, account.sealed_password_hash) if account else None
+        if not self.hasher.verify(password_hash or self._dummy_hash, password) or account is None:
+            raise InvalidCredentialsError
+        changed: list[Any] = []
+        if self.hasher.needs_rehash(password_hash):  # type: ignore[arg-type]
+            account.rehash_password(self.vault.seal(account.id, self.hasher.hash(password)))
+            changed.append(account)
+        secret = secrets.token_urlsafe(32)
+        expires_at = self.clock() + self.session_ttl
+        session = Session(account_id=account.id, secret_hash=_digest(secret), expires_at=expires_at)
+        self.save(session, *changed)
+        return LoggedIn(account.id, sorted(account.roles), session.id, f"{session.id}.{secret}", expires_at)
+
+    def refresh(self, refresh_token: str) -> LoggedIn:
+        """Rotate the session's secret. An old secret presented again revokes the session."""
+        session = self._session_for(refresh_token)
+        secret = refresh_token.partition(".")[2]
+        if not hmac.compare_digest(session.secret_hash, _digest(secret)):
+            session.revoke("a refresh token was used twice")
+            self.save(session)
+            raise InvalidRefreshTokenError
+        account = self._account(session.account_id)
+        if account.erased:
+            raise InvalidRefreshTokenError
+        new_secret = secrets.token_urlsafe(32)
+        expires_at = self.clock() + self.session_ttl
+        session.rotate(_digest(new_secret), expires_at)
+        try:
+            self.save(session)
+        except IntegrityError:  # a concurrent refresh rotated it first
+            raise InvalidRefreshTokenError from None
+        return LoggedIn(account.id, sorted(account.roles), session.id, f"{session.id}.{new_secret}", expires_at)
+
+    def logout(self, refresh_token: str) -> None:
+        session = self._session_for(refresh_token)
+        if not hmac.compare_digest(session.secret_hash, _digest(refresh_token.partition(".")[2])):
+            raise InvalidRefreshTokenError
+        session.revoke("logged out")
+        self.save(session)
+
+    def session_is_live(self, session_id: UUID) -> bool:
+        try:
+            session: Session = self.repository.get(session_id)
+        except AggregateNotFoundError:
+            return False
+        return not session.revoked and session.expires_at > self.clock()
+
+    def _session_for(self, refresh_token: str) -> Session:
+        session_part, dot, secret = refresh_token.partition(".")
+        try:
+            session: Session = self.repository.get(UUID(session_part))
+        except (ValueError, AggregateNotFoundError):
+            raise InvalidRefreshTokenError from None
+        if not dot or not secret or session.revoked or session.expires_at < self.clock():
+            raise InvalidRefreshTokenError
+        return session
+
+    # -- reading, roles, erasure ------------------------------------------------------------
+
+    def view(self, account_id: UUID) -> AccountView:
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        return AccountView(
+            id=account.id,
+            email=self._open(account, account.sealed_email),
+            display_name=self._open(account, account.sealed_display_name),
+            email_confirmed=account.email_confirmed,
+            roles=sorted(account.roles),
+            erased=account.erased,
+        )
+
+    def grant_role(self, email: str, role: str, granted_by: str) -> bool:
+        account = self._live_account_by_email(email)
+        self._check_role(role)
+        changed = account.grant(role, granted_by)
+        if changed:
+            self.save(account)
+        return changed
+
+    def revoke_role(self, email: str, role: str, revoked_by: str) -> bool:
+        account = self._live_account_by_email(email)
+        self._check_role(role)
+        changed = account.revoke(role, revoked_by)
+        if changed:
+            self.save(account)
+        return changed
+
+    def erase(self, account_id: UUID) -> None:
+        """Crypto-shred: destroy the key first (so a crash afterwards still leaves the data
+        unreadable), then record Erased and free the address for a new account."""
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        self.vault.destroy(account.id)
+        account.erase()
+        address: EmailAddress = self.repository.get(email_address_id(account.email_key))
+        if address.account_id == account.id:
+            address.release()
+        self.save(account, address)
+
+    @staticmethod
+    def _check_role(role: str) -> None:
+        if role not in ROLES or role == "member":
+            raise InvalidInputError(f"role must be one of: {', '.join(r for r in ROLES if r != 'member')}")
+
+    def _live_account_by_email(self, email: str) -> Account:
+        account = self._account_by_email(normalise_email(email))
+        if account is None:
+            raise AccountNotFoundError
+        return account
+
+    def _account(self, account_id: UUID) -> Account:
+        try:
+            return self.repository.get(account_id)
+        except AggregateNotFoundError:
+            raise AccountNotFoundError from None
+
+    def _email_address(self, email_key: str) -> EmailAddress | None:
+        try:
+            return self.repository.get(email_address_id(email_key))
+        except AggregateNotFoundError:
+            return None
+
+    def _account_by_email(self, email: str) -> Account | None:
+        address = self._email_address(self.vault.email_key(email))
+        if address is None or address.account_id is None:
+            return None
+        return self.repository.get(address.account_id)
+
+    def _open(self, account: Account, sealed: str) -> str | None:
+        return self.vault.open(account.id, sealed)

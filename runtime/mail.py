@@ -1,0 +1,56 @@
+"""Outgoing mail: SMTP when configured, otherwise one .eml file per message in the data folder."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+
+
+def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    message["Message-ID"] = f"<{uuid.uuid4()}@peerledger>"
+    message.set_content(body)
+    return message
+
+
+class FolderMailer:
+    """The embedded default: messages land in `<data dir>/mail/` for a developer to read."""
+
+    def __init__(self, folder: Path, sender: str) -> None:
+        self.folder = folder
+        self.sender = sender
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+        (self.folder / name).write_bytes(bytes(_message(self.sender, to, subject, body)))
+
+
+class SmtpMailer:
+    def __init__(
+        self, host: str, port: int, *, tls: str, user: str, password: str, sender: str, timeout: float = 10.0
+    ) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.user, self.password, self.sender, self.timeout = user, password, sender, timeout
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        message = _message(self.sender, to, subject, body)
+        context = ssl.create_default_context()
+        if self.tls == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            if self.tls == "starttls":
+                smtp.starttls(context=context)
+            if self.user:
+                smtp.login(self.user, self.password)
+            smtp.send_message(message)

@@ -1,0 +1,99 @@
+"""A small SQL handle for the service's own tables (keys, rate limits): SQLite or PostgreSQL.
+
+Statements are written with %s markers; on SQLite they become ?. Both backends accept
+`INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+
+class SqlStore:
+    blob = "BLOB"
+    bigint = "INTEGER"
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as run:
+            return run(statement, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:  # yields run(statement, params) -> rows
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class SQLiteStore(SqlStore):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()  # one writer at a time inside this process
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        conn = self._connection()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield lambda statement, params=(): conn.execute(statement.replace("%s", "?"), params).fetchall()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+class PostgresStore(SqlStore):
+    blob = "BYTEA"
+    bigint = "BIGINT"
+
+    def __init__(self, env: dict[str, str], *, max_size: int = 10) -> None:
+        conninfo = " ".join(
+            f"{key}={env[var]!s}"
+            for key, var in (
+                ("host", "POSTGRES_HOST"),
+                ("port", "POSTGRES_PORT"),
+                ("dbname", "POSTGRES_DBNAME"),
+                ("user", "POSTGRES_USER"),
+                ("password", "POSTGRES_PASSWORD"),
+            )
+            if env.get(var)
+        )
+        schema = env.get("POSTGRES_SCHEMA", "public")
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"options": f"-c search_path={schema}", "connect_timeout": 10},
+            timeout=float(env.get("POSTGRES_CONNECT_TIMEOUT", "30")),
+            open=True,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+
+            def run(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                cur.execute(statement.encode(), params)
+                return cur.fetchall() if cur.description else []
+
+            yield run
+
+    def close(self) -> None:
+        self.pool.close()

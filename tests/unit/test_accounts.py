@@ -1,0 +1,181 @@
+"""Account rules on the in-memory event store, with the real vault (SQLite) and real Argon2id."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain.accounts.application import Accounts
+from domain.errors import (
+    AccountNotFoundError,
+    EmailTakenError,
+    InvalidConfirmationCodeError,
+    InvalidCredentialsError,
+    InvalidInputError,
+    InvalidRefreshTokenError,
+    WeakPasswordError,
+)
+from runtime.passwords import Argon2Hasher
+from runtime.sqlstore import SQLiteStore
+from runtime.vault import SqlVault
+
+PASSWORD = "a perfectly long password"
+
+
+class Outbox:
+    """Mail is the one thing the accounts area calls out to: keep what it would send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+    def last_code(self) -> str:
+        return self.sent[-1][2].split("code is ")[1][:6]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def accounts(tmp_path, clock, outbox):
+    app = Accounts(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        vault=SqlVault(SQLiteStore(tmp_path / "keys.sqlite"), b"email-secret"),
+        hasher=Argon2Hasher(time_cost=1, memory_kib=8192, parallelism=1, max_concurrent=2),
+        mailer=outbox,
+        clock=clock,
+    )
+    yield app
+    app.close()
+
+
+def test_registration_mails_a_code_that_confirms_the_address(accounts, outbox):
+    account_id = accounts.register("Ada@Example.ORG ", PASSWORD, " Ada ")
+    assert outbox.sent[-1][0] == "ada@example.org"
+    assert accounts.confirm_email("ada@example.org", outbox.last_code()) == account_id
+    view = accounts.view(account_id)
+    assert (view.email, view.display_name, view.email_confirmed, view.roles) == (
+        "ada@example.org", "Ada", True, ["member"])
+
+
+def test_personal_fields_are_stored_sealed(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada Lovelace")
+    stored = b"".join(n.state for n in accounts.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False))
+    for secret in (b"ada@example.org", b"Ada Lovelace", b"argon2"):
+        assert secret not in stored
+    assert accounts.view(account_id).display_name == "Ada Lovelace"
+
+
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [("short pw", "at least 12 characters"), ("ADA@example.org", "must not be the email address")],
+)
+def test_weak_passwords_are_refused(accounts, password, error):
+    with pytest.raises(WeakPasswordError, match=error):
+        accounts.register("ada@example.org", password, "Ada")
+
+
+def test_an_address_belongs_to_one_account(accounts):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    with pytest.raises(EmailTakenError):
+        accounts.register("ADA@EXAMPLE.ORG", PASSWORD, "Impostor")
+
+
+def test_a_code_expires(accounts, outbox, clock):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    code = outbox.last_code()
+    clock.now += timedelta(minutes=31)
+    with pytest.raises(InvalidConfirmationCodeError):
+        accounts.confirm_email("ada@example.org", code)
+    accounts.resend_code("ada@example.org")
+    assert len(outbox.sent) == 2
+    accounts.confirm_email("ada@example.org", outbox.last_code())
+
+
+def test_a_code_for_one_account_does_not_confirm_another(accounts, outbox):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    ada_code = outbox.last_code()
+    bob = accounts.register("bob@example.org", PASSWORD, "Bob")
+    while outbox.last_code() == ada_code:  # one chance in a million: draw again
+        accounts.resend_code("bob@example.org")
+    with pytest.raises(InvalidConfirmationCodeError):
+        accounts.confirm_email("bob@example.org", ada_code)
+    assert accounts.view(bob).email_confirmed is False
+
+
+def test_resending_to_an_unknown_address_says_nothing_and_sends_nothing(accounts, outbox):
+    accounts.resend_code("nobody@example.org")
+    assert outbox.sent == []
+
+
+def test_login_checks_the_password_and_starts_a_session(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    with pytest.raises(InvalidCredentialsError):
+        accounts.login("ada@example.org", "a wrong long password")
+    with pytest.raises(InvalidCredentialsError):
+        accounts.login("not an address", PASSWORD)
+    session = accounts.login("ada@example.org", PASSWORD)
+    assert session.account_id == account_id
+    assert accounts.session_is_live(session.session_id)
+
+
+def test_refresh_tokens_rotate_and_sessions_expire(accounts, clock):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    first = accounts.login("ada@example.org", PASSWORD)
+    second = accounts.refresh(first.refresh_token)
+    assert second.session_id == first.session_id and second.refresh_token != first.refresh_token
+    clock.now += timedelta(days=31)
+    with pytest.raises(InvalidRefreshTokenError):
+        accounts.refresh(second.refresh_token)
+    assert not accounts.session_is_live(first.session_id)
+
+
+@pytest.mark.parametrize("token", ["", "no-dot", "not-a-uuid.secret", "00000000-0000-4000-8000-000000000000.x"])
+def test_malformed_refresh_tokens_are_refused(accounts, token):
+    with pytest.raises(InvalidRefreshTokenError):
+        accounts.refresh(token)
+
+
+def test_roles_are_granted_and_revoked_but_member_stays(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    assert accounts.grant_role("ada@example.org", "moderator", "test") is True
+    assert accounts.grant_role("ada@example.org", "moderator", "test") is False
+    assert accounts.view(account_id).roles == ["member", "moderator"]
+    assert accounts.revoke_role("ada@example.org", "moderator", "test") is True
+    with pytest.raises(InvalidInputError):
+        accounts.revoke_role("ada@example.org", "member", "test")
+    with pytest.raises(AccountNotFoundError):
+        accounts.grant_role("nobody@example.org", "admin", "test")
+
+
+def test_erasure_makes_personal_data_unreadable_and_frees_the_address(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    session = accounts.login("ada@example.org", PASSWORD)
+    accounts.erase(account_id)
+    with pytest.raises(AccountNotFoundError):
+        accounts.view(account_id)
+    with pytest.raises(InvalidRefreshTokenError):
+        accounts.refresh(session.refresh_token)
+    with pytest.raises(InvalidCredentialsError):
+        accounts.login("ada@example.org", PASSWORD)
+    registered = next(iter(accounts.events.get(account_id)))
+    assert accounts.vault.open(account_id, registered.sealed_email) is None
+    assert accounts.register("ada@example.org", PASSWORD, "Ada again") != account_id

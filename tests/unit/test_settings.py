@@ -1,0 +1,47 @@
+"""Settings come from the environment once; a value the service cannot use is named in the error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.settings import Settings, SettingsError
+
+
+def test_no_configuration_means_the_embedded_default():
+    s = Settings.from_env({})
+    assert (s.persistence_module, s.data_dir, s.port, s.demo_data, s.projections_in_process) == (
+        "eventsourcing.sqlite", Path("./var"), 8000, True, True)
+
+
+def test_postgres_turns_demo_data_off_by_default_and_needs_a_shared_secret():
+    with pytest.raises(SettingsError, match="PEERLEDGER_SECRET_KEY must be set with PostgreSQL"):
+        Settings.from_env({"PERSISTENCE_MODULE": "eventsourcing.postgres"})
+    s = Settings.from_env({"PERSISTENCE_MODULE": "eventsourcing.postgres", "PEERLEDGER_SECRET_KEY": "k" * 32,
+                           "POSTGRES_DBNAME": "x"})
+    assert s.demo_data is False
+    assert s.store_env["POSTGRES_DBNAME"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PEERLEDGER_PORT", "eighty", "PEERLEDGER_PORT must be an integer"),
+        ("PEERLEDGER_PORT", "70000", "PEERLEDGER_PORT must be between 1 and 65535"),
+        ("PERSISTENCE_MODULE", "eventsourcing.mongo", "PERSISTENCE_MODULE must be"),
+        ("PEERLEDGER_DEMO_DATA", "maybe", "PEERLEDGER_DEMO_DATA must be yes, no or auto"),
+        ("PEERLEDGER_PROJECTIONS", "elsewhere", "PEERLEDGER_PROJECTIONS must be in-process or external"),
+        ("PEERLEDGER_SMTP_TLS", "ssl3", "PEERLEDGER_SMTP_TLS must be none, starttls or tls"),
+        ("PEERLEDGER_SECRET_KEY", "short", "at least 32 characters"),
+        ("PEERLEDGER_CACHE_REFRESH_SECONDS", "0", "between 0 and 60 seconds"),
+    ],
+)
+def test_bad_values_are_named(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({name: value})
+
+
+def test_cors_origins_are_a_comma_separated_list():
+    s = Settings.from_env({"PEERLEDGER_CORS_ORIGINS": "https://a.example, https://b.example,"})
+    assert s.cors_origins == ("https://a.example", "https://b.example")
