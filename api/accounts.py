@@ -87,7 +87,8 @@ def client_address(request: Request) -> str:
 
 def limit(state: State, what: str, scope: str, key: str) -> None:
     attempts, window = LIMITS[(what, scope)]
-    state.services.rate_limiter.hit(f"{what}:{scope}:{key}", attempts, window, what)
+    scaled = int(attempts * state.services.settings.rate_limit_scale)
+    state.services.rate_limiter.hit(f"{what}:{scope}:{key}", scaled, window, what)
 
 
 def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001

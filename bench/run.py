@@ -2,6 +2,7 @@
 
     python -m bench.run import [--works 10000]       import rate, SQLite and PostgreSQL
     python -m bench.run reads  [--researchers 10000]  profile reads/s over HTTP vs /health
+    python -m bench.run logins                        Argon2id cost, logins/s, /health p99 under a login flood
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -186,6 +187,71 @@ def bench_reads(args: argparse.Namespace) -> None:
                 server.wait(timeout=10)
 
 
+def bench_logins(args: argparse.Namespace) -> None:
+    import argon2
+
+    from runtime.passwords import Argon2Hasher
+
+    defaults = Settings.from_env({})
+    hasher = argon2.PasswordHasher(time_cost=defaults.argon2_time_cost, memory_cost=defaults.argon2_memory_kib,
+                                   parallelism=defaults.argon2_parallelism)
+    started = time.perf_counter()
+    for _ in range(10):
+        hasher.hash("benchmark password")
+    one_hash_ms = (time.perf_counter() - started) / 10 * 1000
+    print(f"argon2id (t={defaults.argon2_time_cost}, m={defaults.argon2_memory_kib // 1024} MiB, "
+          f"p={defaults.argon2_parallelism}): {one_hash_ms:.0f} ms per hash, one thread")
+
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        env = env_for("postgres", Path(tmp), schema) | {
+            "PEERLEDGER_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
+            "PEERLEDGER_RATE_LIMIT_SCALE": "1000000",  # the limits are counted, but do not refuse
+        }
+        services = Services(Settings.from_env(env | {"PEERLEDGER_ARGON2_TIME_COST": str(defaults.argon2_time_cost)}))
+        for n in range(args.accounts):
+            services.accounts.register(f"bench-{n}@example.org", f"benchmark password {n}", f"Bench {n}")
+        services.close()
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
+            env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if httpx.get(base + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            quiet = wrk(base + "/health", args.seconds, 4)
+            script = Path(__file__).resolve().parent / "login_flood.lua"
+            flood = subprocess.Popen(
+                ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds + 2}s", "--timeout", "30s", "--latency",
+                 "-s", str(script),
+                 base + "/"],
+                stdout=subprocess.PIPE, text=True, env={**os.environ, "ACCOUNTS": str(args.accounts)},
+            )
+            time.sleep(1)
+            during = wrk(base + "/health", args.seconds, 4)
+            out = flood.communicate()[0]
+            logins = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+            lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            timeouts = re.search(r"timeout (\d+)", out)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"logins over HTTP, PostgreSQL, wrk -c{args.connections}, {args.accounts} accounts, one uvicorn process: "
+          f"{logins:,.1f} logins/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
+          f"non-2xx {int(errors.group(1)) if errors else 0}, timeouts {int(timeouts.group(1)) if timeouts else 0}")
+    print(f"{'/health, 4 connections':<36} {'req/s':>9} {'p50':>9} {'p99':>9}")
+    print(f"{'  quiet (baseline)':<36} {quiet['rps']:>9,.0f} {quiet['p50']:>9} {quiet['p99']:>9}")
+    print(f"{'  during the login flood':<36} {during['rps']:>9,.0f} {during['p50']:>9} {during['p99']:>9}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,8 +266,12 @@ def main() -> None:
     reads.add_argument("--seconds", type=int, default=10)
     reads.add_argument("--connections", type=int, default=32)
     reads.add_argument("--rounds", type=int, default=3)
+    logins = sub.add_parser("logins")
+    logins.add_argument("--accounts", type=int, default=16)
+    logins.add_argument("--seconds", type=int, default=10)
+    logins.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    {"import": bench_import, "reads": bench_reads}[args.bench](args)
+    {"import": bench_import, "reads": bench_reads, "logins": bench_logins}[args.bench](args)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_ARGON2_MEMORY_KIB": ("65536", "Argon2id memory per hash in KiB (64 MiB)"),
     "PEERLEDGER_ARGON2_PARALLELISM": ("4", "Argon2id lanes"),
     "PEERLEDGER_HASH_CONCURRENCY": ("2", "password hashes computed at once per process (each holds the memory above)"),
+    "PEERLEDGER_RATE_LIMIT_SCALE": ("1", "multiplies every rate limit (benchmarks raise it; never lower than 1 in production)"),
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
@@ -73,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     hash_concurrency: int = 2
+    rate_limit_scale: float = 1.0
     ready_max_lag: int = 1_000
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
@@ -101,13 +103,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
             return value
 
-        def number(name: str) -> float:
+        def number(name: str, high: float = 60) -> float:
             try:
                 value = float(get(name))
             except ValueError:
                 raise SettingsError(f"{name} must be a number, not {get(name)!r}") from None
-            if not 0 < value <= 60:
-                raise SettingsError(f"{name} must be between 0 and 60 seconds, not {value}")
+            if not 0 < value <= high:
+                raise SettingsError(f"{name} must be between 0 and {high:g}, not {value}")
             return value
 
         module = get("PERSISTENCE_MODULE")
@@ -160,6 +162,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             argon2_memory_kib=integer("PEERLEDGER_ARGON2_MEMORY_KIB", 8192, 4 * 1024 * 1024),
             argon2_parallelism=integer("PEERLEDGER_ARGON2_PARALLELISM", 1, 16),
             hash_concurrency=integer("PEERLEDGER_HASH_CONCURRENCY", 1, 64),
+            rate_limit_scale=number("PEERLEDGER_RATE_LIMIT_SCALE", 1e9),
             ready_max_lag=integer("PEERLEDGER_READY_MAX_LAG", 0, 1 << 40),
             cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),

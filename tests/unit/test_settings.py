@@ -34,7 +34,7 @@ def test_postgres_turns_demo_data_off_by_default_and_needs_a_shared_secret():
         ("PEERLEDGER_PROJECTIONS", "elsewhere", "PEERLEDGER_PROJECTIONS must be in-process or external"),
         ("PEERLEDGER_SMTP_TLS", "ssl3", "PEERLEDGER_SMTP_TLS must be none, starttls or tls"),
         ("PEERLEDGER_SECRET_KEY", "short", "at least 32 characters"),
-        ("PEERLEDGER_CACHE_REFRESH_SECONDS", "0", "between 0 and 60 seconds"),
+        ("PEERLEDGER_CACHE_REFRESH_SECONDS", "0", "between 0 and 60"),
     ],
 )
 def test_bad_values_are_named(name, value, message):
