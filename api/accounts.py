@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
+from domain.errors import InvalidCredentialsError
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -23,7 +24,7 @@ RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 LIMITS = {
     ("registrations", "address"): (20, 600),
     ("login attempts", "address"): (30, 60),
-    ("login attempts", "account"): (5, 300),
+    ("failed login attempts", "account"): (5, 300),  # only failures count against an account
     ("confirmation attempts", "address"): (20, 600),
     ("confirmation attempts", "account"): (5, 900),
     ("confirmation codes", "account"): (3, 900),
@@ -64,6 +65,10 @@ class AccountCreatedOut(msgspec.Struct):
     detail: str
 
 
+class AcceptedOut(msgspec.Struct):
+    detail: str
+
+
 class TokensOut(msgspec.Struct):
     access_token: str
     token_type: str
@@ -85,10 +90,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def limit(state: State, what: str, scope: str, key: str) -> None:
+def limit(state: State, what: str, scope: str, key: str, *, count: bool = True) -> None:
+    """Refuse with 429 past the limit; `count=False` only checks (the caller counts failures)."""
     attempts, window = LIMITS[(what, scope)]
     scaled = int(attempts * state.services.settings.rate_limit_scale)
-    state.services.rate_limiter.hit(f"{what}:{scope}:{key}", scaled, window, what)
+    limiter = state.services.rate_limiter
+    (limiter.hit if count else limiter.check)(f"{what}:{scope}:{key}", scaled, window, what)
 
 
 def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
@@ -123,10 +130,11 @@ class AccountsController(Controller):
 
     @post("/confirm/resend", summary="Mail a new confirmation code", opt=PUBLIC, sync_to_thread=True,
           status_code=202)
-    def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> None:
+    def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> AcceptedOut:
         limit(state, "confirmation attempts", "address", client_address(request))
         limit(state, "confirmation codes", "account", state.services.vault.email_key(data.email.strip().lower()))
         state.services.accounts.resend_code(data.email)
+        return AcceptedOut("if the address has an unconfirmed account, a new code was mailed to it")
 
 
 class AuthController(Controller):
@@ -137,8 +145,14 @@ class AuthController(Controller):
           status_code=200)
     def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
         limit(state, "login attempts", "address", client_address(request))
-        limit(state, "login attempts", "account", state.services.vault.email_key(data.email.strip().lower()))
-        return tokens(state, state.services.accounts.login(data.email, data.password))
+        # Per account only failures count: a person logging in often is not an attack on them.
+        account_key = state.services.vault.email_key(data.email.strip().lower())
+        limit(state, "failed login attempts", "account", account_key, count=False)
+        try:
+            return tokens(state, state.services.accounts.login(data.email, data.password))
+        except InvalidCredentialsError:
+            limit(state, "failed login attempts", "account", account_key)
+            raise
 
     @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
           sync_to_thread=True, status_code=200)

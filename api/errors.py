@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from domain.errors import (
@@ -49,6 +49,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
+    500: "Internal server error",
     503: "Service unavailable",
 }
 
@@ -116,9 +117,14 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         errors = [_public_error(e) for e in exc.extra]
         extra = {"errors": errors}
         detail = f"{detail}: " + "; ".join(e["message"] for e in errors)
+    headers = exc.headers
+    if isinstance(exc, NotAuthorizedException) and not isinstance(exc, ProblemError):
+        # The auth middleware's own words ("No JWT token found in request header") name its parts.
+        detail = "a valid access token is required: log in and send it as 'Authorization: Bearer <token>'"
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     if status == 413:
         detail = "the request body is larger than this endpoint accepts"
-    return problem(status, detail, exc.headers, **extra)
+    return problem(status, detail, headers, **extra)
 
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -24,11 +24,26 @@ class RateLimiter:
             " hits INTEGER NOT NULL, PRIMARY KEY (key, window_start))"
         )
 
+    def _key(self, key: str) -> str:
+        return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def check(self, key: str, limit: int, window_seconds: int, what: str) -> None:
+        """Refuse if `limit` attempts were already counted in the window, without counting one."""
+        now = self.clock()
+        window_start = int(now // window_seconds * window_seconds)
+        rows = self.store.execute(
+            "SELECT hits FROM peerledger_rate_limits WHERE key = %s AND window_start = %s",
+            (self._key(key), window_start),
+        )
+        if rows and rows[0][0] >= limit:
+            retry_after = max(1, int(window_start + window_seconds - now + 0.999))
+            raise TooManyRequestsError(f"too many {what}; try again in {retry_after} seconds", retry_after)
+
     def hit(self, key: str, limit: int, window_seconds: int, what: str) -> None:
         """Count one attempt; raise TooManyRequestsError once `limit` is passed in the window."""
         now = self.clock()
         window_start = int(now // window_seconds * window_seconds)
-        hashed = hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()[:40]
+        hashed = self._key(key)
         [(hits,)] = self.store.execute(
             "INSERT INTO peerledger_rate_limits (key, window_start, hits) VALUES (%s, %s, 1)"
             " ON CONFLICT (key, window_start) DO UPDATE SET hits = peerledger_rate_limits.hits + 1"

@@ -185,8 +185,13 @@ def test_brute_force_on_login_is_stopped_with_429(client):
     statuses = [login(client, password=f"wrong password {n}").status_code for n in range(6)]
     assert statuses == [401] * 5 + [429]
     refused = login(client)  # even the right password, until the window passes
-    problem(refused, 429, "too many login attempts")
+    problem(refused, 429, "too many failed login attempts")
     assert 0 < int(refused.headers["retry-after"]) <= 300
+
+
+def test_successful_logins_do_not_use_up_the_accounts_limit(client):
+    register(client)
+    assert [login(client).status_code for _ in range(8)] == [200] * 8
 
 
 def test_wrong_credentials_say_nothing_about_which_part_was_wrong(client):
@@ -224,8 +229,8 @@ def test_bad_tokens_are_401(client, make_token):
 
 
 def test_routes_are_closed_without_a_token(client):
-    problem(client.get("/me"), 401, "No JWT token found")
-    problem(client.delete("/me"), 401, "No JWT token found")
+    problem(client.get("/me"), 401, "a valid access token is required")
+    problem(client.delete("/me"), 401, "a valid access token is required")
 
 
 def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):

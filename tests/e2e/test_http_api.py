@@ -213,8 +213,8 @@ ADMIN = "admin"
 @pytest.mark.parametrize(
     ("body", "content_type", "token", "status", "detail"),
     [
-        (b"[]", "application/json", None, 401, "No JWT token found"),
-        (b"[]", "application/json", "not-a-jwt", 401, "Invalid token"),
+        (b"[]", "application/json", None, 401, "a valid access token is required"),
+        (b"[]", "application/json", "not-a-jwt", 401, "a valid access token is required"),
         (b"[]", "text/csv", ADMIN, 415, "application/json"),
         (b"", "application/json", ADMIN, 400, "empty"),
         (b"<xml/>", "application/json", ADMIN, 400, "neither JSON nor JSON Lines"),
