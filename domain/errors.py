@@ -74,3 +74,12 @@ class InvalidRefreshTokenError(UnauthorizedError):
 class AccountNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such account")
+
+
+class ClaimNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such claim")
+
+
+class ClaimConflictError(ConflictError):
+    """A claim clashes with the record's state: an owner, a dispute, another open claim."""

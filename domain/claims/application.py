@@ -1,0 +1,453 @@
+"""Claims: open a claim with evidence, verify it, moderate it, settle disputes, release and revoke.
+
+Evidence strength: a proven ORCID iD equal to the record's is conclusive (approves at once at
+L2); an institutional email address confirmed by a code is strong (approves at L2 once the
+code is entered); a statement with links is weak (a moderator decides).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.accounts.ports import Mailer, PersonalDataVault
+from domain.claims.model import Claim, Record, record_id_for
+from domain.errors import (
+    ClaimConflictError,
+    ClaimNotFoundError,
+    ForbiddenError,
+    InvalidInputError,
+)
+
+STRENGTH = {"orcid": "conclusive", "institutional_email": "strong", "statement": "weak"}
+MAX_STATEMENT = 5_000
+MAX_LINKS = 10
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,2000}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """What the catalogue knows of an author record, read by the caller from its read model."""
+
+    researcher_id: UUID
+    orcid: str | None
+    base_level: str  # L0 or L1: what the record is worth unclaimed
+    institution_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EvidenceIn:
+    kind: str  # orcid, institutional_email, statement
+    email: str | None = None
+    text: str | None = None
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """A claim as its claimant and moderators see it (sealed fields opened)."""
+
+    id: UUID
+    researcher_id: UUID
+    account_id: UUID
+    status: str
+    evidence: list[dict[str, Any]]
+    question: str | None
+    decided_by: str | None
+    decision_reason: str | None
+    level: str | None
+    appealed: bool
+    opened_at: datetime
+    updated_at: datetime
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Claims(Application[UUID]):
+    name = "Claims"
+
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        vault: PersonalDataVault,
+        mailer: Mailer,
+        institution_domains: Callable[[str], frozenset[str]],
+        clock: Callable[[], datetime] = utcnow,
+        email_proof_ttl: timedelta = timedelta(days=365),
+        code_ttl: timedelta = timedelta(minutes=30),
+    ) -> None:
+        super().__init__(env)
+        self.vault = vault
+        self.mailer = mailer
+        self.institution_domains = institution_domains
+        self.clock = clock
+        self.email_proof_ttl = email_proof_ttl
+        self.code_ttl = code_ttl
+
+    # -- claimant -------------------------------------------------------------------------------
+
+    def open_claim(self, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]) -> UUID:
+        if not evidence:
+            raise InvalidInputError("a claim needs at least one piece of evidence")
+        entries, plain, addresses = self._evidence_entries(account_id, facts, evidence)
+        fingerprint = _digest(json.dumps(sorted(plain), sort_keys=True))
+        for _ in range(5):  # claims by others on the same record are saved one after another
+            record = self._load_record(facts)
+            if record.owner == account_id:
+                raise ClaimConflictError("you already own this record")
+            if str(account_id) in record.open_claims:
+                raise ClaimConflictError(
+                    f"you already have an open claim on this record: {record.open_claims[str(account_id)]}"
+                )
+            if record.rejections.get(str(account_id)) == fingerprint:
+                raise ClaimConflictError(
+                    "this is the evidence of your rejected claim: add new evidence, or appeal the decision"
+                )
+            disputes = record.owner
+            if disputes and record.dispute_claim is not None:
+                raise ClaimConflictError("this record is already under dispute; wait for the moderators' decision")
+            claim = Claim(
+                researcher_id=facts.researcher_id,
+                account_id=account_id,
+                evidence=entries,
+                fingerprint=fingerprint,
+                disputes_owner=disputes,
+            )
+            record.note_claim_opened(claim.id, account_id)
+            if disputes:
+                record.open_dispute(claim.id, account_id)
+            mails = self._issue_codes(claim, addresses)
+            try:
+                self.save(claim, record)
+            except IntegrityError:
+                continue
+            for to, code in mails:
+                self._send_code(to, code)
+            return claim.id
+        raise ClaimConflictError("the record is changing too fast; try again")
+
+    def add_evidence(self, claim_id: UUID, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]) -> None:
+        claim = self._own_claim(claim_id, account_id)
+        if not claim.is_open:
+            raise ClaimConflictError(f"the claim is {claim.status}; evidence can only be added to an open claim")
+        entries, _, addresses = self._evidence_entries(account_id, facts, evidence)
+        claim.add_evidence(entries)
+        mails = self._issue_codes(claim, addresses)
+        self.save(claim)
+        for to, code in mails:
+            self._send_code(to, code)
+
+    def confirm_email_code(self, claim_id: UUID, account_id: UUID, code: str, facts: RecordFacts) -> str:
+        """Returns the claim's status afterwards."""
+        claim = self._own_claim(claim_id, account_id)
+        pending = claim.code
+        if (
+            not claim.is_open
+            or pending is None
+            or pending["expires_at"] < self.clock()
+            or not hmac.compare_digest(pending["code_hash"], _digest(f"{claim.id}:{code.strip()}"))
+        ):
+            raise InvalidInputError("the code is wrong or has expired")
+        expires_at = self.clock() + self.email_proof_ttl
+        claim.verify_evidence(pending["evidence_id"], {"confirmed_at": self.clock().isoformat(),
+                                                       "expires_at": expires_at.isoformat()})
+        self._approve_if_conclusive(claim, facts, "institutional email address confirmed", expires_at)
+        return claim.status
+
+    def prove_orcid(self, claim_id: UUID, proven_orcid: str, facts: RecordFacts) -> str:
+        """The ORCID iD that ORCID sign-in proved the claimant holds (from the OAuth callback)."""
+        claim = self._claim(claim_id)
+        pending = next((e for e in claim.evidence if e["kind"] == "orcid" and e["status"] == "pending"), None)
+        if not claim.is_open or pending is None:
+            raise ClaimConflictError("this claim is not waiting for an ORCID sign-in")
+        if facts.orcid is None or proven_orcid != facts.orcid:
+            claim.fail_evidence(
+                pending["id"], f"ORCID sign-in proved {proven_orcid}, which is not this record's ORCID iD"
+            )
+            self.save(claim)
+            return claim.status
+        claim.verify_evidence(pending["id"], {"orcid": proven_orcid, "proven_at": self.clock().isoformat()})
+        self._approve_if_conclusive(claim, facts, "ORCID iD proven by ORCID sign-in", None)
+        return claim.status
+
+    def withdraw(self, claim_id: UUID, account_id: UUID) -> None:
+        claim = self._own_claim(claim_id, account_id)
+        if not claim.is_open:
+            raise ClaimConflictError(f"the claim is {claim.status}; only an open claim can be withdrawn")
+        record = self._record_of(claim)
+        claim.withdraw()
+        record.note_claim_closed(claim.id, claim.account_id, "withdrawn", claim.fingerprint)
+        self.save(claim, record)
+
+    def appeal(self, claim_id: UUID, account_id: UUID, reason: str) -> None:
+        claim = self._own_claim(claim_id, account_id)
+        if claim.status != "rejected":
+            raise ClaimConflictError(f"the claim is {claim.status}; only a rejected claim can be appealed")
+        if claim.appealed:
+            raise ClaimConflictError("this claim was appealed once already")
+        record = self._record_of(claim)
+        if str(account_id) in record.open_claims:
+            raise ClaimConflictError("you have another open claim on this record")
+        claim.appeal(reason)
+        record.note_claim_opened(claim.id, account_id)
+        if claim.disputes_owner and record.owner == claim.disputes_owner:
+            record.open_dispute(claim.id, account_id)
+        self.save(claim, record)
+
+    # -- moderators -----------------------------------------------------------------------------
+
+    def approve(self, claim_id: UUID, moderator_id: UUID, level: str, reason: str, facts: RecordFacts) -> None:
+        if level not in ("L2", "L3"):
+            raise InvalidInputError("a moderator approves at L2 or L3")
+        claim = self._decidable(claim_id, moderator_id)
+        record = self._record_of(claim)
+        actor = str(moderator_id)
+        if claim.disputes_owner is not None:
+            if record.owner is not None:
+                record.remove_owner(record.owner, "transferred", actor, reason)
+            record.resolve_dispute(claim.id, "transferred", actor)
+        elif record.owner is not None:
+            raise ClaimConflictError("the record has an owner already; this claim cannot be approved")
+        claim.approve(actor, level, reason)
+        self._make_owner(record, claim, level, reason, actor, None)
+        self._save_decision(claim, record)
+
+    def reject(self, claim_id: UUID, moderator_id: UUID, reason: str) -> None:
+        claim = self._decidable(claim_id, moderator_id)
+        record = self._record_of(claim)
+        claim.reject(str(moderator_id), reason)
+        if claim.disputes_owner is not None and record.dispute_claim == claim.id:
+            record.resolve_dispute(claim.id, "kept", str(moderator_id))
+        record.note_claim_closed(claim.id, claim.account_id, "rejected", claim.fingerprint)
+        self._save_decision(claim, record)
+
+    def request_info(self, claim_id: UUID, moderator_id: UUID, question: str) -> None:
+        claim = self._decidable(claim_id, moderator_id)
+        claim.request_info(moderator_id, question)
+        self.save(claim)
+
+    def revoke_owner(self, facts: RecordFacts, moderator_id: UUID, reason: str) -> None:
+        record = self._load_record(facts)
+        if record.owner is None:
+            raise ClaimConflictError("the record has no owner")
+        record.remove_owner(record.owner, "revoked", str(moderator_id), reason)
+        self._change_level(record, facts.base_level, f"ownership revoked: {reason}", [], str(moderator_id), None)
+        self.save(record)
+
+    # -- owners ---------------------------------------------------------------------------------
+
+    def release(self, facts: RecordFacts, account_id: UUID, reason: str) -> None:
+        record = self._load_record(facts)
+        if record.owner != account_id:
+            raise ForbiddenError("only the record's owner can release it")
+        record.remove_owner(account_id, "released", str(account_id), reason)
+        self._change_level(record, facts.base_level, f"released by its owner: {reason}", [], str(account_id), None)
+        self.save(record)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def view(self, claim_id: UUID, viewer_id: UUID, *, is_moderator: bool) -> ClaimView:
+        """Visible to its claimant and to moderators; to anyone else it does not exist."""
+        claim = self._claim(claim_id)
+        if claim.account_id != viewer_id and not is_moderator:
+            raise ClaimNotFoundError
+        return ClaimView(
+            id=claim.id,
+            researcher_id=claim.researcher_id,
+            account_id=claim.account_id,
+            status=claim.status,
+            evidence=[self._open_evidence(claim.account_id, e) for e in claim.evidence],
+            question=claim.question,
+            decided_by=claim.decided_by,
+            decision_reason=claim.decision_reason,
+            level=claim.level,
+            appealed=claim.appealed,
+            opened_at=claim.created_on,
+            updated_at=claim.modified_on,
+        )
+
+    def get_record(self, researcher_id: UUID) -> Record | None:
+        try:
+            return self.repository.get(record_id_for(researcher_id))
+        except AggregateNotFoundError:
+            return None
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _evidence_entries(
+        self, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]
+    ) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+        """Evidence as stored (personal parts sealed), its plain form (for the fingerprint) and the
+        addresses to mail codes to, by evidence id."""
+        entries: list[dict[str, Any]] = []
+        plain: list[str] = []
+        addresses: dict[str, str] = {}
+        for item in evidence:
+            entry: dict[str, Any] = {"id": uuid4().hex, "kind": item.kind, "strength": STRENGTH.get(item.kind)}
+            if item.kind == "orcid":
+                if facts.orcid is None:
+                    raise InvalidInputError("this record has no ORCID iD: use another kind of evidence")
+                entry |= {"status": "pending", "expected_orcid": facts.orcid}
+                plain.append(f"orcid:{facts.orcid}")
+            elif item.kind == "institutional_email":
+                address = (item.email or "").strip().lower()
+                local, _, domain = address.rpartition("@")
+                if not local or "." not in domain:
+                    raise InvalidInputError(f"{item.email!r} is not an email address")
+                institution = self._institution_for(domain, facts)
+                entry |= {
+                    "status": "pending",
+                    "domain": domain,
+                    "institution_id": institution,
+                    "sealed_email": self.vault.seal(account_id, address),
+                }
+                plain.append(f"email:{address}")
+                addresses[entry["id"]] = address
+            elif item.kind == "statement":
+                text = (item.text or "").strip()
+                if not text:
+                    raise InvalidInputError("a statement needs some text")
+                if len(text) > MAX_STATEMENT:
+                    raise InvalidInputError(f"a statement has at most {MAX_STATEMENT} characters")
+                if len(item.links) > MAX_LINKS or not all(_URL.match(link) for link in item.links):
+                    raise InvalidInputError(f"links must be at most {MAX_LINKS} http(s) addresses")
+                entry |= {
+                    "status": "submitted",
+                    "sealed_text": self.vault.seal(account_id, text),
+                    "links": list(item.links),
+                }
+                plain.append(f"statement:{text}|{'|'.join(item.links)}")
+            else:
+                raise InvalidInputError(
+                    f"unknown kind of evidence {item.kind!r}: use orcid, institutional_email or statement"
+                )
+            entries.append(entry)
+        return entries, plain, addresses
+
+    def _institution_for(self, domain: str, facts: RecordFacts) -> str:
+        for institution in sorted(facts.institution_ids):
+            for known in self.institution_domains(institution):
+                if domain == known or domain.endswith("." + known):
+                    return institution
+        raise InvalidInputError(
+            f"{domain} is not the domain of an institution of this record; "
+            "use an address of one of the record's institutions, or another kind of evidence"
+        )
+
+    def _issue_codes(self, claim: Claim, addresses: dict[str, str]) -> list[tuple[str, str]]:
+        mails = []
+        for evidence_id, address in addresses.items():  # the last address added is the one whose code counts
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            claim.issue_email_code(evidence_id, _digest(f"{claim.id}:{code}"), self.clock() + self.code_ttl)
+            mails.append((address, code))
+        return mails
+
+    def _send_code(self, to: str, code: str) -> None:
+        self.mailer.send(
+            to=to,
+            subject="Confirm your PeerLedger claim",
+            body=f"Your claim confirmation code is {code}.\n\nEnter it on PeerLedger to confirm that this "
+            "address is yours. If you did not claim a researcher record, ignore this message.\n",
+        )
+
+    def _approve_if_conclusive(
+        self, claim: Claim, facts: RecordFacts, reason: str, expires_at: datetime | None
+    ) -> None:
+        """Verified evidence approves at L2 at once, unless the record has an owner (a dispute)."""
+        record = self._load_record(facts)
+        if claim.disputes_owner is None and record.owner is None and record.dispute_claim is None:
+            claim.approve("system", "L2", reason)
+            self._make_owner(record, claim, "L2", reason, "system", expires_at)
+            self._save_decision(claim, record)
+        else:
+            self.save(claim)
+
+    def _make_owner(
+        self, record: Record, claim: Claim, level: str, reason: str, actor: str, expires_at: datetime | None
+    ) -> None:
+        record.set_owner(claim.account_id, claim.id)
+        record.note_claim_closed(claim.id, claim.account_id, "approved", claim.fingerprint)
+        verified = [
+            {"kind": e["kind"], "strength": e["strength"], "evidence_id": e["id"]}
+            for e in claim.evidence
+            if e["status"] == "verified"
+        ]
+        self._change_level(record, level, reason, verified, actor, expires_at)
+
+    @staticmethod
+    def _change_level(
+        record: Record, level: str, reason: str, evidence: list[dict[str, Any]], actor: str, expires_at: datetime | None
+    ) -> None:
+        if record.level != level or record.level_expires_at != expires_at:
+            record.change_level(record.level, level, reason, evidence, actor, expires_at)
+
+    def _save_decision(self, claim: Claim, record: Record) -> None:
+        """Claim and record change together; a concurrent decision on the record conflicts."""
+        try:
+            self.save(claim, record)
+        except IntegrityError:
+            raise ClaimConflictError(
+                "the record changed at the same moment (another claim was decided); this claim was not approved"
+            ) from None
+
+    def _decidable(self, claim_id: UUID, moderator_id: UUID) -> Claim:
+        claim = self._claim(claim_id)
+        if claim.account_id == moderator_id:
+            raise ForbiddenError("a moderator cannot decide their own claim")
+        if str(moderator_id) in claim.excluded_moderators:
+            raise ForbiddenError("an appeal goes to a different moderator than the first decision")
+        if claim.status not in ("pending", "info_requested", "disputing", "awaiting_verification"):
+            raise ClaimConflictError(f"the claim is {claim.status}; it cannot be decided")
+        return claim
+
+    def _load_record(self, facts: RecordFacts) -> Record:
+        try:
+            return self.repository.get(record_id_for(facts.researcher_id))
+        except AggregateNotFoundError:
+            return Record(researcher_id=facts.researcher_id, level=facts.base_level)
+
+    def _record_of(self, claim: Claim) -> Record:
+        return self.repository.get(record_id_for(claim.researcher_id))
+
+    def _claim(self, claim_id: UUID) -> Claim:
+        try:
+            claim = self.repository.get(claim_id)
+        except AggregateNotFoundError:
+            raise ClaimNotFoundError from None
+        if not isinstance(claim, Claim):
+            raise ClaimNotFoundError
+        return claim
+
+    def _own_claim(self, claim_id: UUID, account_id: UUID) -> Claim:
+        claim = self._claim(claim_id)
+        if claim.account_id != account_id:
+            raise ClaimNotFoundError  # another person's claim does not exist for them
+        return claim
+
+    def _open_evidence(self, account_id: UUID, entry: dict[str, Any]) -> dict[str, Any]:
+        shown = {k: v for k, v in entry.items() if not k.startswith("sealed_")}
+        if "sealed_email" in entry:
+            shown["email"] = self.vault.open(account_id, entry["sealed_email"])
+        if "sealed_text" in entry:
+            shown["text"] = self.vault.open(account_id, entry["sealed_text"])
+        return shown
+
+

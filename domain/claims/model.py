@@ -1,0 +1,274 @@
+"""Claim and Record aggregates.
+
+A Claim is one account's request to own one author record, with its evidence. A Record holds
+what a claim decides for an author record: its owner, its verification level and any dispute.
+Approving a claim changes both, in one atomic save, and the Record's version makes "at most one
+owner" hold whatever the timing: of two concurrent approvals, one save conflicts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.catalogue.model import PEERLEDGER_NAMESPACE
+
+LEVELS = ("L0", "L1", "L2", "L3")
+OPEN = ("awaiting_verification", "pending", "info_requested", "disputing")
+CLOSED = ("approved", "rejected", "withdrawn")
+
+
+def record_id_for(researcher_id: UUID) -> UUID:
+    return uuid5(PEERLEDGER_NAMESPACE, f"claims:record:{researcher_id}")
+
+
+class Claim(Aggregate):
+    class Opened(Aggregate.Created):
+        researcher_id: UUID
+        account_id: UUID
+        evidence: list[dict[str, Any]]
+        fingerprint: str
+        disputes_owner: UUID | None
+
+    class EvidenceAdded(Aggregate.Event):
+        evidence: list[dict[str, Any]]
+
+    class EvidenceVerified(Aggregate.Event):
+        evidence_id: str
+        proof: dict[str, Any]
+
+    class EvidenceFailed(Aggregate.Event):
+        evidence_id: str
+        reason: str
+
+    class EmailCodeIssued(Aggregate.Event):
+        evidence_id: str
+        code_hash: str
+        expires_at: datetime
+
+    class InfoRequested(Aggregate.Event):
+        moderator_id: UUID
+        question: str
+
+    class Approved(Aggregate.Event):
+        decided_by: str  # a moderator's account id, or "system" for conclusive evidence
+        level: str
+        reason: str
+
+    class Rejected(Aggregate.Event):
+        decided_by: str
+        reason: str
+
+    class Withdrawn(Aggregate.Event):
+        pass
+
+    class Appealed(Aggregate.Event):
+        reason: str
+
+    @event(Opened)
+    def __init__(
+        self,
+        researcher_id: UUID,
+        account_id: UUID,
+        evidence: list[dict[str, Any]],
+        fingerprint: str,
+        disputes_owner: UUID | None,
+    ) -> None:
+        self.researcher_id = researcher_id
+        self.account_id = account_id
+        self.evidence = list(evidence)
+        self.fingerprint = fingerprint
+        self.disputes_owner = disputes_owner
+        self.status = "disputing" if disputes_owner else self._status_from_evidence()
+        self.code: dict[str, Any] | None = None
+        self.question: str | None = None
+        self.decided_by: str | None = None
+        self.decision_reason: str | None = None
+        self.level: str | None = None
+        self.appealed = False
+        self.excluded_moderators: list[str] = []
+
+    def _status_from_evidence(self) -> str:
+        waiting = any(e["status"] == "pending" and e["kind"] != "statement" for e in self.evidence)
+        return "awaiting_verification" if waiting else "pending"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def evidence_by_id(self, evidence_id: str) -> dict[str, Any] | None:
+        return next((e for e in self.evidence if e["id"] == evidence_id), None)
+
+    @event(EvidenceAdded)
+    def add_evidence(self, evidence: list[dict[str, Any]]) -> None:
+        self.evidence.extend(evidence)
+        if self.status == "info_requested":
+            self.question = None
+        if self.status in ("info_requested", "pending", "awaiting_verification"):
+            self.status = self._status_from_evidence()
+
+    @event(EvidenceVerified)
+    def verify_evidence(self, evidence_id: str, proof: dict[str, Any]) -> None:
+        e = self.evidence_by_id(evidence_id)
+        assert e is not None
+        e["status"] = "verified"
+        e["proof"] = proof
+        self.code = None
+        if self.status == "awaiting_verification":
+            self.status = self._status_from_evidence()
+
+    @event(EvidenceFailed)
+    def fail_evidence(self, evidence_id: str, reason: str) -> None:
+        e = self.evidence_by_id(evidence_id)
+        assert e is not None
+        e["status"] = "failed"
+        e["failure"] = reason
+        if self.status == "awaiting_verification":
+            self.status = self._status_from_evidence()
+
+    @event(EmailCodeIssued)
+    def issue_email_code(self, evidence_id: str, code_hash: str, expires_at: datetime) -> None:
+        self.code = {"evidence_id": evidence_id, "code_hash": code_hash, "expires_at": expires_at}
+
+    @event(InfoRequested)
+    def request_info(self, moderator_id: UUID, question: str) -> None:
+        self.status = "info_requested"
+        self.question = question
+
+    @event(Approved)
+    def approve(self, decided_by: str, level: str, reason: str) -> None:
+        self.status = "approved"
+        self.decided_by = decided_by
+        self.level = level
+        self.decision_reason = reason
+
+    @event(Rejected)
+    def reject(self, decided_by: str, reason: str) -> None:
+        self.status = "rejected"
+        self.decided_by = decided_by
+        self.decision_reason = reason
+
+    @event(Withdrawn)
+    def withdraw(self) -> None:
+        self.status = "withdrawn"
+
+    @event(Appealed)
+    def appeal(self, reason: str) -> None:
+        self.appealed = True
+        if self.decided_by:
+            self.excluded_moderators.append(self.decided_by)
+        self.status = "disputing" if self.disputes_owner else "pending"
+        self.decided_by = None
+        self.decision_reason = reason
+
+
+class Record(Aggregate):
+    """An author record as claims see it: owner, verification level, open claims, dispute."""
+
+    class Started(Aggregate.Created):
+        researcher_id: UUID
+        level: str
+
+    class ClaimOpened(Aggregate.Event):
+        claim_id: UUID
+        account_id: UUID
+
+    class ClaimClosed(Aggregate.Event):
+        claim_id: UUID
+        account_id: UUID
+        outcome: str
+        fingerprint: str
+
+    class OwnerSet(Aggregate.Event):
+        account_id: UUID
+        claim_id: UUID
+
+    class OwnerRemoved(Aggregate.Event):
+        account_id: UUID
+        how: str  # released, revoked, transferred
+        actor: str
+        reason: str
+
+    class VerificationChanged(Aggregate.Event):
+        old_level: str
+        new_level: str
+        reason: str
+        evidence: list[dict[str, Any]]
+        actor: str
+        expires_at: datetime | None
+
+    class DisputeOpened(Aggregate.Event):
+        claim_id: UUID
+        account_id: UUID
+
+    class DisputeResolved(Aggregate.Event):
+        claim_id: UUID
+        outcome: str  # kept or transferred
+        actor: str
+
+    @event(Started)
+    def __init__(self, researcher_id: UUID, level: str) -> None:
+        self.researcher_id = researcher_id
+        self.level = level
+        self.owner: UUID | None = None
+        self.owner_claim: UUID | None = None
+        self.open_claims: dict[str, str] = {}  # account id -> claim id (str keys: JSON-safe)
+        self.dispute_claim: UUID | None = None
+        self.rejections: dict[str, str] = {}  # account id -> fingerprint of the last rejected claim
+        self.level_expires_at: datetime | None = None
+
+    @classmethod
+    def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
+        return record_id_for(researcher_id)
+
+    @property
+    def status(self) -> str:
+        if self.dispute_claim is not None:
+            return "disputed"
+        return "claimed" if self.owner else "unclaimed"
+
+    @event(ClaimOpened)
+    def note_claim_opened(self, claim_id: UUID, account_id: UUID) -> None:
+        self.open_claims[str(account_id)] = str(claim_id)
+
+    @event(ClaimClosed)
+    def note_claim_closed(self, claim_id: UUID, account_id: UUID, outcome: str, fingerprint: str) -> None:
+        self.open_claims.pop(str(account_id), None)
+        if outcome == "rejected":
+            self.rejections[str(account_id)] = fingerprint
+        if self.dispute_claim == claim_id and outcome in ("withdrawn", "rejected"):
+            self.dispute_claim = None
+
+    @event(OwnerSet)
+    def set_owner(self, account_id: UUID, claim_id: UUID) -> None:
+        self.owner = account_id
+        self.owner_claim = claim_id
+
+    @event(OwnerRemoved)
+    def remove_owner(self, account_id: UUID, how: str, actor: str, reason: str) -> None:
+        self.owner = None
+        self.owner_claim = None
+
+    @event(VerificationChanged)
+    def change_level(
+        self,
+        old_level: str,
+        new_level: str,
+        reason: str,
+        evidence: list[dict[str, Any]],
+        actor: str,
+        expires_at: datetime | None,
+    ) -> None:
+        self.level = new_level
+        self.level_expires_at = expires_at
+
+    @event(DisputeOpened)
+    def open_dispute(self, claim_id: UUID, account_id: UUID) -> None:
+        self.dispute_claim = claim_id
+
+    @event(DisputeResolved)
+    def resolve_dispute(self, claim_id: UUID, outcome: str, actor: str) -> None:
+        self.dispute_claim = None

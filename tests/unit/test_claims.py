@@ -1,0 +1,283 @@
+"""Claim rules on the in-memory event store: every transition, and every refused one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+
+from domain.claims.application import Claims, EvidenceIn, RecordFacts
+from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError
+from runtime.sqlstore import SQLiteStore
+from runtime.vault import SqlVault
+
+ORCID = "0000-0002-1825-0097"
+OTHER_ORCID = "0000-0002-1694-233X"
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+    def code_to(self, address: str) -> str:
+        body = next(b for t, _, b in reversed(self.sent) if t == address)
+        return body.split("code is ")[1][:6]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def outbox():
+    return Outbox()
+
+
+@pytest.fixture
+def claims(tmp_path, outbox, clock):
+    app = Claims(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        vault=SqlVault(SQLiteStore(tmp_path / "keys.sqlite"), b"k"),
+        mailer=outbox,
+        institution_domains=lambda i: frozenset({"uni.example"}) if i == "I1" else frozenset(),
+        clock=clock,
+    )
+    yield app
+    app.close()
+
+
+RESEARCHER = uuid4()
+FACTS = RecordFacts(RESEARCHER, ORCID, "L1", frozenset({"I1"}))
+ORCID_EVIDENCE = [EvidenceIn("orcid")]
+STATEMENT = [EvidenceIn("statement", text="I wrote these papers", links=("https://example.org/cv",))]
+
+
+def level_events(claims: Claims):
+    record = claims.get_record(RESEARCHER)
+    return [e for e in claims.events.get(record.id) if type(e).__name__ == "VerificationChanged"]
+
+
+def test_a_proven_orcid_equal_to_the_records_approves_at_once_at_l2(claims):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
+    assert claims.view(claim_id, me, is_moderator=False).status == "awaiting_verification"
+    assert claims.prove_orcid(claim_id, ORCID, FACTS) == "approved"
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.level, record.status) == (me, "L2", "claimed")
+    [change] = level_events(claims)
+    assert (change.old_level, change.new_level, change.actor) == ("L1", "L2", "system")
+    assert change.evidence[0]["kind"] == "orcid"
+
+
+def test_an_orcid_sign_in_that_proves_another_id_does_not_verify(claims):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
+    assert claims.prove_orcid(claim_id, OTHER_ORCID, FACTS) == "pending"
+    view = claims.view(claim_id, me, is_moderator=False)
+    assert view.evidence[0]["status"] == "failed"
+    assert OTHER_ORCID in view.evidence[0]["failure"]
+    assert claims.get_record(RESEARCHER).owner is None
+
+
+def test_orcid_evidence_needs_a_record_with_an_orcid(claims):
+    with pytest.raises(InvalidInputError, match="no ORCID iD"):
+        claims.open_claim(uuid4(), RecordFacts(RESEARCHER, None, "L1", frozenset()), ORCID_EVIDENCE)
+
+
+def test_an_institutional_address_approves_at_l2_once_its_code_is_entered(claims, outbox, clock):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="Me@Dept.Uni.Example")])
+    code = outbox.code_to("me@dept.uni.example")
+    with pytest.raises(InvalidInputError, match="wrong or has expired"):
+        claims.confirm_email_code(claim_id, me, "000000" if code != "000000" else "111111", FACTS)
+    assert claims.confirm_email_code(claim_id, me, code, FACTS) == "approved"
+    [change] = level_events(claims)
+    assert change.expires_at == clock.now + timedelta(days=365)
+
+
+def test_an_address_outside_the_records_institutions_is_refused(claims):
+    with pytest.raises(InvalidInputError, match="not the domain of an institution of this record"):
+        claims.open_claim(uuid4(), FACTS, [EvidenceIn("institutional_email", email="me@gmail.com")])
+
+
+def test_a_code_for_one_claim_does_not_confirm_another(claims, outbox):
+    other_researcher = uuid4()
+    other_facts = RecordFacts(other_researcher, None, "L1", frozenset({"I1"}))
+    me = uuid4()
+    first = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="a@uni.example")])
+    second = claims.open_claim(me, other_facts, [EvidenceIn("institutional_email", email="b@uni.example")])
+    code_for_first = outbox.code_to("a@uni.example")
+    if code_for_first != outbox.code_to("b@uni.example"):
+        with pytest.raises(InvalidInputError):
+            claims.confirm_email_code(second, me, code_for_first, other_facts)
+    assert claims.confirm_email_code(first, me, code_for_first, FACTS) == "approved"
+
+
+def test_an_expired_code_does_not_confirm(claims, outbox, clock):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="me@uni.example")])
+    clock.now += timedelta(minutes=31)
+    with pytest.raises(InvalidInputError):
+        claims.confirm_email_code(claim_id, me, outbox.code_to("me@uni.example"), FACTS)
+
+
+def test_a_statement_waits_for_a_moderator_who_approves_at_l3(claims):
+    me, moderator = uuid4(), uuid4()
+    claim_id = claims.open_claim(me, FACTS, STATEMENT)
+    assert claims.view(claim_id, moderator, is_moderator=True).status == "pending"
+    claims.approve(claim_id, moderator, "L3", "checked the publication list", FACTS)
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.level) == (me, "L3")
+    assert level_events(claims)[-1].actor == str(moderator)
+
+
+def test_moderators_ask_for_more_and_the_answer_puts_the_claim_back_in_the_queue(claims):
+    me, moderator = uuid4(), uuid4()
+    claim_id = claims.open_claim(me, FACTS, STATEMENT)
+    claims.request_info(claim_id, moderator, "Which institution were you at in 2020?")
+    view = claims.view(claim_id, me, is_moderator=False)
+    assert (view.status, view.question) == ("info_requested", "Which institution were you at in 2020?")
+    claims.add_evidence(claim_id, me, FACTS, [EvidenceIn("statement", text="Renmin University")])
+    assert claims.view(claim_id, me, is_moderator=False).status == "pending"
+
+
+def test_an_identical_resubmission_after_a_rejection_is_refused_but_an_appeal_goes_to_another_moderator(claims):
+    me, first_moderator, second_moderator = uuid4(), uuid4(), uuid4()
+    claim_id = claims.open_claim(me, FACTS, STATEMENT)
+    claims.reject(claim_id, first_moderator, "no evidence of authorship")
+    with pytest.raises(ClaimConflictError, match="evidence of your rejected claim"):
+        claims.open_claim(me, FACTS, STATEMENT)
+    claims.appeal(claim_id, me, "please look at my CV again")
+    with pytest.raises(ForbiddenError, match="different moderator"):
+        claims.approve(claim_id, first_moderator, "L2", "fine", FACTS)
+    claims.approve(claim_id, second_moderator, "L2", "CV matches", FACTS)
+    with pytest.raises(ClaimConflictError, match="only a rejected claim can be appealed"):
+        claims.appeal(claim_id, me, "again")
+
+
+def test_a_claim_can_be_appealed_once(claims):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, STATEMENT)
+    claims.reject(claim_id, uuid4(), "no")
+    claims.appeal(claim_id, me, "please")
+    claims.reject(claim_id, uuid4(), "still no")
+    with pytest.raises(ClaimConflictError, match="appealed once already"):
+        claims.appeal(claim_id, me, "please again")
+
+
+def test_a_claimant_withdraws_an_open_claim_only(claims):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, STATEMENT)
+    claims.withdraw(claim_id, me)
+    with pytest.raises(ClaimConflictError, match="only an open claim can be withdrawn"):
+        claims.withdraw(claim_id, me)
+    assert claims.open_claim(me, FACTS, [EvidenceIn("statement", text="new text")])  # a new claim is fine
+
+
+def test_one_open_claim_per_person_and_record(claims):
+    me = uuid4()
+    claims.open_claim(me, FACTS, STATEMENT)
+    with pytest.raises(ClaimConflictError, match="already have an open claim"):
+        claims.open_claim(me, FACTS, [EvidenceIn("statement", text="other words")])
+
+
+def test_another_persons_claim_does_not_exist_for_you(claims):
+    claim_id = claims.open_claim(uuid4(), FACTS, STATEMENT)
+    stranger = uuid4()
+    for attempt in (
+        lambda: claims.view(claim_id, stranger, is_moderator=False),
+        lambda: claims.withdraw(claim_id, stranger),
+        lambda: claims.add_evidence(claim_id, stranger, FACTS, STATEMENT),
+        lambda: claims.confirm_email_code(claim_id, stranger, "123456", FACTS),
+        lambda: claims.appeal(claim_id, stranger, "x"),
+    ):
+        with pytest.raises(ClaimNotFoundError):
+            attempt()
+
+
+def test_a_claim_on_an_owned_record_opens_a_dispute_that_a_moderator_settles(claims):
+    owner, challenger, moderator = uuid4(), uuid4(), uuid4()
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    dispute = claims.open_claim(challenger, FACTS, STATEMENT)
+    assert claims.get_record(RESEARCHER).status == "disputed"
+    assert claims.view(dispute, challenger, is_moderator=False).status == "disputing"
+    with pytest.raises(ClaimConflictError, match="already under dispute"):
+        claims.open_claim(uuid4(), FACTS, STATEMENT)
+    claims.approve(dispute, moderator, "L2", "the challenger is the author", FACTS)
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.status) == (challenger, "claimed")
+
+
+def test_a_rejected_dispute_keeps_the_owner(claims):
+    owner, challenger = uuid4(), uuid4()
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    dispute = claims.open_claim(challenger, FACTS, STATEMENT)
+    claims.reject(dispute, uuid4(), "the owner proved the ORCID iD")
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.status) == (owner, "claimed")
+
+
+def test_the_owner_releases_and_a_moderator_revokes(claims):
+    owner, moderator = uuid4(), uuid4()
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    with pytest.raises(ForbiddenError, match="only the record's owner"):
+        claims.release(FACTS, uuid4(), "not mine")
+    claims.release(FACTS, owner, "wrong person")
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.level) == (None, "L1")
+    assert level_events(claims)[-1].reason == "released by its owner: wrong person"
+    with pytest.raises(ClaimConflictError, match="has no owner"):
+        claims.revoke_owner(FACTS, moderator, "fraud")
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    claims.revoke_owner(FACTS, moderator, "fraud")
+    assert claims.get_record(RESEARCHER).owner is None
+
+
+def test_moderators_cannot_decide_their_own_claims_or_closed_ones(claims):
+    moderator = uuid4()
+    own = claims.open_claim(moderator, FACTS, STATEMENT)
+    with pytest.raises(ForbiddenError, match="their own claim"):
+        claims.approve(own, moderator, "L2", "me", FACTS)
+    claims.withdraw(own, moderator)
+    with pytest.raises(ClaimConflictError, match="cannot be decided"):
+        claims.reject(own, uuid4(), "late")
+    with pytest.raises(InvalidInputError, match="L2 or L3"):
+        claims.approve(own, uuid4(), "L9", "x", FACTS)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "message"),
+    [
+        ([], "at least one piece of evidence"),
+        ([EvidenceIn("photo")], "unknown kind of evidence"),
+        ([EvidenceIn("statement", text="  ")], "needs some text"),
+        ([EvidenceIn("statement", text="x", links=("javascript:alert(1)",))], r"at most 10 http\(s\) addresses"),
+        ([EvidenceIn("institutional_email", email="nonsense")], "is not an email address"),
+    ],
+)
+def test_bad_evidence_is_refused(claims, evidence, message):
+    with pytest.raises(InvalidInputError, match=message):
+        claims.open_claim(uuid4(), FACTS, evidence)
+
+
+def test_the_statement_text_and_address_are_stored_sealed(claims):
+    me = uuid4()
+    claims.open_claim(me, FACTS, [EvidenceIn("statement", text="secret words"),
+                                  EvidenceIn("institutional_email", email="hidden@uni.example")])
+    stored = b"".join(n.state for n in claims.recorder.select_notifications(start=0, limit=50, inclusive_of_start=False))
+    assert b"secret words" not in stored and b"hidden@uni.example" not in stored
+
+
