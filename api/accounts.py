@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
+import anyio
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
+from api.errors import ProblemError
 from domain.errors import InvalidCredentialsError
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
@@ -20,11 +23,17 @@ DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Code = Annotated[str, msgspec.Meta(pattern=r"^\s*\d{6}\s*$")]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 
+T = TypeVar("T")
+NO_STORE = {"Cache-Control": "no-store"}
+
 # Limits per (what, scope): attempts per window in seconds. Counted in the database.
 LIMITS = {
     ("registrations", "address"): (20, 600),
     ("login attempts", "address"): (30, 60),
-    ("failed login attempts", "account"): (5, 300),  # only failures count against an account
+    # Only failures count against an account, per address (so a stranger cannot lock it out
+    # from elsewhere), under a higher ceiling for the account across all addresses.
+    ("failed login attempts", "account from address"): (5, 300),
+    ("failed login attempts", "account"): (50, 300),
     ("confirmation attempts", "address"): (20, 600),
     ("confirmation attempts", "account"): (5, 900),
     ("confirmation codes", "account"): (3, 900),
@@ -86,6 +95,19 @@ class MeOut(msgspec.Struct):
     claimed_researchers: list[UUID]
 
 
+MAX_WAITING_FOR_HASHING = 64
+
+
+async def hashing(state: State, work: Callable[[], T]) -> T:
+    """Run work that hashes a password on threads of its own, so that a login flood cannot take
+    the threads every other blocking route needs; past a queue bound, answer 503."""
+    limiter: anyio.CapacityLimiter = state.hash_limiter
+    if limiter.statistics().tasks_waiting >= MAX_WAITING_FOR_HASHING:
+        raise ProblemError(503, "too many logins and registrations at once; try again shortly",
+                           headers={"Retry-After": "2"})
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -112,12 +134,15 @@ def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
 class AccountsController(Controller):
     path = "/accounts"
     tags = ["accounts"]
+    response_headers = NO_STORE
 
-    @post("/", summary="Create an account; a confirmation code is mailed", opt=PUBLIC, sync_to_thread=True,
-          status_code=201)
-    def register(self, request: Request, state: State, data: JSONBody[RegisterAccount]) -> AccountCreatedOut:
-        limit(state, "registrations", "address", client_address(request))
-        account_id = state.services.accounts.register(data.email, data.password, data.display_name)
+    @post("/", summary="Create an account; a confirmation code is mailed", opt=PUBLIC, status_code=201)
+    async def register(self, request: Request, state: State, data: JSONBody[RegisterAccount]) -> AccountCreatedOut:
+        def run() -> UUID:
+            limit(state, "registrations", "address", client_address(request))
+            return state.services.accounts.register(data.email, data.password, data.display_name)
+
+        account_id = await hashing(state, run)
         return AccountCreatedOut(account_id, False, "a confirmation code was sent to the email address")
 
     @post("/confirm", summary="Confirm the email address with the mailed code", opt=PUBLIC, sync_to_thread=True,
@@ -140,19 +165,25 @@ class AccountsController(Controller):
 class AuthController(Controller):
     path = "/auth"
     tags = ["accounts"]
+    response_headers = NO_STORE
 
-    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, sync_to_thread=True,
-          status_code=200)
-    def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
-        limit(state, "login attempts", "address", client_address(request))
-        # Per account only failures count: a person logging in often is not an attack on them.
-        account_key = state.services.vault.email_key(data.email.strip().lower())
-        limit(state, "failed login attempts", "account", account_key, count=False)
-        try:
-            return tokens(state, state.services.accounts.login(data.email, data.password))
-        except InvalidCredentialsError:
-            limit(state, "failed login attempts", "account", account_key)
-            raise
+    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, status_code=200)
+    async def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
+        def run() -> TokensOut:
+            address = client_address(request)
+            limit(state, "login attempts", "address", address)
+            # Per account only failures count: a person logging in often is not an attack on them.
+            account_key = state.services.vault.email_key(data.email.strip().lower())
+            limit(state, "failed login attempts", "account from address", f"{account_key}:{address}", count=False)
+            limit(state, "failed login attempts", "account", account_key, count=False)
+            try:
+                return tokens(state, state.services.accounts.login(data.email, data.password))
+            except InvalidCredentialsError:
+                limit(state, "failed login attempts", "account from address", f"{account_key}:{address}")
+                limit(state, "failed login attempts", "account", account_key)
+                raise
+
+        return await hashing(state, run)
 
     @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
           sync_to_thread=True, status_code=200)
@@ -163,6 +194,7 @@ class AuthController(Controller):
           status_code=204)
     def logout(self, state: State, data: JSONBody[UseRefreshToken]) -> None:
         state.services.accounts.logout(data.refresh_token)
+        state.session_gate.forget(UUID(data.refresh_token.partition(".")[0]))
 
 
 def me_out(state: State, account_id: UUID) -> MeOut:
@@ -173,6 +205,7 @@ def me_out(state: State, account_id: UUID) -> MeOut:
 class MeController(Controller):
     path = "/me"
     tags = ["accounts"]
+    response_headers = NO_STORE
 
     @get("/", summary="The caller's account, roles and claimed researcher records", sync_to_thread=True)
     def me(self, request: Request[Principal, object, State], state: State) -> MeOut:
@@ -181,3 +214,4 @@ class MeController(Controller):
     @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
     def erase(self, request: Request[Principal, object, State], state: State) -> None:
         state.services.accounts.erase(request.user.account_id)
+        state.session_gate.forget_account(request.user.account_id)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import ResponseHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -16,8 +16,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.config.cors import CORSConfig
 
 from api.accounts import AccountsController, AuthController, MeController
-from api.auth import make_jwt_auth
-from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS
+from api.auth import SessionGate, make_jwt_auth
+from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.imports import make_import_handler
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
@@ -41,6 +41,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         svc = services or await anyio.to_thread.run_sync(Services, settings)
         app.state.services = svc
         app.state.jwt_auth = jwt_auth
+        app.state.session_gate = SessionGate(svc.accounts)
+        app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
@@ -79,6 +81,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         response_headers=RESPONSE_HEADERS,
+        before_request=require_json_bodies,
         on_app_init=[jwt_auth.on_app_init],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
@@ -90,6 +93,21 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ),
         debug=False,
     )
+
+
+JSON_TYPES = ("application/json",)
+
+
+def require_json_bodies(request: Request) -> None:
+    """Bodies are JSON unless a route says otherwise (opt "body_types"): else 415."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return
+    accepted = request.route_handler.opt.get("body_types", JSON_TYPES)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in accepted:
+        raise ProblemError(415, f"send the body as {' or '.join(accepted)}")
 
 
 class _SecretOnly:

@@ -1,18 +1,20 @@
 """Who is calling: JWT bearer tokens (Litestar's JWTAuth), deny by default, guards for roles.
 
 Every route needs a valid access token unless its handler is marked `opt={"exclude_from_auth":
-True}`; role routes add a guard. Access tokens are short-lived (15 minutes by default) and
-carry the account's roles; sessions and their refresh tokens live in the Accounts application.
+True}`; role routes add a guard. Access tokens are short-lived (15 minutes by default) and end
+with their session (SessionGate); sessions and refresh tokens live in the Accounts application.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
@@ -31,14 +33,49 @@ class Principal:
     session_id: UUID | None
 
 
-def principal_from_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    try:
-        account_id = UUID(token.sub)
-        roles = frozenset(token.extras.get("roles", ()))
-        sid = token.extras.get("sid")
-        return Principal(account_id, roles, UUID(sid) if sid else None)
-    except (ValueError, TypeError, AttributeError):
-        return None
+class SessionGate:
+    """An access token is good only while its session lives and its account is not erased.
+
+    Checked against the Accounts application, and remembered for `ttl` seconds per session,
+    so a logout or an erasure in another API process takes effect within `ttl`; in this
+    process at once (`forget`). Roles come from the account, not from the token.
+    """
+
+    def __init__(self, accounts: Any, ttl: float = 5.0, max_entries: int = 100_000) -> None:
+        self.accounts = accounts
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._known: dict[UUID, tuple[float, Principal | None]] = {}
+
+    async def principal(self, token: Token) -> Principal | None:
+        try:
+            account_id = UUID(token.sub)
+            session_id = UUID(token.extras["sid"])
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+        now = time.monotonic()
+        known = self._known.get(session_id)
+        if known is None or known[0] <= now:
+            found = await anyio.to_thread.run_sync(self.accounts.session_principal, session_id)
+            principal = None
+            if found is not None and found[0] == account_id:
+                principal = Principal(account_id, frozenset(found[1]), session_id)
+            if len(self._known) >= self.max_entries:
+                self._known.clear()
+            known = self._known[session_id] = (now + self.ttl, principal)
+        return known[1]
+
+    def forget(self, session_id: UUID) -> None:
+        self._known.pop(session_id, None)
+
+    def forget_account(self, account_id: UUID) -> None:
+        for session_id, (_, principal) in list(self._known.items()):
+            if principal is not None and principal.account_id == account_id:
+                self._known.pop(session_id, None)
+
+
+async def principal_from_token(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    return await connection.app.state.session_gate.principal(token)
 
 
 def make_jwt_auth(secret: str, minutes: int) -> JWTAuth[Principal, Token]:

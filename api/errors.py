@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import msgspec
+from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -22,6 +23,7 @@ from domain.errors import (
     NotFoundError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnavailableError,
 )
 
 log = logging.getLogger("peerledger.api")
@@ -31,6 +33,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_FOR_DOMAIN_ERROR: list[tuple[type[DomainError], int, str]] = [
     (UnauthorizedError, 401, "Unauthorized"),
     (TooManyRequestsError, 429, "Too many requests"),
+    (UnavailableError, 503, "Service unavailable"),
     (NotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
     (ForbiddenError, 403, "Forbidden"),
@@ -76,6 +79,7 @@ class ProblemError(HTTPException):
 
 
 SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "frame-ancestors 'none'",
@@ -100,6 +104,8 @@ def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Pro
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, UnavailableError):
+        headers["Retry-After"] = "30"
     for kind, status, _title in STATUS_FOR_DOMAIN_ERROR:
         if isinstance(exc, kind):
             return problem(status, exc.detail, headers)
@@ -138,7 +144,20 @@ def _public_error(error: Any) -> dict[str, Any]:
     return {"message": str(error)}
 
 
+def on_concurrent_change(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.info("concurrent change: %s", type(exc).__name__)
+    return problem(409, "the resource changed at the same moment; try again")
+
+
+def on_store_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("store unavailable: %s", type(exc).__name__)
+    return problem(503, "the service cannot reach its store right now; try again shortly", {"Retry-After": "5"})
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    RecordConflictError: on_concurrent_change,
+    OperationalError: on_store_unavailable,
+    InterfaceError: on_store_unavailable,
     DomainError: on_domain_error,
     HTTPException: on_http_exception,
     Exception: on_unexpected_error,

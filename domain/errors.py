@@ -47,6 +47,10 @@ class TooManyRequestsError(DomainError):
         self.retry_after = retry_after
 
 
+class UnavailableError(DomainError):
+    """Something the command needs (mail, a sign-in provider) does not answer; try later."""
+
+
 class WeakPasswordError(InvalidInputError):
     pass
 

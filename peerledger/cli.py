@@ -86,7 +86,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = msgspec.structs.replace(settings, demo_data=False)
     host = args.host or settings.host
     port = args.port or settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    # Client addresses feed the rate limits: forwarded ones are believed only from trusted proxies.
+    proxies = ",".join(settings.trusted_proxies)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
     return 0
 
 

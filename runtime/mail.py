@@ -6,7 +6,9 @@ import smtplib
 import ssl
 import uuid
 from datetime import datetime, timezone
+from email import message_from_binary_file
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 
 
@@ -33,6 +35,13 @@ class FolderMailer:
         name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
         (self.folder / name).write_bytes(bytes(_message(self.sender, to, subject, body)))
 
+    def forget(self, to: str) -> None:
+        """Erasure reaches the developer's mail folder too."""
+        for path in self.folder.glob("*.eml"):
+            with path.open("rb") as f:
+                if message_from_binary_file(f)["To"] == to:
+                    path.unlink(missing_ok=True)
+
 
 class SmtpMailer:
     def __init__(
@@ -40,6 +49,7 @@ class SmtpMailer:
     ) -> None:
         self.host, self.port, self.tls = host, port, tls
         self.user, self.password, self.sender, self.timeout = user, password, sender, timeout
+        self.sender_address = parseaddr(sender)[1]
 
     def send(self, to: str, subject: str, body: str) -> None:
         message = _message(self.sender, to, subject, body)
@@ -53,4 +63,7 @@ class SmtpMailer:
                 smtp.starttls(context=context)
             if self.user:
                 smtp.login(self.user, self.password)
-            smtp.send_message(message)
+            smtp.send_message(message, from_addr=self.sender_address, to_addrs=[to])
+
+    def forget(self, to: str) -> None:
+        """Nothing of sent mail is kept here."""

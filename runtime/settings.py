@@ -30,6 +30,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_ARGON2_MEMORY_KIB": ("65536", "Argon2id memory per hash in KiB (64 MiB)"),
     "PEERLEDGER_ARGON2_PARALLELISM": ("4", "Argon2id lanes"),
     "PEERLEDGER_HASH_CONCURRENCY": ("2", "password hashes computed at once per process (each holds the memory above)"),
+    "PEERLEDGER_TRUSTED_PROXIES": ("", "addresses of reverse proxies whose X-Forwarded-For is believed (empty: none)"),
     "PEERLEDGER_RATE_LIMIT_SCALE": ("1", "multiplies every rate limit (benchmarks raise it; never lower than 1 in production)"),
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
@@ -75,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     argon2_parallelism: int = 4
     hash_concurrency: int = 2
     rate_limit_scale: float = 1.0
+    trusted_proxies: tuple[str, ...] = ()
     ready_max_lag: int = 1_000
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
@@ -133,6 +135,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 "PEERLEDGER_SECRET_KEY must be set with PostgreSQL: every process must share it"
             )
+        scale = number("PEERLEDGER_RATE_LIMIT_SCALE", 1e9)
+        if scale < 1:
+            raise SettingsError("PEERLEDGER_RATE_LIMIT_SCALE must be at least 1 (a lower one would refuse everyone)")
+        trusted = tuple(p.strip() for p in env.get("PEERLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip())
         store_env = {
             k: v
             for k, v in env.items()
@@ -162,7 +168,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             argon2_memory_kib=integer("PEERLEDGER_ARGON2_MEMORY_KIB", 8192, 4 * 1024 * 1024),
             argon2_parallelism=integer("PEERLEDGER_ARGON2_PARALLELISM", 1, 16),
             hash_concurrency=integer("PEERLEDGER_HASH_CONCURRENCY", 1, 64),
-            rate_limit_scale=number("PEERLEDGER_RATE_LIMIT_SCALE", 1e9),
+            rate_limit_scale=scale,
+            trusted_proxies=trusted,
             ready_max_lag=integer("PEERLEDGER_READY_MAX_LAG", 0, 1 << 40),
             cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),

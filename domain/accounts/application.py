@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +25,11 @@ from domain.errors import (
     InvalidCredentialsError,
     InvalidInputError,
     InvalidRefreshTokenError,
+    UnavailableError,
     WeakPasswordError,
 )
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -33,12 +38,30 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# A bare address (RFC 5321 dot-atom local part, DNS domain): no display names, comments,
+# lists or quoting, so the address confirmed is exactly the one the code was mailed to.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+# Control characters and the bidirectional overrides that make text display other than it reads.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def normalise_email(email: str) -> str:
     email = email.strip()
-    local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in email):
-        raise InvalidInputError(f"{email!r} is not an email address")
-    return f"{local}@{domain.lower()}".lower()
+    if len(email) > 254 or not _ADDRESS.match(email):
+        raise InvalidInputError(f"{email!r} is not an email address (a plain address like name@example.org)")
+    return email.lower()
+
+
+def check_display_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInputError("the display name must not be empty")
+    if _UNPRINTABLE.search(name):
+        raise InvalidInputError("the display name must not contain control or text-direction characters")
+    return name
 
 
 def check_password(password: str, email: str) -> None:
@@ -102,13 +125,14 @@ class Accounts(Application[UUID]):
     def register(self, email: str, password: str, display_name: str) -> UUID:
         email = normalise_email(email)
         check_password(password, email)
-        display_name = display_name.strip()
-        if not display_name:
-            raise InvalidInputError("the display name must not be empty")
+        display_name = check_display_name(display_name)
         email_key = self.vault.email_key(email)
         address = self._email_address(email_key)
+        squatter = None
         if address is not None and address.account_id is not None:
-            raise EmailTakenError
+            squatter = self._abandoned(address.account_id)
+            if squatter is None:
+                raise EmailTakenError
         account_id = uuid4()
         password_hash = self.hasher.hash(password)
         account = Account(
@@ -118,19 +142,36 @@ class Accounts(Application[UUID]):
             sealed_password_hash=self.vault.seal(account_id, password_hash),
             email_key=email_key,
         )
+        changed: list[Any] = [account]
+        if squatter is not None:
+            # Never confirmed, and its code has lapsed: the address goes to whoever can confirm it.
+            self.vault.destroy(squatter.id)
+            squatter.erase()
+            changed.append(squatter)
         if address is None:
             address = EmailAddress(account_id=account_id, email_key=email_key)
         else:
+            if address.account_id is not None:
+                address.release()
             address.reserve_again(account_id)
         code = self._issue_code(account)
         try:
             # One atomic save: a concurrent registration of the same address conflicts here.
-            self.save(account, address)
+            self.save(*changed, address)
         except IntegrityError:
             self.vault.destroy(account_id)
             raise EmailTakenError from None
-        self._send_code(email, code)
+        self._send_code_or_log(email, code)
         return account_id
+
+    def _abandoned(self, account_id: UUID) -> Account | None:
+        """An account that never confirmed its address and whose last code has lapsed."""
+        account = self._account(account_id)
+        if account.email_confirmed or account.erased:
+            return None
+        if account.code_expires_at is not None and account.code_expires_at > self.clock():
+            return None
+        return account
 
     def resend_code(self, email: str) -> None:
         """Issue a new code. Says nothing about whether the address has an account."""
@@ -139,7 +180,13 @@ class Accounts(Application[UUID]):
             return
         code = self._issue_code(account)
         self.save(account)
-        self._send_code(self._open(account, account.sealed_email), code)
+        address = self._open(account, account.sealed_email)
+        if address:
+            try:
+                self._send_code(address, code)
+            except Exception as e:  # noqa: BLE001 - any mail failure
+                log.warning("confirmation mail not sent: %s", type(e).__name__)
+                raise UnavailableError("the code could not be mailed just now; ask again in a little while") from None
 
     def confirm_email(self, email: str, code: str) -> UUID:
         account = self._account_by_email(normalise_email(email))
@@ -166,6 +213,14 @@ class Accounts(Application[UUID]):
     @staticmethod
     def _code_hash(account_id: UUID, code: str) -> str:
         return _digest(f"{account_id}:{code.strip()}")
+
+    def _send_code_or_log(self, email: str, code: str) -> None:
+        """After registration the account exists whatever the mail does: a failure is logged
+        (without the address) and the person asks for a new code."""
+        try:
+            self._send_code(email, code)
+        except Exception as e:  # noqa: BLE001 - any mail failure
+            log.warning("confirmation mail not sent: %s", type(e).__name__)
 
     def _send_code(self, email: str, code: str) -> None:
         self.mailer.send(
@@ -200,8 +255,7 @@ class Accounts(Application[UUID]):
         session = self._session_for(refresh_token)
         secret = refresh_token.partition(".")[2]
         if not hmac.compare_digest(session.secret_hash, _digest(secret)):
-            session.revoke("a refresh token was used twice")
-            self.save(session)
+            self._revoke(session.id, "a refresh token was used twice")
             raise InvalidRefreshTokenError
         account = self._account(session.account_id)
         if account.erased:
@@ -211,31 +265,51 @@ class Accounts(Application[UUID]):
         session.rotate(_digest(new_secret), expires_at)
         try:
             self.save(session)
-        except IntegrityError:  # a concurrent refresh rotated it first
+        except IntegrityError:
+            # Another refresh with the same secret won the race: one of the two is a replay.
+            self._revoke(session.id, "a refresh token was used twice")
             raise InvalidRefreshTokenError from None
         return LoggedIn(account.id, sorted(account.roles), session.id, f"{session.id}.{new_secret}", expires_at)
+
+    def _revoke(self, session_id: UUID, reason: str) -> None:
+        for _ in range(5):
+            session: Session = self.repository.get(session_id)
+            if session.revoked:
+                return
+            session.revoke(reason)
+            try:
+                self.save(session)
+                return
+            except IntegrityError:
+                continue
 
     def logout(self, refresh_token: str) -> None:
         session = self._session_for(refresh_token)
         if not hmac.compare_digest(session.secret_hash, _digest(refresh_token.partition(".")[2])):
             raise InvalidRefreshTokenError
-        session.revoke("logged out")
-        self.save(session)
+        self._revoke(session.id, "logged out")
 
-    def session_is_live(self, session_id: UUID) -> bool:
+    def session_principal(self, session_id: UUID) -> tuple[UUID, list[str]] | None:
+        """The account and its current roles behind a live session; None once it has ended
+        (logged out, revoked, expired) or its account was erased."""
         try:
-            session: Session = self.repository.get(session_id)
+            session = self.repository.get(session_id)
         except AggregateNotFoundError:
-            return False
-        return not session.revoked and session.expires_at > self.clock()
+            return None
+        if not isinstance(session, Session) or session.revoked or session.expires_at <= self.clock():
+            return None
+        account = self._account(session.account_id)
+        return None if account.erased else (account.id, sorted(account.roles))
 
     def _session_for(self, refresh_token: str) -> Session:
         session_part, dot, secret = refresh_token.partition(".")
         try:
-            session: Session = self.repository.get(UUID(session_part))
+            session = self.repository.get(UUID(session_part))
         except (ValueError, AggregateNotFoundError):
             raise InvalidRefreshTokenError from None
-        if not dot or not secret or session.revoked or session.expires_at < self.clock():
+        if not isinstance(session, Session) or not dot or not secret:
+            raise InvalidRefreshTokenError
+        if session.revoked or session.expires_at < self.clock():
             raise InvalidRefreshTokenError
         return session
 
@@ -273,15 +347,24 @@ class Accounts(Application[UUID]):
     def erase(self, account_id: UUID) -> None:
         """Crypto-shred: destroy the key first (so a crash afterwards still leaves the data
         unreadable), then record Erased and free the address for a new account."""
-        account = self._account(account_id)
-        if account.erased:
-            raise AccountNotFoundError
-        self.vault.destroy(account.id)
-        account.erase()
-        address: EmailAddress = self.repository.get(email_address_id(account.email_key))
-        if address.account_id == account.id:
-            address.release()
-        self.save(account, address)
+        for _ in range(5):
+            account = self._account(account_id)
+            if account.erased:
+                raise AccountNotFoundError
+            address_text = self._open(account, account.sealed_email)
+            self.vault.destroy(account.id)
+            if address_text:
+                self.mailer.forget(address_text)
+            account.erase()
+            address: EmailAddress = self.repository.get(email_address_id(account.email_key))
+            if address.account_id == account.id:
+                address.release()
+            try:
+                self.save(account, address)
+                return
+            except IntegrityError:
+                continue  # changed meanwhile (a concurrent erase?): look again
+        raise AccountNotFoundError
 
     @staticmethod
     def _check_role(role: str) -> None:
@@ -296,9 +379,12 @@ class Accounts(Application[UUID]):
 
     def _account(self, account_id: UUID) -> Account:
         try:
-            return self.repository.get(account_id)
+            account = self.repository.get(account_id)
         except AggregateNotFoundError:
             raise AccountNotFoundError from None
+        if not isinstance(account, Account):
+            raise AccountNotFoundError
+        return account
 
     def _email_address(self, email_key: str) -> EmailAddress | None:
         try:

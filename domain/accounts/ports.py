@@ -34,3 +34,6 @@ class PasswordHasher(Protocol):
 
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None: ...
+
+    def forget(self, to: str) -> None:
+        """Drop any copy of mail to this address kept on our side (erasure)."""

@@ -238,7 +238,7 @@ def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):
     tokens = login(client, "grace@example.org").json()
     assert client.delete("/me", headers=bearer(tokens["access_token"])).status_code == 204
 
-    problem(client.get("/me", headers=bearer(tokens["access_token"])), 404, "no such account")
+    problem(client.get("/me", headers=bearer(tokens["access_token"])), 401, "access token is required")
     problem(login(client, "grace@example.org"), 401, "wrong")
     problem(client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401, "not valid")
 
@@ -255,7 +255,7 @@ def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):
         events = conn.execute(f'SELECT COUNT(*) FROM "{client.schema}".accounts_events').fetchone()[0]
     assert events > 0  # history stays
 
-    # Replaying every event of the accounts area with the current keys recovers nothing.
+    # Reading the account's events again, as any replay would, recovers nothing: the key is gone.
     accounts = services.accounts
     for n in accounts.recorder.select_notifications(start=0, limit=1000, inclusive_of_start=False):
         event = accounts.mapper.to_domain_event(n)
@@ -267,11 +267,46 @@ def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):
     assert register(client, "grace@example.org", name="Grace Again").status_code == 201
 
 
-def test_erasure_twice_is_harmless(client):
+def test_after_erasure_or_logout_the_access_token_is_dead(client):
+    register(client)
+    first, second = login(client).json(), login(client).json()
+    assert client.post("/auth/logout", json={"refresh_token": first["refresh_token"]}).status_code == 204
+    problem(client.get("/me", headers=bearer(first["access_token"])), 401, "access token is required")
+    assert client.get("/me", headers=bearer(second["access_token"])).status_code == 200  # another session
+    assert client.delete("/me", headers=bearer(second["access_token"])).status_code == 204
+    problem(client.delete("/me", headers=bearer(second["access_token"])), 401, "access token is required")
+
+
+def test_concurrent_refreshes_of_one_token_give_one_success_and_end_the_session(client):
+    register(client)
+    refresh_token = login(client).json()["refresh_token"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(
+            lambda _: client.post("/auth/refresh", json={"refresh_token": refresh_token}), range(8)))
+    codes = sorted(r.status_code for r in statuses)
+    assert codes.count(200) <= 1 and set(codes) <= {200, 401}, codes
+    for r in statuses:
+        if r.status_code == 200:  # the winner's new token dies with the revoked session
+            problem(client.post("/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}), 401, "not valid")
+
+
+def test_concurrent_erasures_give_one_success_and_no_error(client):
     register(client)
     token = login(client).json()["access_token"]
-    assert client.delete("/me", headers=bearer(token)).status_code == 204
-    problem(client.delete("/me", headers=bearer(token)), 404, "no such account")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(lambda _: client.delete("/me", headers=bearer(token)).status_code, range(8)))
+    assert codes[0] == 204 and set(codes[1:]) <= {401, 404}, codes
+
+
+@pytest.mark.parametrize("address", ["a@evil.com,ada@uni.edu", "<a@evil.com>ada@uni.edu", "ada@uni.edu\r\nBcc: x@y.z"])
+def test_addresses_that_could_reach_someone_else_are_refused(client, inbox, address):
+    problem(register(client, address), 422, "is not an email address")
+    assert inbox.messages == []
+
+
+def test_bodies_that_are_not_json_are_415(client):
+    response = client.post("/accounts", content=b"email=a", headers={"content-type": "text/plain"})
+    problem(response, 415, "application/json")
 
 
 def test_cors_allows_only_the_configured_origins(client):
@@ -295,3 +330,16 @@ def test_the_embedded_default_writes_mail_to_the_data_folder(tmp_path):
         [message] = list((tmp_path / "var" / "mail").glob("*.eml"))
         code = re.search(r"\b(\d{6})\b", message.read_text()).group(1)
         assert c.post("/accounts/confirm", json={"email": "ada@example.org", "code": code}).status_code == 200
+
+
+def test_with_mail_down_registration_still_succeeds_and_resending_says_try_later(tmp_path, pg_schema):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]  # nothing listens here once the socket closes
+    settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_SMTP_HOST="127.0.0.1",
+                            PEERLEDGER_SMTP_PORT=str(dead_port), PEERLEDGER_SMTP_TLS="none")
+    with TestClient(create_app(settings)) as c:
+        assert register(c).status_code == 201
+        response = c.post("/accounts/confirm/resend", json={"email": "ada@example.org"})
+        problem(response, 503, "could not be mailed")
+        assert response.headers["retry-after"] == "30"

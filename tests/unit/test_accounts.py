@@ -32,6 +32,9 @@ class Outbox:
     def send(self, to: str, subject: str, body: str) -> None:
         self.sent.append((to, subject, body))
 
+    def forget(self, to: str) -> None:
+        self.sent = [m for m in self.sent if m[0] != to]
+
     def last_code(self) -> str:
         return self.sent[-1][2].split("code is ")[1][:6]
 
@@ -134,7 +137,7 @@ def test_login_checks_the_password_and_starts_a_session(accounts):
         accounts.login("not an address", PASSWORD)
     session = accounts.login("ada@example.org", PASSWORD)
     assert session.account_id == account_id
-    assert accounts.session_is_live(session.session_id)
+    assert accounts.session_principal(session.session_id) == (account_id, ["member"])
 
 
 def test_refresh_tokens_rotate_and_sessions_expire(accounts, clock):
@@ -145,7 +148,7 @@ def test_refresh_tokens_rotate_and_sessions_expire(accounts, clock):
     clock.now += timedelta(days=31)
     with pytest.raises(InvalidRefreshTokenError):
         accounts.refresh(second.refresh_token)
-    assert not accounts.session_is_live(first.session_id)
+    assert accounts.session_principal(first.session_id) is None
 
 
 @pytest.mark.parametrize("token", ["", "no-dot", "not-a-uuid.secret", "00000000-0000-4000-8000-000000000000.x"])
@@ -179,3 +182,74 @@ def test_erasure_makes_personal_data_unreadable_and_frees_the_address(accounts):
     registered = next(iter(accounts.events.get(account_id)))
     assert accounts.vault.open(account_id, registered.sealed_email) is None
     assert accounts.register("ada@example.org", PASSWORD, "Ada again") != account_id
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "attacker@evil.com,victim@uni.edu",
+        "<attacker@evil.com>victim@uni.edu",
+        "Victim <victim@uni.edu>",
+        "victim@uni.edu\x00",
+        "vic tim@uni.edu",
+        "victim@localhost",
+        '"quoted"@uni.edu',
+    ],
+)
+def test_only_a_plain_address_is_accepted(accounts, outbox, address):
+    with pytest.raises(InvalidInputError, match="is not an email address"):
+        accounts.register(address, PASSWORD, "Ada")
+    assert outbox.sent == []
+
+
+@pytest.mark.parametrize("name", ["Ada\u202eecalevoL", "Ada\x00", "Ada\x07Lovelace"])
+def test_display_names_with_control_or_direction_characters_are_refused(accounts, name):
+    with pytest.raises(InvalidInputError, match="control or text-direction"):
+        accounts.register("ada@example.org", PASSWORD, name)
+
+
+def test_an_unconfirmed_registration_stops_holding_the_address_when_its_code_lapses(accounts, outbox, clock):
+    squatter = accounts.register("ada@example.org", PASSWORD, "Not Ada")
+    with pytest.raises(EmailTakenError):
+        accounts.register("ada@example.org", PASSWORD, "Ada")
+    clock.now += timedelta(minutes=31)
+    ada = accounts.register("ada@example.org", PASSWORD, "Ada")
+    accounts.confirm_email("ada@example.org", outbox.last_code())
+    assert accounts.view(ada).email_confirmed
+    with pytest.raises(AccountNotFoundError):
+        accounts.view(squatter)
+
+
+def test_a_confirmed_address_is_never_taken_over(accounts, outbox, clock):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    accounts.confirm_email("ada@example.org", outbox.last_code())
+    clock.now += timedelta(days=400)
+    with pytest.raises(EmailTakenError):
+        accounts.register("ada@example.org", PASSWORD, "Impostor")
+
+
+def test_a_session_ends_with_logout_and_with_erasure(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    first = accounts.login("ada@example.org", PASSWORD)
+    second = accounts.login("ada@example.org", PASSWORD)
+    accounts.logout(first.refresh_token)
+    assert accounts.session_principal(first.session_id) is None
+    assert accounts.session_principal(second.session_id) == (account_id, ["member"])
+    accounts.erase(account_id)
+    assert accounts.session_principal(second.session_id) is None
+
+
+def test_an_id_that_is_not_a_session_is_not_a_refresh_token(accounts):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    with pytest.raises(InvalidRefreshTokenError):
+        accounts.refresh(f"{account_id}.secret")
+    with pytest.raises(InvalidRefreshTokenError):
+        accounts.logout(f"{account_id}.secret")
+    assert accounts.session_principal(account_id) is None
+
+
+def test_erasure_forgets_the_mail_kept_for_the_address(accounts, outbox):
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    assert outbox.sent
+    accounts.erase(account_id)
+    assert outbox.sent == []
