@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict, runtime_checkable
@@ -13,13 +14,18 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.catalogue.model import (
     RESEARCHER_FIELDS,
+    Institution,
+    institution_id_for,
     Researcher,
     Work,
     recency_key,
     researcher_id_for,
     work_id_for,
 )
-from domain.errors import ConflictError, ResearcherNotFoundError, WorkNotFoundError
+from domain.errors import ConflictError, InvalidInputError, ResearcherNotFoundError, WorkNotFoundError
+
+
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class InstitutionRecord(TypedDict):
@@ -129,6 +135,30 @@ class Catalogue(Application[UUID]):
             return self.repository.get(work_id)
         except AggregateNotFoundError:
             raise WorkNotFoundError(str(work_id)) from None
+
+    def set_institution_domains(self, openalex_id: str, domains: list[str]) -> list[str]:
+        """Which email domains belong to an institution (replaces the previous list)."""
+        cleaned = sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()})
+        for domain in cleaned:
+            if not _DOMAIN.match(domain):
+                raise InvalidInputError(f"{domain!r} is not a domain name")
+        try:
+            institution: Institution = self.repository.get(institution_id_for(openalex_id))
+        except AggregateNotFoundError:
+            institution = Institution(openalex_id=openalex_id, domains=cleaned)
+        else:
+            if institution.domains == cleaned:
+                return cleaned
+            institution.set_domains(cleaned)
+        self.save(institution)
+        return cleaned
+
+    def institution_domains(self, openalex_id: str) -> frozenset[str]:
+        try:
+            institution: Institution = self.repository.get(institution_id_for(openalex_id))
+        except AggregateNotFoundError:
+            return frozenset()
+        return frozenset(institution.domains)
 
     def _plan_import(self, records: Sequence[WorkRecord]) -> tuple[list[Aggregate], ImportReport]:
         report = ImportReport()

@@ -156,3 +156,32 @@ class Work(Correctable, Aggregate):
     def _correct(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
+
+
+def institution_id_for(openalex_institution_id: str) -> UUID:
+    return uuid5(PEERLEDGER_NAMESPACE, f"openalex:institution:{openalex_institution_id}")
+
+
+class Institution(Aggregate):
+    """An institution's email domains, set by operators: the evidence that an address
+    (name@dept.uni.example) belongs to an institution of an author record."""
+
+    class Registered(Aggregate.Created):
+        openalex_id: str
+        domains: list[str]
+
+    class DomainsSet(Aggregate.Event):
+        domains: list[str]
+
+    @event(Registered)
+    def __init__(self, openalex_id: str, domains: list[str]) -> None:
+        self.openalex_id = openalex_id
+        self.domains = domains
+
+    @classmethod
+    def create_id(cls, openalex_id: str, **_: Any) -> UUID:
+        return institution_id_for(openalex_id)
+
+    @event(DomainsSet)
+    def set_domains(self, domains: list[str]) -> None:
+        self.domains = domains

@@ -8,38 +8,21 @@ pre-encoded (JSON bytes), so a read is one primary-key lookup and no encoding.
 from __future__ import annotations
 
 import json
-from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
-from psycopg.sql import SQL
+from eventsourcing.persistence import Tracking
 
-BATCH_IN = 500  # ids per IN (...) list
-TABLES = ("researchers", "names", "works", "authorships", "docs")
+from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView
+from projections.sqlview import chunks as _chunks
 
 
-class ProfilesView(TrackingRecorder):
-    """Tables: researchers, works, authorships (researcher x work) and docs (encoded profiles)."""
+class ProfilesView(SqlView):
+    """Tables: researchers, works, authorships (researcher x work), ownership (from claims),
+    owners (account names), and docs (encoded profiles, numbered by a view-wide sequence)."""
 
-    blob = "BLOB"
-    bigint = "INTEGER"
-    binary_collation = ""  # SQLite compares text by code point already
-
-    @abstractmethod
-    def _sql(self, statement: str) -> Any:
-        """Adapt a statement written with %s markers and {table} names to the backend."""
-
-    @abstractmethod
-    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
-
-    def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
-        """One read-only statement: a single round trip where the backend allows it."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(statement), params)
-            return c.fetchall()
+    TABLES = ("researchers", "names", "works", "authorships", "ownership", "owners", "docs", "seq")
+    SQLITE_PREFIX = "profiles"
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -284,75 +267,9 @@ class BatchChanges:
         self.affected: set[str] = set()
 
 
-def _chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+class SQLiteProfilesView(ProfilesView, SQLiteSqlView):
+    pass
 
 
-class SQLiteProfilesView(ProfilesView, SQLiteTrackingRecorder):
-    _tables = {
-        "researchers": "profiles_researchers",
-        "works": "profiles_works",
-        "authorships": "profiles_authorships",
-        "docs": "profiles_docs",
-        "names": "profiles_names",
-        "tracking": "tracking",
-    }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._cache: dict[str, str] = {}
-
-    def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + [
-            s.format(**self._tables) for s in self._schema_statements()
-        ]
-
-    def _sql(self, statement: str) -> str:
-        cached = self._cache.get(statement)
-        if cached is None:
-            cached = self._cache[statement] = statement.format(**self._tables).replace("%s", "?")
-        return cached
-
-    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        return f"{column} IN ({','.join(['%s'] * len(values))})", list(values)
-
-
-class PostgresProfilesView(ProfilesView, PostgresTrackingRecorder):
-    blob = "BYTEA"
-    bigint = "BIGINT"
-    binary_collation = ' COLLATE "C"'  # code point order, so a prefix is one index range
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        schema = self.datastore.schema
-        prefix = self.tracking_table_name.removesuffix("_tracking")
-        self._tables = {
-            name: f'"{schema}"."{prefix}_{name}"' for name in TABLES
-        }
-        self._tables["tracking"] = f'"{schema}"."{self.tracking_table_name}"'
-        # Index names are not schema-qualified in CREATE INDEX.
-        create = {name: f"{prefix}_{name}" for name in TABLES}
-        for statement in self._schema_statements():
-            if statement.startswith("CREATE INDEX"):
-                head, _, tail = statement.partition(" ON ")
-                sql = head.format(**create) + " ON " + tail.format(**self._tables)
-            else:
-                sql = statement.format(**self._tables)
-            self.sql_create_statements.append(SQL(sql))  # type: ignore[arg-type]
-        self._cache: dict[str, bytes] = {}
-
-    def _sql(self, statement: str) -> Any:
-        cached = self._cache.get(statement)
-        if cached is None:
-            cached = self._cache[statement] = statement.format(**self._tables).encode()
-        return cached
-
-    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        return f"{column} = ANY(%s)", [list(values)]
-
-    def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
-        # Autocommit: one round trip instead of BEGIN, SELECT, ROLLBACK.
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(self._sql(statement), params, prepare=True)
-            return c.fetchall()
+class PostgresProfilesView(ProfilesView, PostgresSqlView):
+    pass
