@@ -50,7 +50,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             await anyio.to_thread.run_sync(svc.start_projections)
         cache = ProfileCache(
             svc.profiles_view,
-            svc.catalogue.name,
             refresh_seconds=settings.cache_refresh_seconds,
             max_entries=settings.profile_cache_entries,
         )

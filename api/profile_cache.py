@@ -21,11 +21,8 @@ WARM_PAGE = 5_000
 
 
 class ProfileCache:
-    def __init__(
-        self, view: ProfilesView, application_name: str, *, refresh_seconds: float, max_entries: int = 100_000
-    ) -> None:
+    def __init__(self, view: ProfilesView, *, refresh_seconds: float, max_entries: int = 100_000) -> None:
         self.view = view
-        self.application_name = application_name
         self.refresh_seconds = refresh_seconds
         self.max_entries = max_entries
         self._docs: dict[str, bytes] = {}
@@ -42,7 +39,7 @@ class ProfileCache:
 
     def load(self, researcher_id: str) -> bytes | None:
         """Read through to the view (call off the event loop)."""
-        row = self.view.profile(researcher_id, self.application_name)
+        row = self.view.profile(researcher_id)
         if row is None:
             return None
         doc, read_at = row
@@ -54,7 +51,7 @@ class ProfileCache:
     def warm(self) -> None:
         """Load documents up to capacity; anything rewritten meanwhile comes with the next refresh."""
         with self._lock:
-            self._seen = self.view.position(self.application_name)
+            self._seen = self.view.docs_position()
             self._docs.clear()
         after = ""
         while len(self._docs) < self.max_entries:
@@ -68,7 +65,7 @@ class ProfileCache:
 
     def refresh(self) -> None:
         """Replace the profiles rewritten since the last refresh."""
-        position = self.view.position(self.application_name)
+        position = self.view.docs_position()
         if position < self._seen:  # the view was rebuilt from scratch
             self.warm()
             return

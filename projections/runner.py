@@ -47,7 +47,7 @@ class BatchProjectionRunner:
 
     @property
     def name(self) -> str:
-        return self.projection.name
+        return f"{self.projection.name} <- {self.app.name}"
 
     def position(self) -> int:
         return self.projection.view.max_tracking_id(self.app.name) or 0

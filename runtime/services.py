@@ -19,6 +19,7 @@ from eventsourcing.utils import Environment
 
 from domain.accounts.application import Accounts
 from domain.catalogue.application import Catalogue
+from domain.claims.application import Claims
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
 from projections.runner import BatchProjectionRunner
@@ -111,24 +112,40 @@ class Services:
             env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
         )
         self.catalogue = Catalogue(env=store_env(settings, Catalogue.name))
+        self.claims = Claims(
+            env=store_env(settings, Claims.name),
+            vault=self.vault,
+            mailer=self.mailer,
+            institution_domains=self.catalogue.institution_domains,
+        )
         view_class = VIEWS[settings.persistence_module]
         name = ProfilesProjection.name
         factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
         self.profiles_view: ProfilesView = factory.tracking_recorder(view_class)
         self._factories = [factory]
-        self.profiles = ProfilesProjection(view=self.profiles_view)
+        self.profiles = ProfilesProjection(view=self.profiles_view, open_sealed=self.vault.open)
+        # One runner per upstream application, all into the profiles view.
         self.profiles_runner = BatchProjectionRunner(self.catalogue, self.profiles)
-        self.runners = [self.profiles_runner]
+        self.runners = [
+            self.profiles_runner,
+            BatchProjectionRunner(self.claims, self.profiles),
+            BatchProjectionRunner(self.accounts, self.profiles),
+        ]
 
     def start_projections(self) -> None:
         for runner in self.runners:
             runner.catch_up()
             runner.start()
 
+    def wait_for_projections(self, timeout: float = 10.0) -> bool:
+        """Until every runner has processed its application's log as it is now (read-your-writes)."""
+        return all(runner.wait(runner.head(), timeout) for runner in self.runners)
+
     def close(self) -> None:
         for runner in self.runners:
             runner.stop()
         self.catalogue.close()
+        self.claims.close()
         self.accounts.close()
         self.sql.close()
         for factory in self._factories:

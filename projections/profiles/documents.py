@@ -27,6 +27,12 @@ class TrustOut(msgspec.Struct):
     tier: str | None = None
 
 
+class OwnerOut(msgspec.Struct):
+    """Who claimed the record. The name is null once the owner's account was erased."""
+
+    display_name: str | None
+
+
 class ProfileOut(msgspec.Struct):
     id: UUID
     display_name: str
@@ -38,8 +44,10 @@ class ProfileOut(msgspec.Struct):
     topics: list[TopicCountOut]
     followers_count: int
     close_collaborators_count: int
-    claim_status: str
-    verification_level: str
+    claim_status: str  # unclaimed, claimed or disputed
+    verification_level: str  # L0 to L3
+    owner: OwnerOut | None
+    same_person: list[UUID]  # other records approved for the same account
     trust: TrustOut
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +20,13 @@ import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.accounts.model import Account
 from domain.catalogue.model import Researcher, Work, recency_key
+from domain.claims.model import Record
 from projections.profiles.documents import (
     AuthorOut,
     InstitutionOut,
+    OwnerOut,
     ProfileOut,
     TopicCountOut,
     TopicOut,
@@ -86,6 +89,15 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
                 newest_with_institution, affiliation = sort_key, institutions[0]
         works_count = len(p.works)
         has_identifier = bool(p.identity["openalex_id"] or p.identity["orcid"])
+        level = "L1" if has_identifier and works_count > 0 else "L0"
+        status, owner = "unclaimed", None
+        ownership = p.ownership
+        if ownership is not None:
+            if ownership["owner_id"]:
+                status, level = "claimed", ownership["level"] or level
+                owner = OwnerOut(ownership["owner_name"])
+            if ownership["disputed"]:
+                status = "disputed"
         profile = ProfileOut(
             id=UUID(p.identity["id"]),
             display_name=p.identity["display_name"],
@@ -100,18 +112,32 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
             ],
             followers_count=0,
             close_collaborators_count=p.close_collaborators,
-            claim_status="unclaimed",
-            verification_level="L1" if has_identifier and works_count > 0 else "L0",
+            claim_status=status,
+            verification_level=level,
+            owner=owner,
+            same_person=[UUID(r) for r in p.same_person],
             trust=TrustOut(),
         )
         yield p.identity["id"], _encoder.encode(profile)
 
 
+OpenSealed = Callable[[UUID, str], "str | None"]
+
+
 class ProfilesProjection(Projection[ProfilesView]):
-    """Catalogue events -> profile, works and search rows. Processes whole batches at once."""
+    """Catalogue, claims and accounts events -> profile, works and search rows.
+
+    Follows three applications (one runner each, one tracking row each) and processes whole
+    batches at once. Owners' names are sealed in the accounts events: `open_sealed` opens them,
+    and gives None once the account's key is gone, so a replay after an erasure finds no name.
+    """
 
     name = "profiles"
     topics = ()
+
+    def __init__(self, view: ProfilesView, open_sealed: OpenSealed | None = None) -> None:
+        super().__init__(view)
+        self.open_sealed = open_sealed or (lambda _subject, _sealed: None)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([domain_event], tracking)
@@ -120,7 +146,12 @@ class ProfilesProjection(Projection[ProfilesView]):
         changes = BatchChanges()
         corrected = [str(e.originator_id) for e in events if isinstance(e, Work.Corrected)]
         stored_works = self.view.load_work_fields(corrected) if corrected else {}
+        records = [str(e.originator_id) for e in events if isinstance(e, Record.Event)]
+        changes.ownership = self.view.load_ownership(records) if records else {}
         for e in events:
+            if isinstance(e, Record.Event | Account.Event):
+                self._claims_or_accounts(changes, e)
+                continue
             if isinstance(e, Researcher.Registered):
                 rid = str(e.originator_id)
                 key = name_key(e.display_name)
@@ -161,6 +192,33 @@ class ProfilesProjection(Projection[ProfilesView]):
                 fields.update(e.changes)
                 self._put_work(changes, wid, fields, is_new=row.is_new if row else False)
         self.view.apply_batch(changes, tracking, build_profiles)
+
+    def _claims_or_accounts(self, changes: BatchChanges, e: Any) -> None:
+        if isinstance(e, Account.Registered):
+            changes.owner_names[str(e.originator_id)] = self.open_sealed(e.originator_id, e.sealed_display_name)
+            changes.affected_owners.add(str(e.originator_id))
+        elif isinstance(e, Account.Erased):
+            changes.owner_names[str(e.originator_id)] = None
+            changes.affected_owners.add(str(e.originator_id))
+        elif isinstance(e, Record.Started):
+            row = {"researcher_id": str(e.researcher_id), "owner_id": None, "level": e.level, "disputed": False}
+            changes.ownership.setdefault(str(e.originator_id), row)
+        elif isinstance(e, Record.Event):
+            row = changes.ownership.get(str(e.originator_id))
+            if row is None:  # a record always starts with Started; nothing to attach this to
+                return
+            if isinstance(e, Record.OwnerSet):
+                row["owner_id"] = str(e.account_id)
+            elif isinstance(e, Record.OwnerRemoved):
+                row["owner_id"] = None
+                changes.affected_owners.add(str(e.account_id))
+            elif isinstance(e, Record.VerificationChanged):
+                row["level"] = e.new_level
+            elif isinstance(e, Record.DisputeOpened):
+                row["disputed"] = True
+            elif isinstance(e, Record.DisputeResolved):
+                row["disputed"] = False
+            changes.affected.add(row["researcher_id"])
 
     def _put_work(self, changes: BatchChanges, wid: str, fields: dict[str, Any], *, is_new: bool) -> None:
         oid = fields["openalex_id"]

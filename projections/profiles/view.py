@@ -42,8 +42,19 @@ class ProfilesView(SqlView):
             " PRIMARY KEY (researcher_id, work_id))",
             "CREATE INDEX IF NOT EXISTS {authorships}_work ON {authorships} (work_id)",
             "CREATE INDEX IF NOT EXISTS {authorships}_newest ON {authorships} (researcher_id, sort_key)",
+            # What claims decided: one row per claimed-at-least-once record.
+            "CREATE TABLE IF NOT EXISTS {ownership} (record_id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
+            " owner_id TEXT, level TEXT, disputed INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {ownership}_researcher ON {ownership} (researcher_id)",
+            "CREATE INDEX IF NOT EXISTS {ownership}_owner ON {ownership} (owner_id)",
+            # Owners' display names (personal data: deleted when the account is erased).
+            "CREATE TABLE IF NOT EXISTS {owners} (account_id TEXT PRIMARY KEY, display_name TEXT)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
+            # Docs are numbered across all upstream applications: batches lock this row in turn,
+            # so numbers follow commit order (what the API's profile cache relies on).
+            f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
+            "INSERT INTO {seq} (name, n) VALUES ('docs', 0) ON CONFLICT (name) DO NOTHING",
         ]
 
     # -- writes (one transaction per batch, with the tracking row) ----------------------------
@@ -101,14 +112,74 @@ class ProfilesView(SqlView):
                         for a in w.fields["authorships"]
                     ],
                 )
-            docs = build(self._profile_inputs(c, sorted(changes.affected)))
+            if changes.ownership:
+                c.executemany(
+                    self._sql(
+                        "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (record_id) DO UPDATE SET"
+                        " owner_id = excluded.owner_id, level = excluded.level, disputed = excluded.disputed"
+                    ),
+                    [
+                        (record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]))
+                        for record_id, o in changes.ownership.items()
+                    ],
+                )
+            for account_id, name in changes.owner_names.items():
+                if name is None:
+                    c.execute(self._sql("DELETE FROM {owners} WHERE account_id = %s"), (account_id,))
+                else:
+                    c.execute(
+                        self._sql(
+                            "INSERT INTO {owners} (account_id, display_name) VALUES (%s, %s)"
+                            " ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name"
+                        ),
+                        (account_id, name),
+                    )
+            affected = set(changes.affected) | self._owned_by(c, changes.affected_owners)
+            affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
+            if not affected:
+                return
+            c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
+            position = c.fetchone()["n"]
+            docs = build(self._profile_inputs(c, sorted(affected)))
             c.executemany(
                 self._sql(
                     "INSERT INTO {docs} (id, doc, position) VALUES (%s, %s, %s)"
                     " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position"
                 ),
-                [(rid, doc, tracking.notification_id) for rid, doc in docs],
+                [(rid, doc, position) for rid, doc in docs],
             )
+
+    def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(account_ids)):
+            clause, params = self._in("owner_id", chunk)
+            c.execute(self._sql("SELECT researcher_id FROM {ownership} WHERE " + clause), params)
+            found.update(row["researcher_id"] for row in c.fetchall())
+        return found
+
+    def _owners_of(self, c: Any, researcher_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(researcher_ids)):
+            clause, params = self._in("researcher_id", chunk)
+            c.execute(self._sql("SELECT owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND " + clause), params)
+            found.update(row["owner_id"] for row in c.fetchall())
+        return found
+
+    def load_ownership(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(record_ids):
+            clause, params = self._in("record_id", chunk)
+            for row in self._query(
+                "SELECT record_id, researcher_id, owner_id, level, disputed FROM {ownership} WHERE " + clause, params
+            ):
+                found[row["record_id"]] = {
+                    "researcher_id": row["researcher_id"],
+                    "owner_id": row["owner_id"],
+                    "level": row["level"],
+                    "disputed": bool(row["disputed"]),
+                }
+        return found
 
     def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -161,19 +232,43 @@ class ProfilesView(SqlView):
             for row in c.fetchall():
                 if row["shared"] >= CLOSE_COLLABORATOR_SHARED_WORKS:
                     inputs[row["researcher_id"]].close_collaborators += 1
+            rclause, rparams = self._in("o.researcher_id", list(inputs))
+            c.execute(
+                self._sql(
+                    "SELECT o.researcher_id, o.owner_id, o.level, o.disputed, n.display_name FROM {ownership} o"
+                    " LEFT JOIN {owners} n ON n.account_id = o.owner_id WHERE " + rclause
+                ),
+                rparams,
+            )
+            owners: dict[str, list[str]] = {}
+            for row in c.fetchall():
+                p = inputs[row["researcher_id"]]
+                p.ownership = {"owner_id": row["owner_id"], "level": row["level"], "disputed": bool(row["disputed"]),
+                               "owner_name": row["display_name"]}
+                if row["owner_id"]:
+                    owners.setdefault(row["owner_id"], [])
+            if owners:
+                oclause, oparams = self._in("owner_id", list(owners))
+                c.execute(self._sql("SELECT owner_id, researcher_id FROM {ownership} WHERE " + oclause), oparams)
+                for row in c.fetchall():
+                    owners[row["owner_id"]].append(row["researcher_id"])
+                for p in inputs.values():
+                    if p.ownership and p.ownership["owner_id"]:
+                        p.same_person = sorted(r for r in owners[p.ownership["owner_id"]] if r != p.identity["id"])
             yield from inputs.values()
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def position(self, application_name: str) -> int:
-        return self.max_tracking_id(application_name) or 0
+    def docs_position(self) -> int:
+        """The number of the last batch that rewrote profiles (all upstream applications)."""
+        rows = self._query("SELECT n FROM {seq} WHERE name = 'docs'", ())
+        return rows[0]["n"] if rows else 0
 
-    def profile(self, researcher_id: str, application_name: str) -> tuple[bytes, int] | None:
-        """The encoded profile and the view's position, read together (one snapshot)."""
+    def profile(self, researcher_id: str) -> tuple[bytes, int] | None:
+        """The encoded profile and the docs position, read together (one snapshot)."""
         rows = self._query(
-            "SELECT d.doc, (SELECT MAX(notification_id) FROM {tracking} WHERE application_name = %s)"
-            " AS position FROM {docs} d WHERE d.id = %s",
-            (application_name, researcher_id),
+            "SELECT d.doc, (SELECT n FROM {seq} WHERE name = 'docs') AS position FROM {docs} d WHERE d.id = %s",
+            (researcher_id,),
         )
         return (bytes(rows[0]["doc"]), rows[0]["position"] or 0) if rows else None
 
@@ -234,14 +329,17 @@ MAX_AUTHORS_FOR_COLLABORATION = 100
 
 
 class ProfileInputs:
-    """What one profile is computed from: identity, (sort key, institutions, topics) per work."""
+    """What one profile is computed from: identity, (sort key, institutions, topics) per work,
+    collaborators, and what claims decided (owner, level, dispute, the owner's other records)."""
 
-    __slots__ = ("identity", "works", "close_collaborators")
+    __slots__ = ("identity", "works", "close_collaborators", "ownership", "same_person")
 
     def __init__(self, identity: dict[str, Any], works: list[tuple[str, list, list]], close: int) -> None:
         self.identity = identity
         self.works = works
         self.close_collaborators = close
+        self.ownership: dict[str, Any] | None = None
+        self.same_person: list[str] = []
 
 
 BuildProfiles = Callable[[Iterable[ProfileInputs]], Iterable[tuple[str, bytes]]]
@@ -264,7 +362,10 @@ class BatchChanges:
     def __init__(self) -> None:
         self.researchers: dict[str, dict[str, Any]] = {}
         self.works: dict[str, WorkRow] = {}
+        self.ownership: dict[str, dict[str, Any]] = {}  # record id -> row
+        self.owner_names: dict[str, str | None] = {}  # account id -> name (None: forget)
         self.affected: set[str] = set()
+        self.affected_owners: set[str] = set()  # accounts whose records must be rebuilt
 
 
 class SQLiteProfilesView(ProfilesView, SQLiteSqlView):

@@ -166,7 +166,7 @@ def test_ready_fails_while_a_projection_is_behind(client):
     # The default bound is 1,000 events; 600 works with one new author each write 1,200.
     w = [work(20_000 + n, [author(20_000 + n)]) for n in range(600)]
     import_body(svc.catalogue, json.dumps(w).encode())
-    assert_problem(client.get("/ready"), 503, "profiles (1200 events behind)")
+    assert_problem(client.get("/ready"), 503, "profiles <- Catalogue (1200 events behind)")
 
 
 def test_the_openapi_document_and_the_interactive_page_are_served(client):

@@ -20,7 +20,7 @@ def load(services, tmp_path, *works, name="w.json"):
 
 
 def cache_for(services, **kw) -> ProfileCache:
-    return ProfileCache(services.profiles_view, services.catalogue.name, refresh_seconds=60, **kw)
+    return ProfileCache(services.profiles_view, refresh_seconds=60, **kw)
 
 
 def works_count(doc: bytes | None) -> int:
@@ -68,7 +68,7 @@ class ReadBeforeTheLastRefresh:
     def __init__(self, view, stale_row):
         self.view, self.stale_row = view, stale_row
 
-    def profile(self, researcher_id, application_name):
+    def profile(self, researcher_id):
         return self.stale_row
 
     def __getattr__(self, name):
@@ -78,10 +78,9 @@ class ReadBeforeTheLastRefresh:
 def test_a_profile_read_before_the_last_refresh_never_replaces_a_newer_one(services, tmp_path):
     load(services, tmp_path, work(1, [author(1)]))
     rid = str(researcher_id_for("A1"))
-    stale = services.profiles_view.profile(rid, services.catalogue.name)
+    stale = services.profiles_view.profile(rid)
     load(services, tmp_path, work(2, [author(1)]), name="w2.json")
-    cache = ProfileCache(ReadBeforeTheLastRefresh(services.profiles_view, stale), services.catalogue.name,
-                         refresh_seconds=60, max_entries=10)
+    cache = ProfileCache(ReadBeforeTheLastRefresh(services.profiles_view, stale), refresh_seconds=60, max_entries=10)
     cache.refresh()
     assert works_count(cache.get(rid)) == 2
     assert works_count(cache.load(rid)) == 1  # served as read...

@@ -19,7 +19,7 @@ from tests.factories import author, institution, work
 
 
 def profile(services, openalex_author_id: str) -> dict:
-    row = services.profiles_view.profile(str(researcher_id_for(openalex_author_id)), services.catalogue.name)
+    row = services.profiles_view.profile(str(researcher_id_for(openalex_author_id)))
     assert row is not None, openalex_author_id
     return msgspec.json.decode(row[0])
 
@@ -102,10 +102,9 @@ def test_a_view_rebuilt_from_scratch_equals_the_live_one(services, settings, tmp
     runner = BatchProjectionRunner(services.catalogue, rebuilt, batch_size=7)
     runner.catch_up()
     try:
-        app = services.catalogue.name
         for openalex_id in ["A5999000001", "A2", "A5999000102"]:
             rid = str(researcher_id_for(openalex_id))
-            assert rebuilt_view.profile(rid, app)[0] == services.profiles_view.profile(rid, app)[0]
+            assert rebuilt_view.profile(rid)[0] == services.profiles_view.profile(rid)[0]
             assert rebuilt_view.works_of(rid, None, 50) == services.profiles_view.works_of(rid, None, 50)
         assert rebuilt_view.search("", None, 1000) == services.profiles_view.search("", None, 1000)
     finally:
