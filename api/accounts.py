@@ -199,7 +199,8 @@ class AuthController(Controller):
 
 def me_out(state: State, account_id: UUID) -> MeOut:
     view = state.services.accounts.view(account_id)
-    return MeOut(view.id, view.email, view.display_name, view.email_confirmed, view.roles, [])
+    claimed = [UUID(r) for r in state.services.profiles_view.records_owned_by(str(account_id))]
+    return MeOut(view.id, view.email, view.display_name, view.email_confirmed, view.roles, claimed)
 
 
 class MeController(Controller):

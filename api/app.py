@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.config.cors import CORSConfig
 
 from api.accounts import AccountsController, AuthController, MeController
+from api.claims import ClaimsController, ModerationController
 from api.auth import SessionGate, make_jwt_auth
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.imports import make_import_handler
@@ -69,6 +70,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         AccountsController,
         AuthController,
         MeController,
+        ClaimsController,
+        ModerationController,
         make_import_handler(settings.import_max_bytes),
     ]
     # The token secret comes from the data folder or the settings; build it before the app.

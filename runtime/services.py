@@ -20,10 +20,13 @@ from eventsourcing.utils import Environment
 from domain.accounts.application import Accounts
 from domain.catalogue.application import Catalogue
 from domain.claims.application import Claims
+from projections.moderation.projection import ModerationProjection
+from projections.moderation.view import ModerationView, PostgresModerationView, SQLiteModerationView
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
 from projections.runner import BatchProjectionRunner
 from runtime.mail import FolderMailer, SmtpMailer
+from runtime.orcid import OrcidSignIn
 from runtime.passwords import Argon2Hasher
 from runtime.ratelimit import RateLimiter
 from runtime.settings import Settings
@@ -37,6 +40,10 @@ RECORDERS = {
 VIEWS: dict[str, type[ProfilesView]] = {
     "eventsourcing.sqlite": SQLiteProfilesView,
     "eventsourcing.postgres": PostgresProfilesView,
+}
+MODERATION_VIEWS: dict[str, type[ModerationView]] = {
+    "eventsourcing.sqlite": SQLiteModerationView,
+    "eventsourcing.postgres": PostgresModerationView,
 }
 
 
@@ -108,6 +115,14 @@ class Services:
             max_concurrent=settings.hash_concurrency,
         )
         self.mailer = mailer(settings)
+        self.orcid = OrcidSignIn(
+            client_id=settings.orcid_client_id,
+            client_secret=settings.orcid_client_secret,
+            authorize_url=settings.orcid_authorize_url,
+            token_url=settings.orcid_token_url,
+            redirect_uri=settings.orcid_redirect_uri,
+            state_secret=derive(secret, "orcid-state"),
+        )
         self.accounts = Accounts(
             env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
         )
@@ -126,10 +141,16 @@ class Services:
         self.profiles = ProfilesProjection(view=self.profiles_view, open_sealed=self.vault.open)
         # One runner per upstream application, all into the profiles view.
         self.profiles_runner = BatchProjectionRunner(self.catalogue, self.profiles)
+        name = ModerationProjection.name
+        factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+        self._factories.append(factory)
+        self.moderation_view: ModerationView = factory.tracking_recorder(MODERATION_VIEWS[settings.persistence_module])
+        moderation = ModerationProjection(self.moderation_view, claim_status=self.claims.claim_status)
         self.runners = [
             self.profiles_runner,
             BatchProjectionRunner(self.claims, self.profiles),
             BatchProjectionRunner(self.accounts, self.profiles),
+            BatchProjectionRunner(self.claims, moderation),
         ]
 
     def start_projections(self) -> None:

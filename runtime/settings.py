@@ -26,6 +26,11 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_SMTP_USER": ("", "SMTP user (empty: no login)"),
     "PEERLEDGER_SMTP_PASSWORD": ("", "SMTP password"),
     "PEERLEDGER_SMTP_FROM": ("PeerLedger <no-reply@peerledger.invalid>", "sender of the service's mail"),
+    "PEERLEDGER_ORCID_CLIENT_ID": ("", "ORCID sign-in client id (empty: ORCID evidence is refused)"),
+    "PEERLEDGER_ORCID_CLIENT_SECRET": ("", "ORCID sign-in client secret"),
+    "PEERLEDGER_ORCID_AUTHORIZE_URL": ("https://orcid.org/oauth/authorize", "ORCID's authorization endpoint"),
+    "PEERLEDGER_ORCID_TOKEN_URL": ("https://orcid.org/oauth/token", "ORCID's token endpoint"),
+    "PEERLEDGER_ORCID_REDIRECT_URI": ("http://127.0.0.1:8000/orcid/callback", "this service's /orcid/callback as ORCID sees it"),
     "PEERLEDGER_ARGON2_TIME_COST": ("3", "Argon2id passes (RFC 9106 second recommendation: 3)"),
     "PEERLEDGER_ARGON2_MEMORY_KIB": ("65536", "Argon2id memory per hash in KiB (64 MiB)"),
     "PEERLEDGER_ARGON2_PARALLELISM": ("4", "Argon2id lanes"),
@@ -71,6 +76,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_from: str = "PeerLedger <no-reply@peerledger.invalid>"
+    orcid_client_id: str = ""
+    orcid_client_secret: str = ""
+    orcid_authorize_url: str = "https://orcid.org/oauth/authorize"
+    orcid_token_url: str = "https://orcid.org/oauth/token"
+    orcid_redirect_uri: str = "http://127.0.0.1:8000/orcid/callback"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
@@ -164,6 +174,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             smtp_user=env.get("PEERLEDGER_SMTP_USER", ""),
             smtp_password=env.get("PEERLEDGER_SMTP_PASSWORD", ""),
             smtp_from=get("PEERLEDGER_SMTP_FROM"),
+            orcid_client_id=env.get("PEERLEDGER_ORCID_CLIENT_ID", "").strip(),
+            orcid_client_secret=env.get("PEERLEDGER_ORCID_CLIENT_SECRET", "").strip(),
+            orcid_authorize_url=get("PEERLEDGER_ORCID_AUTHORIZE_URL"),
+            orcid_token_url=get("PEERLEDGER_ORCID_TOKEN_URL"),
+            orcid_redirect_uri=get("PEERLEDGER_ORCID_REDIRECT_URI"),
             argon2_time_cost=integer("PEERLEDGER_ARGON2_TIME_COST", 1, 20),
             argon2_memory_kib=integer("PEERLEDGER_ARGON2_MEMORY_KIB", 8192, 4 * 1024 * 1024),
             argon2_parallelism=integer("PEERLEDGER_ARGON2_PARALLELISM", 1, 16),

@@ -284,6 +284,12 @@ class Claims(Application[UUID]):
             updated_at=claim.modified_on,
         )
 
+    def claim_status(self, claim_id: UUID) -> str:
+        return self._claim(claim_id).status
+
+    def claim_researcher(self, claim_id: UUID) -> UUID:
+        return self._claim(claim_id).researcher_id
+
     def get_record(self, researcher_id: UUID) -> Record | None:
         try:
             return self.repository.get(record_id_for(researcher_id))
@@ -371,14 +377,20 @@ class Claims(Application[UUID]):
     def _approve_if_conclusive(
         self, claim: Claim, facts: RecordFacts, reason: str, expires_at: datetime | None
     ) -> None:
-        """Verified evidence approves at L2 at once, unless the record has an owner (a dispute)."""
+        """Verified evidence approves at L2 at once. On a record that another account came to own
+        meanwhile, nothing is saved and the answer is a conflict; a dispute claim waits for moderators."""
         record = self._load_record(facts)
-        if claim.disputes_owner is None and record.owner is None and record.dispute_claim is None:
-            claim.approve("system", "L2", reason)
-            self._make_owner(record, claim, "L2", reason, "system", expires_at)
-            self._save_decision(claim, record)
-        else:
+        if claim.disputes_owner is not None:
             self.save(claim)
+            return
+        if record.owner is not None or record.dispute_claim is not None:
+            raise ClaimConflictError(
+                "another account became this record's owner first; withdraw this claim and claim again "
+                "to open a dispute"
+            )
+        claim.approve("system", "L2", reason)
+        self._make_owner(record, claim, "L2", reason, "system", expires_at)
+        self._save_decision(claim, record)
 
     def _make_owner(
         self, record: Record, claim: Claim, level: str, reason: str, actor: str, expires_at: datetime | None

@@ -259,6 +259,25 @@ class ProfilesView(SqlView):
 
     # -- reads ---------------------------------------------------------------------------------
 
+    def record_facts(self, researcher_id: str) -> dict[str, Any] | None:
+        """What claims need to know of a record: its ORCID iD, works and institutions."""
+        rows = self._query("SELECT openalex_id, orcid FROM {researchers} WHERE id = %s", (researcher_id,))
+        if not rows:
+            return None
+        works = self._query("SELECT institutions FROM {authorships} WHERE researcher_id = %s", (researcher_id,))
+        institutions = {i["openalex_id"] for w in works for i in json.loads(w["institutions"]) if i["openalex_id"]}
+        has_identifier = bool(rows[0]["openalex_id"] or rows[0]["orcid"])
+        return {
+            "orcid": rows[0]["orcid"],
+            "base_level": "L1" if has_identifier and works else "L0",
+            "institution_ids": frozenset(institutions),
+        }
+
+    def records_owned_by(self, account_id: str) -> list[str]:
+        rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id = %s ORDER BY researcher_id",
+                           (account_id,))
+        return [row["researcher_id"] for row in rows]
+
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""
         rows = self._query("SELECT n FROM {seq} WHERE name = 'docs'", ())

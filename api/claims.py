@@ -1,0 +1,278 @@
+"""ClaimsController, ModerationController and the ORCID callback: "Log in to claim" end to end.
+
+A claim is visible to its claimant and to moderators only; to anyone else it does not exist
+(404). Moderation routes need the moderator role.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+
+from api.accounts import NO_STORE, Strict
+from api.auth import PUBLIC, Principal, requires_role
+from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id
+from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
+from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class EvidenceBody(Strict):
+    kind: Literal["orcid", "institutional_email", "statement"]
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    text: Annotated[str, msgspec.Meta(max_length=5_000)] | None = None
+    links: Annotated[list[Annotated[str, msgspec.Meta(max_length=2_000)]], msgspec.Meta(max_length=10)] = []
+
+
+class OpenClaim(Strict):
+    evidence: Annotated[list[EvidenceBody], msgspec.Meta(min_length=1, max_length=5)]
+
+
+class AddEvidence(Strict):
+    evidence: Annotated[list[EvidenceBody], msgspec.Meta(min_length=1, max_length=5)]
+
+
+class EmailCode(Strict):
+    code: Annotated[str, msgspec.Meta(pattern=r"^\s*\d{6}\s*$")]
+
+
+class Decision(Strict):
+    reason: Reason
+
+
+class Approval(Strict):
+    level: Literal["L2", "L3"]
+    reason: Reason
+
+
+class Question(Strict):
+    question: Reason
+
+
+class EvidenceOut(msgspec.Struct):
+    id: str
+    kind: str
+    strength: str
+    status: str
+    email: str | None = None
+    domain: str | None = None
+    institution_id: str | None = None
+    text: str | None = None
+    links: list[str] = []
+    failure: str | None = None
+
+
+class ClaimOut(msgspec.Struct):
+    id: UUID
+    researcher_id: UUID
+    claimant_id: UUID
+    status: str
+    evidence: list[EvidenceOut]
+    question: str | None
+    decided_by: str | None
+    decision_reason: str | None
+    level: str | None
+    appealed: bool
+    opened_at: datetime
+    updated_at: datetime
+    orcid_sign_in_url: str | None = None
+
+
+class ClaimPageOut(msgspec.Struct):
+    items: list[ClaimOut]
+    next_cursor: str | None
+
+
+class ClaimStatusOut(msgspec.Struct):
+    claim_id: UUID
+    status: str
+
+
+def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
+    evidence = [
+        EvidenceOut(
+            id=e["id"], kind=e["kind"], strength=e["strength"], status=e["status"], email=e.get("email"),
+            domain=e.get("domain"), institution_id=e.get("institution_id"), text=e.get("text"),
+            links=e.get("links", []), failure=e.get("failure"),
+        )
+        for e in view.evidence
+    ]
+    return ClaimOut(
+        view.id, view.researcher_id, view.account_id, view.status, evidence, view.question, view.decided_by,
+        view.decision_reason, view.level, view.appealed, view.opened_at, view.updated_at, orcid_url,
+    )
+
+
+def facts_for(state: State, raw_id: str) -> RecordFacts:
+    internal_id, orcid = parse_researcher_id(raw_id)
+    view = state.services.profiles_view
+    if internal_id is None:
+        internal_id = view.researcher_id_for_orcid(orcid)
+    facts = view.record_facts(internal_id) if internal_id else None
+    if facts is None:
+        raise ResearcherNotFoundError(raw_id)
+    return RecordFacts(UUID(internal_id), facts["orcid"], facts["base_level"], facts["institution_ids"])
+
+
+def facts_of_claim(state: State, claim_id: FromPath[UUID]) -> RecordFacts:
+    return facts_for(state, str(state.services.claims.claim_researcher(claim_id)))
+
+
+def evidence_in(state: State, items: list[EvidenceBody]) -> list[EvidenceIn]:
+    if any(e.kind == "orcid" for e in items) and not state.services.orcid.configured:
+        raise InvalidInputError("ORCID sign-in is not configured on this server: use another kind of evidence")
+    return [EvidenceIn(e.kind, e.email, e.text, tuple(e.links)) for e in items]
+
+
+def is_moderator(principal: Principal) -> bool:
+    return "moderator" in principal.roles or "admin" in principal.roles
+
+
+def with_sign_in(state: State, view: ClaimView) -> ClaimOut:
+    waiting = any(e["kind"] == "orcid" and e["status"] == "pending" for e in view.evidence)
+    url = state.services.orcid.start(view.id) if waiting and view.status == "awaiting_verification" else None
+    return claim_out(view, url)
+
+
+class ClaimsController(Controller):
+    """What a claimant does."""
+
+    tags = ["claims"]
+    response_headers = NO_STORE
+
+    @post("/researchers/{researcher_id:str}/claims", summary="Claim an author record, with evidence",
+          sync_to_thread=True, status_code=201)
+    def open_claim(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
+                   data: JSONBody[OpenClaim]) -> ClaimOut:
+        me = request.user
+        if not state.services.accounts.view(me.account_id).email_confirmed:
+            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)")
+        facts = facts_for(state, researcher_id)
+        claim_id = state.services.claims.open_claim(me.account_id, facts, evidence_in(state, data.evidence))
+        return with_sign_in(state, state.services.claims.view(claim_id, me.account_id, is_moderator=False))
+
+    @get("/claims/{claim_id:uuid}", summary="A claim (its claimant and moderators only)", sync_to_thread=True)
+    def get_claim(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID]) -> ClaimOut:
+        me = request.user
+        view = state.services.claims.view(claim_id, me.account_id, is_moderator=is_moderator(me))
+        return with_sign_in(state, view) if view.account_id == me.account_id else claim_out(view)
+
+    @post("/claims/{claim_id:uuid}/evidence", summary="Add evidence to an open claim", sync_to_thread=True,
+          status_code=200)
+    def add_evidence(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+                     data: JSONBody[AddEvidence]) -> ClaimOut:
+        me = request.user
+        claims = state.services.claims
+        claims.view(claim_id, me.account_id, is_moderator=False)  # 404 before anything else for strangers
+        claims.add_evidence(claim_id, me.account_id, facts_of_claim(state, claim_id), evidence_in(state, data.evidence))
+        return with_sign_in(state, claims.view(claim_id, me.account_id, is_moderator=False))
+
+    @post("/claims/{claim_id:uuid}/email-code", summary="Confirm an institutional address with its code",
+          sync_to_thread=True, status_code=200)
+    def email_code(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+                   data: JSONBody[EmailCode]) -> ClaimOut:
+        me = request.user
+        claims = state.services.claims
+        claims.view(claim_id, me.account_id, is_moderator=False)
+        limit_code_entry(state, claim_id)
+        claims.confirm_email_code(claim_id, me.account_id, data.code, facts_of_claim(state, claim_id))
+        return claim_out(claims.view(claim_id, me.account_id, is_moderator=False))
+
+    @post("/claims/{claim_id:uuid}/withdraw", summary="Withdraw an open claim", sync_to_thread=True, status_code=200)
+    def withdraw(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID]) -> ClaimOut:
+        me = request.user
+        state.services.claims.withdraw(claim_id, me.account_id)
+        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=False))
+
+    @post("/claims/{claim_id:uuid}/appeal", summary="Appeal a rejection once (a different moderator decides)",
+          sync_to_thread=True, status_code=200)
+    def appeal(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+               data: JSONBody[Decision]) -> ClaimOut:
+        me = request.user
+        state.services.claims.appeal(claim_id, me.account_id, data.reason)
+        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=False))
+
+    @post("/researchers/{researcher_id:str}/owner/release", summary="The owner gives up the record",
+          sync_to_thread=True, status_code=200)
+    def release(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
+                data: JSONBody[Decision]) -> None:
+        state.services.claims.release(facts_for(state, researcher_id), request.user.account_id, data.reason)
+
+    @get("/orcid/callback", summary="Where ORCID sign-in returns", opt=PUBLIC, sync_to_thread=True)
+    def orcid_callback(
+        self,
+        state: State,
+        code: Annotated[str, Parameter(max_length=512)] = "",
+        state_: Annotated[str, QueryParameter(name="state", max_length=512)] = "",
+        error: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> ClaimStatusOut:
+        orcid = state.services.orcid
+        claim_id = orcid.claim_for_state(state_)
+        if error or not code:
+            raise InvalidInputError("ORCID sign-in was cancelled or refused; start it again from the claim")
+        proven = orcid.proven_orcid(code)
+        status = state.services.claims.prove_orcid(claim_id, proven, facts_of_claim(state, claim_id))
+        return ClaimStatusOut(claim_id, status)
+
+
+def limit_code_entry(state: State, claim_id: FromPath[UUID]) -> None:
+    scale = state.services.settings.rate_limit_scale
+    state.services.rate_limiter.hit(f"claim codes:{claim_id}", int(5 * scale), 900, "code attempts for this claim")
+
+
+class ModerationController(Controller):
+    """What moderators do."""
+
+    tags = ["moderation"]
+    guards = [requires_role("moderator")]
+    response_headers = NO_STORE
+
+    @get("/moderation/claims", summary="Claims waiting for a decision, oldest first, with their evidence",
+         sync_to_thread=True)
+    def queue(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
+              cursor: Cursor = None) -> ClaimPageOut:
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.moderation_view.queue(after, limit + 1)  # type: ignore[arg-type]
+        claims = state.services.claims
+        items = [claim_out(claims.view(UUID(cid), request.user.account_id, is_moderator=True))
+                 for _, cid in rows[:limit]]
+        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+        return ClaimPageOut(items, next_cursor)
+
+    @post("/claims/{claim_id:uuid}/approve", summary="Approve a claim at L2 or L3", sync_to_thread=True,
+          status_code=200)
+    def approve(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+                data: JSONBody[Approval]) -> ClaimOut:
+        me = request.user
+        claims = state.services.claims
+        claims.approve(claim_id, me.account_id, data.level, data.reason, facts_of_claim(state, claim_id))
+        return claim_out(claims.view(claim_id, me.account_id, is_moderator=True))
+
+    @post("/claims/{claim_id:uuid}/reject", summary="Reject a claim with a reason", sync_to_thread=True,
+          status_code=200)
+    def reject(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+               data: JSONBody[Decision]) -> ClaimOut:
+        me = request.user
+        state.services.claims.reject(claim_id, me.account_id, data.reason)
+        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=True))
+
+    @post("/claims/{claim_id:uuid}/request-info", summary="Ask the claimant for more", sync_to_thread=True,
+          status_code=200)
+    def request_info(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
+                     data: JSONBody[Question]) -> ClaimOut:
+        me = request.user
+        state.services.claims.request_info(claim_id, me.account_id, data.question)
+        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=True))
+
+    @post("/researchers/{researcher_id:str}/owner/revoke", summary="Take a record from its owner, with a reason",
+          sync_to_thread=True, status_code=200)
+    def revoke(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
+               data: JSONBody[Decision]) -> None:
+        state.services.claims.revoke_owner(facts_for(state, researcher_id), request.user.account_id, data.reason)

@@ -1,0 +1,1 @@
+"""The moderators' queue of claims waiting for a decision."""
