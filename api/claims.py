@@ -90,6 +90,11 @@ class ClaimPageOut(msgspec.Struct):
     next_cursor: str | None
 
 
+class LevelOut(msgspec.Struct):
+    researcher_id: UUID
+    verification_level: str
+
+
 class ClaimStatusOut(msgspec.Struct):
     claim_id: UUID
     status: str
@@ -204,6 +209,15 @@ class ClaimsController(Controller):
     def release(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
                 data: JSONBody[Decision]) -> None:
         state.services.claims.release(facts_for(state, researcher_id), request.user.account_id, data.reason)
+
+    @post("/researchers/{researcher_id:str}/vouches", summary="Vouch for a co-author's record (two raise L2 to L3)",
+          sync_to_thread=True, status_code=200)
+    def vouch(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str]) -> LevelOut:
+        me = request.user
+        facts = facts_for(state, researcher_id)
+        mine = state.services.profiles_view.coauthor_records_owned_by(str(facts.researcher_id), str(me.account_id))
+        level = state.services.claims.vouch(facts, me.account_id, [facts_for(state, r) for r in mine])
+        return LevelOut(facts.researcher_id, level)
 
     @get("/orcid/callback", summary="Where ORCID sign-in returns", opt=PUBLIC, sync_to_thread=True)
     def orcid_callback(

@@ -12,7 +12,7 @@ import msgspec
 
 from domain.errors import DomainError
 from runtime.importing import ImportSummary, import_file
-from runtime.openalex import UnreadableFileError, WorkFileReader
+from runtime.openalex import UnreadableFileError, WorkFileReader, openalex_id
 from runtime.services import Services
 from runtime.settings import SETTINGS_HELP, Settings, SettingsError
 
@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub = actions.add_parser(action, help=f"{action} a role (moderator or admin)")
         sub.add_argument("email")
         sub.add_argument("role", choices=["moderator", "admin"])
+    claims = commands.add_parser("claims", help="claims housekeeping")
+    claim_actions = claims.add_subparsers(dest="action", required=True, metavar="ACTION")
+    claim_actions.add_parser("lapse", help="lower records whose institutional email proof has lapsed")
+    institutions = commands.add_parser("institutions", help="institutions' email domains (claim evidence)")
+    institution_actions = institutions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    domains = institution_actions.add_parser("domains", help="set an institution's email domains")
+    domains.add_argument("institution", help="OpenAlex institution id, e.g. I123456")
+    domains.add_argument("domain", nargs="*", help="email domains (none: clear)")
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
@@ -70,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings, args)
     if args.command == "accounts":
         return accounts_command(settings, args)
+    if args.command == "claims":
+        return lapse_command(settings)
+    if args.command == "institutions":
+        return institutions_command(settings, args)
     if args.command == "worker":
         from workers.projections import run_projections
 
@@ -111,6 +123,32 @@ def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
         services.close()
     verb = "granted" if args.action == "grant" else "revoked"
     print(f"{args.role} {verb}" if changed else f"nothing to do: {args.email} {'already has' if args.action == 'grant' else 'does not have'} {args.role}")
+    return 0
+
+
+def lapse_command(settings: Settings) -> int:
+    services = Services(settings)
+    try:
+        services.wait_for_projections()
+        lapsed = [r for r in services.profiles_view.owned_records()
+                  if services.claims.lapse_expired_evidence(UUID(r))]
+    finally:
+        services.close()
+    print(f"{len(lapsed)} record(s) lowered")
+    return 0
+
+
+def institutions_command(settings: Settings, args: argparse.Namespace) -> int:
+    services = Services(settings)
+    try:
+        institution = openalex_id(args.institution, "I")
+        domains = services.catalogue.set_institution_domains(institution, args.domain)
+    except (DomainError, ValueError) as e:
+        print(f"peerledger institutions domains: {e}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    print(f"{institution}: {', '.join(domains) or 'no domains'}")
     return 0
 
 

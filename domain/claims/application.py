@@ -32,6 +32,7 @@ from domain.errors import (
 
 STRENGTH = {"orcid": "conclusive", "institutional_email": "strong", "statement": "weak"}
 MAX_STATEMENT = 5_000
+VOUCHES_FOR_L3 = 2
 MAX_LINKS = 10
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,2000}$")
 
@@ -261,6 +262,41 @@ class Claims(Application[UUID]):
         record.remove_owner(account_id, "released", str(account_id), reason)
         self._change_level(record, facts.base_level, f"released by its owner: {reason}", [], str(account_id), None)
         self.save(record)
+
+    def vouch(self, facts: RecordFacts, voucher_id: UUID, voucher_records: list[RecordFacts]) -> str:
+        """An owner of an L2+ record that shares works with this one vouches for its owner;
+        two such vouchers raise an L2 record to L3. `voucher_records` are the voucher's records
+        that are co-authors of this one. Returns the record's level afterwards."""
+        record = self._load_record(facts)
+        if record.owner is None:
+            raise ClaimConflictError("only a claimed record can be vouched for")
+        if record.owner == voucher_id:
+            raise ForbiddenError("owners cannot vouch for themselves")
+        if str(voucher_id) in record.vouchers:
+            raise ClaimConflictError("you have vouched for this record already")
+        qualifying = [
+            r for r in voucher_records
+            if (own := self.get_record(r.researcher_id)) is not None and own.owner == voucher_id and own.level in ("L2", "L3")
+        ]
+        if not qualifying:
+            raise ForbiddenError("only the owner of a co-author record verified at L2 or L3 can vouch")
+        record.vouch(voucher_id, qualifying[0].researcher_id)
+        if record.level == "L2" and len(record.vouchers) >= VOUCHES_FOR_L3:
+            evidence = [{"kind": "vouch", "account_id": a, "record": r} for a, r in sorted(record.vouchers.items())]
+            self._change_level(record, "L3", "vouched for by two verified co-authors", evidence, "vouching", None)
+        self.save(record)
+        return record.level
+
+    def lapse_expired_evidence(self, researcher_id: UUID) -> bool:
+        """Lower a record whose time-limited proof has lapsed (L2 by institutional email -> L1),
+        through the same VerificationChanged event. True if it lapsed."""
+        record = self.get_record(researcher_id)
+        if record is None or record.level_expires_at is None or record.level_expires_at > self.clock():
+            return False
+        self._change_level(record, "L1", "the institutional email proof lapsed; confirm an address again",
+                           [], "system", None)
+        self.save(record)
+        return True
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -204,6 +204,10 @@ class Record(Aggregate):
         claim_id: UUID
         account_id: UUID
 
+    class Vouched(Aggregate.Event):
+        account_id: UUID  # the voucher
+        voucher_record: UUID  # the co-author record, at L2 or above, that the voucher owns
+
     class DisputeResolved(Aggregate.Event):
         claim_id: UUID
         outcome: str  # kept or transferred
@@ -219,6 +223,7 @@ class Record(Aggregate):
         self.dispute_claim: UUID | None = None
         self.rejections: dict[str, str] = {}  # account id -> fingerprint of the last rejected claim
         self.level_expires_at: datetime | None = None
+        self.vouchers: dict[str, str] = {}  # voucher account id -> their co-author record id
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -246,6 +251,7 @@ class Record(Aggregate):
     def set_owner(self, account_id: UUID, claim_id: UUID) -> None:
         self.owner = account_id
         self.owner_claim = claim_id
+        self.vouchers = {}  # vouching is for an owner: a new owner starts again
 
     @event(OwnerRemoved)
     def remove_owner(self, account_id: UUID, how: str, actor: str, reason: str) -> None:
@@ -264,6 +270,10 @@ class Record(Aggregate):
     ) -> None:
         self.level = new_level
         self.level_expires_at = expires_at
+
+    @event(Vouched)
+    def vouch(self, account_id: UUID, voucher_record: UUID) -> None:
+        self.vouchers[str(account_id)] = str(voucher_record)
 
     @event(DisputeOpened)
     def open_dispute(self, claim_id: UUID, account_id: UUID) -> None:

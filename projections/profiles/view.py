@@ -273,6 +273,20 @@ class ProfilesView(SqlView):
             "institution_ids": frozenset(institutions),
         }
 
+    def coauthor_records_owned_by(self, researcher_id: str, account_id: str) -> list[str]:
+        """Records owned by `account_id` that share at least one work with `researcher_id`."""
+        rows = self._query(
+            "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
+            " JOIN {ownership} o ON o.researcher_id = b.researcher_id"
+            " WHERE a.researcher_id = %s AND b.researcher_id <> a.researcher_id AND o.owner_id = %s",
+            (researcher_id, account_id),
+        )
+        return sorted(row["researcher_id"] for row in rows)
+
+    def owned_records(self) -> list[str]:
+        rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id IS NOT NULL ORDER BY researcher_id", ())
+        return [row["researcher_id"] for row in rows]
+
     def records_owned_by(self, account_id: str) -> list[str]:
         rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id = %s ORDER BY researcher_id",
                            (account_id,))

@@ -284,3 +284,23 @@ def test_an_unconfirmed_account_cannot_claim(client):
 def test_a_forged_or_missing_state_is_refused(client):
     problem(client.get("/orcid/callback", params={"code": "x", "state": "forged.1.sig"}), 422, "not valid or has expired")
     problem(client.get("/orcid/callback", params={"code": "x"}), 422, "not valid or has expired")
+
+
+def test_two_verified_co_authors_vouch_a_record_to_l3(client):
+    services = client.app.state.services
+    import_body(services.catalogue, json.dumps([
+        work(8101, [author(8101, "Target Person", orcid=f"https://orcid.org/{RECORD_ORCID}"),
+                    author(8102, "Coauthor One", orcid=f"https://orcid.org/{OTHER_ORCID}"), author(8103, "Coauthor Two")]),
+    ]).encode())
+    assert services.wait_for_projections()
+    target, one, two = person(client, "Target Person"), person(client, "Coauthor One"), person(client, "Coauthor Two")
+    mod, stranger = person(client, "Mo Derator", role="moderator"), person(client, "Some Stranger")
+    sign_in(client, claim(client, target, "A8101").json(), RECORD_ORCID, "v-target")
+    sign_in(client, claim(client, one, "A8102").json(), OTHER_ORCID, "v-one")
+    two_claim = claim(client, two, "A8103", [{"kind": "statement", "text": "me"}]).json()
+    client.post(f"/claims/{two_claim['id']}/approve", headers=mod, json={"level": "L2", "reason": "ok"})
+    assert services.wait_for_projections()
+    problem(client.post("/researchers/A8101/vouches", headers=stranger), 403, "co-author record verified")
+    assert client.post("/researchers/A8101/vouches", headers=one).json()["verification_level"] == "L2"
+    assert client.post("/researchers/A8101/vouches", headers=two).json()["verification_level"] == "L3"
+    assert profile(client, "A8101")["verification_level"] == "L3"

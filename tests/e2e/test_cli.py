@@ -131,3 +131,17 @@ def test_granting_an_unknown_role_is_refused_by_the_parser(tmp_path):
     result = run(tmp_path, "accounts", "grant", "x@example.org", "emperor")
     assert result.returncode == 2
     assert "invalid choice: 'emperor'" in result.stderr
+
+
+def test_institution_domains_are_set_from_the_command_line(tmp_path):
+    result = run(tmp_path, "institutions", "domains", "https://openalex.org/I0077", "Uni.Example", "dept.uni.example")
+    assert (result.returncode, result.stdout.strip()) == (0, "I77: dept.uni.example, uni.example")
+    bad = run(tmp_path, "institutions", "domains", "I77", "not a domain")
+    assert bad.returncode == 1 and "is not a domain name" in bad.stderr
+    wrong = run(tmp_path, "institutions", "domains", "W77", "uni.example")
+    assert wrong.returncode == 1 and "is not an OpenAlex institution id" in wrong.stderr
+
+
+def test_lapse_reports_how_many_records_were_lowered(tmp_path):
+    result = run(tmp_path, "claims", "lapse")
+    assert (result.returncode, result.stdout.strip()) == (0, "0 record(s) lowered")

@@ -281,3 +281,46 @@ def test_the_statement_text_and_address_are_stored_sealed(claims):
     assert b"secret words" not in stored and b"hidden@uni.example" not in stored
 
 
+
+
+def own_at_l2(claims, researcher, owner):
+    facts = RecordFacts(researcher, ORCID, "L1", frozenset())
+    claims.prove_orcid(claims.open_claim(owner, facts, ORCID_EVIDENCE), ORCID, facts)
+    return facts
+
+
+def test_two_verified_co_authors_vouching_raise_a_record_to_l3(claims):
+    me, first, second = uuid4(), uuid4(), uuid4()
+    mine = own_at_l2(claims, RESEARCHER, me)
+    theirs = [own_at_l2(claims, uuid4(), first), own_at_l2(claims, uuid4(), second)]
+    assert claims.vouch(mine, first, [theirs[0]]) == "L2"
+    with pytest.raises(ClaimConflictError, match="vouched for this record already"):
+        claims.vouch(mine, first, [theirs[0]])
+    assert claims.vouch(mine, second, [theirs[1]]) == "L3"
+    change = level_events(claims)[-1]
+    assert (change.old_level, change.new_level, change.actor) == ("L2", "L3", "vouching")
+
+
+def test_only_owners_of_verified_co_author_records_vouch(claims):
+    me, stranger = uuid4(), uuid4()
+    mine = own_at_l2(claims, RESEARCHER, me)
+    unowned = RecordFacts(uuid4(), None, "L1", frozenset())
+    with pytest.raises(ForbiddenError, match="co-author record verified at L2 or L3"):
+        claims.vouch(mine, stranger, [unowned])
+    with pytest.raises(ForbiddenError, match="cannot vouch for themselves"):
+        claims.vouch(mine, me, [mine])
+    with pytest.raises(ClaimConflictError, match="only a claimed record"):
+        claims.vouch(RecordFacts(uuid4(), None, "L1", frozenset()), stranger, [mine])
+
+
+def test_a_lapsed_institutional_email_proof_lowers_the_level(claims, outbox, clock):
+    me = uuid4()
+    claim_id = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="me@uni.example")])
+    claims.confirm_email_code(claim_id, me, outbox.code_to("me@uni.example"), FACTS)
+    assert claims.lapse_expired_evidence(RESEARCHER) is False
+    clock.now += timedelta(days=366)
+    assert claims.lapse_expired_evidence(RESEARCHER) is True
+    change = level_events(claims)[-1]
+    assert (change.old_level, change.new_level) == ("L2", "L1")
+    assert claims.get_record(RESEARCHER).owner == me  # still the owner, no longer verified
+    assert claims.lapse_expired_evidence(RESEARCHER) is False
