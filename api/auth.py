@@ -102,10 +102,12 @@ def issue_access_token(auth: JWTAuth[Principal, Token], account_id: UUID, roles:
     )
 
 
-def requires_role(role: str):  # noqa: ANN201 - a Litestar guard
+def requires_role(*roles: str):  # noqa: ANN201 - a Litestar guard
+    """Any one of `roles` opens the route."""
+
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.user
-        if not isinstance(principal, Principal) or role not in principal.roles:
-            raise ProblemError(403, f"this needs the {role} role")
+        if not isinstance(principal, Principal) or not principal.roles.intersection(roles):
+            raise ProblemError(403, f"this needs the {' or '.join(roles)} role")
 
     return guard

@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from api.accounts import NO_STORE, Strict
-from api.auth import PUBLIC, Principal, requires_role
+from api.auth import Principal, requires_role
 from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
 from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
@@ -219,20 +219,27 @@ class ClaimsController(Controller):
         level = state.services.claims.vouch(facts, me.account_id, [facts_for(state, r) for r in mine])
         return LevelOut(facts.researcher_id, level)
 
-    @get("/orcid/callback", summary="Where ORCID sign-in returns", opt=PUBLIC, sync_to_thread=True)
+    @get("/orcid/callback", summary="Finish ORCID sign-in (called with the claimant's token)", sync_to_thread=True)
     def orcid_callback(
         self,
+        request: Request[Principal, Any, State],
         state: State,
         code: Annotated[str, Parameter(max_length=512)] = "",
         state_: Annotated[str, QueryParameter(name="state", max_length=512)] = "",
         error: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> ClaimStatusOut:
+        """ORCID redirects the browser to the front end's page (PEERLEDGER_ORCID_REDIRECT_URI),
+        which passes `code` and `state` here with the claimant's access token: a sign-in
+        completed in someone else's browser cannot verify the claim (404 to anyone but the
+        claimant)."""
         orcid = state.services.orcid
         claim_id = orcid.claim_for_state(state_)
+        claims = state.services.claims
+        claims.view(claim_id, request.user.account_id, is_moderator=False)  # the claimant only
         if error or not code:
             raise InvalidInputError("ORCID sign-in was cancelled or refused; start it again from the claim")
         proven = orcid.proven_orcid(code)
-        status = state.services.claims.prove_orcid(claim_id, proven, facts_of_claim(state, claim_id))
+        status = claims.prove_orcid(claim_id, request.user.account_id, proven, facts_of_claim(state, claim_id))
         return ClaimStatusOut(claim_id, status)
 
 
@@ -245,7 +252,7 @@ class ModerationController(Controller):
     """What moderators do."""
 
     tags = ["moderation"]
-    guards = [requires_role("moderator")]
+    guards = [requires_role("moderator", "admin")]
     response_headers = NO_STORE
 
     @get("/moderation/claims", summary="Claims waiting for a decision, oldest first, with their evidence",

@@ -40,6 +40,7 @@ PG = {
     "POSTGRES_PASSWORD": "",
 }
 DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+BENCH_SECRET = "bench-secret-key-0123456789abcdef-0123456789"
 
 
 class PgSchema:
@@ -57,7 +58,8 @@ class PgSchema:
 def env_for(backend: str, data_dir: Path, schema: str | None) -> dict[str, str]:
     env = {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_DEMO_DATA": "no"}
     if backend == "postgres":
-        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public"}
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public",
+                "PEERLEDGER_SECRET_KEY": BENCH_SECRET}
     return env
 
 
@@ -204,7 +206,6 @@ def bench_logins(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
         env = env_for("postgres", Path(tmp), schema) | {
-            "PEERLEDGER_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
             "PEERLEDGER_RATE_LIMIT_SCALE": "1000000",  # the limits are counted, but do not refuse
         }
         services = Services(Settings.from_env(env | {"PEERLEDGER_ARGON2_TIME_COST": str(defaults.argon2_time_cost)}))

@@ -62,10 +62,10 @@ class OrcidSignIn:
         try:
             claim, expires, signature = state.split(".")
             expected = self._sign(f"{claim}.{expires}")
-            if not hmac.compare_digest(signature, expected) or int(expires) < time.time():
+            if not hmac.compare_digest(signature.encode(), expected.encode()) or int(expires) < time.time():
                 raise ValueError
             return UUID(claim)
-        except ValueError:
+        except (ValueError, UnicodeEncodeError):
             raise InvalidInputError("the sign-in link is not valid or has expired; start the ORCID sign-in again") from None
 
     def proven_orcid(self, code: str) -> str:

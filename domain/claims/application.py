@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
 from domain.claims.model import Claim, Record, record_id_for
 from domain.errors import (
@@ -29,6 +31,8 @@ from domain.errors import (
     ForbiddenError,
     InvalidInputError,
 )
+
+log = logging.getLogger(__name__)
 
 STRENGTH = {"orcid": "conclusive", "institutional_email": "strong", "statement": "weak"}
 MAX_STATEMENT = 5_000
@@ -140,8 +144,7 @@ class Claims(Application[UUID]):
                 self.save(claim, record)
             except IntegrityError:
                 continue
-            for to, code in mails:
-                self._send_code(to, code)
+            self._send_codes(mails)
             return claim.id
         raise ClaimConflictError("the record is changing too fast; try again")
 
@@ -153,8 +156,7 @@ class Claims(Application[UUID]):
         claim.add_evidence(entries)
         mails = self._issue_codes(claim, addresses)
         self.save(claim)
-        for to, code in mails:
-            self._send_code(to, code)
+        self._send_codes(mails)
 
     def confirm_email_code(self, claim_id: UUID, account_id: UUID, code: str, facts: RecordFacts) -> str:
         """Returns the claim's status afterwards."""
@@ -168,14 +170,14 @@ class Claims(Application[UUID]):
         ):
             raise InvalidInputError("the code is wrong or has expired")
         expires_at = self.clock() + self.email_proof_ttl
-        claim.verify_evidence(pending["evidence_id"], {"confirmed_at": self.clock().isoformat(),
-                                                       "expires_at": expires_at.isoformat()})
-        self._approve_if_conclusive(claim, facts, "institutional email address confirmed", expires_at)
-        return claim.status
+        proof = {"confirmed_at": self.clock().isoformat(), "expires_at": expires_at.isoformat()}
+        return self._verify(claim_id, pending["evidence_id"], proof, facts,
+                            "institutional email address confirmed", expires_at)
 
-    def prove_orcid(self, claim_id: UUID, proven_orcid: str, facts: RecordFacts) -> str:
-        """The ORCID iD that ORCID sign-in proved the claimant holds (from the OAuth callback)."""
-        claim = self._claim(claim_id)
+    def prove_orcid(self, claim_id: UUID, account_id: UUID, proven_orcid: str, facts: RecordFacts) -> str:
+        """The ORCID iD that ORCID sign-in proved the claimant holds. Only the claimant's own
+        sign-in counts: a sign-in completed by someone else cannot verify another's claim."""
+        claim = self._own_claim(claim_id, account_id)
         pending = next((e for e in claim.evidence if e["kind"] == "orcid" and e["status"] == "pending"), None)
         if not claim.is_open or pending is None:
             raise ClaimConflictError("this claim is not waiting for an ORCID sign-in")
@@ -185,9 +187,42 @@ class Claims(Application[UUID]):
             )
             self.save(claim)
             return claim.status
-        claim.verify_evidence(pending["id"], {"orcid": proven_orcid, "proven_at": self.clock().isoformat()})
-        self._approve_if_conclusive(claim, facts, "ORCID iD proven by ORCID sign-in", None)
-        return claim.status
+        proof = {"orcid": proven_orcid, "proven_at": self.clock().isoformat()}
+        return self._verify(claim_id, pending["id"], proof, facts, "ORCID iD proven by ORCID sign-in", None)
+
+    def _verify(
+        self, claim_id: UUID, evidence_id: str, proof: dict[str, Any], facts: RecordFacts, reason: str,
+        expires_at: datetime | None,
+    ) -> str:
+        """Record verified evidence and approve at L2 at once where nobody owns the record.
+
+        A concurrent change of the record (another claim opened, a vouch) makes the save conflict:
+        the claim and record are read again and the step is retried. Once another account owns the
+        record, nothing is saved and the answer is a conflict; a dispute waits for moderators.
+        """
+        for _ in range(5):
+            claim = self._claim(claim_id)
+            evidence = claim.evidence_by_id(evidence_id)
+            if not claim.is_open or evidence is None or evidence["status"] != "pending":
+                raise ClaimConflictError(f"the claim is {claim.status}; this evidence was already settled")
+            claim.verify_evidence(evidence_id, proof)
+            record = self._load_record(facts)
+            if claim.disputes_owner is not None:
+                self.save(claim)
+                return claim.status
+            if record.owner is not None or record.dispute_claim is not None:
+                raise ClaimConflictError(
+                    "another account became this record's owner first; withdraw this claim and claim again "
+                    "to open a dispute"
+                )
+            claim.approve("system", "L2", reason)
+            self._make_owner(record, claim, "L2", reason, "system", expires_at)
+            try:
+                self.save(claim, record)
+            except IntegrityError:
+                continue
+            return claim.status
+        raise ClaimConflictError("the record is changing too fast; try again")
 
     def withdraw(self, claim_id: UUID, account_id: UUID) -> None:
         claim = self._own_claim(claim_id, account_id)
@@ -196,6 +231,8 @@ class Claims(Application[UUID]):
         record = self._record_of(claim)
         claim.withdraw()
         record.note_claim_closed(claim.id, claim.account_id, "withdrawn", claim.fingerprint)
+        if record.dispute_claim == claim.id:
+            record.resolve_dispute(claim.id, "withdrawn", str(account_id))
         self.save(claim, record)
 
     def appeal(self, claim_id: UUID, account_id: UUID, reason: str) -> None:
@@ -207,9 +244,16 @@ class Claims(Application[UUID]):
         record = self._record_of(claim)
         if str(account_id) in record.open_claims:
             raise ClaimConflictError("you have another open claim on this record")
+        if claim.disputes_owner is not None:
+            if record.owner != claim.disputes_owner:
+                raise ClaimConflictError("the record's owner has changed since this dispute; claim it again")
+            if record.dispute_claim is not None:
+                raise ClaimConflictError("this record is already under another dispute")
+        elif record.owner is not None:
+            raise ClaimConflictError("the record has an owner now; claim it again to open a dispute")
         claim.appeal(reason)
         record.note_claim_opened(claim.id, account_id)
-        if claim.disputes_owner and record.owner == claim.disputes_owner:
+        if claim.disputes_owner is not None:
             record.open_dispute(claim.id, account_id)
         self.save(claim, record)
 
@@ -222,8 +266,9 @@ class Claims(Application[UUID]):
         record = self._record_of(claim)
         actor = str(moderator_id)
         if claim.disputes_owner is not None:
-            if record.owner is not None:
-                record.remove_owner(record.owner, "transferred", actor, reason)
+            if record.dispute_claim != claim.id or record.owner != claim.disputes_owner:
+                raise ClaimConflictError("this dispute no longer stands: the record's owner has changed")
+            record.remove_owner(record.owner, "transferred", actor, reason)
             record.resolve_dispute(claim.id, "transferred", actor)
         elif record.owner is not None:
             raise ClaimConflictError("the record has an owner already; this claim cannot be approved")
@@ -249,6 +294,8 @@ class Claims(Application[UUID]):
         record = self._load_record(facts)
         if record.owner is None:
             raise ClaimConflictError("the record has no owner")
+        if record.dispute_claim is not None:
+            raise ClaimConflictError(f"the record is under dispute: decide claim {record.dispute_claim} first")
         record.remove_owner(record.owner, "revoked", str(moderator_id), reason)
         self._change_level(record, facts.base_level, f"ownership revoked: {reason}", [], str(moderator_id), None)
         self.save(record)
@@ -259,6 +306,8 @@ class Claims(Application[UUID]):
         record = self._load_record(facts)
         if record.owner != account_id:
             raise ForbiddenError("only the record's owner can release it")
+        if record.dispute_claim is not None:
+            raise ClaimConflictError("the record is under dispute: the moderators decide first")
         record.remove_owner(account_id, "released", str(account_id), reason)
         self._change_level(record, facts.base_level, f"released by its owner: {reason}", [], str(account_id), None)
         self.save(record)
@@ -283,7 +332,8 @@ class Claims(Application[UUID]):
         record.vouch(voucher_id, qualifying[0].researcher_id)
         if record.level == "L2" and len(record.vouchers) >= VOUCHES_FOR_L3:
             evidence = [{"kind": "vouch", "account_id": a, "record": r} for a, r in sorted(record.vouchers.items())]
-            self._change_level(record, "L3", "vouched for by two verified co-authors", evidence, "vouching", None)
+            self._change_level(record, "L3", "vouched for by two verified co-authors", evidence, "vouching",
+                               record.level_expires_at)
         self.save(record)
         return record.level
 
@@ -293,8 +343,9 @@ class Claims(Application[UUID]):
         record = self.get_record(researcher_id)
         if record is None or record.level_expires_at is None or record.level_expires_at > self.clock():
             return False
-        self._change_level(record, "L1", "the institutional email proof lapsed; confirm an address again",
-                           [], "system", None)
+        lapsed = [{"kind": "institutional_email", "expired_at": record.level_expires_at.isoformat(),
+                   "claim_id": str(record.owner_claim)}]
+        self._change_level(record, "L1", "the institutional email proof lapsed", lapsed, "system", None)
         self.save(record)
         return True
 
@@ -350,10 +401,8 @@ class Claims(Application[UUID]):
                 entry |= {"status": "pending", "expected_orcid": facts.orcid}
                 plain.append(f"orcid:{facts.orcid}")
             elif item.kind == "institutional_email":
-                address = (item.email or "").strip().lower()
-                local, _, domain = address.rpartition("@")
-                if not local or "." not in domain:
-                    raise InvalidInputError(f"{item.email!r} is not an email address")
+                address = normalise_email(item.email or "")
+                domain = address.rpartition("@")[2]
                 institution = self._institution_for(domain, facts)
                 entry |= {
                     "status": "pending",
@@ -402,6 +451,15 @@ class Claims(Application[UUID]):
             mails.append((address, code))
         return mails
 
+    def _send_codes(self, mails: list[tuple[str, str]]) -> None:
+        """After the save: a mail failure is logged (without the address); the claimant adds the
+        address again for a new code."""
+        for to, code in mails:
+            try:
+                self._send_code(to, code)
+            except Exception as e:  # noqa: BLE001 - any mail failure
+                log.warning("claim code not mailed: %s", type(e).__name__)
+
     def _send_code(self, to: str, code: str) -> None:
         self.mailer.send(
             to=to,
@@ -410,35 +468,18 @@ class Claims(Application[UUID]):
             "address is yours. If you did not claim a researcher record, ignore this message.\n",
         )
 
-    def _approve_if_conclusive(
-        self, claim: Claim, facts: RecordFacts, reason: str, expires_at: datetime | None
-    ) -> None:
-        """Verified evidence approves at L2 at once. On a record that another account came to own
-        meanwhile, nothing is saved and the answer is a conflict; a dispute claim waits for moderators."""
-        record = self._load_record(facts)
-        if claim.disputes_owner is not None:
-            self.save(claim)
-            return
-        if record.owner is not None or record.dispute_claim is not None:
-            raise ClaimConflictError(
-                "another account became this record's owner first; withdraw this claim and claim again "
-                "to open a dispute"
-            )
-        claim.approve("system", "L2", reason)
-        self._make_owner(record, claim, "L2", reason, "system", expires_at)
-        self._save_decision(claim, record)
-
     def _make_owner(
         self, record: Record, claim: Claim, level: str, reason: str, actor: str, expires_at: datetime | None
     ) -> None:
         record.set_owner(claim.account_id, claim.id)
         record.note_claim_closed(claim.id, claim.account_id, "approved", claim.fingerprint)
         verified = [
-            {"kind": e["kind"], "strength": e["strength"], "evidence_id": e["id"]}
+            {"kind": e["kind"], "strength": e["strength"], "evidence_id": e["id"], "claim_id": str(claim.id)}
             for e in claim.evidence
             if e["status"] == "verified"
         ]
-        self._change_level(record, level, reason, verified, actor, expires_at)
+        # Always an event: even at the same level, the evidence behind it is now another claim's.
+        record.change_level(record.level, level, reason, verified, actor, expires_at)
 
     @staticmethod
     def _change_level(
@@ -460,6 +501,8 @@ class Claims(Application[UUID]):
         claim = self._claim(claim_id)
         if claim.account_id == moderator_id:
             raise ForbiddenError("a moderator cannot decide their own claim")
+        if claim.disputes_owner == moderator_id:
+            raise ForbiddenError("a moderator cannot decide a dispute about their own record")
         if str(moderator_id) in claim.excluded_moderators:
             raise ForbiddenError("an appeal goes to a different moderator than the first decision")
         if claim.status not in ("pending", "info_requested", "disputing", "awaiting_verification"):

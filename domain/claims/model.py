@@ -82,7 +82,7 @@ class Claim(Aggregate):
         self.evidence = list(evidence)
         self.fingerprint = fingerprint
         self.disputes_owner = disputes_owner
-        self.status = "disputing" if disputes_owner else self._status_from_evidence()
+        self.status = self._open_status()
         self.code: dict[str, Any] | None = None
         self.question: str | None = None
         self.decided_by: str | None = None
@@ -91,7 +91,11 @@ class Claim(Aggregate):
         self.appealed = False
         self.excluded_moderators: list[str] = []
 
-    def _status_from_evidence(self) -> str:
+    def _open_status(self) -> str:
+        """A dispute stays a dispute; otherwise the claim waits on its claimant (a code, an ORCID
+        sign-in) or on the moderators."""
+        if self.disputes_owner:
+            return "disputing"
         waiting = any(e["status"] == "pending" and e["kind"] != "statement" for e in self.evidence)
         return "awaiting_verification" if waiting else "pending"
 
@@ -107,8 +111,8 @@ class Claim(Aggregate):
         self.evidence.extend(evidence)
         if self.status == "info_requested":
             self.question = None
-        if self.status in ("info_requested", "pending", "awaiting_verification"):
-            self.status = self._status_from_evidence()
+        if self.status in ("info_requested", "pending", "awaiting_verification", "disputing"):
+            self.status = self._open_status()
 
     @event(EvidenceVerified)
     def verify_evidence(self, evidence_id: str, proof: dict[str, Any]) -> None:
@@ -118,7 +122,7 @@ class Claim(Aggregate):
         e["proof"] = proof
         self.code = None
         if self.status == "awaiting_verification":
-            self.status = self._status_from_evidence()
+            self.status = self._open_status()
 
     @event(EvidenceFailed)
     def fail_evidence(self, evidence_id: str, reason: str) -> None:
@@ -127,7 +131,7 @@ class Claim(Aggregate):
         e["status"] = "failed"
         e["failure"] = reason
         if self.status == "awaiting_verification":
-            self.status = self._status_from_evidence()
+            self.status = self._open_status()
 
     @event(EmailCodeIssued)
     def issue_email_code(self, evidence_id: str, code_hash: str, expires_at: datetime) -> None:
@@ -160,7 +164,7 @@ class Claim(Aggregate):
         self.appealed = True
         if self.decided_by:
             self.excluded_moderators.append(self.decided_by)
-        self.status = "disputing" if self.disputes_owner else "pending"
+        self.status = self._open_status()
         self.decided_by = None
         self.decision_reason = reason
 
@@ -244,8 +248,6 @@ class Record(Aggregate):
         self.open_claims.pop(str(account_id), None)
         if outcome == "rejected":
             self.rejections[str(account_id)] = fingerprint
-        if self.dispute_claim == claim_id and outcome in ("withdrawn", "rejected"):
-            self.dispute_claim = None
 
     @event(OwnerSet)
     def set_owner(self, account_id: UUID, claim_id: UUID) -> None:

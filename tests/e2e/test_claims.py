@@ -115,12 +115,13 @@ def claim(client, who, openalex_id="A8001", evidence=None):
                        json={"evidence": evidence or [{"kind": "orcid"}]})
 
 
-def sign_in(client, claim_json: dict, proves: str, code: str):
-    """The browser's round trip: ORCID redirects back to our callback with a code and the state."""
+def sign_in(client, who, claim_json: dict, proves: str, code: str):
+    """The round trip: ORCID sends the browser back to the front end with a code and the state,
+    and the front end hands both to /orcid/callback with the claimant's token."""
     url = urlparse(claim_json["orcid_sign_in_url"])
     state = parse_qs(url.query)["state"][0]
     FakeOrcid.codes[code] = proves
-    return client.get("/orcid/callback", params={"code": code, "state": state})
+    return client.get("/orcid/callback", params={"code": code, "state": state}, headers=who)
 
 
 def test_orcid_sign_in_with_the_records_id_makes_the_claimant_owner_at_l2(client):
@@ -131,7 +132,7 @@ def test_orcid_sign_in_with_the_records_id_makes_the_claimant_owner_at_l2(client
     assert body["status"] == "awaiting_verification"
     assert body["evidence"][0]["strength"] == "conclusive"
     assert body["orcid_sign_in_url"].startswith("http://127.0.0.1")
-    callback = sign_in(client, body, RECORD_ORCID, "code-ada")
+    callback = sign_in(client, ada, body, RECORD_ORCID, "code-ada")
     assert callback.json() == {"claim_id": body["id"], "status": "approved"}
     p = profile(client, "A8001")
     assert (p["claim_status"], p["verification_level"], p["owner"]) == ("claimed", "L2", {"display_name": "Ada Claimant"})
@@ -142,7 +143,7 @@ def test_orcid_sign_in_with_the_records_id_makes_the_claimant_owner_at_l2(client
 def test_an_orcid_sign_in_that_proves_another_id_does_not_verify(client):
     ada = person(client, "Ada Claimant")
     body = claim(client, ada).json()
-    assert sign_in(client, body, OTHER_ORCID, "code-other").json()["status"] == "pending"
+    assert sign_in(client, ada, body, OTHER_ORCID, "code-other").json()["status"] == "pending"
     evidence = client.get(f"/claims/{body['id']}", headers=ada).json()["evidence"][0]
     assert evidence["status"] == "failed" and OTHER_ORCID in evidence["failure"]
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
@@ -154,7 +155,7 @@ def test_twenty_concurrent_conclusive_claims_make_exactly_one_owner(client, atte
     opened = [claim(client, who).json() for who in people]
 
     def finish(n: int):
-        return sign_in(client, opened[n], RECORD_ORCID, f"race-{attempt}-{n}")
+        return sign_in(client, people[n], opened[n], RECORD_ORCID, f"race-{attempt}-{n}")
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(finish, range(20)))
@@ -188,7 +189,6 @@ def test_a_statement_goes_to_the_moderators_queue_and_a_moderator_approves_at_l3
     assert client.app.state.services.wait_for_projections()
     queue = client.get("/moderation/claims", headers=mod).json()["items"]
     assert [c["id"] for c in queue] == [body["id"]]
-    assert queue[0]["evidence"][0] | {} == queue[0]["evidence"][0]
     assert (queue[0]["evidence"][0]["strength"], queue[0]["evidence"][0]["text"]) == ("weak", "My thesis lists these works.")
     approved = client.post(f"/claims/{body['id']}/approve", headers=mod, json={"level": "L3", "reason": "thesis checks out"})
     assert approved.json()["status"] == "approved"
@@ -214,7 +214,7 @@ def test_rejection_resubmission_and_appeal(client):
 
 def test_a_claim_on_an_owned_record_is_a_dispute_and_the_record_shows_it(client):
     ada, bob, mod = person(client, "Ada Claimant"), person(client, "Bob Rival"), person(client, "Mo Derator", role="moderator")
-    sign_in(client, claim(client, ada).json(), RECORD_ORCID, "code-owner")
+    sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-owner")
     dispute = claim(client, bob, evidence=[{"kind": "statement", "text": "that is my work"}]).json()
     assert dispute["status"] == "disputing"
     assert profile(client, "A8001")["claim_status"] == "disputed"
@@ -225,20 +225,20 @@ def test_a_claim_on_an_owned_record_is_a_dispute_and_the_record_shows_it(client)
 
 def test_the_owner_releases_and_a_moderator_revokes(client):
     ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
-    sign_in(client, claim(client, ada).json(), RECORD_ORCID, "code-release")
+    sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-release")
     problem(client.post("/researchers/A8001/owner/release", headers=mod, json={"reason": "x"}), 403, "only the record's owner")
     assert client.post("/researchers/A8001/owner/release", headers=ada, json={"reason": "not me"}).status_code == 200
     p = profile(client, "A8001")
     assert (p["claim_status"], p["verification_level"], p["owner"]) == ("unclaimed", "L1", None)
-    sign_in(client, claim(client, ada).json(), RECORD_ORCID, "code-again")
-    problem(client.post("/researchers/A8001/owner/revoke", headers=ada, json={"reason": "x"}), 403, "moderator role")
+    sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-again")
+    problem(client.post("/researchers/A8001/owner/revoke", headers=ada, json={"reason": "x"}), 403, "moderator or admin role")
     assert client.post("/researchers/A8001/owner/revoke", headers=mod, json={"reason": "fraud"}).status_code == 200
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
 
 
 def test_two_records_of_one_person_list_each_other(client):
     ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
-    sign_in(client, claim(client, ada).json(), RECORD_ORCID, "code-same-1")
+    sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-same-1")
     second = claim(client, ada, "A8002", [{"kind": "statement", "text": "also me"}]).json()
     client.post(f"/claims/{second['id']}/approve", headers=mod, json={"level": "L2", "reason": "same person"})
     assert profile(client, "A8001")["same_person"] == [str(researcher_id_for("A8002"))]
@@ -256,9 +256,9 @@ def test_claims_are_private_to_claimant_and_moderators(client):
         ("post", f"/claims/{claim_id}/appeal", {"reason": "x"}),
     ]:
         problem(getattr(client, method)(path, headers=eve, **({"json": body} if body else {})), 404, "no such claim")
-    problem(client.get("/moderation/claims", headers=eve), 403, "moderator role")
+    problem(client.get("/moderation/claims", headers=eve), 403, "moderator or admin role")
     problem(client.post(f"/claims/{claim_id}/approve", headers=eve, json={"level": "L2", "reason": "x"}), 403,
-            "moderator role")
+            "moderator or admin role")
 
 
 @pytest.mark.parametrize(
@@ -281,9 +281,51 @@ def test_an_unconfirmed_account_cannot_claim(client):
     problem(claim(client, person(client, "Una Confirmed", confirm=False)), 403, "confirm your email address first")
 
 
-def test_a_forged_or_missing_state_is_refused(client):
-    problem(client.get("/orcid/callback", params={"code": "x", "state": "forged.1.sig"}), 422, "not valid or has expired")
-    problem(client.get("/orcid/callback", params={"code": "x"}), 422, "not valid or has expired")
+def test_a_forged_missing_or_garbled_state_is_refused(client):
+    ada = person(client, "Ada Claimant")
+    for params in ({"code": "x", "state": "forged.1.sig"}, {"code": "x"}, {"code": "x", "state": "a.1.\u00e9"}):
+        problem(client.get("/orcid/callback", params=params, headers=ada), 422, "not valid or has expired")
+
+
+def test_a_sign_in_finished_by_someone_else_does_not_verify_the_claim(client):
+    eve, victim = person(client, "Eve Attacker"), person(client, "Victim Owner")
+    eves_claim = claim(client, eve).json()
+    # Eve lures the victim through her sign-in link: the victim's browser and token finish it.
+    problem(sign_in(client, victim, eves_claim, RECORD_ORCID, "lured"), 404, "no such claim")
+    problem(client.get("/orcid/callback", params={"code": "lured", "state": "x.1.y"}), 401, "access token")
+    assert profile(client, "A8001")["claim_status"] == "unclaimed"
+
+
+def test_moderators_ask_and_claimants_answer_with_evidence(client):
+    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    claim_id = claim(client, ada, "A8002", [{"kind": "statement", "text": "mine"}]).json()["id"]
+    asked = client.post(f"/claims/{claim_id}/request-info", headers=mod, json={"question": "Which institution?"}).json()
+    assert (asked["status"], asked["question"]) == ("info_requested", "Which institution?")
+    answered = client.post(f"/claims/{claim_id}/evidence", headers=ada,
+                           json={"evidence": [{"kind": "statement", "text": "Renmin University"}]}).json()
+    assert answered["status"] == "pending" and len(answered["evidence"]) == 2
+    withdrawn = client.post(f"/claims/{claim_id}/withdraw", headers=ada).json()
+    assert withdrawn["status"] == "withdrawn"
+    problem(client.post(f"/claims/{claim_id}/withdraw", headers=ada), 409, "only an open claim can be withdrawn")
+
+
+def test_email_codes_for_a_claim_are_rate_limited(client):
+    ada = person(client, "Ada Claimant")
+    body = claim(client, ada, evidence=[{"kind": "institutional_email", "email": "ada@uni.example"}]).json()
+    right = code_in_mail(client, "ada@uni.example")
+    wrong = "000000" if right != "000000" else "111111"
+    statuses = [client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": wrong}).status_code
+                for _ in range(5)]
+    assert statuses == [422] * 5
+    limited = client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": right})
+    problem(limited, 429, "too many code attempts")
+    assert int(limited.headers["retry-after"]) > 0
+
+
+def test_an_address_that_could_reach_someone_else_is_refused_as_evidence(client):
+    problem(claim(client, person(client, "Ada Claimant"),
+                  evidence=[{"kind": "institutional_email", "email": "a@uni.example\r\nBcc: x@y.z"}]),
+            422, "is not an email address")
 
 
 def test_two_verified_co_authors_vouch_a_record_to_l3(client):
@@ -295,8 +337,8 @@ def test_two_verified_co_authors_vouch_a_record_to_l3(client):
     assert services.wait_for_projections()
     target, one, two = person(client, "Target Person"), person(client, "Coauthor One"), person(client, "Coauthor Two")
     mod, stranger = person(client, "Mo Derator", role="moderator"), person(client, "Some Stranger")
-    sign_in(client, claim(client, target, "A8101").json(), RECORD_ORCID, "v-target")
-    sign_in(client, claim(client, one, "A8102").json(), OTHER_ORCID, "v-one")
+    sign_in(client, target, claim(client, target, "A8101").json(), RECORD_ORCID, "v-target")
+    sign_in(client, one, claim(client, one, "A8102").json(), OTHER_ORCID, "v-one")
     two_claim = claim(client, two, "A8103", [{"kind": "statement", "text": "me"}]).json()
     client.post(f"/claims/{two_claim['id']}/approve", headers=mod, json={"level": "L2", "reason": "ok"})
     assert services.wait_for_projections()

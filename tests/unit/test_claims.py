@@ -74,7 +74,7 @@ def test_a_proven_orcid_equal_to_the_records_approves_at_once_at_l2(claims):
     me = uuid4()
     claim_id = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
     assert claims.view(claim_id, me, is_moderator=False).status == "awaiting_verification"
-    assert claims.prove_orcid(claim_id, ORCID, FACTS) == "approved"
+    assert claims.prove_orcid(claim_id, me, ORCID, FACTS) == "approved"
     record = claims.get_record(RESEARCHER)
     assert (record.owner, record.level, record.status) == (me, "L2", "claimed")
     [change] = level_events(claims)
@@ -85,7 +85,7 @@ def test_a_proven_orcid_equal_to_the_records_approves_at_once_at_l2(claims):
 def test_an_orcid_sign_in_that_proves_another_id_does_not_verify(claims):
     me = uuid4()
     claim_id = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
-    assert claims.prove_orcid(claim_id, OTHER_ORCID, FACTS) == "pending"
+    assert claims.prove_orcid(claim_id, me, OTHER_ORCID, FACTS) == "pending"
     view = claims.view(claim_id, me, is_moderator=False)
     assert view.evidence[0]["status"] == "failed"
     assert OTHER_ORCID in view.evidence[0]["failure"]
@@ -210,7 +210,7 @@ def test_another_persons_claim_does_not_exist_for_you(claims):
 
 def test_a_claim_on_an_owned_record_opens_a_dispute_that_a_moderator_settles(claims):
     owner, challenger, moderator = uuid4(), uuid4(), uuid4()
-    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
     dispute = claims.open_claim(challenger, FACTS, STATEMENT)
     assert claims.get_record(RESEARCHER).status == "disputed"
     assert claims.view(dispute, challenger, is_moderator=False).status == "disputing"
@@ -223,7 +223,7 @@ def test_a_claim_on_an_owned_record_opens_a_dispute_that_a_moderator_settles(cla
 
 def test_a_rejected_dispute_keeps_the_owner(claims):
     owner, challenger = uuid4(), uuid4()
-    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
     dispute = claims.open_claim(challenger, FACTS, STATEMENT)
     claims.reject(dispute, uuid4(), "the owner proved the ORCID iD")
     record = claims.get_record(RESEARCHER)
@@ -232,7 +232,7 @@ def test_a_rejected_dispute_keeps_the_owner(claims):
 
 def test_the_owner_releases_and_a_moderator_revokes(claims):
     owner, moderator = uuid4(), uuid4()
-    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
     with pytest.raises(ForbiddenError, match="only the record's owner"):
         claims.release(FACTS, uuid4(), "not mine")
     claims.release(FACTS, owner, "wrong person")
@@ -241,7 +241,7 @@ def test_the_owner_releases_and_a_moderator_revokes(claims):
     assert level_events(claims)[-1].reason == "released by its owner: wrong person"
     with pytest.raises(ClaimConflictError, match="has no owner"):
         claims.revoke_owner(FACTS, moderator, "fraud")
-    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), ORCID, FACTS)
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
     claims.revoke_owner(FACTS, moderator, "fraud")
     assert claims.get_record(RESEARCHER).owner is None
 
@@ -285,7 +285,7 @@ def test_the_statement_text_and_address_are_stored_sealed(claims):
 
 def own_at_l2(claims, researcher, owner):
     facts = RecordFacts(researcher, ORCID, "L1", frozenset())
-    claims.prove_orcid(claims.open_claim(owner, facts, ORCID_EVIDENCE), ORCID, facts)
+    claims.prove_orcid(claims.open_claim(owner, facts, ORCID_EVIDENCE), owner, ORCID, facts)
     return facts
 
 
@@ -324,3 +324,63 @@ def test_a_lapsed_institutional_email_proof_lowers_the_level(claims, outbox, clo
     assert (change.old_level, change.new_level) == ("L2", "L1")
     assert claims.get_record(RESEARCHER).owner == me  # still the owner, no longer verified
     assert claims.lapse_expired_evidence(RESEARCHER) is False
+
+
+def owned_and_disputed(claims):
+    owner, challenger = uuid4(), uuid4()
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
+    return owner, challenger, claims.open_claim(challenger, FACTS, STATEMENT)
+
+
+def test_nobody_releases_or_revokes_a_record_under_dispute(claims):
+    owner, _, dispute = owned_and_disputed(claims)
+    with pytest.raises(ClaimConflictError, match="under dispute"):
+        claims.release(FACTS, owner, "leaving")
+    with pytest.raises(ClaimConflictError, match=f"decide claim {dispute} first"):
+        claims.revoke_owner(FACTS, uuid4(), "fraud")
+
+
+def test_a_moderator_cannot_decide_a_dispute_about_their_own_record(claims):
+    owner, _, dispute = owned_and_disputed(claims)
+    with pytest.raises(ForbiddenError, match="their own record"):
+        claims.reject(dispute, owner, "mine")
+
+
+def test_a_withdrawn_dispute_leaves_the_record_claimed(claims):
+    owner, challenger, dispute = owned_and_disputed(claims)
+    claims.withdraw(dispute, challenger)
+    record = claims.get_record(RESEARCHER)
+    assert (record.status, record.owner) == ("claimed", owner)
+    assert type(list(claims.events.get(record.id))[-1]).__name__ == "DisputeResolved"
+
+
+def test_an_answer_to_a_question_keeps_a_dispute_a_dispute(claims):
+    _, challenger, dispute = owned_and_disputed(claims)
+    claims.request_info(dispute, uuid4(), "Which works are yours?")
+    claims.add_evidence(dispute, challenger, FACTS, [EvidenceIn("statement", text="the 2022 ones")])
+    assert claims.view(dispute, challenger, is_moderator=False).status == "disputing"
+
+
+def test_an_appealed_dispute_cannot_take_the_record_from_a_later_owner(claims):
+    first_owner, challenger, dispute = owned_and_disputed(claims)
+    claims.reject(dispute, uuid4(), "no")
+    claims.release(FACTS, first_owner, "moving on")
+    claims.prove_orcid(claims.open_claim(later := uuid4(), FACTS, ORCID_EVIDENCE), later, ORCID, FACTS)
+    with pytest.raises(ClaimConflictError, match="owner has changed since this dispute"):
+        claims.appeal(dispute, challenger, "please")
+    assert claims.get_record(RESEARCHER).owner == later
+
+
+def test_only_the_claimants_own_orcid_sign_in_counts(claims):
+    claim_id = claims.open_claim(uuid4(), FACTS, ORCID_EVIDENCE)
+    with pytest.raises(ClaimNotFoundError):
+        claims.prove_orcid(claim_id, uuid4(), ORCID, FACTS)
+    assert claims.get_record(RESEARCHER).owner is None
+
+
+def test_a_transfer_records_a_verification_change_even_at_the_same_level(claims):
+    owner, challenger, dispute = owned_and_disputed(claims)
+    claims.approve(dispute, uuid4(), "L2", "the challenger is the author", FACTS)
+    change = level_events(claims)[-1]
+    assert (change.old_level, change.new_level) == ("L2", "L2")
+    assert change.reason == "the challenger is the author"

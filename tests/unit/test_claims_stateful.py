@@ -38,7 +38,8 @@ class ClaimMachine(RuleBasedStateMachine):
         self.folder = tempfile.TemporaryDirectory()
         self.outbox = Outbox()
         self.claims = Claims(
-            env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+            # With a cache, "live" aggregates are the very objects commands changed, not replays.
+            env={"PERSISTENCE_MODULE": "eventsourcing.popo", "AGGREGATE_CACHE_MAXSIZE": "1000"},
             vault=SqlVault(SQLiteStore(Path(self.folder.name) / "keys.sqlite"), b"k"),
             mailer=self.outbox,
             institution_domains=lambda i: frozenset({"uni.example"}),
@@ -88,7 +89,7 @@ class ClaimMachine(RuleBasedStateMachine):
     @rule(n=st.integers(0, 50), right=st.booleans())
     def sign_in_with_orcid(self, n: int, right: bool) -> None:
         if picked := self.pick(n, "awaiting_verification"):
-            self.attempt(lambda: self.claims.prove_orcid(picked[0], ORCID if right else OTHER, self.facts))
+            self.attempt(lambda: self.claims.prove_orcid(picked[0], picked[1], ORCID if right else OTHER, self.facts))
 
     @rule(n=st.integers(0, 50), right=st.booleans())
     def enter_email_code(self, n: int, right: bool) -> None:
@@ -178,6 +179,15 @@ class ClaimMachine(RuleBasedStateMachine):
             for e in self.claims.events.get(aggregate_id):
                 rebuilt = e.mutate(rebuilt)
             assert rebuilt is not None and vars(rebuilt) == vars(live)
+
+    @invariant()
+    def a_dispute_is_one_open_disputing_claim_against_the_current_owner(self) -> None:
+        record = self.record()
+        if record is None or record.dispute_claim is None:
+            return
+        claim = self.claims.repository.get(record.dispute_claim)
+        assert claim.status in ("disputing", "info_requested")
+        assert record.owner is not None and claim.disputes_owner == record.owner
 
     @invariant()
     def open_claims_on_the_record_are_open(self) -> None:
