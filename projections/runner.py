@@ -41,6 +41,7 @@ class BatchProjectionRunner:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.error: BaseException | None = None
+        self._position: int | None = None  # known after the first read; re-read after a conflict
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,19 +53,29 @@ class BatchProjectionRunner:
     def position(self) -> int:
         return self.projection.view.max_tracking_id(self.app.name) or 0
 
+    def _start_position(self) -> int:
+        if self._position is None:
+            self._position = self.position()
+        return self._position
+
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
     def run_batch(self) -> int:
         """Process the next batch; returns how many notifications it covered."""
-        start = self.position()
+        start = self._start_position()
         notifications = self.app.recorder.select_notifications(
             start=start, limit=self.batch_size, topics=self.projection.topics, inclusive_of_start=False
         )
         if not notifications:
             return 0
         events = [self.app.mapper.to_domain_event(n) for n in notifications]
-        self.projection.process_batch(events, Tracking(self.app.name, notifications[-1].id))
+        try:
+            self.projection.process_batch(events, Tracking(self.app.name, notifications[-1].id))
+        except BaseException:
+            self._position = None  # another runner may have moved on: read it again
+            raise
+        self._position = notifications[-1].id
         return len(notifications)
 
     def catch_up(self) -> int:
