@@ -67,6 +67,7 @@ class EvidenceOut(msgspec.Struct):
     text: str | None = None
     links: list[str] = []
     failure: str | None = None
+    by: str | None = None  # in a dispute: the record's owner's evidence
 
 
 class ClaimOut(msgspec.Struct):
@@ -105,7 +106,7 @@ def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
         EvidenceOut(
             id=e["id"], kind=e["kind"], strength=e["strength"], status=e["status"], email=e.get("email"),
             domain=e.get("domain"), institution_id=e.get("institution_id"), text=e.get("text"),
-            links=e.get("links", []), failure=e.get("failure"),
+            links=e.get("links", []), failure=e.get("failure"), by=e.get("by"),
         )
         for e in view.evidence
     ]
@@ -177,7 +178,8 @@ class ClaimsController(Controller):
         claims = state.services.claims
         claims.view(claim_id, me.account_id, is_moderator=False)  # 404 before anything else for strangers
         claims.add_evidence(claim_id, me.account_id, facts_of_claim(state, claim_id), evidence_in(state, data.evidence))
-        return with_sign_in(state, claims.view(claim_id, me.account_id, is_moderator=False))
+        view = claims.view(claim_id, me.account_id, is_moderator=False)
+        return with_sign_in(state, view) if view.account_id == me.account_id else claim_out(view)
 
     @post("/claims/{claim_id:uuid}/email-code", summary="Confirm an institutional address with its code",
           sync_to_thread=True, status_code=200)

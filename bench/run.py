@@ -55,6 +55,17 @@ class PgSchema:
             c.execute(f'DROP SCHEMA "{self.name}" CASCADE')
 
 
+def calibration_ms() -> float:
+    """A fixed CPU-bound workload, timed: how fast this machine is right now (the 2-core
+    machines here vary by half between runs, so figures from different runs compare only
+    through it)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - started) * 1000
+
+
 def env_for(backend: str, data_dir: Path, schema: str | None) -> dict[str, str]:
     env = {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_DEMO_DATA": "no"}
     if backend == "postgres":
@@ -93,7 +104,8 @@ def bench_import(args: argparse.Namespace) -> None:
         path.write_text("\n".join(json.dumps(w) for w in works))
         sample = Path(tmp) / "sample.jsonl"
         sample.write_text("\n".join(json.dumps(w) for w in works[: args.baseline_works]))
-        print(f"import: {args.works:,} synthetic OpenAlex works, 5 authors each, batches of {args.batch}")
+        print(f"import: {args.works:,} synthetic OpenAlex works, 5 authors each, batches of {args.batch}; "
+              f"machine calibration {calibration_ms():.0f} ms")
         print(f"{'backend':<10} {'mode':<32} {'works':>7} {'events':>8} {'seconds':>8} {'works/s':>9}")
         for backend in args.backends:
             b_events, b_seconds, _ = timed_import(backend, sample, batch=1)
@@ -155,6 +167,7 @@ def bench_reads(args: argparse.Namespace) -> None:
         health_file = Path(tmp) / "health.txt"
         health_file.write_text("/health\n" * 100)
         script = Path(__file__).resolve().parent / "profile_paths.lua"
+        print(f"machine calibration {calibration_ms():.0f} ms")
         print(f"reads: {n:,} distinct researchers on PostgreSQL, random order, wrk -t1 -c{args.connections} "
               f"{args.seconds}s per run, median of {args.rounds} alternating rounds, one uvicorn process")
         print(f"{'route':<44} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs /health':>10} {'non-2xx':>8}")

@@ -149,10 +149,16 @@ class Claims(Application[UUID]):
         raise ClaimConflictError("the record is changing too fast; try again")
 
     def add_evidence(self, claim_id: UUID, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]) -> None:
-        claim = self._own_claim(claim_id, account_id)
+        """The claimant adds evidence; in a dispute, the record's owner adds theirs too."""
+        claim = self._party_claim(claim_id, account_id)
         if not claim.is_open:
             raise ClaimConflictError(f"the claim is {claim.status}; evidence can only be added to an open claim")
         entries, _, addresses = self._evidence_entries(account_id, facts, evidence)
+        if account_id != claim.account_id:
+            if any(e["kind"] != "statement" for e in entries):
+                raise InvalidInputError("in a dispute the owner adds statements; their ORCID or address proof stands")
+            for entry in entries:
+                entry["by"] = str(account_id)  # the owner's side, sealed with the owner's key
         claim.add_evidence(entries)
         mails = self._issue_codes(claim, addresses)
         self.save(claim)
@@ -354,14 +360,14 @@ class Claims(Application[UUID]):
     def view(self, claim_id: UUID, viewer_id: UUID, *, is_moderator: bool) -> ClaimView:
         """Visible to its claimant and to moderators; to anyone else it does not exist."""
         claim = self._claim(claim_id)
-        if claim.account_id != viewer_id and not is_moderator:
+        if viewer_id not in (claim.account_id, claim.disputes_owner) and not is_moderator:
             raise ClaimNotFoundError
         return ClaimView(
             id=claim.id,
             researcher_id=claim.researcher_id,
             account_id=claim.account_id,
             status=claim.status,
-            evidence=[self._open_evidence(claim.account_id, e) for e in claim.evidence],
+            evidence=[self._open_evidence(UUID(e.get("by", str(claim.account_id))), e) for e in claim.evidence],
             question=claim.question,
             decided_by=claim.decided_by,
             decision_reason=claim.decision_reason,
@@ -526,6 +532,13 @@ class Claims(Application[UUID]):
         if not isinstance(claim, Claim):
             raise ClaimNotFoundError
         return claim
+
+    def _party_claim(self, claim_id: UUID, account_id: UUID) -> Claim:
+        """The claimant's claim, or a dispute against this owner's record."""
+        claim = self._claim(claim_id)
+        if account_id == claim.account_id or (claim.status == "disputing" and account_id == claim.disputes_owner):
+            return claim
+        raise ClaimNotFoundError
 
     def _own_claim(self, claim_id: UUID, account_id: UUID) -> Claim:
         claim = self._claim(claim_id)

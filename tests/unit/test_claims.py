@@ -384,3 +384,15 @@ def test_a_transfer_records_a_verification_change_even_at_the_same_level(claims)
     change = level_events(claims)[-1]
     assert (change.old_level, change.new_level) == ("L2", "L2")
     assert change.reason == "the challenger is the author"
+
+
+def test_in_a_dispute_both_sides_add_evidence(claims):
+    owner, challenger, dispute = owned_and_disputed(claims)
+    claims.add_evidence(dispute, owner, FACTS, [EvidenceIn("statement", text="I proved my ORCID iD")])
+    with pytest.raises(InvalidInputError, match="owner adds statements"):
+        claims.add_evidence(dispute, owner, FACTS, ORCID_EVIDENCE)
+    view = claims.view(dispute, owner, is_moderator=False)  # a party to the dispute sees it
+    assert [(e.get("by"), e.get("text")) for e in view.evidence] == [
+        (None, "I wrote these papers"), (str(owner), "I proved my ORCID iD")]
+    with pytest.raises(ClaimNotFoundError):
+        claims.add_evidence(dispute, uuid4(), FACTS, STATEMENT)
