@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -126,6 +128,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """`peerledger serve` in its own process on a free port, until it answers /ready."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
+        env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None) -> dict:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
@@ -172,21 +198,7 @@ def bench_reads(args: argparse.Namespace) -> None:
               f"{args.seconds}s per run, median of {args.rounds} alternating rounds, one uvicorn process")
         print(f"{'route':<44} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs /health':>10} {'non-2xx':>8}")
         for label, extra in (("cache on (default)", {}), ("cache off", {"PEERLEDGER_PROFILE_CACHE_ENTRIES": "0"})):
-            port = free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
-                env={**os.environ, **env, **extra, "PEERLEDGER_LOG_LEVEL": "WARNING"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            try:
-                base = f"http://127.0.0.1:{port}"
-                for _ in range(300):
-                    try:
-                        if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.1)
+            with serving(env | extra) as base:
                 # Alternate the two routes and keep the median round, so that noise from the
                 # other processes on this 2-core machine falls on both alike.
                 rounds = [(wrk(base + "/", args.seconds, args.connections, script, health_file),
@@ -197,9 +209,6 @@ def bench_reads(args: argparse.Namespace) -> None:
                       f"{'100%':>10} {health['non2xx']:>8}")
                 print(f"{'/researchers/{id} ' + label:<44} {profile['rps']:>9,.0f} {profile['p50']:>9} "
                       f"{profile['p99']:>9} {profile['rps'] / health['rps']:>10.0%} {profile['non2xx']:>8}")
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
 
 
 def bench_logins(args: argparse.Namespace) -> None:
@@ -225,21 +234,7 @@ def bench_logins(args: argparse.Namespace) -> None:
         for n in range(args.accounts):
             services.accounts.register(f"bench-{n}@example.org", f"benchmark password {n}", f"Bench {n}")
         services.close()
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
-            env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        with serving(env) as base:
             search = base + "/researchers?q=bench"  # a blocking route: it needs a worker thread
             quiet = wrk(base + "/health", args.seconds, 4)
             quiet_search = wrk(search, args.seconds, 4)
@@ -260,9 +255,6 @@ def bench_logins(args: argparse.Namespace) -> None:
             lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
             errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             timeouts = re.search(r"timeout (\d+)", out)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     print(f"logins over HTTP, PostgreSQL, wrk -c{args.connections}, {args.accounts} accounts, one uvicorn process: "
           f"{logins:,.1f} logins/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
           f"non-2xx {int(errors.group(1)) if errors else 0}, timeouts {int(timeouts.group(1)) if timeouts else 0}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -19,32 +19,9 @@ from domain.errors import (
 from runtime.passwords import Argon2Hasher
 from runtime.sqlstore import SQLiteStore
 from runtime.vault import SqlVault
+from tests.fakes import Clock, Outbox
 
 PASSWORD = "a perfectly long password"
-
-
-class Outbox:
-    """Mail is the one thing the accounts area calls out to: keep what it would send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, to: str, subject: str, body: str) -> None:
-        self.sent.append((to, subject, body))
-
-    def forget(self, to: str) -> None:
-        self.sent = [m for m in self.sent if m[0] != to]
-
-    def last_code(self) -> str:
-        return self.sent[-1][2].split("code is ")[1][:6]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

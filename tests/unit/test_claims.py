@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
@@ -11,29 +11,10 @@ from domain.claims.application import Claims, EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError
 from runtime.sqlstore import SQLiteStore
 from runtime.vault import SqlVault
+from tests.fakes import Clock, Outbox
 
 ORCID = "0000-0002-1825-0097"
 OTHER_ORCID = "0000-0002-1694-233X"
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, to: str, subject: str, body: str) -> None:
-        self.sent.append((to, subject, body))
-
-    def code_to(self, address: str) -> str:
-        body = next(b for t, _, b in reversed(self.sent) if t == address)
-        return body.split("code is ")[1][:6]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

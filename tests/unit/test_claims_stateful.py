@@ -17,19 +17,9 @@ from domain.claims.model import Claim, Record, record_id_for
 from domain.errors import DomainError
 from runtime.sqlstore import SQLiteStore
 from runtime.vault import SqlVault
+from tests.fakes import Outbox
 
 ORCID, OTHER = "0000-0002-1825-0097", "0000-0002-1694-233X"
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.codes: dict[str, str] = {}
-
-    def send(self, to: str, subject: str, body: str) -> None:
-        self.codes[to] = body.split("code is ")[1][:6]
-
-    def forget(self, to: str) -> None:
-        self.codes.pop(to, None)
 
 
 class ClaimMachine(RuleBasedStateMachine):
@@ -95,7 +85,7 @@ class ClaimMachine(RuleBasedStateMachine):
     def enter_email_code(self, n: int, right: bool) -> None:
         if picked := self.pick(n, "awaiting_verification"):
             claim_id, who = picked
-            code = self.outbox.codes.get(f"p{self.people.index(who)}@uni.example", "000000")
+            code = self.outbox.code_to(f"p{self.people.index(who)}@uni.example", default="000000")
             self.attempt(lambda: self.claims.confirm_email_code(claim_id, who, code if right else "999999", self.facts))
 
     @rule(n=st.integers(0, 50), mod=st.integers(0, 1), level=st.sampled_from(["L2", "L3"]))

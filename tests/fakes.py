@@ -1,0 +1,39 @@
+"""Stand-ins for what the service calls out to (mail) and for time, in unit tests only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+class Outbox:
+    """Mail the service would send, kept in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+    def forget(self, to: str) -> None:
+        self.sent = [m for m in self.sent if m[0] != to]
+
+    def last_code(self) -> str:
+        return self.sent[-1][2].split("code is ")[1][:6]
+
+    def code_to(self, address: str, default: str | None = None) -> str:
+        for to, _, body in reversed(self.sent):
+            if to == address:
+                return body.split("code is ")[1][:6]
+        if default is None:
+            raise AssertionError(f"no mail to {address}")
+        return default
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
