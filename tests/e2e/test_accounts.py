@@ -74,7 +74,7 @@ def client(tmp_path, pg_schema, inbox) -> Iterator[TestClient]:
         yield c
 
 
-def problem(response, status: int, detail_part: str) -> dict:
+def assert_problem(response, status: int, detail_part: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
@@ -116,16 +116,16 @@ def test_register_confirm_login_refresh_logout(client, inbox):
     assert client.get("/me", headers=bearer(refreshed["access_token"])).status_code == 200
 
     assert client.post("/auth/logout", json={"refresh_token": refreshed["refresh_token"]}).status_code == 204
-    problem(client.post("/auth/refresh", json={"refresh_token": refreshed["refresh_token"]}), 401, "log in again")
+    assert_problem(client.post("/auth/refresh", json={"refresh_token": refreshed["refresh_token"]}), 401, "log in again")
 
 
 def test_a_refresh_token_used_twice_revokes_the_session(client):
     register(client)
     first = login(client).json()["refresh_token"]
     second = client.post("/auth/refresh", json={"refresh_token": first}).json()["refresh_token"]
-    problem(client.post("/auth/refresh", json={"refresh_token": first}), 401, "not valid")
+    assert_problem(client.post("/auth/refresh", json={"refresh_token": first}), 401, "not valid")
     # The thief's replay also ends the legitimate holder's session.
-    problem(client.post("/auth/refresh", json={"refresh_token": second}), 401, "not valid")
+    assert_problem(client.post("/auth/refresh", json={"refresh_token": second}), 401, "not valid")
 
 
 @pytest.mark.parametrize(
@@ -143,13 +143,13 @@ def test_a_refresh_token_used_twice_revokes_the_session(client):
 )
 def test_bad_registrations_are_refused_with_a_reason_and_write_nothing(client, body, status, detail):
     before = client.app.state.services.accounts.recorder.max_notification_id()
-    problem(client.post("/accounts", json=body), status, detail)
+    assert_problem(client.post("/accounts", json=body), status, detail)
     assert client.app.state.services.accounts.recorder.max_notification_id() == before
 
 
 def test_a_second_account_with_the_same_address_in_any_case_is_a_conflict(client):
     assert register(client).status_code == 201
-    problem(register(client, "ADA@EXAMPLE.ORG", name="Someone Else"), 409, "already exists")
+    assert_problem(register(client, "ADA@EXAMPLE.ORG", name="Someone Else"), 409, "already exists")
 
 
 def test_twenty_concurrent_registrations_of_one_address_make_exactly_one_account(client):
@@ -171,12 +171,12 @@ def test_a_wrong_code_does_not_confirm_and_codes_are_rate_limited(client, inbox)
     register(client)
     right = inbox.code_for("ada@example.org")
     wrong = "000000" if right != "000000" else "111111"
-    problem(client.post("/accounts/confirm", json={"email": "ada@example.org", "code": wrong}), 422, "wrong or has expired")
-    problem(client.post("/accounts/confirm", json={"email": "ada@example.org", "code": "12ab56"}), 400, "matching regex")
+    assert_problem(client.post("/accounts/confirm", json={"email": "ada@example.org", "code": wrong}), 422, "wrong or has expired")
+    assert_problem(client.post("/accounts/confirm", json={"email": "ada@example.org", "code": "12ab56"}), 400, "matching regex")
     for _ in range(4):  # five wrong attempts in all: the limit per account
         client.post("/accounts/confirm", json={"email": "ada@example.org", "code": wrong})
     limited = client.post("/accounts/confirm", json={"email": "ada@example.org", "code": right})
-    problem(limited, 429, "too many confirmation attempts")
+    assert_problem(limited, 429, "too many confirmation attempts")
     assert int(limited.headers["retry-after"]) > 0
 
 
@@ -185,7 +185,7 @@ def test_brute_force_on_login_is_stopped_with_429(client):
     statuses = [login(client, password=f"wrong password {n}").status_code for n in range(6)]
     assert statuses == [401] * 5 + [429]
     refused = login(client)  # even the right password, until the window passes
-    problem(refused, 429, "too many failed login attempts")
+    assert_problem(refused, 429, "too many failed login attempts")
     assert 0 < int(refused.headers["retry-after"]) <= 300
 
 
@@ -196,8 +196,8 @@ def test_successful_logins_do_not_use_up_the_accounts_limit(client):
 
 def test_wrong_credentials_say_nothing_about_which_part_was_wrong(client):
     register(client)
-    unknown = problem(login(client, "nobody@example.org"), 401, "the email address or the password is wrong")
-    wrong = problem(login(client, password="not the password at all"), 401, "the email address or the password is wrong")
+    unknown = assert_problem(login(client, "nobody@example.org"), 401, "the email address or the password is wrong")
+    wrong = assert_problem(login(client, password="not the password at all"), 401, "the email address or the password is wrong")
     assert unknown == wrong
 
 
@@ -229,8 +229,8 @@ def test_bad_tokens_are_401(client, make_token):
 
 
 def test_routes_are_closed_without_a_token(client):
-    problem(client.get("/me"), 401, "a valid access token is required")
-    problem(client.delete("/me"), 401, "a valid access token is required")
+    assert_problem(client.get("/me"), 401, "a valid access token is required")
+    assert_problem(client.delete("/me"), 401, "a valid access token is required")
 
 
 def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):
@@ -242,9 +242,9 @@ def test_erasure_leaves_history_but_no_personal_data_anywhere(client, tmp_path):
     assert ("Grace Hopper",) in names
     assert client.delete("/me", headers=bearer(tokens["access_token"])).status_code == 204
 
-    problem(client.get("/me", headers=bearer(tokens["access_token"])), 401, "access token is required")
-    problem(login(client, "grace@example.org"), 401, "wrong")
-    problem(client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401, "not valid")
+    assert_problem(client.get("/me", headers=bearer(tokens["access_token"])), 401, "access token is required")
+    assert_problem(login(client, "grace@example.org"), 401, "wrong")
+    assert_problem(client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401, "not valid")
 
     services = client.app.state.services
     assert services.wait_for_projections()
@@ -275,10 +275,10 @@ def test_after_erasure_or_logout_the_access_token_is_dead(client):
     register(client)
     first, second = login(client).json(), login(client).json()
     assert client.post("/auth/logout", json={"refresh_token": first["refresh_token"]}).status_code == 204
-    problem(client.get("/me", headers=bearer(first["access_token"])), 401, "access token is required")
+    assert_problem(client.get("/me", headers=bearer(first["access_token"])), 401, "access token is required")
     assert client.get("/me", headers=bearer(second["access_token"])).status_code == 200  # another session
     assert client.delete("/me", headers=bearer(second["access_token"])).status_code == 204
-    problem(client.delete("/me", headers=bearer(second["access_token"])), 401, "access token is required")
+    assert_problem(client.delete("/me", headers=bearer(second["access_token"])), 401, "access token is required")
 
 
 def test_concurrent_refreshes_of_one_token_give_one_success_and_end_the_session(client):
@@ -291,7 +291,7 @@ def test_concurrent_refreshes_of_one_token_give_one_success_and_end_the_session(
     assert codes.count(200) <= 1 and set(codes) <= {200, 401}, codes
     for r in statuses:
         if r.status_code == 200:  # the winner's new token dies with the revoked session
-            problem(client.post("/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}), 401, "not valid")
+            assert_problem(client.post("/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}), 401, "not valid")
 
 
 def test_concurrent_erasures_give_one_success_and_no_error(client):
@@ -304,13 +304,13 @@ def test_concurrent_erasures_give_one_success_and_no_error(client):
 
 @pytest.mark.parametrize("address", ["a@evil.com,ada@uni.edu", "<a@evil.com>ada@uni.edu", "ada@uni.edu\r\nBcc: x@y.z"])
 def test_addresses_that_could_reach_someone_else_are_refused(client, inbox, address):
-    problem(register(client, address), 422, "is not an email address")
+    assert_problem(register(client, address), 422, "is not an email address")
     assert inbox.messages == []
 
 
 def test_bodies_that_are_not_json_are_415(client):
     response = client.post("/accounts", content=b"email=a", headers={"content-type": "text/plain"})
-    problem(response, 415, "application/json")
+    assert_problem(response, 415, "application/json")
 
 
 def test_cors_allows_only_the_configured_origins(client):
@@ -323,7 +323,7 @@ def test_cors_allows_only_the_configured_origins(client):
 
 
 def test_oversized_bodies_are_413(client):
-    problem(client.post("/accounts", content=b'{"email": "' + b"a" * 2_000_000 + b'"}',
+    assert_problem(client.post("/accounts", content=b'{"email": "' + b"a" * 2_000_000 + b'"}',
                         headers={"content-type": "application/json"}), 413, "larger than this endpoint accepts")
 
 
@@ -345,5 +345,5 @@ def test_with_mail_down_registration_still_succeeds_and_resending_says_try_later
     with TestClient(create_app(settings)) as c:
         assert register(c).status_code == 201
         response = c.post("/accounts/confirm/resend", json={"email": "ada@example.org"})
-        problem(response, 503, "could not be mailed")
+        assert_problem(response, 503, "could not be mailed")
         assert response.headers["retry-after"] == "30"

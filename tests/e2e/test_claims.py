@@ -103,7 +103,7 @@ def profile(client, openalex_id: str) -> dict:
     return client.get(f"/researchers/{openalex_id}").json()
 
 
-def problem(response, status: int, part: str) -> dict:
+def assert_problem(response, status: int, part: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert part in response.json()["detail"], response.json()
@@ -174,7 +174,7 @@ def test_an_institutional_address_confirmed_by_its_code_approves_at_l2(client):
     ada = person(client, "Ada Claimant")
     body = claim(client, ada, evidence=[{"kind": "institutional_email", "email": "ada@dept.uni.example"}]).json()
     assert body["evidence"][0]["institution_id"] == "I77"
-    problem(client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": "12345"}), 400, "matching")
+    assert_problem(client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": "12345"}), 400, "matching")
     code = code_in_mail(client, "ada@dept.uni.example")
     confirmed = client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": code})
     assert confirmed.json()["status"] == "approved"
@@ -204,9 +204,9 @@ def test_rejection_resubmission_and_appeal(client):
     claim_id = claim(client, ada, "A8002", evidence).json()["id"]
     rejected = client.post(f"/claims/{claim_id}/reject", headers=first, json={"reason": "no evidence"}).json()
     assert (rejected["status"], rejected["decision_reason"]) == ("rejected", "no evidence")
-    problem(claim(client, ada, "A8002", evidence), 409, "evidence of your rejected claim")
+    assert_problem(claim(client, ada, "A8002", evidence), 409, "evidence of your rejected claim")
     assert client.post(f"/claims/{claim_id}/appeal", headers=ada, json={"reason": "see my CV"}).json()["status"] == "pending"
-    problem(client.post(f"/claims/{claim_id}/approve", headers=first, json={"level": "L2", "reason": "ok"}), 403,
+    assert_problem(client.post(f"/claims/{claim_id}/approve", headers=first, json={"level": "L2", "reason": "ok"}), 403,
             "different moderator")
     assert client.post(f"/claims/{claim_id}/approve", headers=second,
                        json={"level": "L2", "reason": "ok"}).json()["status"] == "approved"
@@ -226,12 +226,12 @@ def test_a_claim_on_an_owned_record_is_a_dispute_and_the_record_shows_it(client)
 def test_the_owner_releases_and_a_moderator_revokes(client):
     ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
     sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-release")
-    problem(client.post("/researchers/A8001/owner/release", headers=mod, json={"reason": "x"}), 403, "only the record's owner")
+    assert_problem(client.post("/researchers/A8001/owner/release", headers=mod, json={"reason": "x"}), 403, "only the record's owner")
     assert client.post("/researchers/A8001/owner/release", headers=ada, json={"reason": "not me"}).status_code == 200
     p = profile(client, "A8001")
     assert (p["claim_status"], p["verification_level"], p["owner"]) == ("unclaimed", "L1", None)
     sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-again")
-    problem(client.post("/researchers/A8001/owner/revoke", headers=ada, json={"reason": "x"}), 403, "moderator or admin role")
+    assert_problem(client.post("/researchers/A8001/owner/revoke", headers=ada, json={"reason": "x"}), 403, "moderator or admin role")
     assert client.post("/researchers/A8001/owner/revoke", headers=mod, json={"reason": "fraud"}).status_code == 200
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
 
@@ -255,9 +255,9 @@ def test_claims_are_private_to_claimant_and_moderators(client):
         ("post", f"/claims/{claim_id}/email-code", {"code": "123456"}),
         ("post", f"/claims/{claim_id}/appeal", {"reason": "x"}),
     ]:
-        problem(getattr(client, method)(path, headers=eve, **({"json": body} if body else {})), 404, "no such claim")
-    problem(client.get("/moderation/claims", headers=eve), 403, "moderator or admin role")
-    problem(client.post(f"/claims/{claim_id}/approve", headers=eve, json={"level": "L2", "reason": "x"}), 403,
+        assert_problem(getattr(client, method)(path, headers=eve, **({"json": body} if body else {})), 404, "no such claim")
+    assert_problem(client.get("/moderation/claims", headers=eve), 403, "moderator or admin role")
+    assert_problem(client.post(f"/claims/{claim_id}/approve", headers=eve, json={"level": "L2", "reason": "x"}), 403,
             "moderator or admin role")
 
 
@@ -274,25 +274,25 @@ def test_claims_are_private_to_claimant_and_moderators(client):
     ],
 )
 def test_bad_claims_are_refused(client, path, body, status, detail):
-    problem(client.post(path, headers=person(client, "Ada Claimant"), json=body), status, detail)
+    assert_problem(client.post(path, headers=person(client, "Ada Claimant"), json=body), status, detail)
 
 
 def test_an_unconfirmed_account_cannot_claim(client):
-    problem(claim(client, person(client, "Una Confirmed", confirm=False)), 403, "confirm your email address first")
+    assert_problem(claim(client, person(client, "Una Confirmed", confirm=False)), 403, "confirm your email address first")
 
 
 def test_a_forged_missing_or_garbled_state_is_refused(client):
     ada = person(client, "Ada Claimant")
     for params in ({"code": "x", "state": "forged.1.sig"}, {"code": "x"}, {"code": "x", "state": "a.1.\u00e9"}):
-        problem(client.get("/orcid/callback", params=params, headers=ada), 422, "not valid or has expired")
+        assert_problem(client.get("/orcid/callback", params=params, headers=ada), 422, "not valid or has expired")
 
 
 def test_a_sign_in_finished_by_someone_else_does_not_verify_the_claim(client):
     eve, victim = person(client, "Eve Attacker"), person(client, "Victim Owner")
     eves_claim = claim(client, eve).json()
     # Eve lures the victim through her sign-in link: the victim's browser and token finish it.
-    problem(sign_in(client, victim, eves_claim, RECORD_ORCID, "lured"), 404, "no such claim")
-    problem(client.get("/orcid/callback", params={"code": "lured", "state": "x.1.y"}), 401, "access token")
+    assert_problem(sign_in(client, victim, eves_claim, RECORD_ORCID, "lured"), 404, "no such claim")
+    assert_problem(client.get("/orcid/callback", params={"code": "lured", "state": "x.1.y"}), 401, "access token")
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
 
 
@@ -306,7 +306,7 @@ def test_moderators_ask_and_claimants_answer_with_evidence(client):
     assert answered["status"] == "pending" and len(answered["evidence"]) == 2
     withdrawn = client.post(f"/claims/{claim_id}/withdraw", headers=ada).json()
     assert withdrawn["status"] == "withdrawn"
-    problem(client.post(f"/claims/{claim_id}/withdraw", headers=ada), 409, "only an open claim can be withdrawn")
+    assert_problem(client.post(f"/claims/{claim_id}/withdraw", headers=ada), 409, "only an open claim can be withdrawn")
 
 
 def test_email_codes_for_a_claim_are_rate_limited(client):
@@ -318,12 +318,12 @@ def test_email_codes_for_a_claim_are_rate_limited(client):
                 for _ in range(5)]
     assert statuses == [422] * 5
     limited = client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": right})
-    problem(limited, 429, "too many code attempts")
+    assert_problem(limited, 429, "too many code attempts")
     assert int(limited.headers["retry-after"]) > 0
 
 
 def test_an_address_that_could_reach_someone_else_is_refused_as_evidence(client):
-    problem(claim(client, person(client, "Ada Claimant"),
+    assert_problem(claim(client, person(client, "Ada Claimant"),
                   evidence=[{"kind": "institutional_email", "email": "a@uni.example\r\nBcc: x@y.z"}]),
             422, "is not an email address")
 
@@ -342,7 +342,7 @@ def test_two_verified_co_authors_vouch_a_record_to_l3(client):
     two_claim = claim(client, two, "A8103", [{"kind": "statement", "text": "me"}]).json()
     client.post(f"/claims/{two_claim['id']}/approve", headers=mod, json={"level": "L2", "reason": "ok"})
     assert services.wait_for_projections()
-    problem(client.post("/researchers/A8101/vouches", headers=stranger), 403, "co-author record verified")
+    assert_problem(client.post("/researchers/A8101/vouches", headers=stranger), 403, "co-author record verified")
     assert client.post("/researchers/A8101/vouches", headers=one).json()["verification_level"] == "L2"
     assert client.post("/researchers/A8101/vouches", headers=two).json()["verification_level"] == "L3"
     assert profile(client, "A8101")["verification_level"] == "L3"
