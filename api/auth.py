@@ -106,7 +106,9 @@ def requires_role(*roles: str):  # noqa: ANN201 - a Litestar guard
     """Any one of `roles` opens the route."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = connection.user
+        if connection.scope.get("method") == "OPTIONS":
+            return  # preflight and OPTIONS pass the auth middleware untouched: nothing to guard
+        principal = connection.scope.get("user")
         if not isinstance(principal, Principal) or not principal.roles.intersection(roles):
             raise ProblemError(403, f"this needs the {' or '.join(roles)} role")
 

@@ -346,3 +346,11 @@ def test_two_verified_co_authors_vouch_a_record_to_l3(client):
     assert client.post("/researchers/A8101/vouches", headers=one).json()["verification_level"] == "L2"
     assert client.post("/researchers/A8101/vouches", headers=two).json()["verification_level"] == "L3"
     assert profile(client, "A8101")["verification_level"] == "L3"
+
+
+@pytest.mark.parametrize("path", ["/moderation/claims", "/researchers/A8001/owner/revoke",
+                                  "/claims/e3e70682-c209-4cac-a29f-6fbed82c07cd/approve"])
+def test_options_on_guarded_routes_answer_without_an_error(client, path):
+    response = client.options(path)
+    assert response.status_code == 204, response.text
+    assert "allow" in response.headers
