@@ -18,7 +18,7 @@ from psycopg.sql import SQL, Identifier
 SQLITE_MAX_PARAMS = 900  # well under SQLite's bound on host parameters per statement
 
 
-class SQLiteCatalogueRecorder(SQLiteApplicationRecorder):
+class SQLiteBatchRecorder(SQLiteApplicationRecorder):
     def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []
         keys = [i.hex if isinstance(i, UUID) else i for i in originator_ids]
@@ -44,7 +44,7 @@ class SQLiteCatalogueRecorder(SQLiteApplicationRecorder):
         return found
 
 
-class PostgresCatalogueRecorder(PostgresApplicationRecorder):
+class PostgresBatchRecorder(PostgresApplicationRecorder):
     """Also inserts as four binary arrays instead of one array of a composite type.
 
     The library's composite array is dumped as text, escaping every byte of every state;

@@ -34,8 +34,8 @@ from runtime.sqlstore import PostgresStore, SQLiteStore, SqlStore
 from runtime.vault import SqlVault
 
 RECORDERS = {
-    "eventsourcing.sqlite": "runtime.recorders:SQLiteCatalogueRecorder",
-    "eventsourcing.postgres": "runtime.recorders:PostgresCatalogueRecorder",
+    "eventsourcing.sqlite": "runtime.recorders:SQLiteBatchRecorder",
+    "eventsourcing.postgres": "runtime.recorders:PostgresBatchRecorder",
 }
 VIEWS: dict[str, type[ProfilesView]] = {
     "eventsourcing.sqlite": SQLiteProfilesView,

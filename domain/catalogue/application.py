@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, TypedDict
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
+from domain.batching import ReadsManyAggregates
 from domain.catalogue.model import (
     RESEARCHER_FIELDS,
     Institution,
@@ -88,14 +89,7 @@ def merge_identity(known: dict[str, Any] | None, seen: dict[str, Any]) -> dict[s
     }
 
 
-@runtime_checkable
-class SelectsEventsOfMany(Protocol):
-    """A recorder that reads the events of many aggregates in one query (runtime/recorders.py)."""
-
-    def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
-
-
-class Catalogue(Application[UUID]):
+class Catalogue(ReadsManyAggregates):
     """Public author and work records. One table, one write lock: batches keep it fast."""
 
     name = "Catalogue"
@@ -174,7 +168,7 @@ class Catalogue(Application[UUID]):
                 authorships.append({"researcher_id": str(rid), **a})
             works[work_id_for(record["openalex_id"])] = {**record, "authorships": authorships}
 
-        existing = self._get_many([*works, *authors])
+        existing = self.get_many([*works, *authors])
         changed: list[Aggregate] = []
         for wid, fields in works.items():
             work = existing.get(wid)
@@ -195,23 +189,3 @@ class Catalogue(Application[UUID]):
                 changed.append(researcher)
                 report.researchers_corrected += 1
         return changed, report
-
-    def _get_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        """Current state of many aggregates: one query where the recorder can batch."""
-        ids = list(ids)
-        recorder = self.recorder
-        if not isinstance(recorder, SelectsEventsOfMany):
-            # The in-memory store answers per id without a round trip.
-            found = {}
-            for i in ids:
-                try:
-                    found[i] = self.repository.get(i)
-                except AggregateNotFoundError:
-                    pass
-            return found
-        aggregates: dict[UUID, Any] = {}
-        for stored in recorder.select_events_of_many(ids):
-            domain_event = self.mapper.to_domain_event(stored)
-            oid = domain_event.originator_id
-            aggregates[oid] = domain_event.mutate(aggregates.get(oid))
-        return aggregates

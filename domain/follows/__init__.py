@@ -1,0 +1,1 @@
+"""Follows: who follows which researcher record; the page's most frequent write."""

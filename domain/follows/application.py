@@ -1,0 +1,81 @@
+"""Follows: applies many follow and unfollow commands in one transaction (group commit).
+
+One save per request holds the table lock across round trips; a writer that gathers the
+commands arriving together and saves them at once is what makes thousands per second possible.
+Commands are applied in arrival order, so a follow and an unfollow of one pair in one batch
+end as the later one says. Idempotent: following twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.batching import ReadsManyAggregates
+from domain.errors import ConflictError, DomainError, InvalidInputError, ResearcherNotFoundError
+from domain.follows.model import Follow, follow_id
+
+
+@dataclass(frozen=True)
+class FollowCommand:
+    account_id: UUID
+    researcher_id: UUID
+    follow: bool  # False: unfollow
+
+
+@dataclass(frozen=True)
+class FollowOutcome:
+    changed: bool  # a follow that was new, or an unfollow that ended a follow
+    position: int | None  # notification id of the event written (None when nothing changed)
+    error: DomainError | None = None
+
+
+class Follows(ReadsManyAggregates):
+    name = "Follows"
+    save_retries = 5
+
+    def apply_all(
+        self,
+        commands: Sequence[FollowCommand],
+        *,
+        known: set[UUID],
+        owners: dict[UUID, UUID],
+    ) -> list[FollowOutcome]:
+        """`known`: researcher records that exist; `owners`: record -> its owner's account.
+        Refused commands get their error; the rest are saved together."""
+        for _ in range(self.save_retries):
+            follows = self.get_many({follow_id(c.account_id, c.researcher_id) for c in commands})
+            outcomes: list[FollowOutcome | None] = []
+            changed: dict[UUID, Follow] = {}
+            for c in commands:
+                if c.researcher_id not in known:
+                    outcomes.append(FollowOutcome(False, None, ResearcherNotFoundError(str(c.researcher_id))))
+                    continue
+                if c.follow and owners.get(c.researcher_id) == c.account_id:
+                    outcomes.append(FollowOutcome(False, None, InvalidInputError("you cannot follow a record you own")))
+                    continue
+                fid = follow_id(c.account_id, c.researcher_id)
+                follow = follows.get(fid)
+                if follow is None:
+                    if not c.follow:
+                        outcomes.append(FollowOutcome(False, None))
+                        continue
+                    follow = follows[fid] = Follow(account_id=c.account_id, researcher_id=c.researcher_id)
+                    did = True
+                else:
+                    did = follow.follow() if c.follow else follow.unfollow()
+                if did:
+                    changed[fid] = follow
+                outcomes.append(FollowOutcome(did, None) if did else FollowOutcome(False, None))
+            if not changed:
+                return [o for o in outcomes if o is not None]
+            try:
+                recordings = self.save(*changed.values())
+            except IntegrityError:
+                continue  # another process changed one of these follows: read them again
+            position = recordings[-1].notification.id
+            return [FollowOutcome(o.changed, position if o.changed else None, o.error) for o in outcomes]
+        raise ConflictError("these follows are changing too fast; try again")

@@ -1,0 +1,62 @@
+"""Follow rules on the in-memory store: idempotent, ordered within a batch, refusals per command."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from domain.errors import InvalidInputError, ResearcherNotFoundError
+from domain.follows.application import FollowCommand, Follows
+from domain.follows.model import Follow, follow_id
+
+ME, RECORD, MINE = uuid4(), uuid4(), uuid4()
+
+
+@pytest.fixture
+def follows():
+    app = Follows(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    yield app
+    app.close()
+
+
+def run(follows, *commands):
+    return follows.apply_all(list(commands), known={RECORD, MINE}, owners={MINE: ME})
+
+
+def test_following_twice_changes_nothing_the_second_time(follows):
+    [first] = run(follows, FollowCommand(ME, RECORD, True))
+    [second] = run(follows, FollowCommand(ME, RECORD, True))
+    assert (first.changed, second.changed) == (True, False)
+    assert first.position is not None and second.position is None
+    assert len(list(follows.events.get(follow_id(ME, RECORD)))) == 1
+
+
+def test_unfollow_then_follow_again_records_each_change(follows):
+    run(follows, FollowCommand(ME, RECORD, True))
+    assert [o.changed for o in run(follows, FollowCommand(ME, RECORD, False), FollowCommand(ME, RECORD, False))] == [
+        True, False]
+    run(follows, FollowCommand(ME, RECORD, True))
+    kinds = [type(e) for e in follows.events.get(follow_id(ME, RECORD))]
+    assert kinds == [Follow.Started, Follow.Unfollowed, Follow.Followed]
+
+
+def test_a_batch_applies_commands_in_arrival_order(follows):
+    outcomes = run(follows, FollowCommand(ME, RECORD, True), FollowCommand(ME, RECORD, False),
+                   FollowCommand(ME, RECORD, True))
+    assert [o.changed for o in outcomes] == [True, True, True]
+    assert follows.repository.get(follow_id(ME, RECORD)).active is True
+
+
+def test_unfollowing_what_you_never_followed_is_harmless(follows):
+    [outcome] = run(follows, FollowCommand(ME, RECORD, False))
+    assert (outcome.changed, outcome.error) == (False, None)
+
+
+def test_refusals_are_per_command_and_the_rest_is_saved(follows):
+    outcomes = run(follows, FollowCommand(ME, MINE, True), FollowCommand(ME, uuid4(), True),
+                   FollowCommand(ME, RECORD, True))
+    assert isinstance(outcomes[0].error, InvalidInputError)
+    assert "record you own" in outcomes[0].error.detail
+    assert isinstance(outcomes[1].error, ResearcherNotFoundError)
+    assert outcomes[2].changed and outcomes[2].error is None
