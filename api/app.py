@@ -17,8 +17,10 @@ from litestar.config.cors import CORSConfig
 
 from api.accounts import AccountsController, AuthController, MeController
 from api.claims import ClaimsController, ModerationController
+from api.follows import FollowsController
 from api.auth import SessionGate, make_jwt_auth
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
+from api.follower_counts import FollowerCounts
 from api.imports import make_import_handler
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
@@ -56,10 +58,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         )
         await anyio.to_thread.run_sync(cache.start)
         app.state.profile_cache = cache
+        counts = FollowerCounts(svc.followers_view, refresh_seconds=settings.cache_refresh_seconds)
+        await anyio.to_thread.run_sync(counts.start)
+        app.state.follower_counts = counts
         try:
             yield
         finally:
             cache.stop()
+            counts.stop()
             if owned:
                 await anyio.to_thread.run_sync(svc.close)
 
@@ -72,6 +78,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         MeController,
         ClaimsController,
         ModerationController,
+        FollowsController,
         make_import_handler(settings.import_max_bytes),
     ]
     # The token secret comes from the data folder or the settings; build it before the app.

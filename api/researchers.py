@@ -16,6 +16,7 @@ from litestar.params import FromPath, Parameter
 
 from api.auth import PUBLIC
 from api.errors import ProblemError
+from api.follower_counts import with_counts
 from domain.catalogue.model import researcher_id_for
 from domain.errors import ResearcherNotFoundError
 from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
@@ -101,25 +102,37 @@ class ResearchersController(Controller):
     # the length is checked in parse_researcher_id instead.
     @get("/{researcher_id:str}", summary="A researcher's profile", description=ID_HELP)
     async def get_profile(self, request: Request, researcher_id: FromPath[str]) -> Response[ProfileOut]:
-        if request.scope["query_string"]:
-            reject_unknown_query(request, set())
         state = request.app.state
+        if request.scope["query_string"]:
+            reject_unknown_query(request, {"consistent_with"})
+            await self._catch_up(state, request.query_params.get("consistent_with"))
         internal_id, orcid = parse_researcher_id(researcher_id)
         if internal_id is not None:
             cached = state.profile_cache.get(internal_id)
             if cached is not None:
-                return Response(cached, media_type=JSON)
-        doc = await anyio.to_thread.run_sync(self._load_profile, state, internal_id, orcid, researcher_id)
-        return Response(doc, media_type=JSON)
+                return Response(with_counts(cached, state.follower_counts.get(internal_id)), media_type=JSON)
+        internal_id, doc = await anyio.to_thread.run_sync(self._load_profile, state, internal_id, orcid, researcher_id)
+        return Response(with_counts(doc, state.follower_counts.get(internal_id)), media_type=JSON)
 
     @staticmethod
-    def _load_profile(state: State, internal_id: str | None, orcid: str | None, asked: str) -> bytes:
+    async def _catch_up(state: State, position: str | None) -> None:
+        """Read-your-writes: wait (at most 2 s) until follows up to `position` are counted."""
+        if position is None:
+            return
+        if not position.isdigit() or len(position) > 18:
+            raise ProblemError(400, "consistent_with is the position a follow or unfollow returned")
+        runner = state.services.followers_runner
+        if await anyio.to_thread.run_sync(runner.wait, int(position), 2.0):
+            await anyio.to_thread.run_sync(state.follower_counts.refresh)
+
+    @staticmethod
+    def _load_profile(state: State, internal_id: str | None, orcid: str | None, asked: str) -> tuple[str, bytes]:
         if internal_id is None:
             internal_id = state.services.profiles_view.researcher_id_for_orcid(orcid)
         doc = state.profile_cache.load(internal_id) if internal_id else None
         if doc is None:
             raise ResearcherNotFoundError(asked)
-        return doc
+        return internal_id, doc
 
     @get("/", summary="Search researchers by name", sync_to_thread=True)
     def search(
@@ -135,7 +148,9 @@ class ResearchersController(Controller):
         after = decode_cursor(cursor, 2) if cursor else None
         rows = state.services.profiles_view.search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
-        return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
+        counts = state.follower_counts
+        docs = [with_counts(doc, counts.get(rid)) for _, rid, doc in rows[:limit]]
+        return Response(page(docs, next_cursor), media_type=JSON)
 
     @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", description=ID_HELP,
          sync_to_thread=True)

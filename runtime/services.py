@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -20,12 +21,16 @@ from eventsourcing.utils import Environment
 from domain.accounts.application import Accounts
 from domain.catalogue.application import Catalogue
 from domain.claims.application import Claims
+from domain.follows.application import Follows
+from projections.followers.projection import FollowersProjection
+from projections.followers.view import FollowersView, PostgresFollowersView, SQLiteFollowersView
 from projections.moderation.projection import ModerationProjection
 from projections.moderation.view import ModerationView, PostgresModerationView, SQLiteModerationView
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
 from projections.runner import BatchProjectionRunner
 from runtime.mail import FolderMailer, SmtpMailer
+from runtime.follow_writer import FollowWriter
 from runtime.orcid import OrcidSignIn
 from runtime.passwords import Argon2Hasher
 from runtime.ratelimit import RateLimiter
@@ -41,6 +46,10 @@ VIEWS: dict[str, type[ProfilesView]] = {
     "eventsourcing.sqlite": SQLiteProfilesView,
     "eventsourcing.postgres": PostgresProfilesView,
 }
+FOLLOWERS_VIEWS: dict[str, type[FollowersView]] = {
+    "eventsourcing.sqlite": SQLiteFollowersView,
+    "eventsourcing.postgres": PostgresFollowersView,
+}
 MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
     "eventsourcing.postgres": PostgresModerationView,
@@ -55,7 +64,7 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
         env.setdefault(f"{prefix}_SQLITE_LOCK_TIMEOUT", "30")
-    if settings.persistence_module in RECORDERS and name == Catalogue.name:
+    if settings.persistence_module in RECORDERS and name in (Catalogue.name, Follows.name):
         env.setdefault(f"{prefix}_APPLICATION_RECORDER_TOPIC", RECORDERS[settings.persistence_module])
     return env
 
@@ -133,6 +142,7 @@ class Services:
             mailer=self.mailer,
             institution_domains=self.catalogue.institution_domains,
         )
+        self.follows = Follows(env=store_env(settings, Follows.name))
         view_class = VIEWS[settings.persistence_module]
         name = ProfilesProjection.name
         factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
@@ -146,12 +156,33 @@ class Services:
         self._factories.append(factory)
         self.moderation_view: ModerationView = factory.tracking_recorder(MODERATION_VIEWS[settings.persistence_module])
         moderation = ModerationProjection(self.moderation_view, claim_status=self.claims.claim_status)
+        name = FollowersProjection.name
+        factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+        self._factories.append(factory)
+        self.followers_view: FollowersView = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+        followers = FollowersProjection(self.followers_view)
+        self.followers_runner = BatchProjectionRunner(self.follows, followers, batch_size=5_000)
         self.runners = [
             self.profiles_runner,
             BatchProjectionRunner(self.claims, self.profiles),
             BatchProjectionRunner(self.accounts, self.profiles),
             BatchProjectionRunner(self.claims, moderation),
+            self.followers_runner,
+            BatchProjectionRunner(self.accounts, followers),
+            BatchProjectionRunner(self.claims, followers),
         ]
+        self._follow_writer: FollowWriter | None = None
+
+    @property
+    def follow_writer(self) -> FollowWriter:
+        """Started on first use: only processes that take follows need the writer thread."""
+        if self._follow_writer is None:
+            self._follow_writer = FollowWriter(self.follows, self._existing_and_owners)
+        return self._follow_writer
+
+    def _existing_and_owners(self, researcher_ids: list[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
+        known, owners = self.profiles_view.existing_and_owners([str(r) for r in researcher_ids])
+        return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}
 
     def start_projections(self) -> None:
         for runner in self.runners:
@@ -163,10 +194,13 @@ class Services:
         return all(runner.wait(runner.head(), timeout) for runner in self.runners)
 
     def close(self) -> None:
+        if self._follow_writer is not None:
+            self._follow_writer.stop()
         for runner in self.runners:
             runner.stop()
         self.catalogue.close()
         self.claims.close()
+        self.follows.close()
         self.accounts.close()
         self.sql.close()
         for factory in self._factories:

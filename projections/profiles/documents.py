@@ -33,7 +33,9 @@ class OwnerOut(msgspec.Struct):
     display_name: str | None
 
 
-class ProfileOut(msgspec.Struct):
+class ProfileDoc(msgspec.Struct):
+    """A profile as the profiles projection stores it; the API appends the follower counts."""
+
     id: UUID
     display_name: str
     affiliation: InstitutionOut | None
@@ -42,13 +44,19 @@ class ProfileOut(msgspec.Struct):
     works_count: int
     topics_count: int
     topics: list[TopicCountOut]
-    followers_count: int
     close_collaborators_count: int
     claim_status: str  # unclaimed, claimed or disputed
     verification_level: str  # L0 to L3
     owner: OwnerOut | None
     same_person: list[UUID]  # other records approved for the same account
     trust: TrustOut
+
+
+class ProfileOut(ProfileDoc):
+    """What GET /researchers/{id} returns: the stored document and the follower counts."""
+
+    followers_count: int
+    verified_followers_count: int  # followers who own a record verified at L2 or L3
 
 
 class VenueOut(msgspec.Struct):

@@ -27,7 +27,7 @@ from projections.profiles.documents import (
     AuthorOut,
     InstitutionOut,
     OwnerOut,
-    ProfileOut,
+    ProfileDoc,
     TopicCountOut,
     TopicOut,
     TrustOut,
@@ -98,7 +98,7 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
                 owner = OwnerOut(ownership["owner_name"])
             if ownership["disputed"]:
                 status = "disputed"
-        profile = ProfileOut(
+        profile = ProfileDoc(
             id=UUID(p.identity["id"]),
             display_name=p.identity["display_name"],
             affiliation=InstitutionOut(**affiliation) if affiliation else None,
@@ -110,7 +110,6 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
                 TopicCountOut(tid, topic_names[tid], n)
                 for tid, n in sorted(topic_counts.items(), key=lambda kv: (-kv[1], topic_names[kv[0]] or "", kv[0]))
             ],
-            followers_count=0,
             close_collaborators_count=p.close_collaborators,
             claim_status=status,
             verification_level=level,

@@ -287,6 +287,29 @@ class ProfilesView(SqlView):
         rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id IS NOT NULL ORDER BY researcher_id", ())
         return [row["researcher_id"] for row in rows]
 
+    def existing_and_owners(self, researcher_ids: Sequence[str]) -> tuple[set[str], dict[str, str]]:
+        """Which of these records exist, and the owners of those that have one."""
+        known: set[str] = set()
+        owners: dict[str, str] = {}
+        for chunk in _chunks(researcher_ids):
+            clause, params = self._in("id", chunk)
+            known.update(row["id"] for row in self._query("SELECT id FROM {docs} WHERE " + clause, params))
+            oclause, oparams = self._in("researcher_id", chunk)
+            for row in self._query(
+                "SELECT researcher_id, owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND " + oclause, oparams
+            ):
+                owners[row["researcher_id"]] = row["owner_id"]
+        return known, owners
+
+    def owner_names(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """Accounts' display names (none once an account is erased)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(account_ids):
+            clause, params = self._in("account_id", chunk)
+            for row in self._query("SELECT account_id, display_name FROM {owners} WHERE " + clause, params):
+                found[row["account_id"]] = row["display_name"]
+        return found
+
     def records_owned_by(self, account_id: str) -> list[str]:
         rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id = %s ORDER BY researcher_id",
                            (account_id,))

@@ -1,0 +1,71 @@
+"""Follower counts held in memory, kept fresh by the followers view's position.
+
+Counts change far more often than profiles, so they are not part of the stored profile
+document: the API appends them to it (`with_counts`). Every count is loaded at start; a
+refresh reads the counts rewritten since the last one. Nothing is older than the last
+refresh; a client that wants its own follow seen passes the position its command returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from projections.followers.view import FollowersView
+
+log = logging.getLogger(__name__)
+
+
+def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
+    """The stored profile document (a JSON object) with the counts appended as its last fields."""
+    return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
+
+
+class FollowerCounts:
+    def __init__(self, view: FollowersView, *, refresh_seconds: float) -> None:
+        self.view = view
+        self.refresh_seconds = refresh_seconds
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._seen = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def get(self, researcher_id: str) -> tuple[int, int]:
+        return self._counts.get(researcher_id, (0, 0))
+
+    def warm(self) -> None:
+        position = self.view.counts_position()
+        counts = {r: (n, v) for r, n, v in self.view.all_counts()}
+        with self._lock:
+            self._counts, self._seen = counts, position
+
+    def refresh(self) -> None:
+        position = self.view.counts_position()
+        if position < self._seen:  # rebuilt from scratch
+            self.warm()
+            return
+        if position == self._seen:
+            return
+        changed = self.view.counts_since(self._seen)
+        with self._lock:
+            for researcher_id, n, v, _ in changed:
+                self._counts[researcher_id] = (n, v)
+            self._seen = max([position, *(p for *_, p in changed)])
+
+    def start(self) -> None:
+        self.warm()
+        self._thread = threading.Thread(target=self._loop, name="follower-counts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:  # the store may be briefly unreachable; serve what is known, retry
+                log.exception("follower counts refresh failed")

@@ -1,0 +1,112 @@
+"""FollowsController: the Follow button, and the lists of followers and of those followed.
+
+PUT and DELETE go through the process's follow writer (group commit) without taking a worker
+thread: the handler waits on the writer's future. Each answer carries `position`: pass it as
+`consistent_with` when reading a profile to see your own follow counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import anyio
+import msgspec
+from litestar import Controller, Request, Response, delete, get, put
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from api.accounts import NO_STORE
+from api.auth import PUBLIC, Principal
+from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id, reject_unknown_query
+from domain.errors import ResearcherNotFoundError
+from domain.follows.application import FollowCommand
+
+
+class FollowOut(msgspec.Struct):
+    researcher_id: UUID
+    following: bool
+    position: int | None  # pass as consistent_with to read your own follow back
+
+
+class FollowerOut(msgspec.Struct):
+    display_name: str | None
+    since: str
+
+
+class FollowerPageOut(msgspec.Struct):
+    items: list[FollowerOut]
+    next_cursor: str | None
+
+
+class FollowingOut(msgspec.Struct):
+    researcher_id: UUID
+    since: str
+
+
+class FollowingPageOut(msgspec.Struct):
+    items: list[FollowingOut]
+    next_cursor: str | None
+
+
+async def researcher_uuid(state: State, raw: str) -> UUID:
+    internal_id, orcid = parse_researcher_id(raw)
+    if internal_id is None:
+        internal_id = await anyio.to_thread.run_sync(state.services.profiles_view.researcher_id_for_orcid, orcid)
+        if internal_id is None:
+            raise ResearcherNotFoundError(raw)
+    return UUID(internal_id)
+
+
+async def run_command(state: State, command: FollowCommand) -> Any:
+    outcome = await asyncio.wrap_future(state.services.follow_writer.submit(command))
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome
+
+
+class FollowsController(Controller):
+    tags = ["follows"]
+
+    @put("/me/following/{researcher_id:str}", summary="Follow a researcher (201 new, 200 already)",
+         response_headers=NO_STORE)
+    async def follow(self, request: Request[Principal, Any, State], state: State,
+                     researcher_id: FromPath[str]) -> Response[FollowOut]:
+        rid = await researcher_uuid(state, researcher_id)
+        outcome = await run_command(state, FollowCommand(request.user.account_id, rid, True))
+        return Response(FollowOut(rid, True, outcome.position), status_code=201 if outcome.changed else 200)
+
+    @delete("/me/following/{researcher_id:str}", summary="Unfollow (204, also when not following)",
+             response_headers=NO_STORE)
+    async def unfollow(self, request: Request[Principal, Any, State], state: State,
+                       researcher_id: FromPath[str]) -> None:
+        rid = await researcher_uuid(state, researcher_id)
+        await run_command(state, FollowCommand(request.user.account_id, rid, False))
+
+    @get("/me/following", summary="Researchers I follow, newest first", sync_to_thread=True,
+         response_headers=NO_STORE)
+    def following(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
+                  cursor: Cursor = None) -> FollowingPageOut:
+        reject_unknown_query(request, {"limit", "cursor"})
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.followers_view.following(str(request.user.account_id), after, limit + 1)
+        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+        return FollowingPageOut([FollowingOut(UUID(r), since) for since, r in rows[:limit]], next_cursor)
+
+    @get("/researchers/{researcher_id:str}/followers", summary="A researcher's followers, newest first",
+         opt=PUBLIC, sync_to_thread=True)
+    def followers(self, request: Request, state: State, researcher_id: FromPath[str], limit: Limit = 20,
+                  cursor: Cursor = None) -> FollowerPageOut:
+        reject_unknown_query(request, {"limit", "cursor"})
+        internal_id, orcid = parse_researcher_id(researcher_id)
+        view = state.services.profiles_view
+        if internal_id is None:
+            internal_id = view.researcher_id_for_orcid(orcid)
+        if internal_id is None or not view.exists(internal_id):
+            raise ResearcherNotFoundError(researcher_id)
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.followers_view.followers_of(internal_id, after, limit + 1)
+        names = view.owner_names([a for _, a in rows[:limit]])
+        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+        return FollowerPageOut([FollowerOut(names.get(a), since) for since, a in rows[:limit]], next_cursor)

@@ -1,0 +1,55 @@
+"""FollowersProjection: follows, erasures and claims decisions -> relations and exact counts.
+
+Follows its three applications with one runner each. Within a batch only the last state of
+each (record, account) pair matters; the view compares it with what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.accounts.model import Account
+from domain.claims.model import Record
+from domain.follows.model import Follow
+from projections.followers.view import FollowerChanges, FollowersView
+
+
+class FollowersProjection(Projection[FollowersView]):
+    name = "followers"
+    topics = ()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([domain_event], tracking)
+
+    def process_batch(self, events: Sequence[Any], tracking: Tracking) -> None:
+        changes = FollowerChanges()
+        records = [str(e.originator_id) for e in events if isinstance(e, Record.Event)]
+        owned = self.view.load_owned(records) if records else {}
+        for e in events:
+            if isinstance(e, Follow.Started | Follow.Followed):
+                changes.pairs[(str(e.researcher_id), str(e.account_id))] = (True, e.timestamp.isoformat())
+            elif isinstance(e, Follow.Unfollowed):
+                changes.pairs[(str(e.researcher_id), str(e.account_id))] = (False, e.timestamp.isoformat())
+            elif isinstance(e, Account.Erased):
+                account = str(e.originator_id)
+                changes.erased.add(account)
+                # A follow of the erased account earlier in this batch goes too.
+                for pair in [p for p in changes.pairs if p[1] == account]:
+                    changes.pairs[pair] = (False, changes.pairs[pair][1])
+            elif isinstance(e, Record.Event):
+                row = owned.setdefault(str(e.originator_id), {"owner_id": None, "level": None})
+                if isinstance(e, Record.Started):
+                    row["level"] = e.level
+                elif isinstance(e, Record.OwnerSet):
+                    row["owner_id"] = str(e.account_id)
+                elif isinstance(e, Record.OwnerRemoved):
+                    row["owner_id"] = None
+                    changes.owner_touched.add(str(e.account_id))
+                elif isinstance(e, Record.VerificationChanged):
+                    row["level"] = e.new_level
+                changes.owned[str(e.originator_id)] = row
+        self.view.apply_batch(changes, tracking)

@@ -1,0 +1,212 @@
+"""FollowersView: follow relations, counts per record, and who is verified.
+
+A batch writes all its changes in one transaction with its tracking row: a few statements per
+batch whatever its size, which is what lets the projection catch up at tens of thousands of
+events a second. Counts are adjusted by deltas computed from the relations as stored, so a
+follow repeated or an unfollow of nothing never moves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView, chunks
+
+
+class FollowersView(SqlView):
+    TABLES = ("follows", "counts", "owned", "verified", "seq")
+    SQLITE_PREFIX = "followers"
+
+    def _schema_statements(self) -> list[str]:
+        i = self.bigint
+        return [
+            "CREATE TABLE IF NOT EXISTS {follows} (researcher_id TEXT NOT NULL, account_id TEXT NOT NULL,"
+            " since TEXT NOT NULL, PRIMARY KEY (researcher_id, account_id))",
+            "CREATE INDEX IF NOT EXISTS {follows}_newest ON {follows} (researcher_id, since, account_id)",
+            "CREATE INDEX IF NOT EXISTS {follows}_account ON {follows} (account_id, since, researcher_id)",
+            f"CREATE TABLE IF NOT EXISTS {{counts}} (researcher_id TEXT PRIMARY KEY, followers {i} NOT NULL,"
+            f" verified {i} NOT NULL, position {i} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {counts}_position ON {counts} (position)",
+            # Records' owners and levels (from claims): an account is verified while it owns an L2+ record.
+            "CREATE TABLE IF NOT EXISTS {owned} (record_id TEXT PRIMARY KEY, owner_id TEXT, level TEXT)",
+            "CREATE INDEX IF NOT EXISTS {owned}_owner ON {owned} (owner_id)",
+            "CREATE TABLE IF NOT EXISTS {verified} (account_id TEXT PRIMARY KEY)",
+            f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
+            "INSERT INTO {seq} (name, n) VALUES ('counts', 0) ON CONFLICT (name) DO NOTHING",
+        ]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply_batch(self, changes: FollowerChanges, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            deltas: dict[str, list[int]] = {}  # researcher -> [followers, verified]
+
+            def bump(researcher_id: str, account_id: str, sign: int, verified: set[str]) -> None:
+                d = deltas.setdefault(researcher_id, [0, 0])
+                d[0] += sign
+                if account_id in verified:
+                    d[1] += sign
+
+            # 1. Ownership and levels first: who is verified after this batch.
+            if changes.owned:
+                before = self._verified(c, {o["owner_id"] for o in changes.owned.values() if o["owner_id"]}
+                                        | changes.owner_touched)
+                c.executemany(
+                    self._sql("INSERT INTO {owned} (record_id, owner_id, level) VALUES (%s, %s, %s)"
+                              " ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id,"
+                              " level = excluded.level"),
+                    [(r, o["owner_id"], o["level"]) for r, o in changes.owned.items()],
+                )
+                touched = {o["owner_id"] for o in changes.owned.values() if o["owner_id"]} | changes.owner_touched
+                now = self._verified_by_ownership(c, touched)
+                for account in touched:
+                    was, is_ = account in before, account in now
+                    if was == is_:
+                        continue
+                    sql = ("INSERT INTO {verified} (account_id) VALUES (%s) ON CONFLICT (account_id) DO NOTHING"
+                           if is_ else "DELETE FROM {verified} WHERE account_id = %s")
+                    c.execute(self._sql(sql), (account,))
+                    # Every record this account follows gains or loses a verified follower.
+                    c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s"), (account,))
+                    for row in c.fetchall():
+                        deltas.setdefault(row["researcher_id"], [0, 0])[1] += 1 if is_ else -1
+
+            # 2. Follow relations: compare the batch's final state of each pair with what is stored.
+            if changes.pairs:
+                stored = self._stored_pairs(c, list(changes.pairs))
+                verified = self._verified(c, {a for _, a in changes.pairs})
+                inserts, deletes = [], []
+                for (researcher_id, account_id), (active, since) in changes.pairs.items():
+                    exists = (researcher_id, account_id) in stored
+                    if active and not exists:
+                        inserts.append((researcher_id, account_id, since))
+                        bump(researcher_id, account_id, +1, verified)
+                    elif not active and exists:
+                        deletes.append((researcher_id, account_id))
+                        bump(researcher_id, account_id, -1, verified)
+                if inserts:
+                    c.executemany(self._sql("INSERT INTO {follows} (researcher_id, account_id, since)"
+                                            " VALUES (%s, %s, %s)"), inserts)
+                if deletes:
+                    c.executemany(self._sql("DELETE FROM {follows} WHERE researcher_id = %s AND account_id = %s"),
+                                  deletes)
+
+            # 3. Erased accounts: their follows disappear from lists and counts.
+            for account_id in sorted(changes.erased):
+                verified = self._verified(c, {account_id})
+                c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s"), (account_id,))
+                for row in c.fetchall():
+                    bump(row["researcher_id"], account_id, -1, verified)
+                c.execute(self._sql("DELETE FROM {follows} WHERE account_id = %s"), (account_id,))
+                c.execute(self._sql("DELETE FROM {verified} WHERE account_id = %s"), (account_id,))
+
+            deltas = {r: d for r, d in deltas.items() if d != [0, 0]}
+            if not deltas:
+                return
+            c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'counts' RETURNING n"))
+            position = c.fetchone()["n"]
+            c.executemany(
+                self._sql(
+                    "INSERT INTO {counts} (researcher_id, followers, verified, position) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (researcher_id) DO UPDATE SET followers = {counts}.followers + excluded.followers,"
+                    " verified = {counts}.verified + excluded.verified, position = excluded.position"
+                ),
+                [(r, d[0], d[1], position) for r, d in deltas.items()],
+            )
+
+    def _stored_pairs(self, c: Any, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        by_researcher: dict[str, list[str]] = {}
+        for r, a in pairs:
+            by_researcher.setdefault(r, []).append(a)
+        for chunk in chunks(sorted(by_researcher)):
+            clause, params = self._in("researcher_id", chunk)
+            c.execute(self._sql("SELECT researcher_id, account_id FROM {follows} WHERE " + clause), params)
+            wanted = set(pairs)
+            found.update((row["researcher_id"], row["account_id"]) for row in c.fetchall()
+                         if (row["researcher_id"], row["account_id"]) in wanted)
+        return found
+
+    def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(sorted(accounts)):
+            clause, params = self._in("account_id", chunk)
+            c.execute(self._sql("SELECT account_id FROM {verified} WHERE " + clause), params)
+            found.update(row["account_id"] for row in c.fetchall())
+        return found
+
+    def _verified_by_ownership(self, c: Any, accounts: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(sorted(accounts)):
+            clause, params = self._in("owner_id", chunk)
+            c.execute(self._sql("SELECT DISTINCT owner_id FROM {owned} WHERE level IN ('L2', 'L3') AND " + clause),
+                      params)
+            found.update(row["owner_id"] for row in c.fetchall())
+        return found
+
+    def load_owned(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(record_ids):
+            clause, params = self._in("record_id", chunk)
+            for row in self._query("SELECT record_id, owner_id, level FROM {owned} WHERE " + clause, params):
+                found[row["record_id"]] = {"owner_id": row["owner_id"], "level": row["level"]}
+        return found
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def counts_position(self) -> int:
+        rows = self._query("SELECT n FROM {seq} WHERE name = 'counts'", ())
+        return rows[0]["n"] if rows else 0
+
+    def counts_since(self, after: int) -> list[tuple[str, int, int, int]]:
+        rows = self._query("SELECT researcher_id, followers, verified, position FROM {counts} WHERE position > %s",
+                           (after,))
+        return [(r["researcher_id"], r["followers"], r["verified"], r["position"]) for r in rows]
+
+    def all_counts(self) -> list[tuple[str, int, int]]:
+        return [(r["researcher_id"], r["followers"], r["verified"])
+                for r in self._query("SELECT researcher_id, followers, verified FROM {counts}", ())]
+
+    def follows(self, researcher_id: str, account_id: str) -> bool:
+        return bool(self._query("SELECT 1 AS yes FROM {follows} WHERE researcher_id = %s AND account_id = %s",
+                                (researcher_id, account_id)))
+
+    def followers_of(self, researcher_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(since, account id), newest first."""
+        where, params = "researcher_id = %s", [researcher_id]
+        if after is not None:
+            where += " AND (since < %s OR (since = %s AND account_id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query("SELECT since, account_id FROM {follows} WHERE " + where
+                           + " ORDER BY since DESC, account_id DESC LIMIT %s", [*params, limit])
+        return [(r["since"], r["account_id"]) for r in rows]
+
+    def following(self, account_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(since, researcher id), newest first."""
+        where, params = "account_id = %s", [account_id]
+        if after is not None:
+            where += " AND (since < %s OR (since = %s AND researcher_id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query("SELECT since, researcher_id FROM {follows} WHERE " + where
+                           + " ORDER BY since DESC, researcher_id DESC LIMIT %s", [*params, limit])
+        return [(r["since"], r["researcher_id"]) for r in rows]
+
+
+class FollowerChanges:
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, str], tuple[bool, str]] = {}  # (researcher, account) -> (active, since)
+        self.erased: set[str] = set()
+        self.owned: dict[str, dict[str, Any]] = {}  # record id -> owner and level after the batch
+        self.owner_touched: set[str] = set()  # accounts that lost a record
+
+
+class SQLiteFollowersView(FollowersView, SQLiteSqlView):
+    pass
+
+
+class PostgresFollowersView(FollowersView, PostgresSqlView):
+    pass

@@ -1,0 +1,183 @@
+"""Follows over HTTP against PostgreSQL: the button, the lists, the counts, and their exactness."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+from litestar.testing import TestClient
+
+from api.app import create_app
+from domain.catalogue.model import researcher_id_for
+from domain.follows.model import Follow
+from projections.followers.projection import FollowersProjection
+from projections.runner import BatchProjectionRunner
+from runtime.importing import import_body
+from runtime.services import FOLLOWERS_VIEWS, store_env
+from tests.conftest import settings_for
+from tests.factories import author, work
+
+PASSWORD = "a long enough password"
+RECORDS = [f"A{9000 + n}" for n in range(10)]
+
+
+@pytest.fixture
+def client(tmp_path, pg_schema) -> Iterator[TestClient]:
+    settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
+                            PEERLEDGER_RATE_LIMIT_SCALE="1000")
+    with TestClient(create_app(settings)) as c:
+        services = c.app.state.services
+        import_body(services.catalogue, json.dumps(
+            [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]).encode())
+        assert services.wait_for_projections()
+        c.app.state.profile_cache.warm()
+        c.settings = settings
+        yield c
+
+
+def person(client, name: str) -> dict[str, str]:
+    address = f"{name.lower().replace(' ', '.')}@example.org"
+    client.app.state.services.accounts.register(address, PASSWORD, name)
+    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
+    return {"authorization": f"Bearer {token}"}
+
+
+def assert_problem(response, status: int, part: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert part in response.json()["detail"]
+
+
+def counts(client, record: str, position: int | None = None) -> tuple[int, int]:
+    params = {"consistent_with": position} if position else {}
+    p = client.get(f"/researchers/{record}", params=params).json()
+    return p["followers_count"], p["verified_followers_count"]
+
+
+def test_follow_is_201_then_200_and_unfollow_is_always_204(client):
+    ada = person(client, "Ada Follower")
+    first = client.put("/me/following/A9000", headers=ada)
+    assert first.status_code == 201
+    assert first.json()["following"] is True
+    assert client.put("/me/following/A9000", headers=ada).status_code == 200
+    assert counts(client, "A9000", first.json()["position"]) == (1, 0)
+    assert client.delete("/me/following/A9000", headers=ada).status_code == 204
+    assert client.delete("/me/following/A9000", headers=ada).status_code == 204
+    again = client.put("/me/following/A9000", headers=ada)
+    assert again.status_code == 201
+    assert counts(client, "A9000", again.json()["position"]) == (1, 0)
+
+
+def test_reading_your_own_follow_back(client):
+    ada = person(client, "Ada Follower")
+    position = client.put("/me/following/A5999000001", headers=ada).json()["position"]
+    assert counts(client, "A5999000001", position) == (1, 0)
+    assert_problem(client.get("/researchers/A5999000001", params={"consistent_with": "soon"}), 400, "consistent_with")
+
+
+def test_follow_refusals(client):
+    ada = person(client, "Ada Follower")
+    assert_problem(client.put("/me/following/A404", headers=ada), 404, "no researcher")
+    assert_problem(client.put("/me/following/nonsense", headers=ada), 400, "is not a researcher id")
+    assert_problem(client.put("/me/following/A9000"), 401, "access token")
+    assert_problem(client.delete("/me/following/A404", headers=ada), 404, "no researcher")
+
+
+def test_following_a_record_you_own_is_refused(client):
+    services = client.app.state.services
+    from domain.claims.application import EvidenceIn, RecordFacts
+
+    ada = person(client, "Ada Owner")
+    account = services.accounts.login("ada.owner@example.org", PASSWORD).account_id
+    facts = RecordFacts(researcher_id_for("A9001"), None, "L1", frozenset())
+    claim_id = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="mine")])
+    services.claims.approve(claim_id, researcher_id_for("A1"), "L2", "ok", facts)  # any moderator id
+    assert services.wait_for_projections()
+    assert_problem(client.put("/me/following/A9001", headers=ada), 422, "cannot follow a record you own")
+
+
+def test_lists_are_newest_first_and_paginated(client):
+    ada, bob = person(client, "Ada Follower"), person(client, "Bob Follower")
+    for record in RECORDS[:3]:
+        client.put(f"/me/following/{record}", headers=ada)
+    last = client.put("/me/following/A9000", headers=bob).json()["position"]
+    client.app.state.services.followers_runner.wait(last, 5)
+    page = client.get("/me/following", headers=ada, params={"limit": 2}).json()
+    rest = client.get("/me/following", headers=ada, params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    ids = [i["researcher_id"] for i in page["items"] + rest["items"]]
+    assert ids == [str(researcher_id_for(r)) for r in reversed(RECORDS[:3])]
+    followers = client.get("/researchers/A9000/followers").json()["items"]
+    assert [f["display_name"] for f in followers] == ["Bob Follower", "Ada Follower"]
+
+
+def test_an_erased_accounts_follows_disappear(client):
+    ada, bob = person(client, "Ada Follower"), person(client, "Bob Follower")
+    client.put("/me/following/A9000", headers=ada)
+    position = client.put("/me/following/A9000", headers=bob).json()["position"]
+    assert counts(client, "A9000", position) == (2, 0)
+    assert client.delete("/me", headers=ada).status_code == 204
+    assert client.app.state.services.wait_for_projections()
+    client.app.state.follower_counts.refresh()
+    assert counts(client, "A9000") == (1, 0)
+    assert [f["display_name"] for f in client.get("/researchers/A9000/followers").json()["items"]] == ["Bob Follower"]
+
+
+def test_followers_who_own_a_verified_record_are_counted_as_verified(client):
+    services = client.app.state.services
+    from domain.claims.application import EvidenceIn, RecordFacts
+
+    ada = person(client, "Ada Verified")
+    position = client.put("/me/following/A9005", headers=ada).json()["position"]
+    assert counts(client, "A9005", position) == (1, 0)
+    account = services.accounts.login("ada.verified@example.org", PASSWORD).account_id
+    facts = RecordFacts(researcher_id_for("A9009"), None, "L1", frozenset())
+    claim_id = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="mine")])
+    services.claims.approve(claim_id, researcher_id_for("A1"), "L2", "ok", facts)
+    assert services.wait_for_projections()
+    client.app.state.follower_counts.refresh()
+    assert counts(client, "A9005") == (1, 1)
+
+
+def test_fifty_clients_following_at_random_leave_exact_counts(client, tmp_path, pg_schema):
+    services = client.app.state.services
+    people = [person(client, f"Client {n}") for n in range(50)]
+    rng = random.Random(11)
+    plan = [(rng.randrange(50), rng.choice(RECORDS), rng.random() < 0.6) for _ in range(1_500)]
+
+    def act(step):
+        who, record, follow = step
+        method = client.put if follow else client.delete
+        return method(f"/me/following/{record}", headers=people[who]).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(act, plan))
+    assert set(statuses) <= {200, 201, 204}
+    assert services.wait_for_projections(timeout=30)
+
+    # Recount from the event log: the last event of each follow says whether it is live.
+    live: dict[str, set[str]] = {}
+    for n in services.follows.recorder.select_notifications(start=0, limit=100_000, inclusive_of_start=False):
+        e = services.follows.mapper.to_domain_event(n)
+        key = (str(e.researcher_id), str(e.account_id))
+        (live.setdefault(key[0], set()).add if not isinstance(e, Follow.Unfollowed)
+         else live.setdefault(key[0], set()).discard)(key[1])
+    recount = {r: len(a) for r, a in live.items() if a}
+    projected = {r: n for r, n, _ in services.followers_view.all_counts() if n}
+    assert projected == recount
+
+    # A projection rebuilt from scratch agrees.
+    name = "followers_rebuilt"
+    factory = InfrastructureFactory.construct(Environment(name, store_env(client.settings, name)))
+    try:
+        view = factory.tracking_recorder(FOLLOWERS_VIEWS[client.settings.persistence_module])
+        rebuilt = FollowersProjection(view)
+        for app in (services.follows, services.accounts, services.claims):
+            BatchProjectionRunner(app, rebuilt, batch_size=97).catch_up()
+        assert {r: n for r, n, _ in view.all_counts() if n} == recount
+    finally:
+        factory.close()
