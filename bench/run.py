@@ -3,6 +3,7 @@
     python -m bench.run import [--works 10000]       import rate, SQLite and PostgreSQL
     python -m bench.run reads  [--researchers 10000]  profile reads/s over HTTP vs /health
     python -m bench.run logins                        Argon2id cost, logins/s, /health p99 under a login flood
+    python -m bench.run follows                       follows/s over HTTP vs pgbench inserts; counts catch-up
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -265,6 +266,96 @@ def bench_logins(args: argparse.Namespace) -> None:
         print(f"{label:<44} {r['rps']:>9,.0f} {r['p50']:>9} {r['p99']:>9}")
 
 
+def pgbench_inserts(schema: str, seconds: int) -> float:
+    """PostgreSQL's own rate for single-row insert transactions at 8 clients (the baseline)."""
+    with psycopg.connect(DSN, autocommit=True) as c:
+        c.execute(f'CREATE TABLE "{schema}".pgbench_inserts (id bigserial PRIMARY KEY, v int)')
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(f'INSERT INTO "{schema}".pgbench_inserts (v) VALUES (1);\n')
+        script.flush()
+        out = subprocess.run(
+            ["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(seconds), "-f", script.name,
+             "-h", "127.0.0.1", "-U", "postgres", "test"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def bench_follows(args: argparse.Namespace) -> None:
+    from domain.follows.model import Follow
+    from projections.followers.projection import FollowersProjection
+    from projections.runner import BatchProjectionRunner
+    from runtime.services import FOLLOWERS_VIEWS, store_env
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        print(f"machine calibration {calibration_ms():.0f} ms")
+        baseline = pgbench_inserts(schema, args.seconds)
+        env = env_for("postgres", Path(tmp), schema) | {
+            "PEERLEDGER_ARGON2_TIME_COST": "1", "PEERLEDGER_ARGON2_MEMORY_KIB": "8192",
+            "PEERLEDGER_ARGON2_PARALLELISM": "1", "PEERLEDGER_RATE_LIMIT_SCALE": "1000000",
+            # Production's shape: the API records events, a worker process builds the read models.
+            "PEERLEDGER_PROJECTIONS": "external",
+        }
+        settings = Settings.from_env(env)
+        services = Services(settings)
+        works = [work(w + 1, [author(w * 5 + i + 1) for i in range(5)]) for w in range(args.researchers // 5)]
+        path = Path(tmp) / "works.jsonl"
+        path.write_text("\n".join(json.dumps(x) for x in works))
+        import_file(services.catalogue, path)
+        for n in range(args.accounts):
+            services.accounts.register(f"follower-{n}@example.org", "benchmark password", f"Follower {n}")
+        services.profiles_runner.catch_up()
+        services.close()
+        tokens_file = Path(tmp) / "tokens.txt"
+        worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "projections"],
+                                  env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with serving(env) as base:
+            tokens = [httpx.post(base + "/auth/login", json={"email": f"follower-{n}@example.org",
+                                                             "password": "benchmark password"}).json()["access_token"]
+                      for n in range(args.accounts)]
+            tokens_file.write_text("\n".join(tokens) + "\n")
+            script = Path(__file__).resolve().parent / "follow_flood.lua"
+            out = subprocess.run(
+                ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", str(script),
+                 base + "/"],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "TOKENS_FILE": str(tokens_file), "RESEARCHERS": str(args.researchers)},
+            ).stdout
+        worker.terminate()
+        worker.wait(timeout=10)
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        print(f"follows over HTTP (PUT /me/following), PostgreSQL, wrk -c{args.connections}, {args.accounts} accounts, "
+              f"one API process and a projections worker: {rps:,.0f} follows/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
+              f"non-2xx {int(errors.group(1)) if errors else 0}")
+        print(f"baseline, pgbench single-row insert transactions at 8 clients: {baseline:,.0f}/s "
+              f"(follows reach {rps / baseline:.0%} of it)")
+
+        # Catch-up of the follower counts from scratch over the events just written.
+        services = Services(settings)
+        try:
+            events = services.follows.recorder.max_notification_id() or 0
+            for label, batch in (("one event per transaction (baseline)", 1), ("batches of 5,000", 5_000)):
+                name = f"followers_bench_{batch}"
+                factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+                view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+                runner = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=batch)
+                limit = min(events, 3_000) if batch == 1 else events
+                started = time.perf_counter()
+                done = 0
+                while done < limit and (n := runner.run_batch()):
+                    done += n
+                seconds = time.perf_counter() - started
+                print(f"follower counts catch-up, {label}: {done:,} events in {seconds:.2f}s = {done / seconds:,.0f} events/s")
+                factory.close()
+        finally:
+            services.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,8 +374,13 @@ def main() -> None:
     logins.add_argument("--accounts", type=int, default=16)
     logins.add_argument("--seconds", type=int, default=10)
     logins.add_argument("--connections", type=int, default=16)
+    follows = sub.add_parser("follows")
+    follows.add_argument("--researchers", type=int, default=10_000)
+    follows.add_argument("--accounts", type=int, default=200)
+    follows.add_argument("--seconds", type=int, default=10)
+    follows.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    {"import": bench_import, "reads": bench_reads, "logins": bench_logins}[args.bench](args)
+    {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows}[args.bench](args)
 
 
 if __name__ == "__main__":
