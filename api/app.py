@@ -124,3 +124,8 @@ class _SecretOnly:
 
     def __init__(self, settings: Settings) -> None:
         self.jwt_secret = derive(secret_key(settings), "jwt").hex()
+
+
+def create_app_from_env() -> Litestar:
+    """For servers that start several API processes: each reads the settings itself."""
+    return create_app(Settings.from_env())

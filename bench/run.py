@@ -136,7 +136,7 @@ def serving(env: dict[str, str]) -> Iterator[str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
         env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=open(os.devnull, "w") if not os.environ.get("BENCH_DEBUG") else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -295,8 +295,9 @@ def bench_follows(args: argparse.Namespace) -> None:
         env = env_for("postgres", Path(tmp), schema) | {
             "PEERLEDGER_ARGON2_TIME_COST": "1", "PEERLEDGER_ARGON2_MEMORY_KIB": "8192",
             "PEERLEDGER_ARGON2_PARALLELISM": "1", "PEERLEDGER_RATE_LIMIT_SCALE": "1000000",
-            # Production's shape: the API records events, a worker process builds the read models.
+            # Production's shape: API processes record events, a worker process builds the read models.
             "PEERLEDGER_PROJECTIONS": "external",
+            "PEERLEDGER_WORKERS": str(args.api_processes),
         }
         settings = Settings.from_env(env)
         services = Services(settings)
@@ -330,7 +331,7 @@ def bench_follows(args: argparse.Namespace) -> None:
         lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         print(f"follows over HTTP (PUT /me/following), PostgreSQL, wrk -c{args.connections}, {args.accounts} accounts, "
-              f"one API process and a projections worker: {rps:,.0f} follows/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
+              f"{args.api_processes} API process(es) and a projections worker: {rps:,.0f} follows/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
               f"non-2xx {int(errors.group(1)) if errors else 0}")
         print(f"baseline, pgbench single-row insert transactions at 8 clients: {baseline:,.0f}/s "
               f"(follows reach {rps / baseline:.0%} of it)")
@@ -379,6 +380,7 @@ def main() -> None:
     follows.add_argument("--accounts", type=int, default=200)
     follows.add_argument("--seconds", type=int, default=10)
     follows.add_argument("--connections", type=int, default=32)
+    follows.add_argument("--api-processes", type=int, default=2)
     args = parser.parse_args()
     {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows}[args.bench](args)
 

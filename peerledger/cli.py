@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 
 import sys
@@ -100,14 +101,18 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     # Client addresses feed the rate limits: forwarded ones are believed only from trusted proxies.
     proxies = ",".join(settings.trusted_proxies)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
+    if settings.workers > 1:  # each process builds its app from the environment
+        os.environ["PEERLEDGER_DEMO_DATA"] = "yes" if settings.demo_data else "no"
+        uvicorn.run("api.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 

@@ -60,6 +60,11 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
     """eventsourcing settings for one application or view called `name`."""
     env = dict(settings.store_env)
     prefix = name.upper()
+    if settings.is_postgres:
+        # Several applications and views per process, each with its own pool: small pools that
+        # grow on demand keep a few processes well inside PostgreSQL's 100 connections.
+        env.setdefault("POSTGRES_POOL_SIZE", "2")
+        env.setdefault("POSTGRES_MAX_OVERFLOW", "8")
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))

@@ -13,6 +13,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_DATA_DIR": ("./var", "data folder (the embedded SQLite files)"),
     "PEERLEDGER_HOST": ("127.0.0.1", "address the API listens on"),
     "PEERLEDGER_PORT": ("8000", "port the API listens on"),
+    "PEERLEDGER_WORKERS": ("1", "API processes (more than one needs PEERLEDGER_PROJECTIONS=external)"),
     "PEERLEDGER_DEMO_DATA": ("auto", "load the demo researcher at start: yes, no, or auto (yes on SQLite)"),
     "PEERLEDGER_PROJECTIONS": ("in-process", "in-process: the API runs projections; external: workers do"),
     "PEERLEDGER_MAX_BODY_BYTES": ("1048576", "largest request body accepted (413 above)"),
@@ -62,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
     demo_data: bool = True
     persistence_module: str = "eventsourcing.sqlite"
     projections_in_process: bool = True
@@ -145,6 +147,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 "PEERLEDGER_SECRET_KEY must be set with PostgreSQL: every process must share it"
             )
+        workers = integer("PEERLEDGER_WORKERS", 1, 64)
+        if workers > 1 and projections != "external":
+            raise SettingsError(
+                "PEERLEDGER_WORKERS above 1 needs PEERLEDGER_PROJECTIONS=external: "
+                "one projections worker builds the read models for every API process"
+            )
         scale = number("PEERLEDGER_RATE_LIMIT_SCALE", 1e9)
         if scale < 1:
             raise SettingsError("PEERLEDGER_RATE_LIMIT_SCALE must be at least 1 (a lower one would refuse everyone)")
@@ -160,6 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             data_dir=Path(get("PEERLEDGER_DATA_DIR")),
             host=get("PEERLEDGER_HOST"),
             port=integer("PEERLEDGER_PORT", 1, 65535),
+            workers=workers,
             demo_data=(module == "eventsourcing.sqlite") if demo == "auto" else demo in ("yes", "true", "1"),
             persistence_module=module,
             projections_in_process=projections == "in-process",

@@ -63,7 +63,7 @@ class PostgresStore(SqlStore):
     blob = "BYTEA"
     bigint = "BIGINT"
 
-    def __init__(self, env: dict[str, str], *, max_size: int = 10) -> None:
+    def __init__(self, env: dict[str, str], *, max_size: int = 8) -> None:
         conninfo = " ".join(
             f"{key}={env[var]!s}"
             for key, var in (
