@@ -16,6 +16,7 @@ from uuid import UUID
 
 import anyio
 from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
@@ -72,6 +73,26 @@ class SessionGate:
         for session_id, (_, principal) in list(self._known.items()):
             if principal is not None and principal.account_id == account_id:
                 self._known.pop(session_id, None)
+
+
+async def optional_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """On a public route: who is reading, if they sent a token; a bad token is still a 401."""
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    state = connection.app.state
+    try:
+        if scheme.lower() != "bearer":
+            raise ValueError
+        token = Token.decode(encoded, secret=state.jwt_auth.token_secret, algorithm="HS256",
+                             audience=AUDIENCE, issuer=ISSUER, require_claims=["exp", "sub", "iss", "aud"])
+    except Exception:  # noqa: BLE001 - any undecodable token
+        token = None
+    principal = await state.session_gate.principal(token) if token is not None else None
+    if principal is None:
+        raise NotAuthorizedException("a valid access token is required")
+    return principal
 
 
 async def principal_from_token(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath, Parameter
 
-from api.auth import PUBLIC
+from api.auth import PUBLIC, optional_principal
 from api.errors import ProblemError
 from api.follower_counts import with_counts
 from domain.catalogue.model import researcher_id_for
@@ -107,12 +107,19 @@ class ResearchersController(Controller):
             reject_unknown_query(request, {"consistent_with"})
             await self._catch_up(state, request.query_params.get("consistent_with"))
         internal_id, orcid = parse_researcher_id(researcher_id)
-        if internal_id is not None:
-            cached = state.profile_cache.get(internal_id)
-            if cached is not None:
-                return Response(with_counts(cached, state.follower_counts.get(internal_id)), media_type=JSON)
-        internal_id, doc = await anyio.to_thread.run_sync(self._load_profile, state, internal_id, orcid, researcher_id)
-        return Response(with_counts(doc, state.follower_counts.get(internal_id)), media_type=JSON)
+        reader = await optional_principal(request) if "authorization" in request.headers else None
+        doc = state.profile_cache.get(internal_id) if internal_id is not None else None
+        if doc is None:
+            internal_id, doc = await anyio.to_thread.run_sync(
+                self._load_profile, state, internal_id, orcid, researcher_id
+            )
+        body = with_counts(doc, state.follower_counts.get(internal_id))
+        if reader is not None:  # a signed-in reader sees whether they follow
+            follows = await anyio.to_thread.run_sync(
+                state.services.followers_view.follows, internal_id, str(reader.account_id)
+            )
+            body = body[:-1] + (b',"following":true}' if follows else b',"following":false}')
+        return Response(body, media_type=JSON)
 
     @staticmethod
     async def _catch_up(state: State, position: str | None) -> None:

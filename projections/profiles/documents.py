@@ -57,6 +57,7 @@ class ProfileOut(ProfileDoc):
 
     followers_count: int
     verified_followers_count: int  # followers who own a record verified at L2 or L3
+    following: bool | None = None  # only for a signed-in reader: whether they follow
 
 
 class VenueOut(msgspec.Struct):

@@ -181,3 +181,13 @@ def test_fifty_clients_following_at_random_leave_exact_counts(client, tmp_path, 
         assert {r: n for r, n, _ in view.all_counts() if n} == recount
     finally:
         factory.close()
+
+
+def test_a_signed_in_reader_sees_whether_they_follow(client):
+    ada = person(client, "Ada Reader")
+    assert client.get("/researchers/A9003", headers=ada).json()["following"] is False
+    position = client.put("/me/following/A9003", headers=ada).json()["position"]
+    client.app.state.services.followers_runner.wait(position, 5)
+    assert client.get("/researchers/A9003", headers=ada).json()["following"] is True
+    assert "following" not in client.get("/researchers/A9003").json()  # anonymous readers
+    assert_problem(client.get("/researchers/A9003", headers={"authorization": "Bearer junk"}), 401, "access token")
