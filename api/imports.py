@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import anyio
-from litestar import Request, Response, post
+from litestar import Request, post
 from litestar.datastructures import State
 
 from api.auth import requires_role

@@ -215,7 +215,6 @@ def bench_reads(args: argparse.Namespace) -> None:
 def bench_logins(args: argparse.Namespace) -> None:
     import argon2
 
-    from runtime.passwords import Argon2Hasher
 
     defaults = Settings.from_env({})
     hasher = argon2.PasswordHasher(time_cost=defaults.argon2_time_cost, memory_cost=defaults.argon2_memory_kib,
@@ -282,7 +281,6 @@ def pgbench_inserts(schema: str, seconds: int) -> float:
 
 
 def bench_follows(args: argparse.Namespace) -> None:
-    from domain.follows.model import Follow
     from projections.followers.projection import FollowersProjection
     from projections.runner import BatchProjectionRunner
     from runtime.services import FOLLOWERS_VIEWS, store_env

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import logging
-
+import os
 import sys
 from pathlib import Path
+from uuid import UUID
 
 import msgspec
 
@@ -134,7 +134,8 @@ def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
 def lapse_command(settings: Settings) -> int:
     services = Services(settings)
     try:
-        services.wait_for_projections()
+        for runner in services.runners:  # the owners as the events say now
+            runner.catch_up()
         lapsed = [r for r in services.profiles_view.owned_records()
                   if services.claims.lapse_expired_evidence(UUID(r))]
     finally:

@@ -79,11 +79,18 @@ class BatchProjectionRunner:
         return len(notifications)
 
     def catch_up(self) -> int:
-        """Process until nothing is left; returns the number of notifications processed."""
+        """Process until nothing is left; returns the number of notifications processed.
+        Another runner doing the same at the same time is fine: a batch it recorded first is
+        not applied twice here (the tracking insert fails), and this one reads on from there."""
         total = 0
-        while n := self.run_batch():
+        while True:
+            try:
+                n = self.run_batch()
+            except IntegrityError:
+                continue
+            if not n:
+                return total
             total += n
-        return total
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)

@@ -143,5 +143,18 @@ def test_institution_domains_are_set_from_the_command_line(tmp_path):
 
 
 def test_lapse_reports_how_many_records_were_lowered(tmp_path):
-    result = run(tmp_path, "claims", "lapse")
-    assert (result.returncode, result.stdout.strip()) == (0, "0 record(s) lowered")
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from domain.catalogue.model import researcher_id_for
+
+    assert run(tmp_path, "import", str(DEMO)).returncode == 0
+    settings = Settings.from_env({"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING})
+    services = Services(settings)
+    try:
+        account = services.accounts.register("owner@example.org", "a long enough password", "Owner")
+        facts = RecordFacts(researcher_id_for("A5999000001"), None, "L1", frozenset())
+        claim = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="mine")])
+        services.claims.approve(claim, researcher_id_for("A1"), "L2", "ok", facts)
+    finally:
+        services.close()
+    result = run(tmp_path, "claims", "lapse")  # an owned record whose proof has not lapsed
+    assert (result.returncode, result.stdout.strip()) == (0, "0 record(s) lowered"), result.stderr
