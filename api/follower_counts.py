@@ -28,6 +28,7 @@ class FollowerCounts:
         self._counts: dict[str, tuple[int, int]] = {}
         self._seen = 0
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -41,17 +42,20 @@ class FollowerCounts:
             self._counts, self._seen = counts, position
 
     def refresh(self) -> None:
-        position = self.view.counts_position()
-        if position < self._seen:  # rebuilt from scratch
-            self.warm()
-            return
-        if position == self._seen:
-            return
-        changed = self.view.counts_since(self._seen)
-        with self._lock:
-            for researcher_id, n, v, _ in changed:
-                self._counts[researcher_id] = (n, v)
-            self._seen = max([position, *(p for *_, p in changed)])
+        """Called by the refresher and by requests that read their own writes: one at a time,
+        so a slower refresh never puts older counts back over newer ones."""
+        with self._refreshing:
+            position = self.view.counts_position()
+            if position < self._seen:  # rebuilt from scratch
+                self.warm()
+                return
+            if position == self._seen:
+                return
+            changed = self.view.counts_since(self._seen)
+            with self._lock:
+                for researcher_id, n, v, _ in changed:
+                    self._counts[researcher_id] = (n, v)
+                self._seen = max([position, *(p for *_, p in changed)])
 
     def start(self) -> None:
         self.warm()

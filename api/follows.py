@@ -20,7 +20,7 @@ from litestar.params import FromPath
 from api.accounts import NO_STORE
 from api.auth import PUBLIC, Principal
 from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id, reject_unknown_query
-from domain.errors import ResearcherNotFoundError
+from domain.errors import ResearcherNotFoundError, UnavailableError
 from domain.follows.application import FollowCommand
 
 
@@ -59,8 +59,15 @@ async def researcher_uuid(state: State, raw: str) -> UUID:
     return UUID(internal_id)
 
 
+COMMAND_TIMEOUT = 10.0
+
+
 async def run_command(state: State, command: FollowCommand) -> Any:
-    outcome = await asyncio.wrap_future(state.services.follow_writer.submit(command))
+    future = state.services.follow_writer.submit(command)
+    try:
+        outcome = await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_TIMEOUT)
+    except TimeoutError:
+        raise UnavailableError("the follow could not be saved in time; try again") from None
     if outcome.error is not None:
         raise outcome.error
     return outcome

@@ -126,10 +126,11 @@ class ResearchersController(Controller):
         """Read-your-writes: wait (at most 2 s) until follows up to `position` are counted."""
         if position is None:
             return
-        if not position.isdigit() or len(position) > 18:
+        if not (position.isascii() and position.isdigit()) or len(position) > 18:
             raise ProblemError(400, "consistent_with is the position a follow or unfollow returned")
         runner = state.services.followers_runner
-        if await anyio.to_thread.run_sync(runner.wait, int(position), 2.0):
+        head = await anyio.to_thread.run_sync(runner.head)
+        if await anyio.to_thread.run_sync(runner.wait, min(int(position), head), 2.0):
             await anyio.to_thread.run_sync(state.follower_counts.refresh)
 
     @staticmethod

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from uuid import UUID
 
+from domain.errors import UnavailableError
 from domain.follows.application import FollowCommand, FollowOutcome, Follows
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,19 @@ class FollowWriter:
         self.lookup = lookup  # researcher ids -> (those that exist, their owners)
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[FollowCommand, Future[FollowOutcome]] | None] = queue.SimpleQueue()
+        self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="follow-writer", daemon=True)
         self._thread.start()
 
     def submit(self, command: FollowCommand) -> Future[FollowOutcome]:
+        if self._stopped:
+            raise UnavailableError("the service is shutting down; try again")
         future: Future[FollowOutcome] = Future()
         self._queue.put((command, future))
         return future
 
     def stop(self) -> None:
+        self._stopped = True
         self._queue.put(None)
         self._thread.join(timeout=10)
 
@@ -57,11 +62,15 @@ class FollowWriter:
             self._apply(batch)
 
     def _apply(self, batch: list[tuple[FollowCommand, Future[FollowOutcome]]]) -> None:
+        # A caller that gave up (its request was cancelled) is dropped before anything is written.
+        batch = [(c, f) for c, f in batch if f.set_running_or_notify_cancel()]
+        if not batch:
+            return
         commands = [c for c, _ in batch]
         try:
             known, owners = self.lookup(sorted({c.researcher_id for c in commands}))
             outcomes = self.follows.apply_all(commands, known=known, owners=owners)
-        except BaseException as e:  # every caller hears of the failure (e.g. the store is down)
+        except Exception as e:  # every caller hears of the failure (e.g. the store is down)
             for _, future in batch:
                 future.set_exception(e)
             return

@@ -31,7 +31,10 @@ class FollowersProjection(Projection[FollowersView]):
         owned = self.view.load_owned(records) if records else {}
         for e in events:
             if isinstance(e, Follow.Started | Follow.Followed):
-                changes.pairs[(str(e.researcher_id), str(e.account_id))] = (True, e.timestamp.isoformat())
+                pair = (str(e.researcher_id), str(e.account_id))
+                if isinstance(e, Follow.Followed):
+                    changes.restarted.add(pair)
+                changes.pairs[pair] = (True, e.timestamp.isoformat())
             elif isinstance(e, Follow.Unfollowed):
                 changes.pairs[(str(e.researcher_id), str(e.account_id))] = (False, e.timestamp.isoformat())
             elif isinstance(e, Account.Erased):

@@ -17,7 +17,7 @@ from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView, chunks
 
 
 class FollowersView(SqlView):
-    TABLES = ("follows", "counts", "owned", "verified", "seq")
+    TABLES = ("follows", "counts", "owned", "verified", "erased", "seq")
     SQLITE_PREFIX = "followers"
 
     def _schema_statements(self) -> list[str]:
@@ -34,6 +34,8 @@ class FollowersView(SqlView):
             "CREATE TABLE IF NOT EXISTS {owned} (record_id TEXT PRIMARY KEY, owner_id TEXT, level TEXT)",
             "CREATE INDEX IF NOT EXISTS {owned}_owner ON {owned} (owner_id)",
             "CREATE TABLE IF NOT EXISTS {verified} (account_id TEXT PRIMARY KEY)",
+            # Erased accounts never follow again, whichever runner gets to its events first.
+            "CREATE TABLE IF NOT EXISTS {erased} (account_id TEXT PRIMARY KEY)",
             f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
             "INSERT INTO {seq} (name, n) VALUES ('counts', 0) ON CONFLICT (name) DO NOTHING",
         ]
@@ -42,6 +44,9 @@ class FollowersView(SqlView):
 
     def apply_batch(self, changes: FollowerChanges, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
+            # One batch at a time across the runners of every upstream application: the deltas
+            # below are computed from what is stored, which a concurrent batch would change.
+            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'counts'"))
             self._insert_tracking(c, tracking)
             deltas: dict[str, list[int]] = {}  # researcher -> [followers, verified]
 
@@ -62,7 +67,7 @@ class FollowersView(SqlView):
                     [(r, o["owner_id"], o["level"]) for r, o in changes.owned.items()],
                 )
                 touched = {o["owner_id"] for o in changes.owned.values() if o["owner_id"]} | changes.owner_touched
-                now = self._verified_by_ownership(c, touched)
+                now = self._verified_by_ownership(c, touched) - self._erased(c, touched)
                 for account in touched:
                     was, is_ = account in before, account in now
                     if was == is_:
@@ -78,16 +83,25 @@ class FollowersView(SqlView):
             # 2. Follow relations: compare the batch's final state of each pair with what is stored.
             if changes.pairs:
                 stored = self._stored_pairs(c, list(changes.pairs))
-                verified = self._verified(c, {a for _, a in changes.pairs})
-                inserts, deletes = [], []
+                accounts = {a for _, a in changes.pairs}
+                verified = self._verified(c, accounts)
+                erased = self._erased(c, accounts) | changes.erased
+                inserts, deletes, restarted = [], [], []
                 for (researcher_id, account_id), (active, since) in changes.pairs.items():
                     exists = (researcher_id, account_id) in stored
+                    if active and account_id in erased:
+                        continue
                     if active and not exists:
                         inserts.append((researcher_id, account_id, since))
                         bump(researcher_id, account_id, +1, verified)
+                    elif active and (researcher_id, account_id) in changes.restarted:
+                        restarted.append((since, researcher_id, account_id))  # followed again: newest
                     elif not active and exists:
                         deletes.append((researcher_id, account_id))
                         bump(researcher_id, account_id, -1, verified)
+                if restarted:
+                    c.executemany(self._sql("UPDATE {follows} SET since = %s WHERE researcher_id = %s"
+                                            " AND account_id = %s"), restarted)
                 if inserts:
                     c.executemany(self._sql("INSERT INTO {follows} (researcher_id, account_id, since)"
                                             " VALUES (%s, %s, %s)"), inserts)
@@ -103,6 +117,8 @@ class FollowersView(SqlView):
                     bump(row["researcher_id"], account_id, -1, verified)
                 c.execute(self._sql("DELETE FROM {follows} WHERE account_id = %s"), (account_id,))
                 c.execute(self._sql("DELETE FROM {verified} WHERE account_id = %s"), (account_id,))
+                c.execute(self._sql("INSERT INTO {erased} (account_id) VALUES (%s) ON CONFLICT (account_id)"
+                                    " DO NOTHING"), (account_id,))
 
             deltas = {r: d for r, d in deltas.items() if d != [0, 0]}
             if not deltas:
@@ -136,6 +152,14 @@ class FollowersView(SqlView):
         for chunk in chunks(sorted(accounts)):
             clause, params = self._in("account_id", chunk)
             c.execute(self._sql("SELECT account_id FROM {verified} WHERE " + clause), params)
+            found.update(row["account_id"] for row in c.fetchall())
+        return found
+
+    def _erased(self, c: Any, accounts: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(sorted(accounts)):
+            clause, params = self._in("account_id", chunk)
+            c.execute(self._sql("SELECT account_id FROM {erased} WHERE " + clause), params)
             found.update(row["account_id"] for row in c.fetchall())
         return found
 
@@ -199,6 +223,7 @@ class FollowersView(SqlView):
 class FollowerChanges:
     def __init__(self) -> None:
         self.pairs: dict[tuple[str, str], tuple[bool, str]] = {}  # (researcher, account) -> (active, since)
+        self.restarted: set[tuple[str, str]] = set()  # unfollowed, then followed again, in this batch
         self.erased: set[str] = set()
         self.owned: dict[str, dict[str, Any]] = {}  # record id -> owner and level after the batch
         self.owner_touched: set[str] = set()  # accounts that lost a record

@@ -62,6 +62,9 @@ class ProfilesView(SqlView):
     def apply_batch(self, changes: BatchChanges, tracking: Tracking, build: BuildProfiles) -> None:
         """Write the rows, then rebuild the affected profiles with `build` from what is now stored."""
         with self.datastore.transaction(commit=True) as c:
+            # One batch at a time across the runners of the three upstream applications: profiles
+            # are rebuilt from what is stored, which a concurrent batch would be changing.
+            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))
             self._insert_tracking(c, tracking)
             if changes.researchers:
                 c.executemany(

@@ -1,0 +1,56 @@
+"""The group-commit writer: every caller hears back, whatever happens to the others."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from domain.errors import UnavailableError
+from domain.follows.application import FollowCommand, Follows
+from runtime.follow_writer import FollowWriter
+
+RECORD = uuid4()
+
+
+@pytest.fixture
+def follows():
+    app = Follows(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    yield app
+    app.close()
+
+
+def known(ids):
+    return set(ids), {}
+
+
+def test_a_cancelled_caller_does_not_stop_the_writer(follows):
+    writer = FollowWriter(follows, known)
+    try:
+        cancelled = writer.submit(FollowCommand(uuid4(), RECORD, True))
+        cancelled.cancel()
+        later = writer.submit(FollowCommand(uuid4(), RECORD, True))
+        assert later.result(timeout=5).changed is True
+    finally:
+        writer.stop()
+
+
+def test_when_the_store_fails_every_caller_in_the_batch_hears_it(follows):
+    def broken(ids):
+        raise ConnectionError("store down")
+
+    writer = FollowWriter(follows, broken)
+    try:
+        futures = [writer.submit(FollowCommand(uuid4(), RECORD, True)) for _ in range(5)]
+        for f in futures:
+            with pytest.raises(ConnectionError):
+                f.result(timeout=5)
+    finally:
+        writer.stop()
+
+
+def test_after_stop_new_commands_are_refused(follows):
+    writer = FollowWriter(follows, known)
+    writer.stop()
+    with pytest.raises(UnavailableError, match="shutting down"):
+        writer.submit(FollowCommand(uuid4(), RECORD, True))
