@@ -208,7 +208,7 @@ def print_summary(s: ImportSummary, path: Path) -> None:
     rate = s.records_read / s.seconds if s.seconds else 0.0
     print(f"{path}: {s.records_read:,} records in {s.seconds:.2f}s ({rate:,.0f}/s)")
     print(f"  works:       {s.works_created:,} new, {s.works_corrected:,} corrected, {s.works_unchanged:,} unchanged")
-    print(f"  researchers: {s.researchers_created:,} new, {s.researchers_corrected:,} corrected")
+    print(f"  researchers: {s.researchers_created:,} new")
     print(f"  events written: {s.events_written:,}")
     if s.malformed:
         print(f"  malformed: {s.malformed:,} (skipped)", file=sys.stderr)

@@ -27,7 +27,6 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     works_corrected: int = 0
     works_unchanged: int = 0
     researchers_created: int = 0
-    researchers_corrected: int = 0
     events_written: int = 0
     malformed: int = 0
     problems: list[RecordProblem] = []
@@ -39,7 +38,6 @@ class ImportSummary(msgspec.Struct, kw_only=True):
         self.works_corrected += report.works_corrected
         self.works_unchanged += report.works_unchanged
         self.researchers_created += report.researchers_created
-        self.researchers_corrected += report.researchers_corrected
         self.events_written += report.events
         if report.position is not None:
             self.position = report.position

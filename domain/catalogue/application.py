@@ -14,12 +14,10 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.batching import ReadsManyAggregates
 from domain.catalogue.model import (
-    RESEARCHER_FIELDS,
     Institution,
     institution_id_for,
     Researcher,
     Work,
-    recency_key,
     researcher_id_for,
     work_id_for,
 )
@@ -68,25 +66,8 @@ class ImportReport:
     works_corrected: int = 0
     works_unchanged: int = 0
     researchers_created: int = 0
-    researchers_corrected: int = 0
     events: int = 0
     position: int | None = None  # notification id of the last event written
-
-
-def merge_identity(known: dict[str, Any] | None, seen: dict[str, Any]) -> dict[str, Any]:
-    """An author's name and ORCID iD as the newest work gives them, gaps filled from older ones.
-
-    Order-independent, so importing the same works again, in any batches, changes nothing;
-    and a work that leaves the ORCID out never erases one that another work gave.
-    """
-    if known is None:
-        return {k: seen[k] for k in RESEARCHER_FIELDS}
-    newer, older = (seen, known) if seen["identity_as_of"] >= known["identity_as_of"] else (known, seen)
-    return {
-        "display_name": newer["display_name"] or older["display_name"],
-        "orcid": newer["orcid"] or older["orcid"],
-        "identity_as_of": newer["identity_as_of"],
-    }
 
 
 class Catalogue(ReadsManyAggregates):
@@ -159,12 +140,13 @@ class Catalogue(ReadsManyAggregates):
         works: dict[UUID, dict[str, Any]] = {}  # the last occurrence of a work in the batch wins
         authors: dict[UUID, dict[str, Any]] = {}
         for record in records:
-            as_of = recency_key(record["publication_date"], record["publication_year"], record["openalex_id"])
             authorships = []
             for a in record["authorships"]:
                 rid = researcher_id_for(a["openalex_id"])
-                seen = {"display_name": a["display_name"], "orcid": a["orcid"], "identity_as_of": as_of}
-                authors[rid] = merge_identity(authors.get(rid), seen) | {"openalex_id": a["openalex_id"]}
+                # A new record is registered as first seen; what it is called later is up to
+                # the works (see Researcher).
+                authors.setdefault(rid, {"openalex_id": a["openalex_id"], "display_name": a["display_name"],
+                                         "orcid": a["orcid"]})
                 authorships.append({"researcher_id": str(rid), **a})
             works[work_id_for(record["openalex_id"])] = {**record, "authorships": authorships}
 
@@ -181,11 +163,7 @@ class Catalogue(ReadsManyAggregates):
             else:
                 report.works_unchanged += 1
         for rid, identity in authors.items():
-            researcher = existing.get(rid)
-            if researcher is None:
+            if rid not in existing:
                 changed.append(Researcher(**identity))
                 report.researchers_created += 1
-            elif researcher.correct(merge_identity(researcher.fields(), identity)):
-                changed.append(researcher)
-                report.researchers_corrected += 1
         return changed, report

@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 # Fixed namespace for PeerLedger's deterministic ids (never change it: ids are stored).
 PEERLEDGER_NAMESPACE = UUID("6f1c2f4e-8a53-4d1e-9a7e-2b1f0c9d5e01")
 
-RESEARCHER_FIELDS = ("display_name", "orcid", "identity_as_of")
+RESEARCHER_FIELDS = ("display_name", "orcid")
 WORK_FIELDS = (
     "doi",
     "title",
@@ -65,11 +65,12 @@ class Correctable:
 
 
 class Researcher(Correctable, Aggregate):
-    """A public author record. Identity only: works, topics and co-authors come from Works.
+    """A public author record: it exists, with the name and ORCID iD it was first seen with.
 
-    Works name their authors, and two works may name one differently. The identity comes
-    from the newest work that names the author (`identity_as_of`, a recency key), so the
-    result does not depend on the order of files or batches, and a re-import changes nothing.
+    Works name their authors, and two works may name one differently; each work's authorship
+    keeps the name it gives (a change is the work's correction). The name a profile shows is
+    the newest work's, worked out by the profiles projection, so it does not depend on the
+    order of files or batches, and a newer work does not rewrite the record.
     """
 
     FIELDS = RESEARCHER_FIELDS
@@ -78,17 +79,15 @@ class Researcher(Correctable, Aggregate):
         openalex_id: str
         display_name: str
         orcid: str | None
-        identity_as_of: str
 
     class Corrected(Aggregate.Event):
         changes: dict[str, Any]
 
     @event(Registered)
-    def __init__(self, openalex_id: str, display_name: str, orcid: str | None, identity_as_of: str) -> None:
+    def __init__(self, openalex_id: str, display_name: str, orcid: str | None) -> None:
         self.openalex_id = openalex_id
         self.display_name = display_name
         self.orcid = orcid
-        self.identity_as_of = identity_as_of
 
     @classmethod
     def create_id(cls, openalex_id: str, **_: Any) -> UUID:

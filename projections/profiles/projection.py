@@ -1,6 +1,7 @@
 """ProfilesProjection: which catalogue event changes which profile row, and how a profile is computed.
 
-Rules (documented in README): works_count counts authorships; topics are counted over the
+Rules (documented in README): the name and ORCID iD come from the newest work naming the
+author; works_count counts authorships; topics are counted over the
 researcher's works; a close collaborator shares at least two works (works with more than
 100 authors do not make collaborators: hyperauthorship says little about who works with
 whom, and would cost a quadratic join); the affiliation is the
@@ -75,18 +76,26 @@ def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes
     )
 
 
-def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes]]:
+def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes, dict[str, Any]]]:
+    """Each profile's document, and its identity (name, ORCID iD, search keys) to store."""
     for p in inputs:
         topic_counts: Counter[str] = Counter()
         topic_names: dict[str, str | None] = {}
         affiliation = None
-        newest_with_institution = ""
-        for sort_key, institutions, topics in p.works:
+        newest_with_institution = newest_with_name = newest_with_orcid = ""
+        display_name, orcid = p.identity["display_name"], p.identity["orcid"]
+        for sort_key, institutions, topics, author_name, author_orcid in p.works:
             for t in topics:
                 topic_counts[t["openalex_id"]] += 1
                 topic_names[t["openalex_id"]] = t["display_name"]
             if institutions and sort_key > newest_with_institution:
                 newest_with_institution, affiliation = sort_key, institutions[0]
+            # The newest work that names the author says what they are called; a work that
+            # leaves the ORCID iD out never erases one another work gave.
+            if author_name and sort_key > newest_with_name:
+                newest_with_name, display_name = sort_key, author_name
+            if author_orcid and sort_key > newest_with_orcid:
+                newest_with_orcid, orcid = sort_key, author_orcid
         works_count = len(p.works)
         has_identifier = bool(p.identity["openalex_id"] or p.identity["orcid"])
         level = "L1" if has_identifier and works_count > 0 else "L0"
@@ -100,9 +109,9 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
                 status = "disputed"
         profile = ProfileDoc(
             id=UUID(p.identity["id"]),
-            display_name=p.identity["display_name"],
+            display_name=display_name,
             affiliation=InstitutionOut(**affiliation) if affiliation else None,
-            orcid=p.identity["orcid"],
+            orcid=orcid,
             openalex_id=p.identity["openalex_id"],
             works_count=works_count,
             topics_count=len(topic_counts),
@@ -117,7 +126,9 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
             same_person=[UUID(r) for r in p.same_person],
             trust=TrustOut(),
         )
-        yield p.identity["id"], _encoder.encode(profile)
+        key = name_key(display_name)
+        identity = {"display_name": display_name, "orcid": orcid, "name_key": key, "search_keys": name_keys(key)}
+        yield p.identity["id"], _encoder.encode(profile), identity
 
 
 OpenSealed = Callable[[UUID, str], "str | None"]

@@ -39,7 +39,7 @@ class ProfilesView(SqlView):
             f" topics TEXT NOT NULL, fields TEXT NOT NULL, doc {b} NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {authorships} (researcher_id TEXT NOT NULL, work_id TEXT NOT NULL,"
             " sort_key TEXT NOT NULL, institutions TEXT NOT NULL, authors_count INTEGER NOT NULL,"
-            " PRIMARY KEY (researcher_id, work_id))",
+            " author_name TEXT, author_orcid TEXT, PRIMARY KEY (researcher_id, work_id))",
             "CREATE INDEX IF NOT EXISTS {authorships}_work ON {authorships} (work_id)",
             "CREATE INDEX IF NOT EXISTS {authorships}_newest ON {authorships} (researcher_id, sort_key)",
             # What claims decided: one row per claimed-at-least-once record.
@@ -104,13 +104,16 @@ class ProfilesView(SqlView):
                     c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
                 c.executemany(
                     self._sql(
-                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
+                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count,"
+                        " author_name, author_orcid) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
                         " sort_key = excluded.sort_key, institutions = excluded.institutions,"
-                        " authors_count = excluded.authors_count"
+                        " authors_count = excluded.authors_count, author_name = excluded.author_name,"
+                        " author_orcid = excluded.author_orcid"
                     ),
                     [
-                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]), len(w.fields["authorships"]))
+                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]), len(w.fields["authorships"]),
+                         a["display_name"] or None, a["orcid"])
                         for wid, w in changes.works.items()
                         for a in w.fields["authorships"]
                     ],
@@ -144,13 +147,25 @@ class ProfilesView(SqlView):
                 return
             c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
             position = c.fetchone()["n"]
-            docs = build(self._profile_inputs(c, sorted(affected)))
+            built = list(build(self._profile_inputs(c, sorted(affected))))
             c.executemany(
                 self._sql(
                     "INSERT INTO {docs} (id, doc, position) VALUES (%s, %s, %s)"
                     " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position"
                 ),
-                [(rid, doc, position) for rid, doc in docs],
+                [(rid, doc, position) for rid, doc, _ in built],
+            )
+            # The name and ORCID iD the works give now: for search and ORCID lookups.
+            c.executemany(
+                self._sql("UPDATE {researchers} SET display_name = %s, orcid = %s, name_key = %s WHERE id = %s"),
+                [(i["display_name"], i["orcid"], i["name_key"], rid) for rid, _, i in built],
+            )
+            for chunk in _chunks([rid for rid, _, _ in built]):
+                clause, params = self._in("researcher_id", chunk)
+                c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
+            c.executemany(
+                self._sql("INSERT INTO {names} (key, researcher_id) VALUES (%s, %s)"),
+                [(key, rid) for rid, _, i in built for key in i["search_keys"]],
             )
 
     def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
@@ -214,14 +229,15 @@ class ProfilesView(SqlView):
             clause, params = self._in("a.researcher_id", list(inputs))
             c.execute(
                 self._sql(
-                    "SELECT a.researcher_id, a.sort_key, a.institutions, w.topics FROM {authorships} a"
-                    " JOIN {works} w ON w.id = a.work_id WHERE " + clause
+                    "SELECT a.researcher_id, a.sort_key, a.institutions, a.author_name, a.author_orcid, w.topics"
+                    " FROM {authorships} a JOIN {works} w ON w.id = a.work_id WHERE " + clause
                 ),
                 params,
             )
             for row in c.fetchall():
                 inputs[row["researcher_id"]].works.append(
-                    (row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]))
+                    (row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]),
+                     row["author_name"], row["author_orcid"])
                 )
             c.execute(
                 self._sql(
@@ -401,7 +417,7 @@ class ProfileInputs:
         self.same_person: list[str] = []
 
 
-BuildProfiles = Callable[[Iterable[ProfileInputs]], Iterable[tuple[str, bytes]]]
+BuildProfiles = Callable[[Iterable[ProfileInputs]], Iterable[tuple[str, bytes, dict[str, Any]]]]
 
 
 class WorkRow:

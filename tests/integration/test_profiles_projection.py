@@ -117,3 +117,16 @@ def test_works_with_more_than_100_authors_make_no_close_collaborators(services, 
     import_works(services, tmp_path, work(1, crowd), work(2, crowd))
     assert profile(services, "A1")["close_collaborators_count"] == 0
     assert profile(services, "A1")["works_count"] == 2
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_the_name_and_orcid_come_from_the_newest_work_whatever_the_import_order(services, tmp_path, newest_first):
+    older = work(1, [author(1, "A. Smith", orcid="https://orcid.org/0000-0002-1825-0097")], year=2019)
+    newer = work(2, [author(1, "Ann Smith")], year=2022)
+    first, second = (newer, older) if newest_first else (older, newer)
+    import_works(services, tmp_path, first, name="first.json")
+    import_works(services, tmp_path, second, name="second.json")
+    p = profile(services, "A1")
+    assert (p["display_name"], p["orcid"]) == ("Ann Smith", "0000-0002-1825-0097")  # the ORCID iD is kept
+    assert [r[1] for r in services.profiles_view.search("ann", None, 10)] == [str(researcher_id_for("A1"))]
+    assert services.profiles_view.researcher_id_for_orcid("0000-0002-1825-0097") == str(researcher_id_for("A1"))
