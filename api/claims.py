@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id
+from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, resolve_researcher
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
 from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
 
@@ -117,11 +117,9 @@ def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
 
 
 def facts_for(state: State, raw_id: str) -> RecordFacts:
-    internal_id, orcid = parse_researcher_id(raw_id)
     view = state.services.profiles_view
-    if internal_id is None:
-        internal_id = view.researcher_id_for_orcid(orcid)
-    facts = view.record_facts(internal_id) if internal_id else None
+    internal_id = resolve_researcher(view, raw_id)
+    facts = view.record_facts(internal_id)
     if facts is None:
         raise ResearcherNotFoundError(raw_id)
     return RecordFacts(UUID(internal_id), facts["orcid"], facts["base_level"], facts["institution_ids"])

@@ -8,12 +8,10 @@ refresh; a client that wants its own follow seen passes the position its command
 
 from __future__ import annotations
 
-import logging
 import threading
 
+from api.replica import PolledReplica
 from projections.followers.view import FollowersView
-
-log = logging.getLogger(__name__)
 
 
 def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
@@ -21,16 +19,14 @@ def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
     return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
 
 
-class FollowerCounts:
+class FollowerCounts(PolledReplica):
     def __init__(self, view: FollowersView, *, refresh_seconds: float) -> None:
+        super().__init__(refresh_seconds=refresh_seconds, name="follower-counts")
         self.view = view
-        self.refresh_seconds = refresh_seconds
         self._counts: dict[str, tuple[int, int]] = {}
         self._seen = 0
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def get(self, researcher_id: str) -> tuple[int, int]:
         return self._counts.get(researcher_id, (0, 0))
@@ -56,20 +52,3 @@ class FollowerCounts:
                 for researcher_id, n, v, _ in changed:
                     self._counts[researcher_id] = (n, v)
                 self._seen = max([position, *(p for *_, p in changed)])
-
-    def start(self) -> None:
-        self.warm()
-        self._thread = threading.Thread(target=self._loop, name="follower-counts", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self.refresh_seconds):
-            try:
-                self.refresh()
-            except Exception:  # the store may be briefly unreachable; serve what is known, retry
-                log.exception("follower counts refresh failed")

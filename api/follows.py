@@ -19,8 +19,16 @@ from litestar.params import FromPath
 
 from api.accounts import NO_STORE
 from api.auth import PUBLIC, Principal
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, parse_researcher_id, reject_unknown_query
-from domain.errors import ResearcherNotFoundError, UnavailableError
+from api.researchers import (
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    parse_researcher_id,
+    reject_unknown_query,
+    resolve_researcher,
+)
+from domain.errors import UnavailableError
 from domain.follows.application import FollowCommand
 
 
@@ -51,11 +59,10 @@ class FollowingPageOut(msgspec.Struct):
 
 
 async def researcher_uuid(state: State, raw: str) -> UUID:
-    internal_id, orcid = parse_researcher_id(raw)
-    if internal_id is None:
-        internal_id = await anyio.to_thread.run_sync(state.services.profiles_view.researcher_id_for_orcid, orcid)
-        if internal_id is None:
-            raise ResearcherNotFoundError(raw)
+    """Without a query for UUIDs and OpenAlex ids (the follow writer checks existence per batch)."""
+    internal_id, _ = parse_researcher_id(raw)
+    if internal_id is None:  # an ORCID iD: look it up
+        internal_id = await anyio.to_thread.run_sync(resolve_researcher, state.services.profiles_view, raw)
     return UUID(internal_id)
 
 
@@ -106,12 +113,8 @@ class FollowsController(Controller):
     def followers(self, request: Request, state: State, researcher_id: FromPath[str], limit: Limit = 20,
                   cursor: Cursor = None) -> FollowerPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
-        internal_id, orcid = parse_researcher_id(researcher_id)
         view = state.services.profiles_view
-        if internal_id is None:
-            internal_id = view.researcher_id_for_orcid(orcid)
-        if internal_id is None or not view.exists(internal_id):
-            raise ResearcherNotFoundError(researcher_id)
+        internal_id = resolve_researcher(view, researcher_id)
         after = decode_cursor(cursor, 2) if cursor else None
         rows = state.services.followers_view.followers_of(internal_id, after, limit + 1)
         names = view.owner_names([a for _, a in rows[:limit]])

@@ -10,26 +10,22 @@ refresh: freshness is bounded by the refresh interval.
 
 from __future__ import annotations
 
-import logging
 import threading
 
+from api.replica import PolledReplica
 from projections.profiles.view import ProfilesView
-
-log = logging.getLogger(__name__)
 
 WARM_PAGE = 5_000
 
 
-class ProfileCache:
+class ProfileCache(PolledReplica):
     def __init__(self, view: ProfilesView, *, refresh_seconds: float, max_entries: int = 100_000) -> None:
+        super().__init__(refresh_seconds=refresh_seconds, name="profile-cache")
         self.view = view
-        self.refresh_seconds = refresh_seconds
         self.max_entries = max_entries
         self._docs: dict[str, bytes] = {}
         self._seen = 0
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -80,21 +76,3 @@ class ProfileCache:
                 if researcher_id in self._docs or len(self._docs) < self.max_entries:
                     self._docs[researcher_id] = doc
             self._seen = max([position, *(p for _, _, p in changed)])
-
-    def start(self) -> None:
-        if self.max_entries:
-            self.warm()
-        self._thread = threading.Thread(target=self._loop, name="profile-cache", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self.refresh_seconds):
-            try:
-                self.refresh()
-            except Exception:  # the store may be briefly unreachable; serve what is known, retry
-                log.exception("profile cache refresh failed")

@@ -21,6 +21,7 @@ from domain.catalogue.model import researcher_id_for
 from domain.errors import ResearcherNotFoundError
 from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
 from projections.profiles.projection import name_key
+from projections.profiles.view import ProfilesView
 from runtime.openalex import MalformedRecordError, normalise_orcid
 
 JSON = "application/json"
@@ -57,6 +58,17 @@ def parse_researcher_id(value: str) -> tuple[str | None, str | None]:
         raise ProblemError(
             400, f"{value!r} is not a researcher id: use a UUID, an OpenAlex author id (A...) or an ORCID iD"
         ) from None
+
+
+def resolve_researcher(view: ProfilesView, raw: str) -> str:
+    """The internal id of a researcher given as UUID, OpenAlex id or ORCID iD; 404 if unknown.
+    Blocking (it may ask the view): call it off the event loop."""
+    internal_id, orcid = parse_researcher_id(raw)
+    if internal_id is None:
+        internal_id = view.researcher_id_for_orcid(orcid)
+    if internal_id is None or not view.exists(internal_id):
+        raise ResearcherNotFoundError(raw)
+    return internal_id
 
 
 def reject_unknown_query(request: Request, allowed: set[str]) -> None:
@@ -167,11 +179,7 @@ class ResearchersController(Controller):
     ) -> Response[WorkPageOut]:
         reject_unknown_query(request, {"limit", "cursor"})
         view = state.services.profiles_view
-        internal_id, orcid = parse_researcher_id(researcher_id)
-        if internal_id is None:
-            internal_id = view.researcher_id_for_orcid(orcid)
-        if internal_id is None or not view.exists(internal_id):
-            raise ResearcherNotFoundError(researcher_id)
+        internal_id = resolve_researcher(view, researcher_id)
         after = decode_cursor(cursor, 2) if cursor else None
         rows = view.works_of(internal_id, after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None

@@ -47,24 +47,7 @@ def recency_key(publication_date: str | None, publication_year: int | None, open
     return f"{when}|{openalex_id}"
 
 
-class Correctable:
-    """Re-imports record only the fields that changed, as one Corrected event."""
-
-    FIELDS: tuple[str, ...] = ()
-
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FIELDS}
-
-    def correct(self, incoming: dict[str, Any]) -> bool:
-        """Record what changed; returns False when nothing did."""
-        current = self.fields()
-        changes = {k: v for k, v in incoming.items() if current.get(k) != v}
-        if changes:
-            self._correct(changes)  # type: ignore[attr-defined]
-        return bool(changes)
-
-
-class Researcher(Correctable, Aggregate):
+class Researcher(Aggregate):
     """A public author record: it exists, with the name and ORCID iD it was first seen with.
 
     Works name their authors, and two works may name one differently; each work's authorship
@@ -73,15 +56,10 @@ class Researcher(Correctable, Aggregate):
     order of files or batches, and a newer work does not rewrite the record.
     """
 
-    FIELDS = RESEARCHER_FIELDS
-
     class Registered(Aggregate.Created):
         openalex_id: str
         display_name: str
         orcid: str | None
-
-    class Corrected(Aggregate.Event):
-        changes: dict[str, Any]
 
     @event(Registered)
     def __init__(self, openalex_id: str, display_name: str, orcid: str | None) -> None:
@@ -93,16 +71,13 @@ class Researcher(Correctable, Aggregate):
     def create_id(cls, openalex_id: str, **_: Any) -> UUID:
         return researcher_id_for(openalex_id)
 
-    @event(Corrected)
-    def _correct(self, changes: dict[str, Any]) -> None:
-        for name, value in changes.items():
-            setattr(self, name, value)
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in RESEARCHER_FIELDS}
 
 
-class Work(Correctable, Aggregate):
-    """A published work and its authorships, which carry the researchers' ids."""
-
-    FIELDS = WORK_FIELDS
+class Work(Aggregate):
+    """A published work and its authorships, which carry the researchers' ids and the names
+    and ORCID iDs the work gives them. Re-imports record only the fields that changed."""
 
     class Imported(Aggregate.Created):
         openalex_id: str
@@ -150,6 +125,17 @@ class Work(Correctable, Aggregate):
     @classmethod
     def create_id(cls, openalex_id: str, **_: Any) -> UUID:
         return work_id_for(openalex_id)
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in WORK_FIELDS}
+
+    def correct(self, incoming: dict[str, Any]) -> bool:
+        """Record what changed, as one Corrected event; returns False when nothing did."""
+        current = self.fields()
+        changes = {k: v for k, v in incoming.items() if current.get(k) != v}
+        if changes:
+            self._correct(changes)
+        return bool(changes)
 
     @event(Corrected)
     def _correct(self, changes: dict[str, Any]) -> None:

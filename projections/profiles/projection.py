@@ -164,24 +164,13 @@ class ProfilesProjection(Projection[ProfilesView]):
                 continue
             if isinstance(e, Researcher.Registered):
                 rid = str(e.originator_id)
-                key = name_key(e.display_name)
+                # As first seen; the profile build below works out the name the works give now.
                 changes.researchers[rid] = {
                     "openalex_id": e.openalex_id,
                     "orcid": e.orcid,
                     "display_name": e.display_name,
-                    "name_key": key,
-                    "search_keys": name_keys(key),
+                    "name_key": name_key(e.display_name),
                 }
-                changes.affected.add(rid)
-            elif isinstance(e, Researcher.Corrected):
-                rid = str(e.originator_id)
-                row = changes.researchers.get(rid) or self.view.load_researcher(rid)
-                if row is None:
-                    continue
-                row.update(e.changes)
-                row["name_key"] = name_key(row["display_name"])
-                row["search_keys"] = name_keys(row["name_key"])
-                changes.researchers[rid] = row
                 changes.affected.add(rid)
             elif isinstance(e, Work.Imported):
                 fields = {

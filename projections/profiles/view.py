@@ -79,13 +79,6 @@ class ProfilesView(SqlView):
                         for rid, r in changes.researchers.items()
                     ],
                 )
-                for chunk in _chunks(list(changes.researchers)):
-                    clause, params = self._in("researcher_id", chunk)
-                    c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
-                c.executemany(
-                    self._sql("INSERT INTO {names} (key, researcher_id) VALUES (%s, %s)"),
-                    [(key, rid) for rid, r in changes.researchers.items() for key in r["search_keys"]],
-                )
             if changes.works:
                 c.executemany(
                     self._sql(
@@ -207,15 +200,6 @@ class ProfilesView(SqlView):
                 c.execute(self._sql("SELECT id, fields FROM {works} WHERE " + clause), params)
                 found.update((row["id"], json.loads(row["fields"])) for row in c.fetchall())
         return found
-
-    def load_researcher(self, researcher_id: str) -> dict[str, Any] | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql("SELECT openalex_id, orcid, display_name, name_key FROM {researchers} WHERE id = %s"),
-                (researcher_id,),
-            )
-            row = c.fetchone()
-        return dict(row) if row else None
 
     def _profile_inputs(self, c: Any, ids: Sequence[str]) -> Iterable[ProfileInputs]:
         for chunk in _chunks(ids):
