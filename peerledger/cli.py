@@ -94,6 +94,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from peerledger.protocol import NoDelayHttpToolsProtocol
 
     if args.no_demo:
         settings = msgspec.structs.replace(settings, demo_data=False)
@@ -107,6 +108,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         "log_level": settings.log_level.lower(),
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": proxies or None,
+        "http": NoDelayHttpToolsProtocol,
+        "loop": "uvloop",
     }
     if settings.workers > 1:  # each process builds its app from the environment
         os.environ["PEERLEDGER_DEMO_DATA"] = "yes" if settings.demo_data else "no"
