@@ -107,8 +107,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 JSON_TYPES = ("application/json",)
 
 
-def require_json_bodies(request: Request) -> None:
-    """Bodies are JSON unless a route says otherwise (opt "body_types"): else 415."""
+async def require_json_bodies(request: Request) -> None:
+    """Bodies are JSON unless a route says otherwise (opt "body_types"): else 415.
+
+    Async on purpose: a plain function here would be run in a worker thread on every request."""
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
