@@ -228,6 +228,16 @@ def test_bad_tokens_are_401(client, make_token):
     assert client.post("/imports", content=b"[]", headers=bearer(token) | {"content-type": "application/json"}).status_code == 401
 
 
+def test_a_token_that_worked_is_refused_once_it_expires(client, monkeypatch):
+    # Verified tokens are remembered per process; the memory must not outlive the token.
+    register(client)
+    token = login(client).json()["access_token"]
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    later = time.time() + 16 * 60  # access tokens live 15 minutes
+    monkeypatch.setattr("api.auth.time.time", lambda: later)
+    assert_problem(client.get("/me", headers=bearer(token)), 401, "a valid access token is required")
+
+
 def test_routes_are_closed_without_a_token(client):
     assert_problem(client.get("/me"), 401, "a valid access token is required")
     assert_problem(client.delete("/me"), 401, "a valid access token is required")
