@@ -291,17 +291,18 @@ class ProfilesView(SqlView):
         return [row["researcher_id"] for row in rows]
 
     def existing_and_owners(self, researcher_ids: Sequence[str]) -> tuple[set[str], dict[str, str]]:
-        """Which of these records exist, and the owners of those that have one."""
+        """Which of these records exist, and the owners of those that have one (one query)."""
         known: set[str] = set()
         owners: dict[str, str] = {}
         for chunk in _chunks(researcher_ids):
-            clause, params = self._in("id", chunk)
-            known.update(row["id"] for row in self._query("SELECT id FROM {docs} WHERE " + clause, params))
-            oclause, oparams = self._in("researcher_id", chunk)
+            clause, params = self._in("d.id", chunk)
             for row in self._query(
-                "SELECT researcher_id, owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND " + oclause, oparams
+                "SELECT d.id, o.owner_id FROM {docs} d LEFT JOIN {ownership} o"
+                " ON o.researcher_id = d.id AND o.owner_id IS NOT NULL WHERE " + clause, params
             ):
-                owners[row["researcher_id"]] = row["owner_id"]
+                known.add(row["id"])
+                if row["owner_id"] is not None:
+                    owners[row["id"]] = row["owner_id"]
         return known, owners
 
     def owner_names(self, account_ids: Sequence[str]) -> dict[str, str]:
