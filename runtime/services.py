@@ -120,62 +120,63 @@ class Services:
         secret = secret_key(settings)
         self.jwt_secret = derive(secret, "jwt").hex()
         self.sql = sql_store(settings)
-        self.vault = SqlVault(self.sql, derive(secret, "email"))
-        self.rate_limiter = RateLimiter(self.sql, derive(secret, "rate-limit"))
-        self.hasher = Argon2Hasher(
-            time_cost=settings.argon2_time_cost,
-            memory_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
-            max_concurrent=settings.hash_concurrency,
-        )
-        self.mailer = mailer(settings)
-        self.orcid = OrcidSignIn(
-            client_id=settings.orcid_client_id,
-            client_secret=settings.orcid_client_secret,
-            authorize_url=settings.orcid_authorize_url,
-            token_url=settings.orcid_token_url,
-            redirect_uri=settings.orcid_redirect_uri,
-            state_secret=derive(secret, "orcid-state"),
-        )
-        self.accounts = Accounts(
-            env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
-        )
-        self.catalogue = Catalogue(env=store_env(settings, Catalogue.name))
-        self.claims = Claims(
-            env=store_env(settings, Claims.name),
-            vault=self.vault,
-            mailer=self.mailer,
-            institution_domains=self.catalogue.institution_domains,
-        )
-        self.follows = Follows(env=store_env(settings, Follows.name))
-        view_class = VIEWS[settings.persistence_module]
-        name = ProfilesProjection.name
-        factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-        self.profiles_view: ProfilesView = factory.tracking_recorder(view_class)
-        self._factories = [factory]
-        self.profiles = ProfilesProjection(view=self.profiles_view, open_sealed=self.vault.open)
-        # One runner per upstream application, all into the profiles view.
-        self.profiles_runner = BatchProjectionRunner(self.catalogue, self.profiles)
-        name = ModerationProjection.name
-        factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-        self._factories.append(factory)
-        self.moderation_view: ModerationView = factory.tracking_recorder(MODERATION_VIEWS[settings.persistence_module])
-        moderation = ModerationProjection(self.moderation_view, claim_status=self.claims.claim_status)
-        name = FollowersProjection.name
-        factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-        self._factories.append(factory)
-        self.followers_view: FollowersView = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
-        followers = FollowersProjection(self.followers_view)
-        self.followers_runner = BatchProjectionRunner(self.follows, followers, batch_size=5_000)
-        self.runners = [
-            self.profiles_runner,
-            BatchProjectionRunner(self.claims, self.profiles),
-            BatchProjectionRunner(self.accounts, self.profiles),
-            BatchProjectionRunner(self.claims, moderation),
-            self.followers_runner,
-            BatchProjectionRunner(self.accounts, followers),
-            BatchProjectionRunner(self.claims, followers),
-        ]
+        with self.sql.schema_lock():  # creating tables
+            self.vault = SqlVault(self.sql, derive(secret, "email"))
+            self.rate_limiter = RateLimiter(self.sql, derive(secret, "rate-limit"))
+            self.hasher = Argon2Hasher(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+                max_concurrent=settings.hash_concurrency,
+            )
+            self.mailer = mailer(settings)
+            self.orcid = OrcidSignIn(
+                client_id=settings.orcid_client_id,
+                client_secret=settings.orcid_client_secret,
+                authorize_url=settings.orcid_authorize_url,
+                token_url=settings.orcid_token_url,
+                redirect_uri=settings.orcid_redirect_uri,
+                state_secret=derive(secret, "orcid-state"),
+            )
+            self.accounts = Accounts(
+                env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
+            )
+            self.catalogue = Catalogue(env=store_env(settings, Catalogue.name))
+            self.claims = Claims(
+                env=store_env(settings, Claims.name),
+                vault=self.vault,
+                mailer=self.mailer,
+                institution_domains=self.catalogue.institution_domains,
+            )
+            self.follows = Follows(env=store_env(settings, Follows.name))
+            view_class = VIEWS[settings.persistence_module]
+            name = ProfilesProjection.name
+            factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+            self.profiles_view: ProfilesView = factory.tracking_recorder(view_class)
+            self._factories = [factory]
+            self.profiles = ProfilesProjection(view=self.profiles_view, open_sealed=self.vault.open)
+            # One runner per upstream application, all into the profiles view.
+            self.profiles_runner = BatchProjectionRunner(self.catalogue, self.profiles)
+            name = ModerationProjection.name
+            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+            self._factories.append(factory)
+            self.moderation_view: ModerationView = factory.tracking_recorder(MODERATION_VIEWS[settings.persistence_module])
+            moderation = ModerationProjection(self.moderation_view, claim_status=self.claims.claim_status)
+            name = FollowersProjection.name
+            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+            self._factories.append(factory)
+            self.followers_view: FollowersView = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+            followers = FollowersProjection(self.followers_view)
+            self.followers_runner = BatchProjectionRunner(self.follows, followers, batch_size=5_000)
+            self.runners = [
+                self.profiles_runner,
+                BatchProjectionRunner(self.claims, self.profiles),
+                BatchProjectionRunner(self.accounts, self.profiles),
+                BatchProjectionRunner(self.claims, moderation),
+                self.followers_runner,
+                BatchProjectionRunner(self.accounts, followers),
+                BatchProjectionRunner(self.claims, followers),
+            ]
         self._follow_writer: FollowWriter | None = None
 
     @property

@@ -28,6 +28,11 @@ class SqlStore:
     def transaction(self) -> Iterator[Any]:  # yields run(statement, params) -> rows
         raise NotImplementedError
 
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Held while a process creates its tables, so processes starting together take turns."""
+        yield
+
     def close(self) -> None:
         pass
 
@@ -94,6 +99,17 @@ class PostgresStore(SqlStore):
                 return cur.fetchall() if cur.description else []
 
             yield run
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        # PostgreSQL refuses concurrent CREATE ... IF NOT EXISTS on one catalogue row ("tuple
+        # concurrently updated"): API processes starting together failed at random without this.
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('peerledger schema'))")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('peerledger schema'))")
 
     def close(self) -> None:
         self.pool.close()
