@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
@@ -63,13 +64,18 @@ class BatchProjectionRunner:
 
     def run_batch(self) -> int:
         """Process the next batch; returns how many notifications it covered."""
-        start = self._start_position()
+        return self._apply(self._read(self._start_position()))
+
+    def _read(self, start: int) -> tuple[list[Any], list[Any]]:
         notifications = self.app.recorder.select_notifications(
             start=start, limit=self.batch_size, topics=self.projection.topics, inclusive_of_start=False
         )
+        return notifications, [self.app.mapper.to_domain_event(n) for n in notifications]
+
+    def _apply(self, batch: tuple[list[Any], list[Any]]) -> int:
+        notifications, events = batch
         if not notifications:
             return 0
-        events = [self.app.mapper.to_domain_event(n) for n in notifications]
         try:
             self.projection.process_batch(events, Tracking(self.app.name, notifications[-1].id))
         except BaseException:
@@ -80,17 +86,27 @@ class BatchProjectionRunner:
 
     def catch_up(self) -> int:
         """Process until nothing is left; returns the number of notifications processed.
+
+        The next batch is read and decoded in a second thread while this one is written (the
+        writing thread mostly waits for the database), which is what a long backlog needs.
         Another runner doing the same at the same time is fine: a batch it recorded first is
         not applied twice here (the tracking insert fails), and this one reads on from there."""
         total = 0
-        while True:
-            try:
-                n = self.run_batch()
-            except IntegrityError:
-                continue
-            if not n:
-                return total
-            total += n
+        with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{self.projection.name}") as reader:
+            ahead: tuple[int, Future[tuple[list[Any], list[Any]]]] | None = None
+            while True:
+                start = self._start_position()
+                batch = ahead[1].result() if ahead is not None and ahead[0] == start else self._read(start)
+                notifications = batch[0]
+                ahead = (notifications[-1].id, reader.submit(self._read, notifications[-1].id)) if notifications else None
+                try:
+                    n = self._apply(batch)
+                except IntegrityError:
+                    ahead = None
+                    continue
+                if not n:
+                    return total
+                total += n
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)

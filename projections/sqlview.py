@@ -17,6 +17,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
 BATCH_IN = 500  # ids per IN (...) list
+SEPARATOR = "\x1f"  # between the values of a column sent as one text (PostgresSqlView._many)
 
 
 def chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any]]:
@@ -40,6 +41,15 @@ class SqlView(TrackingRecorder):
 
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
+
+    @abstractmethod
+    def _many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `statement` over many rows, which it reads from `{rows}`: a table whose columns
+        are `columns` ("name type, ..."; types are text or bigint)."""
+
+    @abstractmethod
+    def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Like _many, for a SELECT: the rows it finds for all the given rows."""
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
         """One read-only statement: a single round trip where the backend allows it."""
@@ -69,6 +79,22 @@ class SQLiteSqlView(SqlView, SQLiteTrackingRecorder):
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} IN ({','.join(['%s'] * len(values))})", list(values)
+
+    def _many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        # In process, a statement per row costs little: {rows} is the one row of parameters.
+        c.executemany(self._sql(statement.replace("{rows}", self._one_row(columns))), rows)
+
+    def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        sql = self._sql(statement.replace("{rows}", self._one_row(columns)))
+        found = []
+        for row in rows:
+            c.execute(sql, row)
+            found.extend(c.fetchall())
+        return found
+
+    @staticmethod
+    def _one_row(columns: str) -> str:
+        return "(SELECT " + ", ".join(f"? AS {column.split()[0]}" for column in columns.split(",")) + ") AS rows"
 
 
 class PostgresSqlView(SqlView, PostgresTrackingRecorder):
@@ -100,6 +126,29 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
+
+    def _many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        # One statement over all the rows: a statement per row spent most of a batch in psycopg's
+        # per-row work, and even arrays cost a Python call per element to send. So each column
+        # goes as one text, split by the server. Values are ids, times, numbers and level codes:
+        # none holds the separator (checked) and none is empty, so '' can stand for NULL.
+        c.execute(*self._unnest(statement, columns, rows))
+
+    def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        c.execute(*self._unnest(statement, columns, rows))
+        return c.fetchall()
+
+    def _unnest(self, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> tuple[Any, list[str]]:
+        pairs = [column.split() for column in columns.split(",")]
+        source = ("unnest(" + ", ".join(f"string_to_array(%s, E'\\x1f', '')::{kind}[]" for _, kind in pairs)
+                  + ") AS rows(" + ", ".join(name for name, _ in pairs) + ")")
+        params = []
+        for column in zip(*rows, strict=True):
+            text = SEPARATOR.join("" if v is None else str(v) for v in column)
+            if text.count(SEPARATOR) != len(column) - 1:
+                raise ValueError("a value holds the column separator")
+            params.append(text)
+        return self._sql(statement.replace("{rows}", source)), params
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
         # Autocommit: one round trip instead of BEGIN, SELECT, ROLLBACK.

@@ -60,10 +60,12 @@ class FollowersView(SqlView):
             if changes.owned:
                 before = self._verified(c, {o["owner_id"] for o in changes.owned.values() if o["owner_id"]}
                                         | changes.owner_touched)
-                c.executemany(
-                    self._sql("INSERT INTO {owned} (record_id, owner_id, level) VALUES (%s, %s, %s)"
-                              " ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id,"
-                              " level = excluded.level"),
+                self._many(
+                    c,
+                    "INSERT INTO {owned} (record_id, owner_id, level) SELECT record_id, owner_id, level"
+                    " FROM {rows} WHERE true ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id,"
+                    " level = excluded.level",
+                    "record_id text, owner_id text, level text",
                     [(r, o["owner_id"], o["level"]) for r, o in changes.owned.items()],
                 )
                 touched = {o["owner_id"] for o in changes.owned.values() if o["owner_id"]} | changes.owner_touched
@@ -100,14 +102,18 @@ class FollowersView(SqlView):
                         deletes.append((researcher_id, account_id))
                         bump(researcher_id, account_id, -1, verified)
                 if restarted:
-                    c.executemany(self._sql("UPDATE {follows} SET since = %s WHERE researcher_id = %s"
-                                            " AND account_id = %s"), restarted)
+                    self._many(c, "UPDATE {follows} SET since = rows.since FROM {rows}"
+                               " WHERE {follows}.researcher_id = rows.researcher_id"
+                               " AND {follows}.account_id = rows.account_id",
+                               "since text, researcher_id text, account_id text", restarted)
                 if inserts:
-                    c.executemany(self._sql("INSERT INTO {follows} (researcher_id, account_id, since)"
-                                            " VALUES (%s, %s, %s)"), inserts)
+                    self._many(c, "INSERT INTO {follows} (researcher_id, account_id, since)"
+                               " SELECT researcher_id, account_id, since FROM {rows}",
+                               "researcher_id text, account_id text, since text", inserts)
                 if deletes:
-                    c.executemany(self._sql("DELETE FROM {follows} WHERE researcher_id = %s AND account_id = %s"),
-                                  deletes)
+                    self._many(c, "DELETE FROM {follows} WHERE (researcher_id, account_id) IN"
+                               " (SELECT researcher_id, account_id FROM {rows})",
+                               "researcher_id text, account_id text", deletes)
 
             # 3. Erased accounts: their follows disappear from lists and counts.
             for account_id in sorted(changes.erased):
@@ -125,27 +131,21 @@ class FollowersView(SqlView):
                 return
             c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'counts' RETURNING n"))
             position = c.fetchone()["n"]
-            c.executemany(
-                self._sql(
-                    "INSERT INTO {counts} (researcher_id, followers, verified, position) VALUES (%s, %s, %s, %s)"
-                    " ON CONFLICT (researcher_id) DO UPDATE SET followers = {counts}.followers + excluded.followers,"
-                    " verified = {counts}.verified + excluded.verified, position = excluded.position"
-                ),
+            self._many(
+                c,
+                "INSERT INTO {counts} (researcher_id, followers, verified, position)"
+                " SELECT researcher_id, followers, verified, position FROM {rows} WHERE true"
+                " ON CONFLICT (researcher_id) DO UPDATE SET followers = {counts}.followers + excluded.followers,"
+                " verified = {counts}.verified + excluded.verified, position = excluded.position",
+                "researcher_id text, followers bigint, verified bigint, position bigint",
                 [(r, d[0], d[1], position) for r, d in deltas.items()],
             )
 
     def _stored_pairs(self, c: Any, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
-        by_researcher: dict[str, list[str]] = {}
-        for r, a in pairs:
-            by_researcher.setdefault(r, []).append(a)
-        for chunk in chunks(sorted(by_researcher)):
-            clause, params = self._in("researcher_id", chunk)
-            c.execute(self._sql("SELECT researcher_id, account_id FROM {follows} WHERE " + clause), params)
-            wanted = set(pairs)
-            found.update((row["researcher_id"], row["account_id"]) for row in c.fetchall()
-                         if (row["researcher_id"], row["account_id"]) in wanted)
-        return found
+        rows = self._select_many(c, "SELECT f.researcher_id, f.account_id FROM {follows} f JOIN {rows}"
+                                 " ON f.researcher_id = rows.researcher_id AND f.account_id = rows.account_id",
+                                 "researcher_id text, account_id text", pairs)
+        return {(row["researcher_id"], row["account_id"]) for row in rows}
 
     def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
         found: set[str] = set()

@@ -1,0 +1,73 @@
+"""The followers projection on both stores: relations, counts, refollows, erasure, rebuild.
+
+Batches are written set-based (one statement per kind of change); these tests run the same
+histories on SQLite, where each row is its own statement, and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from domain.follows.application import FollowCommand
+from projections.followers.projection import FollowersProjection
+from projections.runner import BatchProjectionRunner
+from runtime.services import FOLLOWERS_VIEWS, store_env
+
+RESEARCHERS = [uuid.UUID(int=n) for n in range(1, 11)]
+ACCOUNTS = [uuid.UUID(int=1000 + n) for n in range(1, 31)]
+
+
+def apply(services, *commands: FollowCommand) -> None:
+    services.follows.apply_all(list(commands), known=set(RESEARCHERS), owners={})
+
+
+def counts(services) -> dict[str, int]:
+    return {r: n for r, n, _ in services.followers_view.all_counts() if n}
+
+
+def test_follow_unfollow_and_follow_again_in_one_batch_and_across_batches(services):
+    r, a, b = RESEARCHERS[0], ACCOUNTS[0], ACCOUNTS[1]
+    apply(services, FollowCommand(a, r, True), FollowCommand(b, r, True))
+    apply(services, FollowCommand(a, r, False))
+    apply(services, FollowCommand(a, r, True))  # followed again: newest first in the list
+    services.followers_runner.catch_up()
+    assert counts(services) == {str(r): 2}
+    rows = services.followers_view.followers_of(str(r), None, 10)
+    assert [account for _, account in rows] == [str(a), str(b)]
+    apply(services, FollowCommand(a, r, False), FollowCommand(b, r, False), FollowCommand(b, r, True))
+    services.followers_runner.catch_up()
+    assert counts(services) == {str(r): 1}
+    assert [x for _, x in services.followers_view.following(str(b), None, 10)] == [str(r)]
+    assert services.followers_view.following(str(a), None, 10) == []
+
+
+def test_random_history_counts_equal_a_recount_and_a_rebuild(services, settings):
+    rng = random.Random(5)
+    live: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for _ in range(40):
+        batch = [FollowCommand(rng.choice(ACCOUNTS), rng.choice(RESEARCHERS), rng.random() < 0.6)
+                 for _ in range(rng.randint(1, 25))]
+        apply(services, *batch)
+        for c in batch:
+            (live.add if c.follow else live.discard)((c.account_id, c.researcher_id))
+        if rng.random() < 0.5:
+            services.followers_runner.catch_up()
+    services.followers_runner.catch_up()
+    expected = {str(r): n for r, n in Counter(r for _, r in live).items()}
+    assert counts(services) == expected
+
+    name = "followers_rebuilt"
+    factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+    try:
+        view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+        BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=7).catch_up()
+        assert {r: n for r, n, _ in view.all_counts() if n} == expected
+        for r in RESEARCHERS:
+            assert {a for _, a in view.followers_of(str(r), None, 100)} == {str(a) for a, x in live if x == r}
+    finally:
+        factory.close()
