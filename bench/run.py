@@ -308,9 +308,11 @@ def bench_follows(args: argparse.Namespace) -> None:
         services.profiles_runner.catch_up()
         services.close()
         tokens_file = Path(tmp) / "tokens.txt"
-        worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "projections"],
-                                  env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = None
+        if args.worker:  # production's shape; --no-worker measures the write path alone
+            worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "projections"],
+                                      env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with serving(env) as base:
             tokens = [httpx.post(base + "/auth/login", json={"email": f"follower-{n}@example.org",
                                                              "password": "benchmark password"}).json()["access_token"]
@@ -323,13 +325,14 @@ def bench_follows(args: argparse.Namespace) -> None:
                 capture_output=True, text=True, check=True,
                 env={**os.environ, "TOKENS_FILE": str(tokens_file), "RESEARCHERS": str(args.researchers)},
             ).stdout
-        worker.terminate()
-        worker.wait(timeout=10)
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=10)
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         print(f"follows over HTTP (PUT /me/following), PostgreSQL, wrk -c{args.connections}, {args.accounts} accounts, "
-              f"{args.api_processes} API process(es) and a projections worker: {rps:,.0f} follows/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
+              f"{args.api_processes} API process(es), {'a' if args.worker else 'no'} projections worker: {rps:,.0f} follows/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
               f"non-2xx {int(errors.group(1)) if errors else 0}")
         print(f"baseline, pgbench single-row insert transactions at 8 clients: {baseline:,.0f}/s "
               f"(follows reach {rps / baseline:.0%} of it)")
@@ -381,6 +384,8 @@ def main() -> None:
     follows.add_argument("--seconds", type=int, default=10)
     follows.add_argument("--connections", type=int, default=32)
     follows.add_argument("--api-processes", type=int, default=2)
+    follows.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                         help="run the projections worker during the flood (default: yes)")
     args = parser.parse_args()
     {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows}[args.bench](args)
 
