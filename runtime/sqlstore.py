@@ -31,6 +31,13 @@ class SqlStore:
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
         """Held while a process creates its tables, so processes starting together take turns."""
+        with self.exclusive("peerledger schema"):
+            yield
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """One holder at a time for `name`, across the processes sharing this store."""
+        raise NotImplementedError
         yield
 
     def close(self) -> None:
@@ -42,6 +49,8 @@ class SQLiteStore(SqlStore):
         self.path = path
         self._local = threading.local()
         self._lock = threading.Lock()  # one writer at a time inside this process
+        self._names_lock = threading.Lock()
+        self._named: dict[str, threading.Lock] = {}
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -62,6 +71,14 @@ class SQLiteStore(SqlStore):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        # The embedded store serves one process: a lock per name in it is enough.
+        with self._names_lock:
+            lock = self._named.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
 
 class PostgresStore(SqlStore):
@@ -101,15 +118,13 @@ class PostgresStore(SqlStore):
             yield run
 
     @contextmanager
-    def schema_lock(self) -> Iterator[None]:
-        # PostgreSQL refuses concurrent CREATE ... IF NOT EXISTS on one catalogue row ("tuple
-        # concurrently updated"): API processes starting together failed at random without this.
-        with self.pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtext('peerledger schema'))")
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext('peerledger schema'))")
+    def exclusive(self, name: str) -> Iterator[None]:
+        # A transaction-scoped advisory lock: released by the commit, or by the server if this
+        # process dies. The schema lock uses it too: PostgreSQL refuses concurrent CREATE ... IF
+        # NOT EXISTS on one catalogue row ("tuple concurrently updated").
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+            yield
 
     def close(self) -> None:
         self.pool.close()
