@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from litestar.config.cors import CORSConfig
-
 from api.accounts import AccountsController, AuthController, MeController
-from api.claims import ClaimsController, ModerationController
-from api.follows import FollowsController
 from api.auth import SessionGate, make_jwt_auth
+from api.claims import ClaimsController, ModerationController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.follower_counts import FollowerCounts
+from api.follows import FollowsController
 from api.imports import make_import_handler
+from api.invitations import ConversationsController, InvitationsController
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.system import health, ready
 from runtime.demo import load_demo_data
+from runtime.expiry import expire_loop
 from runtime.services import Services, derive, secret_key
 from runtime.settings import Settings
 
@@ -49,8 +51,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
+        expiry_stop = threading.Event()
         if owned and settings.projections_in_process:
             await anyio.to_thread.run_sync(svc.start_projections)
+            # No separate workers in the embedded default: expiry runs here too.
+            threading.Thread(target=expire_loop, args=(svc, 60.0, expiry_stop), name="expiry", daemon=True).start()
         cache = ProfileCache(
             svc.profiles_view,
             refresh_seconds=settings.cache_refresh_seconds,
@@ -64,6 +69,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         try:
             yield
         finally:
+            expiry_stop.set()
             cache.stop()
             counts.stop()
             if owned:
@@ -79,6 +85,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ClaimsController,
         ModerationController,
         FollowsController,
+        InvitationsController,
+        ConversationsController,
         make_import_handler(settings.import_max_bytes),
     ]
     # The token secret comes from the data folder or the settings; build it before the app.

@@ -22,8 +22,11 @@ from domain.accounts.application import Accounts
 from domain.catalogue.application import Catalogue
 from domain.claims.application import Claims
 from domain.follows.application import Follows
+from domain.invitations.application import Invitations
 from projections.followers.projection import FollowersProjection
 from projections.followers.view import FollowersView, PostgresFollowersView, SQLiteFollowersView
+from projections.invitations.projection import InvitationsProjection
+from projections.invitations.view import InvitationsView, PostgresInvitationsView, SQLiteInvitationsView
 from projections.moderation.projection import ModerationProjection
 from projections.moderation.view import ModerationView, PostgresModerationView, SQLiteModerationView
 from projections.profiles.projection import ProfilesProjection
@@ -50,6 +53,10 @@ FOLLOWERS_VIEWS: dict[str, type[FollowersView]] = {
     "eventsourcing.sqlite": SQLiteFollowersView,
     "eventsourcing.postgres": PostgresFollowersView,
 }
+INVITATIONS_VIEWS: dict[str, type[InvitationsView]] = {
+    "eventsourcing.sqlite": SQLiteInvitationsView,
+    "eventsourcing.postgres": PostgresInvitationsView,
+}
 MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
     "eventsourcing.postgres": PostgresModerationView,
@@ -63,8 +70,8 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
     if settings.is_postgres:
         # Several applications and views per process, each with its own pool: small pools that
         # grow on demand keep a few processes well inside PostgreSQL's 100 connections.
-        env.setdefault("POSTGRES_POOL_SIZE", "2")
-        env.setdefault("POSTGRES_MAX_OVERFLOW", "8")
+        env.setdefault("POSTGRES_POOL_SIZE", "1")
+        env.setdefault("POSTGRES_MAX_OVERFLOW", "9")
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
@@ -149,6 +156,8 @@ class Services:
                 institution_domains=self.catalogue.institution_domains,
             )
             self.follows = Follows(env=store_env(settings, Follows.name))
+            self.invitations = Invitations(env=store_env(settings, Invitations.name), vault=self.vault,
+                                           exclusive=self.sql.exclusive)
             view_class = VIEWS[settings.persistence_module]
             name = ProfilesProjection.name
             factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
@@ -168,6 +177,13 @@ class Services:
             self.followers_view: FollowersView = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
             followers = FollowersProjection(self.followers_view)
             self.followers_runner = BatchProjectionRunner(self.follows, followers, batch_size=5_000)
+            name = InvitationsProjection.name
+            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+            self._factories.append(factory)
+            self.invitations_view: InvitationsView = factory.tracking_recorder(
+                INVITATIONS_VIEWS[settings.persistence_module])
+            self.invitations_runner = BatchProjectionRunner(self.invitations,
+                                                            InvitationsProjection(self.invitations_view))
             self.runners = [
                 self.profiles_runner,
                 BatchProjectionRunner(self.claims, self.profiles),
@@ -176,6 +192,7 @@ class Services:
                 self.followers_runner,
                 BatchProjectionRunner(self.accounts, followers),
                 BatchProjectionRunner(self.claims, followers),
+                self.invitations_runner,
             ]
         self._follow_writer: FollowWriter | None = None
 
@@ -207,6 +224,7 @@ class Services:
         self.catalogue.close()
         self.claims.close()
         self.follows.close()
+        self.invitations.close()
         self.accounts.close()
         self.sql.close()
         for factory in self._factories:

@@ -315,6 +315,13 @@ class Accounts(Application[UUID]):
 
     # -- reading, roles, erasure ------------------------------------------------------------
 
+    def exists(self, account_id: UUID) -> bool:
+        """A live account (not erased)."""
+        try:
+            return not self._account(account_id).erased
+        except AccountNotFoundError:
+            return False
+
     def view(self, account_id: UUID) -> AccountView:
         account = self._account(account_id)
         if account.erased:

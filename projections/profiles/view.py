@@ -319,6 +319,28 @@ class ProfilesView(SqlView):
                            (account_id,))
         return [row["researcher_id"] for row in rows]
 
+    def levels_owned_by(self, account_id: str) -> dict[str, str]:
+        """Records this account owns -> their verification levels."""
+        rows = self._query("SELECT researcher_id, level FROM {ownership} WHERE owner_id = %s", (account_id,))
+        return {row["researcher_id"]: row["level"] for row in rows}
+
+    def coauthor_distance(self, researcher_ids: Sequence[str], other: str) -> int | None:
+        """1 if one of `researcher_ids` shares a work with `other`, 2 if they share a co-author,
+        None if further apart."""
+        if not researcher_ids:
+            return None
+        mine, params = self._in("a.researcher_id", list(researcher_ids))
+        near = self._query(
+            "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
+            " WHERE " + mine, params)
+        first = {row["researcher_id"] for row in near} - set(researcher_ids)
+        if other in first:
+            return 1
+        theirs = self._query(
+            "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
+            " WHERE a.researcher_id = %s", (other,))
+        return 2 if first & {row["researcher_id"] for row in theirs} else None
+
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""
         rows = self._query("SELECT n FROM {seq} WHERE name = 'docs'", ())

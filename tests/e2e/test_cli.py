@@ -158,3 +158,18 @@ def test_lapse_reports_how_many_records_were_lowered(tmp_path):
         services.close()
     result = run(tmp_path, "claims", "lapse")  # an owned record whose proof has not lapsed
     assert (result.returncode, result.stdout.strip()) == (0, "0 record(s) lowered"), result.stderr
+
+
+def test_the_expire_worker_runs_and_stops_cleanly_on_sigterm(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING}
+    worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "expire"], env=environ,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # started, and through its first pass
+        assert worker.poll() is None, worker.stderr.read()
+        worker.terminate()
+        assert worker.wait(timeout=20) == 0
+        assert "Traceback" not in worker.stderr.read()
+    finally:
+        worker.kill()

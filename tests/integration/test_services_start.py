@@ -17,6 +17,7 @@ def test_services_created_concurrently_on_an_empty_schema_all_start(tmp_path: Pa
     # Without the schema lock, concurrent CREATE ... IF NOT EXISTS failed with "tuple
     # concurrently updated" and took an API worker process down at start.
     settings = settings_for("postgres", tmp_path, pg_schema)
+    # Four, not more: each holds about twenty connections and the server allows 100.
     with ThreadPoolExecutor(4) as pool:
         started = list(pool.map(lambda _: Services(settings), range(4)))
     try:

@@ -1,0 +1,264 @@
+"""InvitationsController and ConversationsController: "Direct collaboration", consent first.
+
+An invitation and its conversation are visible to their two parties only: to anyone else they
+do not exist (404). Policies and blocks are the recipient's; a refusal for either reason reads
+the same to the sender.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from api.accounts import NO_STORE, Strict
+from api.auth import Principal, requires_role
+from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, reject_unknown_query, resolve_researcher
+from domain.errors import InvalidInputError, NotFoundError
+from domain.invitations.application import SendFacts
+from domain.invitations.model import POLICIES, TERMINAL
+
+
+class InvitationIn(Strict):
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    work_id: Annotated[str, msgspec.Meta(pattern=r"^W\d{1,12}$")] | None = None
+
+
+class ReportIn(Strict):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class PolicyIn(Strict):
+    policy: Literal["verified", "coauthors", "coauthors_of_coauthors", "nobody"]
+
+
+class MessageIn(Strict):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4_000)]
+
+
+class ReadIn(Strict):
+    up_to: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class InvitationOut(msgspec.Struct):
+    id: UUID
+    sender_id: UUID
+    recipient_id: UUID
+    sender_record: UUID
+    recipient_record: UUID
+    status: str
+    topic: str | None
+    work_id: str | None
+    expires_at: str
+    conversation_id: UUID | None
+    message: str | None = None  # None in lists, and once the sender's account is erased
+    report_reason: str | None = None
+
+
+class BoxOut(msgspec.Struct):
+    items: list[InvitationOut]
+    next_cursor: str | None
+    pending_received: int
+    unread_messages: int
+
+
+class PolicyOut(msgspec.Struct):
+    policy: str
+    blocked: list[UUID]
+
+
+class MessageOut(msgspec.Struct):
+    number: int
+    author_id: UUID
+    text: str | None  # None once the author's account is erased
+    at: str
+
+
+class ConversationOut(msgspec.Struct):
+    id: UUID
+    invitation_id: UUID
+    participants: list[UUID]
+    messages: list[MessageOut]
+    read: dict[str, int]
+    closed: bool
+
+
+class ReportOut(msgspec.Struct):
+    invitation_id: UUID
+    sender_id: UUID
+    recipient_id: UUID
+    reported_at: str
+    reason: str | None
+
+
+def send_facts(state: State, sender: UUID, raw_researcher_id: str) -> SendFacts:
+    services = state.services
+    internal_id = resolve_researcher(services.profiles_view, raw_researcher_id)
+    record = services.claims.get_record(UUID(internal_id))
+    mine = services.profiles_view.levels_owned_by(str(sender))
+    return SendFacts(
+        sender_records={UUID(r): level for r, level in mine.items()},
+        recipient_record=UUID(internal_id),
+        recipient_owner=record.owner if record is not None else None,
+        recipient_status=record.status if record is not None else "unclaimed",
+        distance=services.profiles_view.coauthor_distance(list(mine), internal_id),
+    )
+
+
+def invitation_out(row: dict[str, Any]) -> InvitationOut:
+    return InvitationOut(
+        UUID(row["id"]), UUID(row["sender_id"]), UUID(row["recipient_id"]), UUID(row["sender_record"]),
+        UUID(row["recipient_record"]), row["status"], row["topic"], row["work_id"], row["expires_at"],
+        UUID(row["conversation_id"]) if row["conversation_id"] else None,
+    )
+
+
+def invitation_detail(state: State, invitation_id: UUID, account_id: UUID) -> InvitationOut:
+    invitation, note, reason = state.services.invitations.get(invitation_id, account_id)
+    return InvitationOut(
+        invitation.id, invitation.sender_id, invitation.recipient_id, invitation.sender_record,
+        invitation.recipient_record, invitation.status, invitation.topic, invitation.work_id,
+        invitation.expires_at.isoformat(), invitation.conversation_id, note, reason,
+    )
+
+
+class InvitationsController(Controller):
+    tags = ["invitations"]
+    response_headers = NO_STORE
+
+    @post("/researchers/{researcher_id:str}/invitations", summary="Invite the owner of a claimed record",
+          sync_to_thread=True, status_code=201)
+    def send(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
+             data: JSONBody[InvitationIn]) -> InvitationOut:
+        me = request.user.account_id
+        facts = send_facts(state, me, researcher_id)
+        invitation_id = state.services.invitations.send(me, facts, data.message, data.topic, data.work_id)
+        return invitation_detail(state, invitation_id, me)
+
+    @get("/invitations/{invitation_id:uuid}", summary="An invitation (its two parties only)", sync_to_thread=True)
+    def get_invitation(self, request: Request[Principal, Any, State], state: State,
+                       invitation_id: FromPath[UUID]) -> InvitationOut:
+        return invitation_detail(state, invitation_id, request.user.account_id)
+
+    @post("/invitations/{invitation_id:uuid}/accept", summary="Accept: opens a conversation",
+          sync_to_thread=True, status_code=200)
+    def accept(self, request: Request[Principal, Any, State], state: State,
+               invitation_id: FromPath[UUID]) -> InvitationOut:
+        me = request.user.account_id
+        invitation, _, _ = state.services.invitations.get(invitation_id, me)
+        record = state.services.claims.get_record(invitation.recipient_record)
+        status = record.status if record is not None else "unclaimed"
+        state.services.invitations.accept(invitation_id, me, recipient_record_status=status)
+        return invitation_detail(state, invitation_id, me)
+
+    @post("/invitations/{invitation_id:uuid}/decline", summary="Decline", sync_to_thread=True, status_code=200)
+    def decline(self, request: Request[Principal, Any, State], state: State,
+                invitation_id: FromPath[UUID]) -> InvitationOut:
+        state.services.invitations.decline(invitation_id, request.user.account_id)
+        return invitation_detail(state, invitation_id, request.user.account_id)
+
+    @post("/invitations/{invitation_id:uuid}/withdraw", summary="Withdraw (the sender)", sync_to_thread=True,
+          status_code=200)
+    def withdraw(self, request: Request[Principal, Any, State], state: State,
+                 invitation_id: FromPath[UUID]) -> InvitationOut:
+        state.services.invitations.withdraw(invitation_id, request.user.account_id)
+        return invitation_detail(state, invitation_id, request.user.account_id)
+
+    @post("/invitations/{invitation_id:uuid}/report", summary="Report abuse (the recipient)",
+          sync_to_thread=True, status_code=200)
+    def report(self, request: Request[Principal, Any, State], state: State, invitation_id: FromPath[UUID],
+               data: JSONBody[ReportIn]) -> InvitationOut:
+        state.services.invitations.report(invitation_id, request.user.account_id, data.reason)
+        return invitation_detail(state, invitation_id, request.user.account_id)
+
+    @get("/me/invitations", summary="My invitations: inbox or sent, newest first", sync_to_thread=True)
+    def box(self, request: Request[Principal, Any, State], state: State, box: FromQuery[Literal["inbox", "sent"]] = "inbox",
+            status: FromQuery[str | None] = None, limit: Limit = 20, cursor: Cursor = None) -> BoxOut:
+        reject_unknown_query(request, {"box", "status", "limit", "cursor"})
+        if status is not None and status not in ("sent", *TERMINAL):
+            raise InvalidInputError(f"status must be one of: {', '.join(('sent', *TERMINAL))}")
+        me = str(request.user.account_id)
+        view = state.services.invitations_view
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = view.box(me, box, status, after, limit + 1)
+        next_cursor = encode_cursor(rows[limit - 1]["sent_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+        return BoxOut([invitation_out(r) for r in rows[:limit]], next_cursor, view.pending_received(me),
+                      view.unread_messages(me))
+
+    @get("/me/invitation-policy", summary="Who may invite me, and whom I blocked", sync_to_thread=True)
+    def get_policy(self, request: Request[Principal, Any, State], state: State) -> PolicyOut:
+        policy, blocked = state.services.invitations.policy(request.user.account_id)
+        return PolicyOut(policy, blocked)
+
+    @put("/me/invitation-policy", summary=f"Set who may invite me: {', '.join(POLICIES)}", sync_to_thread=True)
+    def set_policy(self, request: Request[Principal, Any, State], state: State, data: JSONBody[PolicyIn]) -> PolicyOut:
+        state.services.invitations.set_policy(request.user.account_id, data.policy)
+        policy, blocked = state.services.invitations.policy(request.user.account_id)
+        return PolicyOut(policy, blocked)
+
+    @put("/me/blocks/{account_id:uuid}", summary="Block a person from inviting me", sync_to_thread=True,
+         status_code=204)
+    def block(self, request: Request[Principal, Any, State], state: State, account_id: FromPath[UUID]) -> None:
+        if not state.services.accounts.exists(account_id):
+            raise NotFoundError("no such account")
+        state.services.invitations.block(request.user.account_id, account_id)
+
+    @delete("/me/blocks/{account_id:uuid}", summary="Unblock (204, also when not blocked)", sync_to_thread=True)
+    def unblock(self, request: Request[Principal, Any, State], state: State, account_id: FromPath[UUID]) -> None:
+        state.services.invitations.unblock(request.user.account_id, account_id)
+
+
+class ConversationsController(Controller):
+    tags = ["invitations"]
+    response_headers = NO_STORE
+
+    @get("/conversations/{conversation_id:uuid}", summary="A conversation (its two parties only)",
+         sync_to_thread=True)
+    def get_conversation(self, request: Request[Principal, Any, State], state: State,
+                         conversation_id: FromPath[UUID]) -> ConversationOut:
+        return conversation_out(state, conversation_id, request.user.account_id)
+
+    @post("/conversations/{conversation_id:uuid}/messages", summary="Write a message", sync_to_thread=True,
+          status_code=201)
+    def post_message(self, request: Request[Principal, Any, State], state: State, conversation_id: FromPath[UUID],
+                     data: JSONBody[MessageIn]) -> ConversationOut:
+        state.services.invitations.post(conversation_id, request.user.account_id, data.text)
+        return conversation_out(state, conversation_id, request.user.account_id)
+
+    @post("/conversations/{conversation_id:uuid}/read", summary="Mark messages read up to a number",
+          sync_to_thread=True, status_code=200)
+    def mark_read(self, request: Request[Principal, Any, State], state: State, conversation_id: FromPath[UUID],
+                  data: JSONBody[ReadIn]) -> ConversationOut:
+        state.services.invitations.mark_read(conversation_id, request.user.account_id, data.up_to)
+        return conversation_out(state, conversation_id, request.user.account_id)
+
+    @post("/conversations/{conversation_id:uuid}/close", summary="Close the conversation (either party)",
+          sync_to_thread=True, status_code=200)
+    def close(self, request: Request[Principal, Any, State], state: State,
+              conversation_id: FromPath[UUID]) -> ConversationOut:
+        state.services.invitations.close_conversation(conversation_id, request.user.account_id)
+        return conversation_out(state, conversation_id, request.user.account_id)
+
+    @get("/moderation/reports", summary="Reported invitations, newest first (moderators)", sync_to_thread=True,
+         guards=[requires_role("moderator", "admin")])
+    def reports(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
+                cursor: Cursor = None) -> list[ReportOut]:
+        reject_unknown_query(request, {"limit", "cursor"})
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.invitations_view.reports(after, limit)
+        return [ReportOut(UUID(r["invitation_id"]), UUID(r["sender_id"]), UUID(r["recipient_id"]), r["reported_at"],
+                          state.services.invitations.report_reason(UUID(r["invitation_id"]))) for r in rows]
+
+
+def conversation_out(state: State, conversation_id: UUID, account_id: UUID) -> ConversationOut:
+    conversation, messages = state.services.invitations.conversation(conversation_id, account_id)
+    return ConversationOut(
+        conversation.id, conversation.invitation_id, list(conversation.participants),
+        [MessageOut(m.number, m.author_id, m.text, m.at) for m in messages], dict(conversation.read),
+        conversation.closed_by is not None,
+    )

@@ -1,0 +1,46 @@
+"""Ending what has run out of time, as events: invitations past their 14 days become `Expired`
+(which frees the pair and the sender's quota), and records whose institutional email proof has
+lapsed are lowered. Safe in several processes: each change is a save that conflicts if another
+process made it first. Run by `peerledger worker expire`, or inside the API in the embedded default.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from uuid import UUID
+
+from runtime.services import Services
+
+log = logging.getLogger("peerledger.expiry")
+
+
+def expire_due(services: Services) -> int:
+    """One pass over what is due now (by the invitations application's clock)."""
+    services.invitations_runner.catch_up()
+    now = services.invitations.clock().isoformat()
+    expired = 0
+    while due := services.invitations_view.due(now):
+        done = [i for i in due if services.invitations.expire(UUID(i))]
+        expired += len(done)
+        services.invitations_runner.catch_up()
+        if not done:
+            break  # what is left is not due by the aggregate's own reckoning
+    return expired
+
+
+def lapse_due(services: Services) -> int:
+    return sum(1 for r in services.profiles_view.owned_records() if services.claims.lapse_expired_evidence(UUID(r)))
+
+
+def expire_loop(services: Services, interval: float, stop: threading.Event) -> None:
+    """Also run inside the API process in the embedded default (no separate workers there)."""
+    while True:
+        try:
+            expired, lapsed = expire_due(services), lapse_due(services)
+            if expired or lapsed:
+                log.info("expired %d invitation(s), lowered %d record(s)", expired, lapsed)
+        except Exception:  # noqa: BLE001 - keep going; the store may be back next round
+            log.exception("expiry pass failed; trying again in %.0f s", interval)
+        if stop.wait(interval):
+            return

@@ -1,0 +1,23 @@
+"""`peerledger worker expire`: runtime.expiry's pass every minute until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from runtime.expiry import expire_loop
+from runtime.services import Services
+from runtime.settings import Settings
+
+
+def run_expire(settings: Settings, interval: float = 60.0, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    services = Services(settings)
+    try:
+        expire_loop(services, interval, stop)
+    finally:
+        services.close()
+    return 0
