@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from projections.sqlview import BatchTracking
+
 log = logging.getLogger(__name__)
 
 
@@ -66,18 +68,19 @@ class BatchProjectionRunner:
         """Process the next batch; returns how many notifications it covered."""
         return self._apply(self._read(self._start_position()))
 
-    def _read(self, start: int) -> tuple[list[Any], list[Any]]:
+    def _read(self, start: int) -> tuple[int, list[Any], list[Any]]:
         notifications = self.app.recorder.select_notifications(
             start=start, limit=self.batch_size, topics=self.projection.topics, inclusive_of_start=False
         )
-        return notifications, [self.app.mapper.to_domain_event(n) for n in notifications]
+        return start, notifications, [self.app.mapper.to_domain_event(n) for n in notifications]
 
-    def _apply(self, batch: tuple[list[Any], list[Any]]) -> int:
-        notifications, events = batch
+    def _apply(self, batch: tuple[int, list[Any], list[Any]]) -> int:
+        start, notifications, events = batch
         if not notifications:
             return 0
         try:
-            self.projection.process_batch(events, Tracking(self.app.name, notifications[-1].id))
+            tracking = BatchTracking(self.app.name, notifications[-1].id, after=start)
+            self.projection.process_batch(events, tracking)
         except BaseException:
             self._position = None  # another runner may have moved on: read it again
             raise
@@ -93,11 +96,11 @@ class BatchProjectionRunner:
         not applied twice here (the tracking insert fails), and this one reads on from there."""
         total = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{self.projection.name}") as reader:
-            ahead: tuple[int, Future[tuple[list[Any], list[Any]]]] | None = None
+            ahead: tuple[int, Future[tuple[int, list[Any], list[Any]]]] | None = None
             while True:
                 start = self._start_position()
                 batch = ahead[1].result() if ahead is not None and ahead[0] == start else self._read(start)
-                notifications = batch[0]
+                notifications = batch[1]
                 ahead = (notifications[-1].id, reader.submit(self._read, notifications[-1].id)) if notifications else None
                 try:
                     n = self._apply(batch)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
@@ -23,6 +24,13 @@ SEPARATOR = "\x1f"  # between the values of a column sent as one text (PostgresS
 def chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+@dataclass(frozen=True)
+class BatchTracking(Tracking):
+    """The position a batch ends at, and the one it was read from (`after`)."""
+
+    after: int = 0
 
 
 class SqlView(TrackingRecorder):
@@ -50,6 +58,24 @@ class SqlView(TrackingRecorder):
     @abstractmethod
     def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Like _many, for a SELECT: the rows it finds for all the given rows."""
+
+    def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
+        """Record the batch's position, refusing a batch that does not start where the view is.
+
+        eventsourcing's single-row tracking refuses a position at or below the stored one, but
+        two runners whose batches overlap and end at different places (10-15 and 10-20) would
+        both be applied if the shorter one committed first. With the batch's start compared
+        under a lock, every event is applied exactly once, whichever runner commits first."""
+        if isinstance(tracking, BatchTracking):
+            self._lock_position(c, tracking.application_name)
+            stored = self._max_tracking_id(tracking.application_name, c) or 0
+            if stored != tracking.after:
+                raise IntegrityError(f"{tracking.application_name}: the view is at {stored}, "
+                                     f"not at {tracking.after} where this batch starts")
+        super()._insert_tracking(c, tracking)  # type: ignore[misc]
+
+    def _lock_position(self, c: Any, application_name: str) -> None:
+        """SQLite: the write transaction already excludes every other writer."""
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
         """One read-only statement: a single round trip where the backend allows it."""
@@ -126,6 +152,11 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
+
+    def _lock_position(self, c: Any, application_name: str) -> None:
+        # Held to the end of the transaction: one batch at a time per view and upstream log.
+        c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                  (f"{self.datastore.schema}.{self.tracking_table_name}:{application_name}",))
 
     def _many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
         # One statement over all the rows: a statement per row spent most of a batch in psycopg's

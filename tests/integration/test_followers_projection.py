@@ -10,7 +10,8 @@ import random
 import uuid
 from collections import Counter
 
-from eventsourcing.persistence import InfrastructureFactory
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
 from domain.follows.application import FollowCommand
@@ -69,5 +70,26 @@ def test_random_history_counts_equal_a_recount_and_a_rebuild(services, settings)
         assert {r: n for r, n, _ in view.all_counts() if n} == expected
         for r in RESEARCHERS:
             assert {a for _, a in view.followers_of(str(r), None, 100)} == {str(a) for a, x in live if x == r}
+    finally:
+        factory.close()
+
+
+def test_overlapping_batches_of_two_runners_are_applied_once(services, settings):
+    # Runner B reads events 1-10 and runner A events 1-20; B commits first. A must not apply
+    # 1-10 a second time: its batch does not start where the view now is.
+    apply(services, *[FollowCommand(a, RESEARCHERS[0], True) for a in ACCOUNTS[:20]])
+    name = "followers_overlap"
+    factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+    try:
+        view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+        a = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=20)
+        b = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=10)
+        batch_a, batch_b = a._read(0), b._read(0)
+        assert len(batch_a[1]) == 20 and len(batch_b[1]) == 10
+        b._apply(batch_b)
+        with pytest.raises(IntegrityError):
+            a._apply(batch_a)
+        a.catch_up()
+        assert {r: n for r, n, _ in view.all_counts() if n} == {str(RESEARCHERS[0]): 20}
     finally:
         factory.close()
