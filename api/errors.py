@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -158,6 +159,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RecordConflictError: on_concurrent_change,
     OperationalError: on_store_unavailable,
     InterfaceError: on_store_unavailable,
+    # The service's own tables (keys, rate limits, locks) go through psycopg directly: a server
+    # that is down, or a pool with no free connection in time, is the same 503 (not a 500).
+    psycopg.OperationalError: on_store_unavailable,
     DomainError: on_domain_error,
     HTTPException: on_http_exception,
     Exception: on_unexpected_error,

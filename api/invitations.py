@@ -18,14 +18,14 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
 from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, reject_unknown_query, resolve_researcher
-from domain.errors import InvalidInputError, NotFoundError
+from domain.errors import InvalidInputError
 from domain.invitations.application import SendFacts
 from domain.invitations.model import POLICIES, TERMINAL
 
 
 class InvitationIn(Strict):
     message: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
-    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    topic: Annotated[str, msgspec.Meta(pattern=r"^T\d{1,12}$")] | None = None  # an OpenAlex topic id
     work_id: Annotated[str, msgspec.Meta(pattern=r"^W\d{1,12}$")] | None = None
 
 
@@ -101,11 +101,14 @@ def send_facts(state: State, sender: UUID, raw_researcher_id: str) -> SendFacts:
     internal_id = resolve_researcher(services.profiles_view, raw_researcher_id)
     record = services.claims.get_record(UUID(internal_id))
     mine = services.profiles_view.levels_owned_by(str(sender))
+    owner = record.owner if record is not None else None
+    if owner is not None and not services.accounts.exists(owner):
+        owner = None  # its owner erased their account: nobody to invite
     return SendFacts(
         sender_records={UUID(r): level for r, level in mine.items()},
         recipient_record=UUID(internal_id),
-        recipient_owner=record.owner if record is not None else None,
-        recipient_status=record.status if record is not None else "unclaimed",
+        recipient_owner=owner,
+        recipient_status=(record.status if record is not None else "unclaimed") if owner else "unclaimed",
         distance=services.profiles_view.coauthor_distance(list(mine), internal_id),
     )
 
@@ -153,7 +156,8 @@ class InvitationsController(Controller):
         invitation, _, _ = state.services.invitations.get(invitation_id, me)
         record = state.services.claims.get_record(invitation.recipient_record)
         status = record.status if record is not None else "unclaimed"
-        state.services.invitations.accept(invitation_id, me, recipient_record_status=status)
+        state.services.invitations.accept(invitation_id, me, recipient_record_status=status,
+                                          recipient_record_owner=record.owner if record is not None else None)
         return invitation_detail(state, invitation_id, me)
 
     @post("/invitations/{invitation_id:uuid}/decline", summary="Decline", sync_to_thread=True, status_code=200)
@@ -204,8 +208,7 @@ class InvitationsController(Controller):
     @put("/me/blocks/{account_id:uuid}", summary="Block a person from inviting me", sync_to_thread=True,
          status_code=204)
     def block(self, request: Request[Principal, Any, State], state: State, account_id: FromPath[UUID]) -> None:
-        if not state.services.accounts.exists(account_id):
-            raise NotFoundError("no such account")
+        # Any id may be blocked: answering 404 for unknown ones would tell who has an account.
         state.services.invitations.block(request.user.account_id, account_id)
 
     @delete("/me/blocks/{account_id:uuid}", summary="Unblock (204, also when not blocked)", sync_to_thread=True)

@@ -106,6 +106,7 @@ class Invitations(Application[UUID]):
             raise ForbiddenError(REFUSED)
         level = max(verified.values())
         sender_record = min((r for r, lvl in verified.items() if lvl == level), key=str)
+        sealed_message = self.vault.seal(sender_id, message)  # before the lock: it needs a connection too
         with self.exclusive(f"inviter:{sender_id}"):
             for _ in range(5):
                 now = self.clock()
@@ -119,7 +120,7 @@ class Invitations(Application[UUID]):
                                         f"invite again from {pair.cool_down_until.date().isoformat()}")
                 invitation = Invitation(
                     sender_id=sender_id, recipient_id=recipient, sender_record=sender_record,
-                    recipient_record=facts.recipient_record, sealed_message=self.vault.seal(sender_id, message),
+                    recipient_record=facts.recipient_record, sealed_message=sealed_message,
                     topic=topic, work_id=work_id, expires_at=now + EXPIRES_AFTER,
                 )
                 pair.hold(invitation.id)
@@ -136,9 +137,12 @@ class Invitations(Application[UUID]):
 
     # -- recipient ------------------------------------------------------------------------------
 
-    def accept(self, invitation_id: UUID, account_id: UUID, *, recipient_record_status: str) -> UUID:
+    def accept(self, invitation_id: UUID, account_id: UUID, *, recipient_record_status: str,
+               recipient_record_owner: UUID | None) -> UUID:
         if recipient_record_status == "disputed":
             raise ConflictError("your record's ownership is disputed: invitations are frozen until it is settled")
+        if recipient_record_owner != account_id and self._visible(invitation_id, account_id).recipient_id == account_id:
+            raise ConflictError("you no longer own the record this invitation was sent to")
         return self._settle(invitation_id, account_id, "accept")
 
     def decline(self, invitation_id: UUID, account_id: UUID) -> None:
@@ -291,15 +295,16 @@ class Invitations(Application[UUID]):
         pending_limit, daily_limit = QUOTAS[level]
         pending_limit = max(0, pending_limit - REPORT_PENALTY[0] * inviter.reports)
         daily_limit = max(0, daily_limit - REPORT_PENALTY[1] * inviter.reports)
+        # The same words whatever the limit is, so a sender cannot read reports off it.
         if len(inviter.pending) >= pending_limit:
-            raise TooManyRequestsError(f"you have {len(inviter.pending)} pending invitations, the most allowed: "
-                                       "wait for answers or withdraw one", retry_after=3600)
+            raise TooManyRequestsError("you have reached the most pending invitations allowed: wait for answers "
+                                       "or withdraw one", retry_after=3600)
         day_ago = now - timedelta(days=1)
         if inviter.sent_since(day_ago) >= daily_limit:
             oldest = min(at for at in inviter.recent if at > day_ago)
             wait = int((oldest + timedelta(days=1) - now).total_seconds()) + 1
-            raise TooManyRequestsError(f"you have sent {daily_limit} invitations in the last 24 hours, the most "
-                                       "allowed", retry_after=max(wait, 1))
+            raise TooManyRequestsError("you have sent the most invitations allowed in 24 hours",
+                                       retry_after=max(wait, 1))
 
     def _settle(self, invitation_id: UUID, account_id: UUID, how: str) -> Any:
         for _ in range(5):

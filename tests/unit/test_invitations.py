@@ -42,7 +42,7 @@ def send_many(app, n: int, level: str = "L2") -> list[UUID]:
 @pytest.mark.parametrize(("level", "daily"), [("L2", 10), ("L3", 20)])
 def test_the_daily_quota_doubles_at_l3_and_refills_after_a_day(app, clock, level, daily):
     send_many(app, daily, level)
-    with pytest.raises(TooManyRequestsError, match="in the last 24 hours") as refused:
+    with pytest.raises(TooManyRequestsError, match="allowed in 24 hours") as refused:
         send_many(app, 1, level)
     assert 0 < refused.value.retry_after <= 24 * 3600 + 1
     clock.now += timedelta(days=1, seconds=1)
@@ -54,7 +54,7 @@ def test_pending_invitations_are_capped_until_some_are_answered(app, clock):
     for _ in range(2):  # 20 pending at L2, over two days of 10
         sent += send_many(app, 10)
         clock.now += timedelta(days=1, seconds=1)
-    with pytest.raises(TooManyRequestsError, match="20 pending invitations"):
+    with pytest.raises(TooManyRequestsError, match="most pending invitations allowed"):
         send_many(app, 1)
     app.withdraw(sent[0], SENDER)
     send_many(app, 1)
