@@ -95,6 +95,7 @@ class BatchProjectionRunner:
         Another runner doing the same at the same time is fine: a batch it recorded first is
         not applied twice here (the tracking insert fails), and this one reads on from there."""
         total = 0
+        batches, analyze_at = 0, 4
         with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{self.projection.name}") as reader:
             ahead: tuple[int, Future[tuple[int, list[Any], list[Any]]]] | None = None
             while True:
@@ -110,6 +111,10 @@ class BatchProjectionRunner:
                 if not n:
                     return total
                 total += n
+                batches += 1
+                if batches == analyze_at and hasattr(self.projection.view, "analyze"):
+                    self.projection.view.analyze()  # the view grew fourfold since the last time
+                    analyze_at *= 4
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)
