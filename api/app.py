@@ -26,6 +26,7 @@ from api.invitations import ConversationsController, InvitationsController
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.system import health, ready
+from api.trust import TrustController
 from runtime.demo import load_demo_data
 from runtime.expiry import expire_loop
 from runtime.services import Services, derive, secret_key
@@ -87,6 +88,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         FollowsController,
         InvitationsController,
         ConversationsController,
+        TrustController,
         make_import_handler(settings.import_max_bytes),
     ]
     # The token secret comes from the data folder or the settings; build it before the app.

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
+
 from api.replica import PolledReplica
+from domain.trust import TrustInputs, trust
 from projections.followers.view import FollowersView
+from projections.trust.runner import DocInputs
+
+TRUST_PLACEHOLDER = b'"trust":{"score":null,"tier":null}}'
+_doc_inputs = msgspec.json.Decoder(DocInputs).decode
 
 
 def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
-    """The stored profile document (a JSON object) with the counts appended as its last fields."""
+    """The stored profile document (a JSON object) with the counts appended as its last fields,
+    and its trust score and tier worked out from the document and those counts (domain.trust):
+    the same formula, over the same inputs, as the trust projection."""
+    if doc.endswith(TRUST_PLACEHOLDER):
+        d = _doc_inputs(doc)
+        s = trust(TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
+                              d.close_collaborators_count, counts[0], counts[1]))
+        doc = doc[: -len(TRUST_PLACEHOLDER)] + b'"trust":{"score":%d,"tier":"%s"}}' % (s.score, s.tier.encode())
     return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
 
 

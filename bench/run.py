@@ -4,6 +4,7 @@
     python -m bench.run reads  [--researchers 10000]  profile reads/s over HTTP vs /health
     python -m bench.run logins                        Argon2id cost, logins/s, /health p99 under a login flood
     python -m bench.run follows                       follows/s over HTTP vs pgbench inserts; counts catch-up
+    python -m bench.run graph                         graph and trust reads at 100,000 works; catch-up rates
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -212,6 +213,59 @@ def bench_reads(args: argparse.Namespace) -> None:
                       f"{profile['p99']:>9} {profile['rps'] / health['rps']:>10.0%} {profile['non2xx']:>8}")
 
 
+def bench_graph(args: argparse.Namespace) -> None:
+    """Graph and trust reads on an OpenAlex-shaped data set, and the projections' catch-up."""
+    if not shutil.which("wrk"):
+        sys.exit("bench graph needs wrk: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        print(f"machine calibration {calibration_ms():.0f} ms")
+        env = env_for("postgres", Path(tmp), schema) | {"PEERLEDGER_PROJECTIONS": "external"}
+        settings = Settings.from_env(env)
+        services = Services(settings)
+        path = Path(tmp) / "works.jsonl"
+        with path.open("w") as f:
+            for w in synthetic_works(args.works, args.researchers, authors_per_work=5, seed=11):
+                f.write(json.dumps(w) + "\n")
+        started = time.perf_counter()
+        import_file(services.catalogue, path)
+        imported = time.perf_counter() - started
+        # The graph is the profiles view (authorships, works, researchers): its catch-up over
+        # the import's events is the rate at which the graph follows an import.
+        started = time.perf_counter()
+        services.profiles_runner.catch_up()
+        caught_up = time.perf_counter() - started
+        started = time.perf_counter()
+        for runner in services.runners:
+            runner.catch_up()
+        trust_seconds = time.perf_counter() - started
+        events = services.catalogue.recorder.max_notification_id() or 0
+        services.close()
+        print(f"data: {args.works:,} works, {args.researchers:,} researchers, 5 authors per work, PostgreSQL")
+        print(f"import: {args.works / imported:,.0f} works/s ({events:,} events)")
+        print(f"graph (profiles) projection catch-up over the import: {args.works / caught_up:,.0f} works/s "
+              f"({events / caught_up:,.0f} events/s)")
+        print(f"trust projection (and the rest) catch-up from scratch: {trust_seconds:.1f} s for "
+              f"{args.researchers:,} snapshots")
+        rng = random.Random(5)
+        ids = list(range(1, args.researchers + 1))
+        rng.shuffle(ids)
+        files = {}
+        for name, suffix in (("health", None), ("graph", "/graph"), ("graph2", "/graph?depth=2"), ("trust", "/trust")):
+            files[name] = Path(tmp) / f"{name}.txt"
+            lines = ["/health"] * 100 if suffix is None else [f"/researchers/A{a}{suffix}" for a in ids]
+            files[name].write_text("\n".join(lines) + "\n")
+        script = Path(__file__).resolve().parent / "profile_paths.lua"
+        print(f"reads, wrk -t1 -c{args.connections} {args.seconds}s each, one API process, random researchers:")
+        print(f"{'route':<40} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs /health':>10} {'non-2xx':>8}")
+        with serving(env) as base:
+            health = wrk(base + "/", args.seconds, args.connections, script, files["health"])
+            for label, name in (("/health (baseline)", "health"), ("/researchers/{id}/graph", "graph"),
+                                ("/researchers/{id}/graph?depth=2", "graph2"), ("/researchers/{id}/trust", "trust")):
+                r = health if name == "health" else wrk(base + "/", args.seconds, args.connections, script, files[name])
+                print(f"{label:<40} {r['rps']:>9,.0f} {r['p50']:>9} {r['p99']:>9} {r['rps'] / health['rps']:>10.0%} "
+                      f"{r['non2xx']:>8}")
+
+
 def bench_logins(args: argparse.Namespace) -> None:
     import argon2
 
@@ -378,6 +432,11 @@ def main() -> None:
     logins.add_argument("--accounts", type=int, default=16)
     logins.add_argument("--seconds", type=int, default=10)
     logins.add_argument("--connections", type=int, default=16)
+    graph = sub.add_parser("graph")
+    graph.add_argument("--works", type=int, default=100_000)
+    graph.add_argument("--researchers", type=int, default=50_000)
+    graph.add_argument("--seconds", type=int, default=10)
+    graph.add_argument("--connections", type=int, default=8)
     follows = sub.add_parser("follows")
     follows.add_argument("--researchers", type=int, default=10_000)
     follows.add_argument("--accounts", type=int, default=200)
@@ -387,7 +446,8 @@ def main() -> None:
     follows.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                          help="run the projections worker during the flood (default: yes)")
     args = parser.parse_args()
-    {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows}[args.bench](args)
+    {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows,
+     "graph": bench_graph}[args.bench](args)
 
 
 if __name__ == "__main__":

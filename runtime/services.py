@@ -32,6 +32,8 @@ from projections.moderation.view import ModerationView, PostgresModerationView, 
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
 from projections.runner import BatchProjectionRunner
+from projections.trust.runner import TrustRunner
+from projections.trust.view import PostgresTrustView, SQLiteTrustView, TrustView
 from runtime.mail import FolderMailer, SmtpMailer
 from runtime.follow_writer import FollowWriter
 from runtime.orcid import OrcidSignIn
@@ -56,6 +58,10 @@ FOLLOWERS_VIEWS: dict[str, type[FollowersView]] = {
 INVITATIONS_VIEWS: dict[str, type[InvitationsView]] = {
     "eventsourcing.sqlite": SQLiteInvitationsView,
     "eventsourcing.postgres": PostgresInvitationsView,
+}
+TRUST_VIEWS: dict[str, type[TrustView]] = {
+    "eventsourcing.sqlite": SQLiteTrustView,
+    "eventsourcing.postgres": PostgresTrustView,
 }
 MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
@@ -194,6 +200,13 @@ class Services:
                 BatchProjectionRunner(self.claims, followers),
                 self.invitations_runner,
             ]
+            # Last: it reads the profile documents and follower counts the runners above write.
+            name = "trust"
+            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+            self._factories.append(factory)
+            self.trust_view: TrustView = factory.tracking_recorder(TRUST_VIEWS[settings.persistence_module])
+            self.trust_runner = TrustRunner(self.trust_view, self.profiles_view, self.followers_view)
+            self.runners.append(self.trust_runner)
         self._follow_writer: FollowWriter | None = None
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView, chunks
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 
 
 class FollowersView(SqlView):
@@ -190,6 +190,19 @@ class FollowersView(SqlView):
         rows = self._query("SELECT researcher_id, followers, verified, position FROM {counts} WHERE position > %s",
                            (after,))
         return [(r["researcher_id"], r["followers"], r["verified"], r["position"]) for r in rows]
+
+    def counts_between(self, after: int, upto: int) -> list[tuple[str, int, int, int]]:
+        rows = self._query("SELECT researcher_id, followers, verified, position FROM {counts}"
+                           " WHERE position > %s AND position <= %s", (after, upto))
+        return [(r["researcher_id"], r["followers"], r["verified"], r["position"]) for r in rows]
+
+    def counts_of(self, researcher_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        for chunk in chunks(list(researcher_ids)):
+            clause, params = self._in("researcher_id", chunk)
+            for r in self._query("SELECT researcher_id, followers, verified FROM {counts} WHERE " + clause, params):
+                found[r["researcher_id"]] = (r["followers"], r["verified"])
+        return found
 
     def all_counts(self) -> list[tuple[str, int, int]]:
         return [(r["researcher_id"], r["followers"], r["verified"])

@@ -10,7 +10,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 
 class InvitationsView(SqlView):

@@ -7,7 +7,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView, chunks
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 
 WAITING_FOR_MODERATORS = ("pending", "disputing")
 

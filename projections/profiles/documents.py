@@ -21,7 +21,8 @@ class TopicCountOut(msgspec.Struct):
 
 
 class TrustOut(msgspec.Struct):
-    """Placeholder until the trust snapshot projection exists: no score is invented."""
+    """Stored empty: the API fills it in at read time from the document and the follower counts
+    (domain.trust), so the score always matches the counts shown beside it."""
 
     score: int | None = None
     tier: str | None = None

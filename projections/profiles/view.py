@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SqlView, SQLiteSqlView
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 from projections.sqlview import chunks as _chunks
 
 
@@ -67,25 +67,27 @@ class ProfilesView(SqlView):
             c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))
             self._insert_tracking(c, tracking)
             if changes.researchers:
-                c.executemany(
-                    self._sql(
-                        "INSERT INTO {researchers} (id, openalex_id, orcid, display_name, name_key)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-                        " openalex_id = excluded.openalex_id, orcid = excluded.orcid,"
-                        " display_name = excluded.display_name, name_key = excluded.name_key"
-                    ),
+                self._many(
+                    c,
+                    "INSERT INTO {researchers} (id, openalex_id, orcid, display_name, name_key)"
+                    " SELECT id, openalex_id, orcid, display_name, name_key FROM {rows} WHERE true"
+                    " ON CONFLICT (id) DO UPDATE SET"
+                    " openalex_id = excluded.openalex_id, orcid = excluded.orcid,"
+                    " display_name = excluded.display_name, name_key = excluded.name_key",
+                    "id text, openalex_id text, orcid text, display_name text, name_key text",
                     [
                         (rid, r["openalex_id"], r["orcid"], r["display_name"], r["name_key"])
                         for rid, r in changes.researchers.items()
                     ],
                 )
             if changes.works:
-                c.executemany(
-                    self._sql(
-                        "INSERT INTO {works} (id, sort_key, topics, fields, doc) VALUES (%s, %s, %s, %s, %s)"
-                        " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key, topics = excluded.topics,"
-                        " fields = excluded.fields, doc = excluded.doc"
-                    ),
+                self._many(
+                    c,
+                    "INSERT INTO {works} (id, sort_key, topics, fields, doc)"
+                    " SELECT id, sort_key, topics, fields, doc FROM {rows} WHERE true"
+                    " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key, topics = excluded.topics,"
+                    " fields = excluded.fields, doc = excluded.doc",
+                    f"id text, sort_key text, topics text, fields text, doc {self.blob.lower()}",
                     [
                         (wid, w.sort_key, json.dumps(w.fields["topics"]), w.fields_json, w.doc)
                         for wid, w in changes.works.items()
@@ -95,15 +97,17 @@ class ProfilesView(SqlView):
                 for chunk in _chunks(replaced):
                     clause, params = self._in("work_id", chunk)
                     c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
-                c.executemany(
-                    self._sql(
-                        "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count,"
-                        " author_name, author_orcid) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                        " ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
-                        " sort_key = excluded.sort_key, institutions = excluded.institutions,"
-                        " authors_count = excluded.authors_count, author_name = excluded.author_name,"
-                        " author_orcid = excluded.author_orcid"
-                    ),
+                self._many(
+                    c,
+                    "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count,"
+                    " author_name, author_orcid) SELECT researcher_id, work_id, sort_key, institutions,"
+                    " authors_count, author_name, author_orcid FROM {rows} WHERE true"
+                    " ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
+                    " sort_key = excluded.sort_key, institutions = excluded.institutions,"
+                    " authors_count = excluded.authors_count, author_name = excluded.author_name,"
+                    " author_orcid = excluded.author_orcid",
+                    "researcher_id text, work_id text, sort_key text, institutions text, authors_count integer,"
+                    " author_name text, author_orcid text",
                     [
                         (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]), len(w.fields["authorships"]),
                          a["display_name"] or None, a["orcid"])
@@ -141,25 +145,30 @@ class ProfilesView(SqlView):
             c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
             position = c.fetchone()["n"]
             built = list(build(self._profile_inputs(c, sorted(affected))))
-            c.executemany(
-                self._sql(
-                    "INSERT INTO {docs} (id, doc, position) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position"
-                ),
+            if not built:
+                return
+            self._many(
+                c,
+                "INSERT INTO {docs} (id, doc, position) SELECT id, doc, position FROM {rows} WHERE true"
+                " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
+                f"id text, doc {self.blob.lower()}, position bigint",
                 [(rid, doc, position) for rid, doc, _ in built],
             )
             # The name and ORCID iD the works give now: for search and ORCID lookups.
-            c.executemany(
-                self._sql("UPDATE {researchers} SET display_name = %s, orcid = %s, name_key = %s WHERE id = %s"),
+            self._many(
+                c,
+                "UPDATE {researchers} SET display_name = rows.display_name, orcid = rows.orcid,"
+                " name_key = rows.name_key FROM {rows} WHERE {researchers}.id = rows.id",
+                "display_name text, orcid text, name_key text, id text",
                 [(i["display_name"], i["orcid"], i["name_key"], rid) for rid, _, i in built],
             )
             for chunk in _chunks([rid for rid, _, _ in built]):
                 clause, params = self._in("researcher_id", chunk)
                 c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
-            c.executemany(
-                self._sql("INSERT INTO {names} (key, researcher_id) VALUES (%s, %s)"),
-                [(key, rid) for rid, _, i in built for key in i["search_keys"]],
-            )
+            keys = [(key, rid) for rid, _, i in built for key in i["search_keys"]]
+            if keys:
+                self._many(c, "INSERT INTO {names} (key, researcher_id) SELECT key, researcher_id FROM {rows}",
+                           "key text, researcher_id text", keys)
 
     def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -341,6 +350,68 @@ class ProfilesView(SqlView):
             " WHERE a.researcher_id = %s", (other,))
         return 2 if first & {row["researcher_id"] for row in theirs} else None
 
+    # -- the research graph around a record (GET /researchers/{id}/graph) -------------------------
+
+    def coauthors(self, researcher_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """Co-authors of any of `researcher_ids` (not themselves), with their names: shared works,
+        the latest one's sort key, and through how many of them; most shared first. Works with more than
+        MAX_AUTHORS_FOR_COLLABORATION authors do not make collaborators."""
+        clause, params = self._in("a.researcher_id", list(researcher_ids))
+        rows = self._query(
+            "SELECT b.researcher_id AS id, r.display_name, r.openalex_id, COUNT(*) AS shared,"
+            " MAX(b.sort_key) AS latest, COUNT(DISTINCT a.researcher_id) AS via FROM {authorships} a"
+            " JOIN {authorships} b ON b.work_id = a.work_id AND b.researcher_id <> a.researcher_id"
+            " JOIN {researchers} r ON r.id = b.researcher_id"
+            " WHERE " + clause + " AND a.authors_count <= %s GROUP BY b.researcher_id, r.display_name, r.openalex_id"
+            " ORDER BY COUNT(*) DESC, MAX(b.sort_key) DESC, b.researcher_id LIMIT %s",
+            [*params, MAX_AUTHORS_FOR_COLLABORATION, limit + len(researcher_ids)],
+        )
+        return [dict(r) for r in rows if r["id"] not in researcher_ids][:limit]
+
+    def institutions_over_time(self, researcher_id: str) -> list[dict[str, Any]]:
+        """Each institution on the researcher's works: first and last year, number of works."""
+        spans: dict[str, dict[str, Any]] = {}
+        for row in self._query("SELECT sort_key, institutions FROM {authorships} WHERE researcher_id = %s",
+                               (researcher_id,)):
+            year = int(row["sort_key"][:4]) or None
+            for inst in json.loads(row["institutions"]):
+                key = inst.get("openalex_id") or inst.get("display_name") or "?"
+                span = spans.setdefault(key, {**inst, "first_year": year, "last_year": year, "works": 0})
+                span["works"] += 1
+                if year is not None:
+                    span["first_year"] = min(y for y in (span["first_year"], year) if y is not None)
+                    span["last_year"] = max(y for y in (span["last_year"], year) if y is not None)
+        return sorted(spans.values(), key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
+
+    def adjacent_works(self, researcher_id: str, collaborators: Sequence[str], topics: set[str],
+                       limit: int) -> list[dict[str, Any]]:
+        """Works of `collaborators` sharing a topic with `topics` that `researcher_id` did not
+        write: most shared topics first, then newest."""
+        if not collaborators or not topics:
+            return []
+        clause, params = self._in("a.researcher_id", list(collaborators))
+        rows = self._query(
+            "SELECT a.work_id, w.sort_key, w.topics FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
+            " WHERE " + clause + " AND NOT EXISTS (SELECT 1 FROM {authorships} m"
+            " WHERE m.work_id = a.work_id AND m.researcher_id = %s)",
+            [*params, researcher_id],
+        )
+        ranked: dict[str, tuple[int, str]] = {}
+        for row in rows:
+            shared = len(topics & {t["openalex_id"] for t in json.loads(row["topics"])})
+            if shared:
+                ranked[row["work_id"]] = (shared, row["sort_key"])
+        best = sorted(ranked, key=lambda w: ranked[w][1], reverse=True)  # newest first ...
+        best = sorted(best, key=lambda w: -ranked[w][0])[:limit]  # ... within the most shared topics
+        docs = {}
+        if best:
+            clause, params = self._in("id", best)
+            docs = {row["id"]: json.loads(bytes(row["doc"])) for row in self._query(
+                "SELECT id, doc FROM {works} WHERE " + clause, params)}
+        return [{"id": w, "openalex_id": docs[w]["openalex_id"], "title": docs[w]["title"],
+                 "publication_year": docs[w]["publication_year"], "shared_topics": ranked[w][0]}
+                for w in best if w in docs]
+
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""
         rows = self._query("SELECT n FROM {seq} WHERE name = 'docs'", ())
@@ -399,6 +470,20 @@ class ProfilesView(SqlView):
             [*params, limit],
         )
         return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
+
+    def docs_between(self, after: int, upto: int) -> list[tuple[str, bytes, int]]:
+        """Profiles last rewritten by the batches numbered after `after` up to `upto`."""
+        rows = self._query("SELECT id, doc, position FROM {docs} WHERE position > %s AND position <= %s",
+                           (after, upto))
+        return [(row["id"], bytes(row["doc"]), row["position"]) for row in rows]
+
+    def docs_of(self, researcher_ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(researcher_ids):
+            clause, params = self._in("id", chunk)
+            found.update((row["id"], bytes(row["doc"])) for row in self._query(
+                "SELECT id, doc FROM {docs} WHERE " + clause, params))
+        return found
 
     def changed_since(self, after: int) -> list[tuple[str, bytes, int]]:
         """Profiles rewritten after a position, with theirs: how API caches stay fresh."""

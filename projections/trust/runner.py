@@ -1,0 +1,161 @@
+"""TrustRunner: follows the profile documents' and the follower counts' change feeds and keeps
+each record's trust snapshot, adding a history point whenever a score changes.
+
+It has the runner interface the services, the worker and /ready use (position, head, catch_up,
+start, stop, wait). Rebuilding from scratch reads every current document and count once and
+gives the same snapshots as the live view (history then starts from the current score).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from eventsourcing.persistence import IntegrityError
+
+from domain.trust import TrustInputs, trust
+from projections.sqlview import BatchTracking
+from projections.trust.view import COUNTS_FEED, DOCS_FEED, TrustView
+
+log = logging.getLogger(__name__)
+STEP = 200  # upstream batches per trust batch
+
+
+class DocInputs(msgspec.Struct):
+    """The fields of a profile document the score reads."""
+
+    verification_level: str
+    claim_status: str
+    works_count: int
+    topics_count: int
+    close_collaborators_count: int
+
+
+_decode = msgspec.json.Decoder(DocInputs).decode
+
+
+def snapshot_of(inputs: TrustInputs) -> dict[str, Any]:
+    s = trust(inputs)
+    return {
+        "score": s.score,
+        "tier": s.tier,
+        "components": [{"name": c.name, "points": c.points, "maximum": c.maximum, "facts": c.facts}
+                       for c in s.components],
+        "inputs": dataclasses.asdict(inputs),
+    }
+
+
+class TrustRunner:
+    def __init__(self, view: TrustView, profiles_view: Any, followers_view: Any, *, poll_interval: float = 0.05,
+                 clock: Any = None) -> None:
+        self.view = view
+        self.profiles_view = profiles_view
+        self.followers_view = followers_view
+        self.poll_interval = poll_interval
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.error: BaseException | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    name = "trust <- profiles, followers"
+
+    def position(self) -> int:
+        return self.view.feed_position(DOCS_FEED) + self.view.feed_position(COUNTS_FEED)
+
+    def head(self) -> int:
+        return self.profiles_view.docs_position() + self.followers_view.counts_position()
+
+    def run_batch(self) -> int:
+        """Process the next range of both feeds; returns how many snapshots it looked at."""
+        d0, c0 = self.view.feed_position(DOCS_FEED), self.view.feed_position(COUNTS_FEED)
+        d1 = min(self.profiles_view.docs_position(), d0 + STEP)
+        c1 = min(self.followers_view.counts_position(), c0 + STEP)
+        if d1 <= d0 and c1 <= c0:
+            return 0
+        docs = {rid: doc for rid, doc, _ in self.profiles_view.docs_between(d0, d1)} if d1 > d0 else {}
+        counts = {rid: (n, v) for rid, n, v, _ in self.followers_view.counts_between(c0, c1)} if c1 > c0 else {}
+        from_docs = set(docs)
+        affected = sorted(docs.keys() | counts.keys())
+        docs |= self.profiles_view.docs_of([r for r in affected if r not in docs])
+        counts |= self.followers_view.counts_of([r for r in affected if r not in counts])
+        before = self.view.snapshots(affected)
+        at = self.clock().isoformat()
+        rows = []
+        for rid in affected:
+            if rid not in docs:
+                continue  # counted before its profile exists: taken up when the profile appears
+            d = _decode(docs[rid])
+            followers, verified = counts.get(rid, (0, 0))
+            inputs = TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
+                                 d.close_collaborators_count, followers, verified)
+            snap = snapshot_of(inputs)
+            old = before.get(rid)
+            if old == snap:
+                continue
+            changed = {k: [old["inputs"].get(k) if old else None, v] for k, v in snap["inputs"].items()
+                       if not old or old["inputs"].get(k) != v}
+            cause = {"feed": "profiles" if rid in from_docs else "followers", "changed": changed}
+            rows.append({"researcher_id": rid, "score": snap["score"], "tier": snap["tier"], "snapshot": snap,
+                         "at": at, "cause": cause, "point": old is None or old["score"] != snap["score"]})
+        trackings = [BatchTracking(DOCS_FEED, d1, after=d0)] if d1 > d0 else []
+        trackings += [BatchTracking(COUNTS_FEED, c1, after=c0)] if c1 > c0 else []
+        self.view.apply_batch(rows, trackings)
+        return max(1, len(affected))
+
+    def catch_up(self) -> int:
+        total = 0
+        while True:
+            try:
+                n = self.run_batch()
+            except IntegrityError:
+                continue  # another runner recorded this range first
+            if not n:
+                return total
+            total += n
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="projection-trust", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wait(self, position: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _loop(self) -> None:
+        backoff = self.poll_interval
+        while not self._stopping.is_set():
+            try:
+                processed = self.run_batch()
+            except IntegrityError:
+                continue
+            except Exception as e:  # noqa: BLE001 - the runner must not die silently
+                self.error = e
+                log.exception("projection %s failed; retrying", self.name)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.error = None
+            backoff = self.poll_interval
+            if not processed:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()

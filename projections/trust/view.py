@@ -1,0 +1,87 @@
+"""TrustView: each record's trust snapshot, and its history: one point per change of score.
+
+Its inputs are two read models that are themselves projections of the event log: the profile
+documents (works, topics, close collaborators, level, claim status) and the follower counts.
+It tracks how far it has read each one's change feed (their batch numbers) in its own tracking
+table, in the same transaction as its rows, like every other view.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+
+DOCS_FEED, COUNTS_FEED = "profiles-docs", "followers-counts"
+
+
+class TrustView(SqlView):
+    TABLES = ("trust", "history")
+    SQLITE_PREFIX = "trust"
+
+    def _schema_statements(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS {trust} (researcher_id TEXT PRIMARY KEY, score INTEGER NOT NULL,"
+            " tier TEXT NOT NULL, snapshot TEXT NOT NULL, points INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {history} (researcher_id TEXT NOT NULL, number INTEGER NOT NULL,"
+            " at TEXT NOT NULL, score INTEGER NOT NULL, tier TEXT NOT NULL, cause TEXT NOT NULL,"
+            " PRIMARY KEY (researcher_id, number))",
+        ]
+
+    def apply_batch(self, rows: list[dict[str, Any]], trackings: Sequence[Tracking]) -> None:
+        """New snapshots (with their history point) and the feeds' positions, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            for tracking in trackings:
+                self._insert_tracking(c, tracking)
+            for row in rows:
+                if not row["point"]:  # the inputs moved, the score did not: no new history point
+                    c.execute(self._sql("UPDATE {trust} SET snapshot = %s WHERE researcher_id = %s"),
+                              (json.dumps(row["snapshot"]), row["researcher_id"]))
+                    continue
+                c.execute(self._sql(
+                    "INSERT INTO {trust} (researcher_id, score, tier, snapshot, points) VALUES (%s, %s, %s, %s, 1)"
+                    " ON CONFLICT (researcher_id) DO UPDATE SET score = excluded.score, tier = excluded.tier,"
+                    " snapshot = excluded.snapshot, points = {trust}.points + 1 RETURNING points"),
+                    (row["researcher_id"], row["score"], row["tier"], json.dumps(row["snapshot"])))
+                number = c.fetchone()["points"]
+                c.execute(self._sql(
+                    "INSERT INTO {history} (researcher_id, number, at, score, tier, cause)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"),
+                    (row["researcher_id"], number, row["at"], row["score"], row["tier"], json.dumps(row["cause"])))
+
+    def feed_position(self, feed: str) -> int:
+        return self.max_tracking_id(feed) or 0
+
+    def snapshots(self, researcher_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(list(researcher_ids)):
+            clause, params = self._in("researcher_id", chunk)
+            for row in self._query("SELECT researcher_id, snapshot FROM {trust} WHERE " + clause, params):
+                found[row["researcher_id"]] = json.loads(row["snapshot"])
+        return found
+
+    def all_scores(self) -> dict[str, tuple[int, str]]:
+        return {r["researcher_id"]: (r["score"], r["tier"])
+                for r in self._query("SELECT researcher_id, score, tier FROM {trust}", ())}
+
+    def history(self, researcher_id: str, after: int | None, limit: int, newest_first: bool) -> list[dict[str, Any]]:
+        where, params = "researcher_id = %s", [researcher_id]
+        if after is not None:
+            where += " AND number < %s" if newest_first else " AND number > %s"
+            params.append(after)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query("SELECT number, at, score, tier, cause FROM {history} WHERE " + where
+                           + f" ORDER BY number {order} LIMIT %s", [*params, limit])
+        return [{**dict(r), "cause": json.loads(r["cause"])} for r in rows]
+
+
+class SQLiteTrustView(TrustView, SQLiteSqlView):
+    pass
+
+
+class PostgresTrustView(TrustView, PostgresSqlView):
+    pass
