@@ -25,6 +25,7 @@ from api.imports import make_import_handler
 from api.invitations import ConversationsController, InvitationsController
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
+from api.metrics import count_responses, metrics
 from api.system import health, ready
 from api.trust import TrustController
 from runtime.demo import load_demo_data
@@ -79,6 +80,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     route_handlers: list[Any] = [
         health,
         ready,
+        metrics,
         ResearchersController,
         AccountsController,
         AuthController,
@@ -101,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         request_max_body_size=settings.max_body_bytes,
         response_headers=RESPONSE_HEADERS,
         before_request=require_json_bodies,
+        before_send=[count_responses],
         on_app_init=[jwt_auth.on_app_init],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(

@@ -5,6 +5,7 @@
     python -m bench.run logins                        Argon2id cost, logins/s, /health p99 under a login flood
     python -m bench.run follows                       follows/s over HTTP vs pgbench inserts; counts catch-up
     python -m bench.run graph                         graph and trust reads at 100,000 works; catch-up rates
+    python -m bench.run relay                         relay events/s to JetStream vs nats-py's own publish rate
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -266,6 +267,69 @@ def bench_graph(args: argparse.Namespace) -> None:
                       f"{r['non2xx']:>8}")
 
 
+def bench_relay(args: argparse.Namespace) -> None:
+    """The relay's rate from the PostgreSQL log to JetStream, against nats-py's own publish rate."""
+    import asyncio
+
+    import nats
+
+    from domain.follows.application import FollowCommand
+    from workers.relay import relay_for
+
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        print(f"machine calibration {calibration_ms():.0f} ms")
+        stream = f"BENCH{uuid.uuid4().hex[:8]}"
+        env = env_for("postgres", Path(tmp), schema) | {
+            "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_NATS_STREAM": stream,
+            "PEERLEDGER_NATS_SUBJECT_PREFIX": stream.lower()}
+        settings = Settings.from_env(env)
+        services = Services(settings)
+        researchers = [uuid.uuid4() for _ in range(100)]
+        for _ in range(args.events // 500):
+            services.follows.apply_all([FollowCommand(uuid.uuid4(), random.choice(researchers), True)
+                                        for _ in range(500)], known=set(researchers), owners={})
+        events = services.follows.recorder.max_notification_id() or 0
+
+        async def baseline() -> float:
+            nc = await nats.connect(settings.nats_urls[0])
+            js = nc.jetstream()
+            name = stream + "BASE"
+            await js.add_stream(name=name, subjects=[f"{name.lower()}.>"])
+            payload = b"x" * 200
+            started = time.perf_counter()
+            for start in range(0, events, 1_000):
+                await asyncio.gather(*(js.publish(f"{name.lower()}.a", payload, stream=name,
+                                                  headers={"Nats-Msg-Id": str(n)})
+                                       for n in range(start, min(start + 1_000, events))))
+            seconds = time.perf_counter() - started
+            await js.delete_stream(name)
+            await nc.close()
+            return events / seconds
+
+        async def relayed() -> float:
+            relay = relay_for(services, settings)
+            stop = asyncio.Event()
+            started = time.perf_counter()
+            task = asyncio.create_task(relay.run(stop))
+            while relay.position(services.follows.name) < events:
+                await asyncio.sleep(0.01)
+            seconds = time.perf_counter() - started
+            stop.set()
+            await task
+            nc = await nats.connect(settings.nats_urls[0])
+            await nc.jetstream().delete_stream(stream)
+            await nc.close()
+            return events / seconds
+
+        base = asyncio.run(baseline())
+        rate = asyncio.run(relayed())
+        services.close()
+        print(f"baseline, nats-py publishing {events:,} 200-byte messages with Msg-Id, 1,000 in flight: "
+              f"{base:,.0f} msgs/s")
+        print(f"relay, {events:,} follow events from PostgreSQL to JetStream, position saved per 1,000: "
+              f"{rate:,.0f} events/s ({rate / base:.0%} of the baseline)")
+
+
 def bench_logins(args: argparse.Namespace) -> None:
     import argon2
 
@@ -432,6 +496,8 @@ def main() -> None:
     logins.add_argument("--accounts", type=int, default=16)
     logins.add_argument("--seconds", type=int, default=10)
     logins.add_argument("--connections", type=int, default=16)
+    relay = sub.add_parser("relay")
+    relay.add_argument("--events", type=int, default=50_000)
     graph = sub.add_parser("graph")
     graph.add_argument("--works", type=int, default=100_000)
     graph.add_argument("--researchers", type=int, default=50_000)
@@ -447,7 +513,7 @@ def main() -> None:
                          help="run the projections worker during the flood (default: yes)")
     args = parser.parse_args()
     {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows,
-     "graph": bench_graph}[args.bench](args)
+     "graph": bench_graph, "relay": bench_relay}[args.bench](args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,6 +44,9 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
+    "PEERLEDGER_NATS_URL": ("nats://127.0.0.1:4222", "NATS server(s) for `peerledger worker relay`, comma-separated"),
+    "PEERLEDGER_NATS_STREAM": ("PEERLEDGER", "the JetStream stream the relay publishes every event to"),
+    "PEERLEDGER_NATS_SUBJECT_PREFIX": ("peerledger", "subjects are <prefix>.<area>.<Aggregate>.<Event>"),
     "PERSISTENCE_MODULE": (
         "eventsourcing.sqlite",
         "eventsourcing's store: eventsourcing.sqlite (embedded) or eventsourcing.postgres",
@@ -94,6 +98,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_batch: int = 1_000
     profile_cache_entries: int = 100_000
     log_level: str = "INFO"
+    nats_urls: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    nats_stream: str = "PEERLEDGER"
+    nats_subject_prefix: str = "peerledger"
     # eventsourcing's variables, passed through to the applications and views untouched.
     store_env: dict[str, str] = {}
 
@@ -124,6 +131,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name} must be a number, not {get(name)!r}") from None
             if not 0 < value <= high:
                 raise SettingsError(f"{name} must be between 0 and {high:g}, not {value}")
+            return value
+
+        def token(name: str) -> str:
+            value = get(name)
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+                raise SettingsError(f"{name} must be letters, digits, _ or -, not {value!r}")
             return value
 
         module = get("PERSISTENCE_MODULE")
@@ -199,5 +212,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),
             profile_cache_entries=integer("PEERLEDGER_PROFILE_CACHE_ENTRIES", 0, 50_000_000),
             log_level=get("PEERLEDGER_LOG_LEVEL").upper(),
+            nats_urls=tuple(u.strip() for u in get("PEERLEDGER_NATS_URL").split(",") if u.strip()),
+            nats_stream=token("PEERLEDGER_NATS_STREAM"),
+            nats_subject_prefix=token("PEERLEDGER_NATS_SUBJECT_PREFIX"),
             store_env=store_env,
         )

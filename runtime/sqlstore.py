@@ -81,22 +81,27 @@ class SQLiteStore(SqlStore):
             yield
 
 
+def postgres_conninfo(env: dict[str, str]) -> str:
+    """libpq's connection string from eventsourcing's POSTGRES_* variables."""
+    return " ".join(
+        f"{key}={env[var]!s}"
+        for key, var in (
+            ("host", "POSTGRES_HOST"),
+            ("port", "POSTGRES_PORT"),
+            ("dbname", "POSTGRES_DBNAME"),
+            ("user", "POSTGRES_USER"),
+            ("password", "POSTGRES_PASSWORD"),
+        )
+        if env.get(var)
+    )
+
+
 class PostgresStore(SqlStore):
     blob = "BYTEA"
     bigint = "BIGINT"
 
     def __init__(self, env: dict[str, str], *, max_size: int = 8) -> None:
-        conninfo = " ".join(
-            f"{key}={env[var]!s}"
-            for key, var in (
-                ("host", "POSTGRES_HOST"),
-                ("port", "POSTGRES_PORT"),
-                ("dbname", "POSTGRES_DBNAME"),
-                ("user", "POSTGRES_USER"),
-                ("password", "POSTGRES_PASSWORD"),
-            )
-            if env.get(var)
-        )
+        conninfo = postgres_conninfo(env)
         schema = env.get("POSTGRES_SCHEMA", "public")
         self.pool = ConnectionPool(
             conninfo,

@@ -1,0 +1,208 @@
+"""The relay against real PostgreSQL and a real nats-server of the test's own (so it can be
+stopped): killed at random points, or with NATS down for 10 seconds, the stream ends up holding
+every event exactly once, in order per area."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import nats
+import pytest
+
+from domain.follows.application import FollowCommand
+from runtime.relay import RelayedEvent, RelayPositions
+from runtime.services import Services
+from runtime.settings import Settings
+from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
+
+pytestmark = pytest.mark.postgres
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """nats-server with JetStream on a port and store folder of the test's own."""
+
+    def __init__(self, store: Path) -> None:
+        self.port, self.store, self.process = free_port(), store, None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                                         "-sd", str(self.store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def nats_server(tmp_path) -> Iterator[NatsServer]:
+    if not os.path.exists(NATS_SERVER):
+        pytest.skip("nats-server is not installed")
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(tmp_path, pg_schema, nats_server) -> dict[str, str]:
+    return {
+        "PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_SECRET_KEY": TEST_SECRET, **CHEAP_HASHING,
+        "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": pg_schema,
+        "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_NATS_URL": nats_server.url,
+        "PEERLEDGER_NATS_STREAM": f"T{uuid.uuid4().hex[:8]}", "PEERLEDGER_NATS_SUBJECT_PREFIX": "t",
+        "PEERLEDGER_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_relay(env: dict[str, str]) -> subprocess.Popen:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "POSTGRES_", "PERSISTENCE_"))}
+    return subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "relay"], env=clean | env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def follow_events(services: Services, n: int, batch: int = 250) -> None:
+    """`n` events in the Follows log, a batch per transaction."""
+    researchers = [uuid.uuid4() for _ in range(50)]
+    for _ in range(max(1, n // batch)):
+        commands = [FollowCommand(uuid.uuid4(), random.choice(researchers), True) for _ in range(min(n, batch))]
+        services.follows.apply_all(commands, known=set(researchers), owners={})
+
+
+def heads(services: Services) -> dict[str, int]:
+    return {a.name: a.recorder.max_notification_id() or 0 for a in
+            (services.catalogue, services.accounts, services.claims, services.follows, services.invitations)}
+
+
+def wait_until_relayed(services: Services, timeout: float = 60) -> None:
+    positions = RelayPositions(services.sql)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(positions.get(name) >= head for name, head in heads(services).items()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"relay behind: {heads(services)}")
+
+
+def stream_contents(env: dict[str, str]) -> list[tuple[str, RelayedEvent]]:
+    async def read() -> list[tuple[str, RelayedEvent]]:
+        nc = await nats.connect(env["PEERLEDGER_NATS_URL"])
+        js = nc.jetstream()
+        info = await js.stream_info(env["PEERLEDGER_NATS_STREAM"])
+        found = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg(env["PEERLEDGER_NATS_STREAM"], seq)
+            found.append((msg.headers["Nats-Msg-Id"], msgspec.json.decode(msg.data, type=RelayedEvent)))
+        await nc.close()
+        return found
+
+    return asyncio.run(read())
+
+
+def assert_exactly_once_in_order(found: list[tuple[str, RelayedEvent]], services: Services) -> None:
+    ids = [msg_id for msg_id, _ in found]
+    assert len(ids) == len(set(ids)), "a message is in the stream twice"
+    per_app: dict[str, list[int]] = {}
+    for msg_id, event in found:
+        assert msg_id == f"{event.application}:{event.notification_id}"
+        per_app.setdefault(event.application, []).append(event.notification_id)
+    for name, numbers in per_app.items():
+        assert numbers == sorted(numbers), f"{name} out of order"
+    for app in (services.follows, services.catalogue):
+        stored = [n.id for n in app.recorder.select_notifications(start=0, limit=1_000_000)]
+        assert per_app.get(app.name, []) == stored, f"{app.name}: the stream is not the log"
+
+
+def test_killed_at_random_points_the_relay_publishes_each_event_exactly_once(env):
+    services = Services(Settings.from_env(env))
+    # 10,000 events are written while the relay is started and killed (-9) at random moments.
+    writer = threading.Thread(target=lambda: [follow_events(services, 100) or time.sleep(0.05) for _ in range(100)])
+    writer.start()
+    positions = RelayPositions(services.sql)
+    try:
+        rng = random.Random(4)
+        behind_at_kill = 0
+        while writer.is_alive():
+            relay = start_relay(env)
+            time.sleep(rng.uniform(1.0, 2.0))
+            relay.kill()
+            relay.wait()
+            behind_at_kill += positions.get(services.follows.name) < heads(services)[services.follows.name]
+        writer.join()
+        assert behind_at_kill >= 1  # killed while it had work in hand
+        relay = start_relay(env)
+        try:
+            wait_until_relayed(services)
+        finally:
+            relay.terminate()
+            relay.wait(timeout=20)
+            assert "Traceback" not in relay.stderr.read()
+        found = stream_contents(env)
+        assert len(found) == 10_000
+        assert_exactly_once_in_order(found, services)
+
+        # The worst case, made certain: published, then killed before its position was saved.
+        services.sql.execute("UPDATE peerledger_relay_positions SET position = position - 2500")
+        relay = start_relay(env)
+        try:
+            wait_until_relayed(services)
+        finally:
+            relay.terminate()
+            relay.wait(timeout=20)
+        again = stream_contents(env)
+        assert len(again) == 10_000  # the stream dropped all 2,500 by their Msg-Id
+        assert_exactly_once_in_order(again, services)
+    finally:
+        writer.join()
+        services.close()
+
+
+def test_nats_down_for_ten_seconds_under_load_loses_nothing(env, nats_server):
+    services = Services(Settings.from_env(env))
+    relay = start_relay(env)
+    try:
+        follow_events(services, 1_000)
+        nats_server.stop()
+        stopped = time.monotonic()
+        while time.monotonic() - stopped < 10:  # commands go on while NATS is away
+            follow_events(services, 250)
+            time.sleep(0.5)
+        nats_server.start()
+        follow_events(services, 1_000)
+        wait_until_relayed(services, timeout=90)
+        assert_exactly_once_in_order(stream_contents(env), services)  # the whole log, once, in order
+    finally:
+        relay.terminate()
+        relay.wait(timeout=20)
+        services.close()
