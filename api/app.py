@@ -23,13 +23,15 @@ from api.follower_counts import FollowerCounts
 from api.follows import FollowsController
 from api.imports import make_import_handler
 from api.invitations import ConversationsController, InvitationsController
+from api.metrics import count_responses, metrics
+from api.notifications import NotificationsController
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
-from api.metrics import count_responses, metrics
 from api.system import health, ready
 from api.trust import TrustController
 from runtime.demo import load_demo_data
 from runtime.expiry import expire_loop
+from runtime.notify import LocalNotifier, Notifier
 from runtime.services import Services, derive, secret_key
 from runtime.settings import Settings
 
@@ -54,10 +56,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
         expiry_stop = threading.Event()
+        notifier = None
         if owned and settings.projections_in_process:
             await anyio.to_thread.run_sync(svc.start_projections)
             # No separate workers in the embedded default: expiry runs here too.
             threading.Thread(target=expire_loop, args=(svc, 60.0, expiry_stop), name="expiry", daemon=True).start()
+            # No NATS either: notifications are made from the logs in process.
+            notifier = LocalNotifier(Notifier(svc, svc.notifications))
+            notifier.start()
         cache = ProfileCache(
             svc.profiles_view,
             refresh_seconds=settings.cache_refresh_seconds,
@@ -72,6 +78,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             yield
         finally:
             expiry_stop.set()
+            if notifier is not None:
+                notifier.stop()
             cache.stop()
             counts.stop()
             if owned:
@@ -91,6 +99,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         InvitationsController,
         ConversationsController,
         TrustController,
+        NotificationsController,
         make_import_handler(settings.import_max_bytes),
     ]
     # The token secret comes from the data folder or the settings; build it before the app.

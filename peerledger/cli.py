@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
+    kinds.add_parser("notify", help="notifications for people from the JetStream stream")
     kinds.add_parser("relay", help="publish every event to NATS JetStream (PostgreSQL only)")
     kinds.add_parser("expire", help="expire invitations after 14 days and lower lapsed evidence, every minute")
     return parser
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return lapse_command(settings)
     if args.command == "institutions":
         return institutions_command(settings, args)
+    if args.command == "worker" and args.worker == "notify":
+        from workers.notify import run_notify
+
+        return run_notify(settings)
     if args.command == "worker" and args.worker == "relay":
         from workers.relay import run_relay
 

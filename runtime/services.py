@@ -24,18 +24,35 @@ from domain.claims.application import Claims
 from domain.follows.application import Follows
 from domain.invitations.application import Invitations
 from projections.followers.projection import FollowersProjection
-from projections.followers.view import FollowersView, PostgresFollowersView, SQLiteFollowersView
+from projections.followers.view import (
+    FollowersView,
+    PostgresFollowersView,
+    SQLiteFollowersView,
+)
 from projections.invitations.projection import InvitationsProjection
-from projections.invitations.view import InvitationsView, PostgresInvitationsView, SQLiteInvitationsView
+from projections.invitations.view import (
+    InvitationsView,
+    PostgresInvitationsView,
+    SQLiteInvitationsView,
+)
 from projections.moderation.projection import ModerationProjection
-from projections.moderation.view import ModerationView, PostgresModerationView, SQLiteModerationView
+from projections.moderation.view import (
+    ModerationView,
+    PostgresModerationView,
+    SQLiteModerationView,
+)
 from projections.profiles.projection import ProfilesProjection
-from projections.profiles.view import PostgresProfilesView, ProfilesView, SQLiteProfilesView
+from projections.profiles.view import (
+    PostgresProfilesView,
+    ProfilesView,
+    SQLiteProfilesView,
+)
 from projections.runner import BatchProjectionRunner
 from projections.trust.runner import TrustRunner
 from projections.trust.view import PostgresTrustView, SQLiteTrustView, TrustView
-from runtime.mail import FolderMailer, SmtpMailer
 from runtime.follow_writer import FollowWriter
+from runtime.mail import FolderMailer, SmtpMailer
+from runtime.notify import NotificationStore
 from runtime.orcid import OrcidSignIn
 from runtime.passwords import Argon2Hasher
 from runtime.ratelimit import RateLimiter
@@ -136,6 +153,7 @@ class Services:
         with self.sql.schema_lock():  # creating tables
             self.vault = SqlVault(self.sql, derive(secret, "email"))
             self.rate_limiter = RateLimiter(self.sql, derive(secret, "rate-limit"))
+            self.notifications = NotificationStore(self.sql)
             self.hasher = Argon2Hasher(
                 time_cost=settings.argon2_time_cost,
                 memory_kib=settings.argon2_memory_kib,

@@ -380,6 +380,9 @@ class Claims(Application[UUID]):
     def claim_status(self, claim_id: UUID) -> str:
         return self._claim(claim_id).status
 
+    def claimant(self, claim_id: UUID) -> UUID:
+        return self._claim(claim_id).account_id
+
     def claim_researcher(self, claim_id: UUID) -> UUID:
         return self._claim(claim_id).researcher_id
 

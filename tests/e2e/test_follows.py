@@ -108,6 +108,7 @@ def test_lists_are_newest_first_and_paginated(client):
         client.put(f"/me/following/{record}", headers=ada)
     last = client.put("/me/following/A9000", headers=bob).json()["position"]
     client.app.state.services.followers_runner.wait(last, 5)
+    assert client.app.state.services.wait_for_projections()  # followers' names come from the profiles view
     page = client.get("/me/following", headers=ada, params={"limit": 2}).json()
     rest = client.get("/me/following", headers=ada, params={"limit": 2, "cursor": page["next_cursor"]}).json()
     ids = [i["researcher_id"] for i in page["items"] + rest["items"]]

@@ -206,3 +206,79 @@ def test_nats_down_for_ten_seconds_under_load_loses_nothing(env, nats_server):
         relay.terminate()
         relay.wait(timeout=20)
         services.close()
+
+
+def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env, tmp_path):
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from domain.catalogue.model import researcher_id_for
+    from runtime.importing import import_body
+    from runtime.notify import Notifier, consume
+    from tests.factories import author, work
+    from workers.relay import relay_for
+
+    settings = Settings.from_env(env)
+    services = Services(settings)
+    notifier = Notifier(services, services.notifications)
+    import_body(services.catalogue, msgspec.json.encode([work(n, [author(n)]) for n in (1, 2)]))
+    services.profiles_runner.catch_up()
+
+    def approve(n: int) -> uuid.UUID:
+        account = services.accounts.register(f"p{n}@example.org", "a long enough password", f"P {n}")
+        rid = researcher_id_for(f"A{n}")
+        f = services.profiles_view.record_facts(str(rid))
+        facts = RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])
+        claim = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="me", links=("https://x.org/",))])
+        services.claims.approve(claim, uuid.uuid4(), "L2", "ok", facts)
+        return account
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        nc = await nats.connect(env["PEERLEDGER_NATS_URL"])
+        js = nc.jetstream()
+        relay = asyncio.create_task(relay_for(services, settings).run(stop))
+        consumer = None
+        try:
+            first = await asyncio.to_thread(approve, 1)
+            while (await asyncio.to_thread(services.notifications.unread, str(first))) < 1:
+                if consumer is None:
+                    await asyncio.sleep(0.5)  # the relay has made the stream
+                    consumer = asyncio.create_task(consume(notifier, js, stream=settings.nats_stream, prefix="t",
+                                                           stop=stop, backoff=[0.05] * 4))
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            kinds = sorted(n["kind"] for n in services.notifications.page(str(first), False, None, 10))
+            assert kinds == ["claim_approved", "verification_changed"]
+
+            # A message that cannot be handled: retried, then dead-lettered with the reason.
+            await js.publish("t.claims.Claim.Mangled", b"not an event", stream=settings.nats_stream)
+            dead = None
+            for _ in range(200):
+                try:
+                    dead = await js.get_last_msg(f"{settings.nats_stream}_DEAD", "t_dead.t.claims.Claim.Mangled")
+                    break
+                except Exception:  # noqa: BLE001 - not there yet
+                    await asyncio.sleep(0.05)
+            assert dead is not None and dead.data == b"not an event"
+            assert "DecodeError" in dead.headers["Reason"]
+            # ... and the consumer goes on.
+            second = await asyncio.to_thread(approve, 2)
+            for _ in range(200):
+                if await asyncio.to_thread(services.notifications.unread, str(second)) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert services.notifications.unread(str(second)) == 2
+        finally:
+            stop.set()
+            await asyncio.gather(relay, *([consumer] if consumer else []))
+            await nc.close()
+
+    try:
+        asyncio.run(scenario())
+        # Redelivery changes nothing: the same event handled again adds no notification.
+        n = services.claims.recorder.select_notifications(start=0, limit=100)
+        approved = next(x for x in n if x.topic.endswith("Claim.Approved"))
+        again = RelayedEvent("Claims", approved.id, str(approved.originator_id), approved.originator_version,
+                             approved.topic, msgspec.Raw(approved.state))
+        assert notifier.handle(again) == 0
+    finally:
+        services.close()

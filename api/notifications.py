@@ -1,0 +1,61 @@
+"""GET /me/notifications and marking them read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromQuery, JSONBody
+
+from api.accounts import NO_STORE, Strict
+from api.auth import Principal
+from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, reject_unknown_query
+
+
+class NotificationOut(msgspec.Struct):
+    key: str
+    kind: str  # new_follower, invitation_received, invitation_accepted, invitation_declined,
+    # claim_approved, claim_rejected, verification_changed
+    data: dict[str, Any]
+    created_at: str
+    read: bool
+
+
+class NotificationPageOut(msgspec.Struct):
+    items: list[NotificationOut]
+    unread_count: int
+    next_cursor: str | None
+
+
+class MarkRead(Strict):
+    keys: Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=500)] | None = None
+    # None: all of them
+
+
+class NotificationsController(Controller):
+    tags = ["notifications"]
+    response_headers = NO_STORE
+
+    @get("/me/notifications", summary="My notifications, newest first, with the unread count", sync_to_thread=True)
+    def notifications(self, request: Request[Principal, Any, State], state: State,
+                      unread: FromQuery[bool] = False, limit: Limit = 20, cursor: Cursor = None) -> NotificationPageOut:
+        reject_unknown_query(request, {"unread", "limit", "cursor"})
+        me = str(request.user.account_id)
+        store = state.services.notifications
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = store.page(me, unread, after, limit + 1)
+        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["key"]) if len(rows) > limit else None
+        return NotificationPageOut([NotificationOut(**r) for r in rows[:limit]], store.unread(me), next_cursor)
+
+    @post("/me/notifications/read", summary="Mark notifications read (`keys`), or all of them", sync_to_thread=True,
+          status_code=200)
+    def mark_read(self, request: Request[Principal, Any, State], state: State,
+                  data: JSONBody[MarkRead]) -> NotificationPageOut:
+        me = str(request.user.account_id)
+        state.services.notifications.mark_read(me, data.keys)
+        rows = state.services.notifications.page(me, False, None, 21)
+        next_cursor = encode_cursor(rows[19]["created_at"], rows[19]["key"]) if len(rows) > 20 else None
+        return NotificationPageOut([NotificationOut(**r) for r in rows[:20]], state.services.notifications.unread(me),
+                                   next_cursor)

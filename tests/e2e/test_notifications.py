@@ -1,0 +1,51 @@
+"""Notifications over HTTP, delivered in process (no NATS), against PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.test_invitations import client, invite, person  # noqa: F401 - the fixture is shared
+
+
+def notifications(client, who: dict, expect: int | None = None, **params) -> dict:
+    deadline = time.monotonic() + 10
+    while True:
+        page = client.get("/me/notifications", params=params, headers=who["headers"]).json()
+        if expect is None or len(page["items"]) >= expect or time.monotonic() > deadline:
+            return page
+        time.sleep(0.05)
+
+
+def test_people_hear_of_follows_invitations_and_claim_decisions(client):
+    sender = person(client, "Sender One", owns="A1")  # approved at L2: claim_approved, verification_changed
+    recipient = person(client, "Close Two", owns="A2")
+    kinds = [n["kind"] for n in notifications(client, sender, expect=2)["items"]]
+    assert sorted(kinds) == ["claim_approved", "verification_changed"]
+
+    invitation = invite(client, sender, "A2").json()["id"]
+    received = notifications(client, recipient, expect=3)
+    assert received["items"][0]["kind"] == "invitation_received"
+    assert received["items"][0]["data"] == {"invitation_id": invitation, "sender_id": str(sender["id"])}
+    client.post(f"/invitations/{invitation}/accept", headers=recipient["headers"])
+    assert notifications(client, sender, expect=3)["items"][0]["kind"] == "invitation_accepted"
+
+    fan = person(client, "A Fan")
+    client.put("/me/following/A2", headers=fan["headers"])
+    page = notifications(client, recipient, expect=4)
+    assert page["items"][0]["kind"] == "new_follower"
+    assert page["items"][0]["data"]["follower_id"] == str(fan["id"])
+    assert page["unread_count"] == 4
+    assert notifications(client, fan)["items"] == []  # nothing about others
+
+
+def test_marking_read_by_key_and_all(client):
+    owner = person(client, "Sender One", owns="A1")
+    page = notifications(client, owner, expect=2)
+    first = page["items"][0]["key"]
+    marked = client.post("/me/notifications/read", json={"keys": [first]}, headers=owner["headers"]).json()
+    assert marked["unread_count"] == 1
+    assert [n["key"] for n in notifications(client, owner, unread="true")["items"]] == [page["items"][1]["key"]]
+    assert client.post("/me/notifications/read", json={}, headers=owner["headers"]).json()["unread_count"] == 0
+    assert client.post("/me/notifications/read", json={"keys": "all"}, headers=owner["headers"]).status_code == 400
+    assert client.get("/me/notifications", params={"colour": "x"}, headers=owner["headers"]).status_code == 400
+    assert client.get("/me/notifications").status_code == 401
