@@ -6,6 +6,7 @@
     python -m bench.run follows                       follows/s over HTTP vs pgbench inserts; counts catch-up
     python -m bench.run graph                         graph and trust reads at 100,000 works; catch-up rates
     python -m bench.run relay                         relay events/s to JetStream vs nats-py's own publish rate
+    python -m bench.run lag                           commit-to-read-model lag at 1,000 commands/s
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -330,6 +332,57 @@ def bench_relay(args: argparse.Namespace) -> None:
               f"{rate:,.0f} events/s ({rate / base:.0%} of the baseline)")
 
 
+def bench_lag(args: argparse.Namespace) -> None:
+    """End-to-end lag from a follow's commit to the follower counts, with the projections worker in its
+    own process, under a steady rate of follow commands."""
+    from domain.follows.application import FollowCommand
+
+    with tempfile.TemporaryDirectory() as tmp, PgSchema() as schema:
+        print(f"machine calibration {calibration_ms():.0f} ms")
+        env = env_for("postgres", Path(tmp), schema) | {"PEERLEDGER_PROJECTIONS": "external"}
+        services = Services(Settings.from_env(env))
+        worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "projections", "followers"],
+                                  env={**os.environ, **env, "PEERLEDGER_LOG_LEVEL": "WARNING"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        researchers = [uuid.uuid4() for _ in range(1_000)]
+        committed: list[tuple[int, float]] = []
+        seen: dict[int, float] = {}
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set() or (committed and max(seen, default=0) < committed[-1][0]):
+                position = services.followers_runner.position()
+                now = time.perf_counter()
+                for pos, _ in committed:
+                    if pos <= position and pos not in seen:
+                        seen[pos] = now
+                time.sleep(0.002)
+
+        time.sleep(3)  # the worker is up
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        per_tick = max(1, args.rate // 100)  # a group of commands every 10 ms
+        started = time.perf_counter()
+        ticks = args.seconds * 100
+        for tick in range(ticks):
+            outcomes = services.follows.apply_all(
+                [FollowCommand(uuid.uuid4(), random.choice(researchers), True) for _ in range(per_tick)],
+                known=set(researchers), owners={})
+            committed.append((outcomes[-1].position, time.perf_counter()))
+            time.sleep(max(0.0, started + (tick + 1) / 100 - time.perf_counter()))
+        rate = ticks * per_tick / (time.perf_counter() - started)
+        done.set()
+        watcher.join(timeout=60)
+        worker.terminate()
+        worker.wait(timeout=10)
+        services.close()
+        lags = sorted((seen[pos] - at) * 1000 for pos, at in committed if pos in seen)
+        print(f"follow commands at {rate:,.0f}/s for {args.seconds} s, {len(lags):,} commits watched; "
+              f"projections worker in its own process, PostgreSQL")
+        print(f"lag from commit to follower counts: p50 {lags[len(lags) // 2]:.0f} ms, "
+              f"p99 {lags[int(len(lags) * 0.99)]:.0f} ms, max {lags[-1]:.0f} ms")
+
+
 def bench_logins(args: argparse.Namespace) -> None:
     import argon2
 
@@ -496,6 +549,9 @@ def main() -> None:
     logins.add_argument("--accounts", type=int, default=16)
     logins.add_argument("--seconds", type=int, default=10)
     logins.add_argument("--connections", type=int, default=16)
+    lag = sub.add_parser("lag")
+    lag.add_argument("--rate", type=int, default=1_000)
+    lag.add_argument("--seconds", type=int, default=10)
     relay = sub.add_parser("relay")
     relay.add_argument("--events", type=int, default=50_000)
     graph = sub.add_parser("graph")
@@ -513,7 +569,7 @@ def main() -> None:
                          help="run the projections worker during the flood (default: yes)")
     args = parser.parse_args()
     {"import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows,
-     "graph": bench_graph, "relay": bench_relay}[args.bench](args)
+     "graph": bench_graph, "relay": bench_relay, "lag": bench_lag}[args.bench](args)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     domains.add_argument("domain", nargs="*", help="email domains (none: clear)")
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
-    kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
+    projections = kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
+    projections.add_argument("names", nargs="*", metavar="NAME",
+                             help="only these projections: profiles, moderation, followers, invitations, trust")
     kinds.add_parser("notify", help="notifications for people from the JetStream stream")
     kinds.add_parser("relay", help="publish every event to NATS JetStream (PostgreSQL only)")
     kinds.add_parser("expire", help="expire invitations after 14 days and lower lapsed evidence, every minute")
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from workers.projections import run_projections
 
-        return run_projections(settings)
+        return run_projections(settings, args.names or None)
     return import_command(settings, args)
 
 

@@ -53,6 +53,10 @@ class BatchProjectionRunner:
     def name(self) -> str:
         return f"{self.projection.name} <- {self.app.name}"
 
+    @property
+    def projection_name(self) -> str:
+        return self.projection.name
+
     def position(self) -> int:
         return self.projection.view.max_tracking_id(self.app.name) or 0
 

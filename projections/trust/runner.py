@@ -64,6 +64,7 @@ class TrustRunner:
         self._thread: threading.Thread | None = None
 
     name = "trust <- profiles, followers"
+    projection_name = "trust"
 
     def position(self) -> int:
         return self.view.feed_position(DOCS_FEED) + self.view.feed_position(COUNTS_FEED)

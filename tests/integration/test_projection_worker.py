@@ -1,0 +1,85 @@
+"""`peerledger worker projections` as operators run it, on PostgreSQL: a second worker for the same
+projection waits; the first killed (-9) in the middle of its work, the second takes over, and
+the counts are exact."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from domain.follows.application import FollowCommand
+from projections.followers.projection import FollowersProjection
+from projections.runner import BatchProjectionRunner
+from runtime.services import FOLLOWERS_VIEWS, Services, store_env
+from runtime.settings import Settings
+from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
+
+pytestmark = pytest.mark.postgres
+
+
+def worker(env: dict[str, str], *names: str) -> subprocess.Popen:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "POSTGRES_", "PERSISTENCE_"))}
+    return subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "projections", *names],
+                            env=clean | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_worker_waits_and_takes_over_from_a_killed_one(tmp_path, pg_schema):
+    env = {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_SECRET_KEY": TEST_SECRET, **CHEAP_HASHING,
+           "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": pg_schema,
+           "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_LOG_LEVEL": "INFO"}
+    settings = Settings.from_env(env)
+    services = Services(settings)
+    researchers = [uuid.uuid4() for _ in range(30)]
+    accounts = [uuid.uuid4() for _ in range(400)]
+    rng = random.Random(9)
+
+    def write() -> None:  # follows and unfollows while the workers run
+        for _ in range(60):
+            services.follows.apply_all([FollowCommand(rng.choice(accounts), rng.choice(researchers),
+                                                      rng.random() < 0.75) for _ in range(200)],
+                                       known=set(researchers), owners={})
+            time.sleep(0.1)
+
+    first = worker(env, "followers")
+    time.sleep(2.0)  # the first holds the projection
+    second = worker(env, "followers")
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        time.sleep(2.5)
+        first.kill()  # in the middle of its stream of batches
+        first.wait()
+        writer.join()
+        head = services.follows.recorder.max_notification_id()
+        deadline = time.monotonic() + 60
+        while services.followers_runner.position() < head and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert services.followers_runner.position() == head
+        second.terminate()
+        log = second.communicate(timeout=20)[1]
+        assert "projection followers is run by another worker: waiting" in log
+        assert "projection followers running" in log
+
+        name = "followers_recount"
+        factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
+        try:
+            recount = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+            BatchProjectionRunner(services.follows, FollowersProjection(recount)).catch_up()
+            assert sorted(services.followers_view.all_counts()) == sorted(recount.all_counts())
+        finally:
+            factory.close()
+    finally:
+        writer.join()
+        for p in (first, second):
+            if p.poll() is None:
+                p.kill()
+        services.close()
