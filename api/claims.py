@@ -17,7 +17,13 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, resolve_researcher
+from api.researchers import (
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    resolve_researcher,
+)
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
 from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
 

@@ -11,9 +11,17 @@ from typing import Any
 
 import msgspec
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    RecordConflictError,
+)
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    ValidationException,
+)
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from domain.errors import (

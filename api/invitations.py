@@ -17,7 +17,14 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, reject_unknown_query, resolve_researcher
+from api.researchers import (
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    reject_unknown_query,
+    resolve_researcher,
+)
 from domain.errors import InvalidInputError
 from domain.invitations.application import SendFacts
 from domain.invitations.model import POLICIES, TERMINAL

@@ -11,7 +11,13 @@ from litestar.params import FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, reject_unknown_query
+from api.researchers import (
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    reject_unknown_query,
+)
 
 
 class NotificationOut(msgspec.Struct):

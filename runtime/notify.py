@@ -178,7 +178,7 @@ class LocalNotifier:
 
 
 async def consume(notifier: Notifier, js: Any, *, stream: str, prefix: str, stop: asyncio.Event,
-                  backoff: list[float] = BACKOFF) -> None:
+                  backoff: list[float] = BACKOFF, stats: dict[str, float] | None = None) -> None:
     """The durable pull consumer: ack after handling; after MAX_DELIVER failures, the message goes
     to the dead-letter stream with the reason, and the consumer goes on."""
     from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
@@ -194,7 +194,14 @@ async def consume(notifier: Notifier, js: Any, *, stream: str, prefix: str, stop
     config = ConsumerConfig(durable_name=CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
                             max_deliver=MAX_DELIVER, max_ack_pending=1_000, filter_subject=f"{prefix}.>")
     subscription = await js.pull_subscribe(f"{prefix}.>", durable=CONSUMER, stream=stream, config=config)
+    stats = stats if stats is not None else {}
     while not stop.is_set():
+        try:
+            info = await subscription.consumer_info()
+            stats.update(pending=info.num_pending or 0, ack_pending=info.num_ack_pending or 0,
+                         redelivered=info.num_redelivered or 0)
+        except Exception:  # noqa: BLE001 - only for /metrics
+            pass
         try:
             messages = await subscription.fetch(100, timeout=1)
         except TimeoutError:
@@ -207,6 +214,7 @@ async def consume(notifier: Notifier, js: Any, *, stream: str, prefix: str, stop
                 delivered = msg.metadata.num_delivered
                 if delivered >= MAX_DELIVER:
                     log.error("message %s failed %d times, dead-lettered: %r", msg.subject, delivered, e)
+                    stats["dead_lettered"] = stats.get("dead_lettered", 0) + 1
                     await js.publish(f"{dead_subject}.{msg.subject}", msg.data, headers={
                         "Reason": f"{type(e).__name__}: {e}"[:500], "Original-Subject": msg.subject,
                         "Failed-At": datetime.now(timezone.utc).isoformat()})

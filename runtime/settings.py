@@ -44,6 +44,8 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
+    "PEERLEDGER_METRICS_PORT": ("0", "workers serve GET /metrics on this port (0: not at all)"),
+    "PEERLEDGER_METRICS_HOST": ("127.0.0.1", "address the workers' /metrics listens on"),
     "PEERLEDGER_NATS_URL": ("nats://127.0.0.1:4222", "NATS server(s) for `peerledger worker relay`, comma-separated"),
     "PEERLEDGER_NATS_STREAM": ("PEERLEDGER", "the JetStream stream the relay publishes every event to"),
     "PEERLEDGER_NATS_SUBJECT_PREFIX": ("peerledger", "subjects are <prefix>.<area>.<Aggregate>.<Event>"),
@@ -98,6 +100,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_batch: int = 1_000
     profile_cache_entries: int = 100_000
     log_level: str = "INFO"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     nats_urls: tuple[str, ...] = ("nats://127.0.0.1:4222",)
     nats_stream: str = "PEERLEDGER"
     nats_subject_prefix: str = "peerledger"
@@ -212,6 +216,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),
             profile_cache_entries=integer("PEERLEDGER_PROFILE_CACHE_ENTRIES", 0, 50_000_000),
             log_level=get("PEERLEDGER_LOG_LEVEL").upper(),
+            metrics_port=integer("PEERLEDGER_METRICS_PORT", 0, 65535),
+            metrics_host=get("PEERLEDGER_METRICS_HOST"),
             nats_urls=tuple(u.strip() for u in get("PEERLEDGER_NATS_URL").split(",") if u.strip()),
             nats_stream=token("PEERLEDGER_NATS_STREAM"),
             nats_subject_prefix=token("PEERLEDGER_NATS_SUBJECT_PREFIX"),

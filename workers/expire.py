@@ -6,6 +6,7 @@ import signal
 import threading
 
 from runtime.expiry import expire_loop
+from runtime.metrics import render, serve_metrics
 from runtime.services import Services
 from runtime.settings import Settings
 
@@ -16,6 +17,8 @@ def run_expire(settings: Settings, interval: float = 60.0, stop: threading.Event
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     services = Services(settings)
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, host=settings.metrics_host, lines=lambda: render(services))
     try:
         expire_loop(services, interval, stop)
     finally:

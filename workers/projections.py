@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from runtime.metrics import render, serve_metrics
 from runtime.services import Services
 from runtime.settings import Settings
 from runtime.sqlstore import postgres_conninfo
@@ -35,6 +36,8 @@ def run_projections(settings: Settings, names: list[str] | None = None, stop: th
             log.error("no projection called %s; there are: %s", ", ".join(unknown), ", ".join(known))
             return 2
         chosen = names or known
+        if settings.metrics_port:
+            serve_metrics(settings.metrics_port, host=settings.metrics_host, lines=lambda: render(services))
         threads = [threading.Thread(target=_hold_and_run, name=f"projection-{name}", daemon=True,
                                     args=(services, settings, name, stop)) for name in chosen]
         for thread in threads:

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from runtime.metrics import render, serve_metrics
 from runtime.relay import Relay, RelayPositions
 from runtime.services import Services
 from runtime.settings import Settings
@@ -39,6 +40,8 @@ async def _run(services: Services, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     relay = relay_for(services, settings)
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, host=settings.metrics_host, lines=lambda: render(services))
     log.info("relaying to stream %s at %s", settings.nats_stream, ", ".join(settings.nats_urls))
     await relay.run(stop)
     return 0

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 
+import httpx
 import pytest
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -24,6 +26,12 @@ from runtime.settings import Settings
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def worker(env: dict[str, str], *names: str) -> subprocess.Popen:
@@ -51,7 +59,8 @@ def test_a_second_worker_waits_and_takes_over_from_a_killed_one(tmp_path, pg_sch
 
     first = worker(env, "followers")
     time.sleep(2.0)  # the first holds the projection
-    second = worker(env, "followers")
+    metrics_port = free_port()
+    second = worker(env | {"PEERLEDGER_METRICS_PORT": str(metrics_port)}, "followers")
     writer = threading.Thread(target=write)
     writer.start()
     try:
@@ -64,6 +73,9 @@ def test_a_second_worker_waits_and_takes_over_from_a_killed_one(tmp_path, pg_sch
         while services.followers_runner.position() < head and time.monotonic() < deadline:
             time.sleep(0.2)
         assert services.followers_runner.position() == head
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text  # the worker's own metrics
+        assert 'peerledger_projection_lag_events{projection="followers <- Follows"} 0' in scraped
+        assert 'peerledger_projection_lag_seconds{projection="followers <- Follows"} 0' in scraped
         second.terminate()
         log = second.communicate(timeout=20)[1]
         assert "projection followers is run by another worker: waiting" in log

@@ -231,6 +231,8 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
         services.claims.approve(claim, uuid.uuid4(), "L2", "ok", facts)
         return account
 
+    stats: dict[str, float] = {}
+
     async def scenario() -> None:
         stop = asyncio.Event()
         nc = await nats.connect(env["PEERLEDGER_NATS_URL"])
@@ -243,7 +245,7 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
                 if consumer is None:
                     await asyncio.sleep(0.5)  # the relay has made the stream
                     consumer = asyncio.create_task(consume(notifier, js, stream=settings.nats_stream, prefix="t",
-                                                           stop=stop, backoff=[0.05] * 4))
+                                                           stop=stop, backoff=[0.05] * 4, stats=stats))
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             kinds = sorted(n["kind"] for n in services.notifications.page(str(first), False, None, 10))
@@ -260,6 +262,7 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
                     await asyncio.sleep(0.05)
             assert dead is not None and dead.data == b"not an event"
             assert "DecodeError" in dead.headers["Reason"]
+            assert stats["dead_lettered"] == 1
             # ... and the consumer goes on.
             second = await asyncio.to_thread(approve, 2)
             for _ in range(200):
