@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody
 
@@ -40,6 +40,14 @@ class MarkRead(Strict):
     # None: all of them
 
 
+class MailSettings(Strict):
+    mail: Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=20)]
+
+
+class MailSettingsOut(msgspec.Struct):
+    mail: list[str]
+
+
 class NotificationsController(Controller):
     tags = ["notifications"]
     response_headers = NO_STORE
@@ -54,6 +62,15 @@ class NotificationsController(Controller):
         rows = store.page(me, unread, after, limit + 1)
         next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["key"]) if len(rows) > limit else None
         return NotificationPageOut([NotificationOut(**r) for r in rows[:limit]], store.unread(me), next_cursor)
+
+    @put("/me/notification-settings", summary="Which notifications to get by mail too", sync_to_thread=True)
+    def mail_settings(self, request: Request[Principal, Any, State], state: State,
+                      data: JSONBody[MailSettings]) -> MailSettingsOut:
+        return MailSettingsOut(state.services.accounts.set_mail_notifications(request.user.account_id, data.mail))
+
+    @get("/me/notification-settings", summary="Which notifications I get by mail too", sync_to_thread=True)
+    def get_mail_settings(self, request: Request[Principal, Any, State], state: State) -> MailSettingsOut:
+        return MailSettingsOut(state.services.accounts.mail_notifications(request.user.account_id)[1])
 
     @post("/me/notifications/read", summary="Mark notifications read (`keys`), or all of them", sync_to_thread=True,
           status_code=200)

@@ -29,6 +29,15 @@ from runtime.sqlstore import SqlStore
 
 log = logging.getLogger("peerledger.notify")
 
+MAIL_SUBJECTS = {
+    "new_follower": "You have a new follower",
+    "invitation_received": "You have an invitation to collaborate",
+    "invitation_accepted": "Your invitation was accepted",
+    "invitation_declined": "Your invitation was declined",
+    "claim_approved": "Your claim was approved",
+    "claim_rejected": "Your claim was rejected",
+    "verification_changed": "Your record's verification changed",
+}
 MAX_DELIVER = 5
 BACKOFF = [1.0, 2.0, 5.0, 10.0]  # seconds before the 2nd, 3rd, 4th and 5th delivery
 CONSUMER = "notify"
@@ -107,9 +116,19 @@ class Notifier:
         at = domain_event.timestamp.astimezone(timezone.utc).isoformat()
         new = 0
         for account, kind, data in self.notifications_for(domain_event):
-            new += self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind,
-                                  data, at)
+            if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at):
+                new += 1
+                self._mail(account, kind, data)  # only when new: a redelivery mails nobody twice
         return new
+
+    def _mail(self, account: UUID, kind: str, data: dict[str, Any]) -> None:
+        address, wanted = self.services.accounts.mail_notifications(account)
+        if address is None or kind not in wanted:
+            return
+        subject = MAIL_SUBJECTS.get(kind, "News on PeerLedger")
+        details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(data.items()))
+        self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
+                                                    "PUT /me/notification-settings.")
 
     def notifications_for(self, e: Any) -> list[tuple[UUID, str, dict[str, Any]]]:
         s = self.services

@@ -96,6 +96,10 @@ class LoggedIn:
     refresh_expires_at: datetime
 
 
+NOTIFICATION_KINDS = ("new_follower", "invitation_received", "invitation_accepted", "invitation_declined",
+                      "claim_approved", "claim_rejected", "verification_changed")
+
+
 class Accounts(Application[UUID]):
     name = "Accounts"
 
@@ -314,6 +318,27 @@ class Accounts(Application[UUID]):
         return session
 
     # -- reading, roles, erasure ------------------------------------------------------------
+
+    def set_mail_notifications(self, account_id: UUID, kinds: list[str]) -> list[str]:
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        unknown = sorted(set(kinds) - set(NOTIFICATION_KINDS))
+        if unknown:
+            raise InvalidInputError(f"unknown notification kinds: {', '.join(unknown)}; "
+                                    f"there are: {', '.join(NOTIFICATION_KINDS)}")
+        chosen = [k for k in NOTIFICATION_KINDS if k in kinds]
+        if chosen != account.mail_notifications:
+            account.set_mail_notifications(chosen)
+            self.save(account)
+        return chosen
+
+    def mail_notifications(self, account_id: UUID) -> tuple[str | None, list[str]]:
+        """Where to mail this account's notifications (None once erased or unconfirmed), and which."""
+        account = self._account(account_id)
+        if account.erased or not account.email_confirmed:
+            return None, account.mail_notifications
+        return self._open(account, account.sealed_email), account.mail_notifications
 
     def exists(self, account_id: UUID) -> bool:
         """A live account (not erased)."""

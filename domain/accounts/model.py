@@ -51,6 +51,9 @@ class Account(Aggregate):
     class Erased(Aggregate.Event):
         pass
 
+    class MailNotificationsSet(Aggregate.Event):
+        kinds: list[str]  # the notifications this person also wants by mail
+
     @event(Registered)
     def __init__(
         self, account_id: UUID, sealed_email: str, sealed_display_name: str, sealed_password_hash: str, email_key: str
@@ -68,6 +71,14 @@ class Account(Aggregate):
     @classmethod
     def create_id(cls, account_id: UUID, **_: object) -> UUID:
         return account_id
+
+    @property
+    def mail_notifications(self) -> list[str]:
+        return getattr(self, "_mail_notifications", [])
+
+    @event(MailNotificationsSet)
+    def set_mail_notifications(self, kinds: list[str]) -> None:
+        self._mail_notifications = kinds
 
     @event(ConfirmationCodeIssued)
     def issue_confirmation_code(self, code_hash: str, expires_at: datetime) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import re
 import time
 
 from tests.e2e.test_invitations import client, invite, person  # noqa: F401 - the fixture is shared
@@ -49,3 +51,36 @@ def test_marking_read_by_key_and_all(client):
     assert client.post("/me/notifications/read", json={"keys": "all"}, headers=owner["headers"]).status_code == 400
     assert client.get("/me/notifications", params={"colour": "x"}, headers=owner["headers"]).status_code == 400
     assert client.get("/me/notifications").status_code == 401
+
+
+def mails_to(client, address: str) -> list:
+    folder = client.app.state.services.settings.data_dir / "mail"
+    found = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes())
+        if message["To"] == address:
+            found.append(message)
+    return found
+
+
+def confirm(client, who: dict) -> None:
+    code = re.search(r"code is (\d{6})", mails_to(client, who["email"])[-1].get_payload(decode=True).decode())[1]
+    assert client.post("/accounts/confirm", json={"email": who["email"], "code": code}).status_code == 200
+
+
+def test_people_who_opted_in_also_get_mail_once(client):
+    sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
+    confirm(client, recipient)  # mail goes to confirmed addresses only
+    settings = client.put("/me/notification-settings", json={"mail": ["invitation_received"]},
+                          headers=recipient["headers"])
+    assert settings.json() == {"mail": ["invitation_received"]}
+    assert client.get("/me/notification-settings", headers=recipient["headers"]).json() == settings.json()
+    before = len(mails_to(client, recipient["email"]))
+    invite(client, sender, "A2")
+    notifications(client, recipient, expect=3)
+    mailed = mails_to(client, recipient["email"])[before:]
+    assert [m["Subject"] for m in mailed] == ["You have an invitation to collaborate"]
+    # Not opted in: the sender hears of nothing by mail.
+    assert all("invitation" not in (m["Subject"] or "") for m in mails_to(client, sender["email"]))
+    bad = client.put("/me/notification-settings", json={"mail": ["gossip"]}, headers=recipient["headers"])
+    assert bad.status_code == 422 and "unknown notification kinds: gossip" in bad.json()["detail"]
