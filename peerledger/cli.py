@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     domains = institution_actions.add_parser("domains", help="set an institution's email domains")
     domains.add_argument("institution", help="OpenAlex institution id, e.g. I123456")
     domains.add_argument("domain", nargs="*", help="email domains (none: clear)")
+    replay = commands.add_parser("replay", help="rebuild read models from the event log into scratch tables")
+    replay.add_argument("--verify", action="store_true", required=True,
+                        help="compare the rebuild with the live read models (required: switching readers "
+                             "over to a rebuild is not built yet)")
+    replay.add_argument("names", nargs="*", metavar="NAME",
+                        help="only these projections: profiles, moderation, followers, invitations, trust")
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     projections = kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return lapse_command(settings)
     if args.command == "institutions":
         return institutions_command(settings, args)
+    if args.command == "replay":
+        return replay_command(settings, args)
     if args.command == "worker" and args.worker == "notify":
         from workers.notify import run_notify
 
@@ -149,6 +157,34 @@ def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
     verb = "granted" if args.action == "grant" else "revoked"
     print(f"{args.role} {verb}" if changed else f"nothing to do: {args.email} {'already has' if args.action == 'grant' else 'does not have'} {args.role}")
     return 0
+
+
+def replay_command(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.replay import verify
+    from runtime.services import PROJECTIONS
+
+    unknown = sorted(set(args.names) - set(PROJECTIONS))
+    if unknown:
+        print(f"no projection called {', '.join(unknown)}; there are: {', '.join(PROJECTIONS)}", file=sys.stderr)
+        return 2
+    services = Services(settings)
+    try:
+        results = verify(services, args.names or None, progress=lambda line: print(line, file=sys.stderr))
+    finally:
+        services.close()
+    differing = 0
+    for r in results:
+        if not r.differences:
+            print(f"{r.projection}: {r.rows:,} rows, {r.events:,} events replayed: no difference")
+            continue
+        for d in r.differences:
+            differing += len(d.only_live) + len(d.only_rebuilt)
+            print(f"{r.projection}.{d.table}: {len(d.only_live)} row(s) only live, {len(d.only_rebuilt)} only rebuilt")
+            for row in d.only_live[:10]:
+                print(f"  live:    {dict(row)}")
+            for row in d.only_rebuilt[:10]:
+                print(f"  rebuilt: {dict(row)}")
+    return 1 if differing else 0
 
 
 def lapse_command(settings: Settings) -> int:

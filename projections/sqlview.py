@@ -35,6 +35,8 @@ class BatchTracking(Tracking):
 
 class SqlView(TrackingRecorder):
     TABLES: tuple[str, ...] = ()
+    # What a rebuild may number differently: whole tables ("*") or columns, by table.
+    VERIFY_SKIP: dict[str, tuple[str, ...]] = {}
     SQLITE_PREFIX = ""  # SQLite: each view has its own file, so a fixed prefix is enough
     blob = "BLOB"
     bigint = "INTEGER"
@@ -79,6 +81,14 @@ class SqlView(TrackingRecorder):
 
     def analyze(self) -> None:
         """Refresh the planner's statistics of the view's tables (see PostgresSqlView)."""
+
+    def dump(self, table: str) -> list[tuple[tuple[str, Any], ...]]:
+        """Every row of one of the view's tables, as sorted (column, value) pairs, leaving out the
+        columns a rebuild may number differently (VERIFY_SKIP)."""
+        skip = self.VERIFY_SKIP.get(table, ())
+        rows = self._query("SELECT * FROM {" + table + "}", ())
+        return sorted(tuple((k, bytes(v) if isinstance(v, memoryview) else v) for k, v in sorted(dict(row).items())
+                            if k not in skip) for row in rows)
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
         """One read-only statement: a single round trip where the backend allows it."""

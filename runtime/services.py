@@ -80,9 +80,14 @@ TRUST_VIEWS: dict[str, type[TrustView]] = {
     "eventsourcing.sqlite": SQLiteTrustView,
     "eventsourcing.postgres": PostgresTrustView,
 }
+PROJECTIONS = ("profiles", "moderation", "followers", "invitations", "trust")
 MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
     "eventsourcing.postgres": PostgresModerationView,
+}
+VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
+    "profiles": VIEWS, "moderation": MODERATION_VIEWS, "followers": FOLLOWERS_VIEWS,
+    "invitations": INVITATIONS_VIEWS, "trust": TRUST_VIEWS,
 }
 
 
@@ -182,50 +187,45 @@ class Services:
             self.follows = Follows(env=store_env(settings, Follows.name))
             self.invitations = Invitations(env=store_env(settings, Invitations.name), vault=self.vault,
                                            exclusive=self.sql.exclusive)
-            view_class = VIEWS[settings.persistence_module]
-            name = ProfilesProjection.name
-            factory: Any = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-            self.profiles_view: ProfilesView = factory.tracking_recorder(view_class)
-            self._factories = [factory]
-            self.profiles = ProfilesProjection(view=self.profiles_view, open_sealed=self.vault.open)
-            # One runner per upstream application, all into the profiles view.
-            self.profiles_runner = BatchProjectionRunner(self.catalogue, self.profiles)
-            name = ModerationProjection.name
-            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-            self._factories.append(factory)
-            self.moderation_view: ModerationView = factory.tracking_recorder(MODERATION_VIEWS[settings.persistence_module])
-            moderation = ModerationProjection(self.moderation_view, claim_status=self.claims.claim_status)
-            name = FollowersProjection.name
-            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-            self._factories.append(factory)
-            self.followers_view: FollowersView = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
-            followers = FollowersProjection(self.followers_view)
-            self.followers_runner = BatchProjectionRunner(self.follows, followers, batch_size=5_000)
-            name = InvitationsProjection.name
-            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-            self._factories.append(factory)
-            self.invitations_view: InvitationsView = factory.tracking_recorder(
-                INVITATIONS_VIEWS[settings.persistence_module])
-            self.invitations_runner = BatchProjectionRunner(self.invitations,
-                                                            InvitationsProjection(self.invitations_view))
-            self.runners = [
-                self.profiles_runner,
-                BatchProjectionRunner(self.claims, self.profiles),
-                BatchProjectionRunner(self.accounts, self.profiles),
-                BatchProjectionRunner(self.claims, moderation),
-                self.followers_runner,
-                BatchProjectionRunner(self.accounts, followers),
-                BatchProjectionRunner(self.claims, followers),
-                self.invitations_runner,
-            ]
-            # Last: it reads the profile documents and follower counts the runners above write.
-            name = "trust"
-            factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-            self._factories.append(factory)
-            self.trust_view: TrustView = factory.tracking_recorder(TRUST_VIEWS[settings.persistence_module])
-            self.trust_runner = TrustRunner(self.trust_view, self.profiles_view, self.followers_view)
-            self.runners.append(self.trust_runner)
+            self._factories: list[Any] = []
+            self.profiles_view: ProfilesView = self.open_view("profiles")
+            self.moderation_view: ModerationView = self.open_view("moderation")
+            self.followers_view: FollowersView = self.open_view("followers")
+            self.invitations_view: InvitationsView = self.open_view("invitations")
+            self.trust_view: TrustView = self.open_view("trust")
+            by_projection = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
+            self.profiles = by_projection["profiles"][0].projection
+            self.profiles_runner = by_projection["profiles"][0]
+            self.followers_runner = by_projection["followers"][0]
+            self.invitations_runner = by_projection["invitations"][0]
+            self.trust_runner = by_projection["trust"][0]
+            # In this order: trust, last, reads the profile documents and follower counts.
+            self.runners = [runner for name in PROJECTIONS for runner in by_projection[name]]
         self._follow_writer: FollowWriter | None = None
+
+    def open_view(self, projection: str, table_prefix: str | None = None) -> Any:
+        """A projection's view; `table_prefix` gives it other tables (a rebuild to compare)."""
+        name = table_prefix or projection
+        factory: Any = InfrastructureFactory.construct(Environment(name, store_env(self.settings, name)))
+        self._factories.append(factory)
+        return factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
+
+    def runners_for(self, projection: str, view: Any) -> list[Any]:
+        """The runners that build `projection` into `view`: one per upstream application."""
+        if projection == "profiles":
+            profiles = ProfilesProjection(view=view, open_sealed=self.vault.open)
+            return [BatchProjectionRunner(app, profiles) for app in (self.catalogue, self.claims, self.accounts)]
+        if projection == "moderation":
+            return [BatchProjectionRunner(self.claims, ModerationProjection(view, claim_status=self.claims.claim_status))]
+        if projection == "followers":
+            followers = FollowersProjection(view)
+            return [BatchProjectionRunner(app, followers, batch_size=5_000)
+                    for app in (self.follows, self.accounts, self.claims)]
+        if projection == "invitations":
+            return [BatchProjectionRunner(self.invitations, InvitationsProjection(view))]
+        if projection == "trust":
+            return [TrustRunner(view, self.profiles_view, self.followers_view)]
+        raise ValueError(f"no projection called {projection!r}")
 
     @property
     def follow_writer(self) -> FollowWriter:

@@ -180,3 +180,19 @@ def test_worker_projections_refuses_an_unknown_projection_name(tmp_path):
     assert result.returncode == 2
     assert "no projection called folowers; there are: profiles, moderation, followers, invitations, trust" \
         in result.stderr
+
+
+def test_replay_verify_finds_no_difference_after_an_import(tmp_path):
+    assert run(tmp_path, "import", str(DEMO)).returncode == 0
+    services = Services(Settings.from_env({"PEERLEDGER_DATA_DIR": str(tmp_path / "var")}))
+    try:
+        for runner in services.runners:  # the embedded read models, as the API would have built them
+            runner.catch_up()
+        services.trust_runner.catch_up()
+    finally:
+        services.close()
+    result = run(tmp_path, "replay", "--verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "profiles: " in result.stdout and "no difference" in result.stdout
+    assert run(tmp_path, "replay", "--verify", "nonsense").returncode == 2
+    assert "--verify" in run(tmp_path, "replay").stderr  # switching over is not offered without it
