@@ -121,6 +121,9 @@ class BatchProjectionRunner:
                     analyze_at *= 4
 
     def start(self) -> None:
+        """Start (or start again after stop) following the log in a thread."""
+        self._stopping.clear()
+        self._position = None  # another runner may have moved the view meanwhile
         self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)
         self._thread.start()
 

@@ -28,7 +28,7 @@ def gauge(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]
 
 
 def lag_seconds(runner: Any) -> float:
-    """Age of the oldest event the runner has not processed (0 when caught up)."""
+    """Age of the oldest event the runner has not processed (0 when caught up; -1 if unreadable)."""
     app = getattr(runner, "app", None)
     if app is None:
         return 0.0
@@ -44,7 +44,10 @@ def render(services: Any) -> list[str]:
     for runner in services.runners:
         labels = {"projection": runner.name}
         lags.append((labels, runner.head() - runner.position()))
-        seconds.append((labels, lag_seconds(runner)))
+        try:
+            seconds.append((labels, lag_seconds(runner)))
+        except Exception:  # noqa: BLE001 - an event it cannot decode: the lag in events still shows
+            seconds.append((labels, -1))
         failing.append((labels, int(runner.error is not None)))
     lines = gauge("peerledger_projection_lag_events", "Events in the upstream log not yet in the read model", lags)
     lines += gauge("peerledger_projection_lag_seconds", "Age of the oldest event not yet in the read model", seconds)

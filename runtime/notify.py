@@ -20,6 +20,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
+from nats.js.errors import BadRequestError
 
 from domain.claims.model import Claim, Record
 from domain.follows.model import Follow
@@ -111,7 +112,12 @@ class Notifier:
     def handle(self, event: RelayedEvent) -> int:
         """Store the notifications `event` causes; returns how many were new."""
         app = self.apps[event.application]
-        stored = StoredEvent(UUID(event.originator_id), event.originator_version, event.topic, bytes(event.state))
+        if event.state_omitted:  # too large for NATS: read from the log
+            [n] = app.recorder.select_notifications(start=event.notification_id, limit=1)
+            stored = StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+        else:
+            stored = StoredEvent(UUID(event.originator_id), event.originator_version, event.topic,
+                                 bytes(event.state))
         domain_event = app.mapper.to_domain_event(stored)
         at = domain_event.timestamp.astimezone(timezone.utc).isoformat()
         new = 0
@@ -169,12 +175,15 @@ class LocalNotifier:
         handled = 0
         store = self.notifier.store
         for name, app in self.notifier.apps.items():
-            position = store.position(name)
-            for n in app.recorder.select_notifications(start=position, limit=500, inclusive_of_start=False):
-                self.notifier.handle(RelayedEvent(name, n.id, str(n.originator_id), n.originator_version, n.topic,
-                                                  msgspec.Raw(n.state)))
-                store.save_position(name, n.id)
-                handled += 1
+            try:  # an event that cannot be handled holds up its own application only
+                position = store.position(name)
+                for n in app.recorder.select_notifications(start=position, limit=500, inclusive_of_start=False):
+                    self.notifier.handle(RelayedEvent(name, n.id, str(n.originator_id), n.originator_version,
+                                                      n.topic, msgspec.Raw(n.state)))
+                    store.save_position(name, n.id)
+                    handled += 1
+            except Exception:  # noqa: BLE001 - logged; tried again next round
+                log.exception("notifications from %s failed; retrying", name)
         return handled
 
     def start(self) -> None:
@@ -196,23 +205,42 @@ class LocalNotifier:
                 self._stop.wait(1.0)
 
 
+TRANSIENT = (OSError, ConnectionError)  # with the store's own errors, added below
+
+
+def is_transient(e: BaseException) -> bool:
+    """The store or the mail server away: not the message's fault."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+    from psycopg import OperationalError as PsycopgOperationalError
+
+    return isinstance(e, (*TRANSIENT, InterfaceError, OperationalError, PsycopgOperationalError))
+
+
 async def consume(notifier: Notifier, js: Any, *, stream: str, prefix: str, stop: asyncio.Event,
                   backoff: list[float] = BACKOFF, stats: dict[str, float] | None = None) -> None:
-    """The durable pull consumer: ack after handling; after MAX_DELIVER failures, the message goes
-    to the dead-letter stream with the reason, and the consumer goes on."""
+    """The durable pull consumer: ack after handling. A message that fails for its own sake is
+    nak'ed with a growing delay, and after MAX_DELIVER deliveries goes to the dead-letter stream
+    with the reason; the consumer goes on. A failure of the store (or mail) is not the message's
+    fault: the message is held (in progress) and tried again until the store is back."""
     from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
     dead_subject = f"{prefix}_dead"
-    try:
-        await js.add_stream(StreamConfig(name=f"{stream}_DEAD", subjects=[f"{dead_subject}.>"],
-                                         storage=StorageType.FILE))
-    except Exception:  # noqa: BLE001 - it exists already
-        pass
     # A failed message is nak'ed with a growing delay (`backoff`); one whose handler died with
     # the process comes back after ack_wait.
     config = ConsumerConfig(durable_name=CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
                             max_deliver=MAX_DELIVER, max_ack_pending=1_000, filter_subject=f"{prefix}.>")
-    subscription = await js.pull_subscribe(f"{prefix}.>", durable=CONSUMER, stream=stream, config=config)
+    subscription = None
+    while subscription is None and not stop.is_set():  # the relay may not have made the stream yet
+        try:
+            try:
+                await js.add_stream(StreamConfig(name=f"{stream}_DEAD", subjects=[f"{dead_subject}.>"],
+                                                 storage=StorageType.FILE))
+            except BadRequestError:
+                pass  # it exists
+            subscription = await js.pull_subscribe(f"{prefix}.>", durable=CONSUMER, stream=stream, config=config)
+        except Exception as e:  # noqa: BLE001 - NATS or the stream not there yet
+            log.warning("cannot subscribe to %s yet (%s)", stream, e)
+            await _wait_for(stop, 1.0)
     stats = stats if stats is not None else {}
     while not stop.is_set():
         try:
@@ -225,20 +253,49 @@ async def consume(notifier: Notifier, js: Any, *, stream: str, prefix: str, stop
             messages = await subscription.fetch(100, timeout=1)
         except TimeoutError:
             continue
+        except Exception as e:  # noqa: BLE001 - NATS away: the client reconnects
+            log.warning("fetch failed (%s)", e)
+            await _wait_for(stop, 1.0)
+            continue
         for msg in messages:
-            try:
-                event = msgspec.json.decode(msg.data, type=RelayedEvent)
-                await asyncio.to_thread(notifier.handle, event)
-            except Exception as e:  # noqa: BLE001 - counted towards MAX_DELIVER, then dead-lettered
-                delivered = msg.metadata.num_delivered
-                if delivered >= MAX_DELIVER:
-                    log.error("message %s failed %d times, dead-lettered: %r", msg.subject, delivered, e)
-                    stats["dead_lettered"] = stats.get("dead_lettered", 0) + 1
+            await _handle(notifier, js, msg, dead_subject, backoff, stats, stop)
+
+
+async def _handle(notifier: Notifier, js: Any, msg: Any, dead_subject: str, backoff: list[float],
+                  stats: dict[str, float], stop: asyncio.Event) -> None:
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            event = msgspec.json.decode(msg.data, type=RelayedEvent)
+            await asyncio.to_thread(notifier.handle, event)
+        except Exception as e:  # noqa: BLE001 - sorted below
+            if is_transient(e):
+                log.warning("store away while handling %s (%s); holding it", msg.subject, e)
+                await msg.in_progress()
+                await _wait_for(stop, delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            delivered = msg.metadata.num_delivered
+            if delivered >= MAX_DELIVER:
+                log.error("message %s failed %d times, dead-lettered: %r", msg.subject, delivered, e)
+                try:
                     await js.publish(f"{dead_subject}.{msg.subject}", msg.data, headers={
                         "Reason": f"{type(e).__name__}: {e}"[:500], "Original-Subject": msg.subject,
                         "Failed-At": datetime.now(timezone.utc).isoformat()})
-                    await msg.term()
-                else:
-                    await msg.nak(delay=backoff[min(delivered, len(backoff)) - 1])
-                continue
-            await msg.ack()
+                except Exception as dead:  # noqa: BLE001 - not lost: it comes back after ack_wait
+                    log.error("could not dead-letter %s (%s)", msg.subject, dead)
+                    return
+                stats["dead_lettered"] = stats.get("dead_lettered", 0) + 1
+                await msg.term()
+            else:
+                await msg.nak(delay=backoff[min(delivered, len(backoff)) - 1])
+            return
+        await msg.ack()
+        return
+
+
+async def _wait_for(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

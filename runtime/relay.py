@@ -41,10 +41,22 @@ class RelayedEvent(msgspec.Struct):
     originator_id: str
     originator_version: int
     topic: str  # the event class, as eventsourcing records it
-    state: msgspec.Raw  # the stored event's state (JSON), as stored
+    state: msgspec.Raw  # the stored event's state (JSON), as stored; null when state_omitted
+    state_omitted: bool = False  # too large for one NATS message: read it from the log by its id
 
 
 _encode = msgspec.json.Encoder().encode
+
+
+def encode(application: str, n: Any, max_payload: int) -> bytes:
+    """The message for one notification; one too large for the server (a work with thousands of
+    authors) goes without its state rather than stopping the relay."""
+    payload = _encode(RelayedEvent(application, n.id, str(n.originator_id), n.originator_version, n.topic,
+                                   msgspec.Raw(n.state)))
+    if len(payload) > max_payload - 1024:  # room for the headers
+        payload = _encode(RelayedEvent(application, n.id, str(n.originator_id), n.originator_version, n.topic,
+                                       msgspec.Raw(b"null"), state_omitted=True))
+    return payload
 
 
 def subject_for(prefix: str, application: str, topic: str) -> str:
@@ -100,16 +112,18 @@ class Relay:
             await self._ensure_stream(js, stop)
             backoff = 0.2
             while not stop.is_set():
-                try:
-                    moved = 0
-                    for app in self.apps:
-                        moved += await self._relay_batch(js, app)
-                    backoff = 0.2
-                except Exception as e:  # noqa: BLE001 - NATS or PostgreSQL away: the same batch again, later
-                    log.warning("relay batch failed (%s); retrying in %.1f s", e, backoff)
+                moved, failed = 0, False
+                for app in self.apps:  # one application's trouble does not hold the others up
+                    try:
+                        moved += await self._relay_batch(js, app, nc.max_payload)
+                    except Exception as e:  # noqa: BLE001 - NATS or PostgreSQL away: the same batch again, later
+                        log.warning("relaying %s failed (%s); retrying in %.1f s", app.name, e, backoff)
+                        failed = True
+                if failed:
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
+                backoff = 0.2
                 if not moved:
                     self._wake.clear()
                     await _wait(stop, 1.0, self._wake)
@@ -131,7 +145,7 @@ class Relay:
                 log.warning("cannot set up stream %s yet (%s)", self.stream, e)
                 await _wait(stop, 1.0)
 
-    async def _relay_batch(self, js: Any, app: Any) -> int:
+    async def _relay_batch(self, js: Any, app: Any, max_payload: int) -> int:
         start = self._position[app.name]
         notifications = await asyncio.to_thread(
             app.recorder.select_notifications, start=start, limit=self.batch, inclusive_of_start=False)
@@ -139,9 +153,7 @@ class Relay:
             return 0
         # Sent in order on one connection, so the stream stores them in order; then every ack.
         acks = await asyncio.gather(*(
-            js.publish(subject_for(self.prefix, app.name, n.topic),
-                       _encode(RelayedEvent(app.name, n.id, str(n.originator_id), n.originator_version, n.topic,
-                                            msgspec.Raw(n.state))),
+            js.publish(subject_for(self.prefix, app.name, n.topic), encode(app.name, n, max_payload),
                        stream=self.stream, headers={"Nats-Msg-Id": f"{app.name}:{n.id}"})
             for n in notifications
         ))

@@ -181,6 +181,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             or k.endswith(("_TOPIC", "CREATE_TABLE", "CIPHER_KEY")) or k == "PERSISTENCE_MODULE"))
         }
         store_env["PERSISTENCE_MODULE"] = module
+        if store_env.get("POSTGRES_ENABLE_DB_FUNCTIONS", "").strip().lower() in ("y", "yes", "t", "true", "on", "1"):
+            raise SettingsError("POSTGRES_ENABLE_DB_FUNCTIONS must not be set: its inserts do not lock the table, "
+                                "and the relay and the projections would skip events committed out of order")
         return cls(
             data_dir=Path(get("PEERLEDGER_DATA_DIR")),
             host=get("PEERLEDGER_HOST"),

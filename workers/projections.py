@@ -54,27 +54,49 @@ def run_projections(settings: Settings, names: list[str] | None = None, stop: th
 
 
 def _hold_and_run(services: Services, settings: Settings, name: str, stop: threading.Event) -> None:
+    """Wait for the projection's lock, run its runners while the lock holds, and go back to
+    waiting if the lock's connection is lost (another worker may hold the lock then)."""
     runners = [r for r in services.runners if r.projection_name == name]
-    lock: Any = None
-    if settings.is_postgres:
-        lock = psycopg.connect(postgres_conninfo(settings.store_env), autocommit=True)
-        key = f"peerledger projection {settings.store_env.get('POSTGRES_SCHEMA', 'public')}.{name}"
-        while not stop.is_set():
-            if lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()[0]:
-                break
-            log.info("projection %s is run by another worker: waiting", name)
+    if not settings.is_postgres:
+        _run(runners, stop, lambda: True)
+        return
+    key = f"peerledger projection {settings.store_env.get('POSTGRES_SCHEMA', 'public')}.{name}"
+    while not stop.is_set():
+        lock: Any = None
+        try:
+            lock = psycopg.connect(postgres_conninfo(settings.store_env), autocommit=True, connect_timeout=5)
+            if not lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()[0]:
+                log.info("projection %s is run by another worker: waiting", name)
+                lock.close()
+                stop.wait(1.0)
+                continue
+            _run(runners, stop, lambda: _alive(lock))
+        except Exception as e:  # noqa: BLE001 - PostgreSQL away: wait for it, then for the lock again
+            log.warning("projection %s: lock unavailable (%s); trying again", name, e)
             stop.wait(1.0)
-        if stop.is_set():
-            lock.close()
-            return
+        finally:
+            if lock is not None and not lock.closed:
+                lock.close()
+
+
+def _alive(lock: Any) -> bool:
     try:
-        for runner in runners:
-            runner.catch_up()
-            runner.start()
-        log.info("projection %s running", name)
-        stop.wait()
+        lock.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - the session, and with it the lock, is gone
+        return False
+
+
+def _run(runners: list[Any], stop: threading.Event, holding: Any) -> None:
+    for runner in runners:
+        runner.catch_up()
+        runner.start()
+    log.info("projection %s running", runners[0].projection_name if runners else "?")
+    try:
+        while not stop.wait(2.0):
+            if not holding():
+                log.warning("lost the lock of projection %s: stopping it", runners[0].projection_name)
+                return
     finally:
         for runner in runners:
             runner.stop()
-        if lock is not None:
-            lock.close()

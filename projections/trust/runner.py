@@ -121,6 +121,7 @@ class TrustRunner:
             total += n
 
     def start(self) -> None:
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="projection-trust", daemon=True)
         self._thread.start()
 

@@ -45,3 +45,9 @@ def test_bad_values_are_named(name, value, message):
 def test_cors_origins_are_a_comma_separated_list():
     s = Settings.from_env({"PEERLEDGER_CORS_ORIGINS": "https://a.example, https://b.example,"})
     assert s.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_postgres_db_functions_are_refused_because_tailing_readers_would_skip_events():
+    with pytest.raises(SettingsError, match="POSTGRES_ENABLE_DB_FUNCTIONS must not be set"):
+        Settings.from_env({"PERSISTENCE_MODULE": "eventsourcing.postgres", "PEERLEDGER_SECRET_KEY": "k" * 40,
+                           "POSTGRES_ENABLE_DB_FUNCTIONS": "y"})
