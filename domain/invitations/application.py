@@ -238,6 +238,33 @@ class Invitations(Application[UUID]):
                 continue
         return False
 
+    def end_for_erased(self, account_id: UUID, invitation_ids: list[UUID], conversation_ids: list[UUID]) -> int:
+        """An account was erased: its pending invitations end (as expired) and its conversations
+        close, so nobody answers or writes to someone who is gone. Returns how many changed."""
+        changed = 0
+        for invitation_id in invitation_ids:
+            for _ in range(5):
+                invitation = self._find(Invitation, invitation_id)
+                if invitation is None or invitation.status != PENDING or not invitation.party(account_id):
+                    break
+                try:
+                    self.save(*self._close(invitation, "expire", None))
+                    changed += 1
+                    break
+                except IntegrityError:
+                    continue
+        for conversation_id in conversation_ids:
+            conversation = self._find(Conversation, conversation_id)
+            if conversation is None or conversation.closed_by is not None or account_id not in conversation.participants:
+                continue
+            conversation.close(account_id)
+            try:
+                self.save(conversation)
+                changed += 1
+            except IntegrityError:
+                pass  # written to at that moment: closed at the next erasure sweep, if any
+        return changed
+
     # -- conversations ----------------------------------------------------------------------------
 
     def conversation(self, conversation_id: UUID, account_id: UUID) -> tuple[Conversation, list[MessageView]]:

@@ -70,6 +70,14 @@ class InvitationsView(SqlView):
             " AS n FROM {conversations} WHERE first_id = %s OR second_id = %s", (account_id, account_id, account_id))
         return int(rows[0]["n"])
 
+    def open_for(self, account_id: str) -> tuple[list[str], list[str]]:
+        """Pending invitations and open conversations this account takes part in."""
+        invitations = self._query("SELECT id FROM {invitations} WHERE status = 'sent'"
+                                  " AND (sender_id = %s OR recipient_id = %s)", (account_id, account_id))
+        conversations = self._query("SELECT id FROM {conversations} WHERE closed = 0"
+                                    " AND (first_id = %s OR second_id = %s)", (account_id, account_id))
+        return [r["id"] for r in invitations], [r["id"] for r in conversations]
+
     def due(self, now: str, limit: int = 500) -> list[str]:
         """Pending invitations whose time is up."""
         rows = self._query("SELECT id FROM {invitations} WHERE status = 'sent' AND expires_at <= %s"

@@ -330,10 +330,16 @@ def test_erasing_an_account_shreds_its_notes_and_messages(client):
     client.post(f"/conversations/{conversation}/messages", json={"text": "From the sender"}, headers=sender["headers"])
     client.post(f"/conversations/{conversation}/messages", json={"text": "From the recipient"},
                 headers=recipient["headers"])
+    other = person(client, "Lone Four", owns="A4")
+    pending = invite(client, sender, "A4").json()["id"]
     assert client.delete("/me", headers=sender["headers"]).status_code == 204
     assert client.get(f"/invitations/{invitation}", headers=recipient["headers"]).json()["message"] is None
-    messages = client.get(f"/conversations/{conversation}", headers=recipient["headers"]).json()["messages"]
-    assert [m["text"] for m in messages] == [None, "From the recipient"]
+    talk = client.get(f"/conversations/{conversation}", headers=recipient["headers"]).json()
+    assert [m["text"] for m in talk["messages"]] == [None, "From the recipient"]
+    # Nobody answers, or writes to, someone who is gone.
+    assert talk["closed"] is True
+    assert client.get(f"/invitations/{pending}", headers=other["headers"]).json()["status"] == "expired"
+    assert_problem(client.post(f"/invitations/{pending}/accept", headers=other["headers"]), 409, "expired")
 
 
 def test_many_senders_at_once_are_all_served(client):
