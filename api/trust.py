@@ -1,7 +1,8 @@
 """TrustController: the page's "Trust snapshot" and "Research graph" panels, and the formula.
 
-The snapshot comes from the trust projection; a record it has not reached yet is worked out
-from its profile and counts by the same formula. History lists one point per change of score.
+The snapshot is worked out from the record's profile document and follower counts (both read
+models) by domain.trust, exactly as the profile page shows it; the trust projection applies the
+same function to the same read models' change feeds and keeps the history, one point per change.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ class TrustController(Controller):
          description=ID_HELP, sync_to_thread=True)
     def snapshot(self, request: Request, state: State, researcher_id: FromPath[str]) -> TrustSnapshotOut:
         reject_unknown_query(request, set())
+        # From the same document and counts the profile page shows, so the two always agree; the
+        # trust projection keeps the history.
         internal_id, doc = profile_doc(state, researcher_id)
-        snap = state.services.trust_view.snapshots([internal_id]).get(internal_id) or \
-            live_snapshot(state, internal_id, doc)
+        snap = live_snapshot(state, internal_id, doc)
         i = snap["inputs"]
         return TrustSnapshotOut(
             UUID(internal_id), snap["score"], snap["tier"], f"Trust {snap['score']} - {snap['tier']}",

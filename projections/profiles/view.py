@@ -109,12 +109,12 @@ class ProfilesView(SqlView):
                     " author_orcid = excluded.author_orcid",
                     "researcher_id text, work_id text, sort_key text, institutions text, authors_count integer,"
                     " author_name text, author_orcid text",
-                    [
-                        (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]), len(w.fields["authorships"]),
-                         a["display_name"] or None, a["orcid"])
+                    list({  # an author listed twice on one work is one authorship (first listing wins)
+                        (a["researcher_id"], wid): (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]),
+                                                    len(w.fields["authorships"]), a["display_name"] or None, a["orcid"])
                         for wid, w in changes.works.items()
-                        for a in w.fields["authorships"]
-                    ],
+                        for a in reversed(w.fields["authorships"])
+                    }.values()),
                 )
             if changes.ownership:
                 c.executemany(
@@ -342,13 +342,13 @@ class ProfilesView(SqlView):
         mine, params = self._in("a.researcher_id", list(researcher_ids))
         near = self._query(
             "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
-            " WHERE " + mine, params)
+            " WHERE " + mine + " AND a.authors_count <= %s", [*params, MAX_AUTHORS_FOR_COLLABORATION])
         first = {row["researcher_id"] for row in near} - set(researcher_ids)
         if other in first:
             return 1
         theirs = self._query(
             "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
-            " WHERE a.researcher_id = %s", (other,))
+            " WHERE a.researcher_id = %s AND a.authors_count <= %s", (other, MAX_AUTHORS_FOR_COLLABORATION))
         return 2 if first & {row["researcher_id"] for row in theirs} else None
 
     # -- the research graph around a record (GET /researchers/{id}/graph) -------------------------
@@ -394,8 +394,9 @@ class ProfilesView(SqlView):
         rows = self._query(
             "SELECT a.work_id, w.sort_key, w.topics FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
             " WHERE " + clause + " AND NOT EXISTS (SELECT 1 FROM {authorships} m"
-            " WHERE m.work_id = a.work_id AND m.researcher_id = %s)",
-            [*params, researcher_id],
+            " WHERE m.work_id = a.work_id AND m.researcher_id = %s)"
+            " ORDER BY a.sort_key DESC LIMIT %s",  # the newest works only: bounded whatever they wrote
+            [*params, researcher_id, ADJACENT_CANDIDATES],
         )
         ranked: dict[str, tuple[int, str]] = {}
         for row in rows:
@@ -493,6 +494,7 @@ class ProfilesView(SqlView):
 
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
+ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
 MAX_AUTHORS_FOR_COLLABORATION = 100
 
 

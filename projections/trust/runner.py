@@ -106,7 +106,7 @@ class TrustRunner:
                          "at": at, "cause": cause, "point": old is None or old["score"] != snap["score"]})
         trackings = [BatchTracking(DOCS_FEED, d1, after=d0)] if d1 > d0 else []
         trackings += [BatchTracking(COUNTS_FEED, c1, after=c0)] if c1 > c0 else []
-        self.view.apply_batch(rows, trackings)
+        self.view.apply_batch(rows, trackings, read_at=(d0, c0))
         return max(1, len(affected))
 
     def catch_up(self) -> int:

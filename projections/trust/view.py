@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 
@@ -33,9 +33,16 @@ class TrustView(SqlView):
             " PRIMARY KEY (researcher_id, number))",
         ]
 
-    def apply_batch(self, rows: list[dict[str, Any]], trackings: Sequence[Tracking]) -> None:
-        """New snapshots (with their history point) and the feeds' positions, in one transaction."""
+    def apply_batch(self, rows: list[dict[str, Any]], trackings: Sequence[Tracking],
+                    read_at: tuple[int, int]) -> None:
+        """New snapshots (with their history point) and the feeds' positions, in one transaction.
+        `read_at`: the (docs, counts) positions the batch was read at. A batch is refused unless
+        both still hold: one built from older counts must not overwrite a newer snapshot."""
         with self.datastore.transaction(commit=True) as c:
+            self._lock_position(c, "trust")
+            stored = (self._max_tracking_id(DOCS_FEED, c) or 0, self._max_tracking_id(COUNTS_FEED, c) or 0)
+            if stored != read_at:
+                raise IntegrityError(f"trust is at {stored}, not at {read_at} where this batch was read")
             for tracking in trackings:
                 self._insert_tracking(c, tracking)
             for row in rows:

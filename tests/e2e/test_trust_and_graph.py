@@ -42,6 +42,8 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
 
 def trust_of(client, record: str) -> dict:
     assert client.app.state.services.wait_for_projections()
+    client.app.state.profile_cache.refresh()  # the API's replicas, as the next poll would
+    client.app.state.follower_counts.refresh()
     response = client.get(f"/researchers/{record}/trust")
     assert response.status_code == 200, response.text
     return response.json()

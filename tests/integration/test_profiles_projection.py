@@ -130,3 +130,12 @@ def test_the_name_and_orcid_come_from_the_newest_work_whatever_the_import_order(
     assert (p["display_name"], p["orcid"]) == ("Ann Smith", "0000-0002-1825-0097")  # the ORCID iD is kept
     assert [r[1] for r in services.profiles_view.search("ann", None, 10)] == [str(researcher_id_for("A1"))]
     assert services.profiles_view.researcher_id_for_orcid("0000-0002-1825-0097") == str(researcher_id_for("A1"))
+
+
+def test_an_author_listed_twice_on_one_work_is_one_authorship(services, tmp_path):
+    a = author(1, "Twice Listed")
+    import_works(services, tmp_path, work(1, [a, author(2), a]))
+    p = profile(services, "A1")
+    assert (p["works_count"], p["display_name"]) == (1, "Twice Listed")
+    import_works(services, tmp_path, work(2, [author(2)]), name="more.json")  # the projection goes on
+    assert profile(services, "A2")["works_count"] == 2

@@ -78,3 +78,16 @@ def test_history_has_one_point_per_change_of_score(services):
     assert points[1]["score"] > points[0]["score"]
     assert points[1]["cause"]["changed"]["verification_level"][1] == "L2"
     assert points[1]["cause"]["changed"]["claim_status"] == ["unclaimed", "claimed"]
+
+
+def test_a_batch_read_before_another_runner_moved_on_is_refused(services):
+    # Two runners: one read the feeds at (d, c), the other recorded a batch meanwhile. The
+    # first one's snapshots are built from older inputs and must not overwrite newer ones.
+    import pytest
+    from eventsourcing.persistence import IntegrityError
+
+    import_body(services.catalogue, json.dumps(synthetic_works(6, 4, authors_per_work=2, seed=5)).encode())
+    catch_up(services)
+    assert services.trust_view.feed_position("profiles-docs") > 0
+    with pytest.raises(IntegrityError):
+        services.trust_view.apply_batch([], [], read_at=(0, 0))
