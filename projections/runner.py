@@ -30,7 +30,90 @@ class BatchProjection(Protocol):
     def process_batch(self, events: list[Any], tracking: Tracking) -> None: ...
 
 
-class BatchProjectionRunner:
+class PollingRunner:
+    """A runner's thread and its waits: `run_batch` in a loop, woken early by `wake()`, a failing
+    batch retried with back-off (and shown in `error`), a conflict with another runner re-read.
+    Subclasses give name, position(), head() and run_batch()."""
+
+    name: str
+    projection_name: str
+
+    def __init__(self, *, poll_interval: float = 0.05) -> None:
+        self.poll_interval = poll_interval
+        self.error: BaseException | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def position(self) -> int:
+        raise NotImplementedError
+
+    def head(self) -> int:
+        raise NotImplementedError
+
+    def run_batch(self) -> int:
+        raise NotImplementedError
+
+    def catch_up(self) -> int:
+        """Process until nothing is left; returns how much was processed."""
+        total = 0
+        while True:
+            try:
+                n = self.run_batch()
+            except IntegrityError:
+                continue  # another runner recorded this first: nothing applied twice; read again
+            if not n:
+                return total
+            total += n
+
+    def start(self) -> None:
+        """Start (or start again after stop) following the log in a thread."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Block until the view has processed `position` (read-your-writes), or time out."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _loop(self) -> None:
+        backoff = self.poll_interval
+        while not self._stopping.is_set():
+            try:
+                processed = self.run_batch()
+            except IntegrityError:
+                # Another runner recorded this position first: nothing was applied twice;
+                # re-read the position and go on.
+                continue
+            except Exception as e:  # noqa: BLE001 - the runner must not die silently
+                self.error = e
+                log.exception("projection %s failed; retrying", self.name)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.error = None
+            backoff = self.poll_interval
+            if not processed:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+
+class BatchProjectionRunner(PollingRunner):
     def __init__(
         self,
         app: Application[Any],
@@ -39,15 +122,11 @@ class BatchProjectionRunner:
         batch_size: int = 1_000,
         poll_interval: float = 0.05,
     ) -> None:
+        super().__init__(poll_interval=poll_interval)
         self.app = app
         self.projection = projection
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.error: BaseException | None = None
         self._position: int | None = None  # known after the first read; re-read after a conflict
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def name(self) -> str:
@@ -121,48 +200,5 @@ class BatchProjectionRunner:
                     analyze_at *= 4
 
     def start(self) -> None:
-        """Start (or start again after stop) following the log in a thread."""
-        self._stopping.clear()
         self._position = None  # another runner may have moved the view meanwhile
-        self._thread = threading.Thread(target=self._loop, name=f"projection-{self.name}", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wait(self, position: int, timeout: float) -> bool:
-        """Block until the view has processed `position` (read-your-writes), or time out."""
-        deadline = time.monotonic() + timeout
-        self.wake()
-        while self.position() < position:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-        return True
-
-    def _loop(self) -> None:
-        backoff = self.poll_interval
-        while not self._stopping.is_set():
-            try:
-                processed = self.run_batch()
-            except IntegrityError:
-                # Another runner recorded this position first: nothing was applied twice;
-                # re-read the position and go on.
-                continue
-            except Exception as e:  # the runner must not die silently
-                self.error = e
-                log.exception("projection %s failed; retrying", self.name)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self.error = None
-            backoff = self.poll_interval
-            if not processed:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
+        super().start()

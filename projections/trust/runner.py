@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import IntegrityError
 
 from domain.trust import TrustInputs, trust
+from projections.runner import PollingRunner
 from projections.sqlview import BatchTracking
 from projections.trust.view import COUNTS_FEED, DOCS_FEED, TrustView
 
@@ -50,18 +48,14 @@ def snapshot_of(inputs: TrustInputs) -> dict[str, Any]:
     }
 
 
-class TrustRunner:
+class TrustRunner(PollingRunner):
     def __init__(self, view: TrustView, profiles_view: Any, followers_view: Any, *, poll_interval: float = 0.05,
                  clock: Any = None) -> None:
+        super().__init__(poll_interval=poll_interval)
         self.view = view
         self.profiles_view = profiles_view
         self.followers_view = followers_view
-        self.poll_interval = poll_interval
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.error: BaseException | None = None
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     name = "trust <- profiles, followers"
     projection_name = "trust"
@@ -108,56 +102,3 @@ class TrustRunner:
         trackings += [BatchTracking(COUNTS_FEED, c1, after=c0)] if c1 > c0 else []
         self.view.apply_batch(rows, trackings, read_at=(d0, c0))
         return max(1, len(affected))
-
-    def catch_up(self) -> int:
-        total = 0
-        while True:
-            try:
-                n = self.run_batch()
-            except IntegrityError:
-                continue  # another runner recorded this range first
-            if not n:
-                return total
-            total += n
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="projection-trust", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wait(self, position: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        self.wake()
-        while self.position() < position:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-        return True
-
-    def _loop(self) -> None:
-        backoff = self.poll_interval
-        while not self._stopping.is_set():
-            try:
-                processed = self.run_batch()
-            except IntegrityError:
-                continue
-            except Exception as e:  # noqa: BLE001 - the runner must not die silently
-                self.error = e
-                log.exception("projection %s failed; retrying", self.name)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self.error = None
-            backoff = self.poll_interval
-            if not processed:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()

@@ -38,9 +38,11 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     yield from serving(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
 
 
-@pytest.fixture
-def embedded_client(tmp_path) -> Iterator[TestClient]:
-    yield from serving(settings_for("sqlite", tmp_path, None, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
+@pytest.fixture(params=["postgres", "sqlite"])
+def any_client(request, tmp_path) -> Iterator[TestClient]:
+    """PostgreSQL, and the embedded default."""
+    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
+    yield from serving(settings_for(request.param, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
 
 
 def serving(settings) -> Iterator[TestClient]:
@@ -100,15 +102,8 @@ def box(client, who: dict, name: str = "inbox", **params) -> dict:
     return response.json()
 
 
-def test_invite_accept_and_talk(client):
-    invite_accept_and_talk(client)
-
-
-def test_invite_accept_and_talk_on_the_embedded_default(embedded_client):
-    invite_accept_and_talk(embedded_client)
-
-
-def invite_accept_and_talk(client) -> None:
+def test_invite_accept_and_talk(any_client):
+    client = any_client
     sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
     sent = invite(client, sender, "A2", topic="T10", work_id="W1")
     assert sent.status_code == 201, sent.text
