@@ -8,6 +8,7 @@ refresh; a client that wants its own follow seen passes the position its command
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import msgspec
@@ -18,19 +19,27 @@ from projections.followers.view import FollowersView
 from projections.trust.runner import DocInputs
 
 TRUST_PLACEHOLDER = b'"trust":{"score":null,"tier":null}}'
-_doc_inputs = msgspec.json.Decoder(DocInputs).decode
+_decode_inputs = msgspec.json.Decoder(DocInputs).decode
+
+
+@functools.lru_cache(maxsize=20_000)  # bodies of about 2 KB: some 80 MB at most, with the documents
+def _served(doc: bytes, counts: tuple[int, int]) -> bytes:
+    """The body for one stored document and its counts. Remembered: profiles come from the cache
+    as the same bytes objects (whose hash Python keeps) and counts change rarely, so a repeated
+    read skips decoding the document and working out the score."""
+    if doc.endswith(TRUST_PLACEHOLDER):
+        d = _decode_inputs(doc)
+        s = trust(TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
+                              d.close_collaborators_count, counts[0], counts[1]))
+        doc = doc[: -len(TRUST_PLACEHOLDER)] + b'"trust":{"score":%d,"tier":"%s"}}' % (s.score, s.tier.encode())
+    return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
 
 
 def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
     """The stored profile document (a JSON object) with the counts appended as its last fields,
     and its trust score and tier worked out from the document and those counts (domain.trust):
     the same formula, over the same inputs, as the trust projection."""
-    if doc.endswith(TRUST_PLACEHOLDER):
-        d = _doc_inputs(doc)
-        s = trust(TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
-                              d.close_collaborators_count, counts[0], counts[1]))
-        doc = doc[: -len(TRUST_PLACEHOLDER)] + b'"trust":{"score":%d,"tier":"%s"}}' % (s.score, s.tier.encode())
-    return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
+    return _served(doc, counts)
 
 
 class FollowerCounts(PolledReplica):
