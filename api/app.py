@@ -21,6 +21,7 @@ from api.claims import ClaimsController, ModerationController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.follower_counts import FollowerCounts
 from api.follows import FollowsController
+from api.history import HistoryController
 from api.imports import make_import_handler
 from api.invitations import ConversationsController, InvitationsController
 from api.metrics import count_responses, metrics
@@ -99,6 +100,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         InvitationsController,
         ConversationsController,
         TrustController,
+        HistoryController,
         NotificationsController,
         make_import_handler(settings.import_max_bytes),
     ]

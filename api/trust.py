@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
 
 from api.auth import PUBLIC
-from api.researchers import ID_HELP, Limit, parse_researcher_id, reject_unknown_query
+from api.researchers import AS_OF_HELP, ID_HELP, Limit, parse_researcher_id, past_profile, reject_unknown_query
 from domain.errors import ResearcherNotFoundError
 from domain.trust import FORMULA, TrustInputs
 from projections.trust.runner import DocInputs, snapshot_of
@@ -142,13 +142,18 @@ class TrustController(Controller):
     opt = PUBLIC
 
     @get("/researchers/{researcher_id:str}/trust", summary="The trust snapshot, with every component",
-         description=ID_HELP, sync_to_thread=True)
-    def snapshot(self, request: Request, state: State, researcher_id: FromPath[str]) -> TrustSnapshotOut:
-        reject_unknown_query(request, set())
-        # From the same document and counts the profile page shows, so the two always agree; the
-        # trust projection keeps the history.
-        internal_id, doc = profile_doc(state, researcher_id)
-        snap = live_snapshot(state, internal_id, doc)
+         description=ID_HELP + AS_OF_HELP, sync_to_thread=True)
+    def snapshot(self, request: Request, state: State, researcher_id: FromPath[str],
+                 as_of: Annotated[str | None, Parameter(max_length=64)] = None) -> TrustSnapshotOut:
+        reject_unknown_query(request, {"as_of"})
+        if as_of is not None:
+            internal_id, past = past_profile(state, researcher_id, as_of)
+            snap = snapshot_of(past.trust_inputs())
+        else:
+            # From the same document and counts the profile page shows, so the two always agree;
+            # the trust projection keeps the history.
+            internal_id, doc = profile_doc(state, researcher_id)
+            snap = live_snapshot(state, internal_id, doc)
         i = snap["inputs"]
         return TrustSnapshotOut(
             UUID(internal_id), snap["score"], snap["tier"], f"Trust {snap['score']} - {snap['tier']}",

@@ -87,8 +87,8 @@ class SqlView(TrackingRecorder):
         columns a rebuild may number differently (VERIFY_SKIP)."""
         skip = self.VERIFY_SKIP.get(table, ())
         rows = self._query("SELECT * FROM {" + table + "}", ())
-        return sorted(tuple((k, bytes(v) if isinstance(v, memoryview) else v) for k, v in sorted(dict(row).items())
-                            if k not in skip) for row in rows)
+        return sorted((tuple((k, bytes(v) if isinstance(v, memoryview) else v) for k, v in sorted(dict(row).items())
+                             if k not in skip) for row in rows), key=repr)  # repr: NULLs sort beside texts
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[Any]:
         """One read-only statement: a single round trip where the backend allows it."""

@@ -29,6 +29,8 @@ from projections.followers.view import (
     PostgresFollowersView,
     SQLiteFollowersView,
 )
+from projections.history.projection import HistoryProjection
+from projections.history.view import HistoryView, PostgresHistoryView, SQLiteHistoryView
 from projections.invitations.projection import InvitationsProjection
 from projections.invitations.view import (
     InvitationsView,
@@ -80,14 +82,18 @@ TRUST_VIEWS: dict[str, type[TrustView]] = {
     "eventsourcing.sqlite": SQLiteTrustView,
     "eventsourcing.postgres": PostgresTrustView,
 }
-PROJECTIONS = ("profiles", "moderation", "followers", "invitations", "trust")
+HISTORY_VIEWS: dict[str, type[HistoryView]] = {
+    "eventsourcing.sqlite": SQLiteHistoryView,
+    "eventsourcing.postgres": PostgresHistoryView,
+}
+PROJECTIONS = ("profiles", "moderation", "followers", "invitations", "history", "trust")
 MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
     "eventsourcing.postgres": PostgresModerationView,
 }
 VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
     "profiles": VIEWS, "moderation": MODERATION_VIEWS, "followers": FOLLOWERS_VIEWS,
-    "invitations": INVITATIONS_VIEWS, "trust": TRUST_VIEWS,
+    "invitations": INVITATIONS_VIEWS, "history": HISTORY_VIEWS, "trust": TRUST_VIEWS,
 }
 
 
@@ -192,6 +198,7 @@ class Services:
             self.moderation_view: ModerationView = self.open_view("moderation")
             self.followers_view: FollowersView = self.open_view("followers")
             self.invitations_view: InvitationsView = self.open_view("invitations")
+            self.history_view: HistoryView = self.open_view("history")
             self.trust_view: TrustView = self.open_view("trust")
             by_projection = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             self.profiles = by_projection["profiles"][0].projection
@@ -223,6 +230,10 @@ class Services:
                     for app in (self.follows, self.accounts, self.claims)]
         if projection == "invitations":
             return [BatchProjectionRunner(self.invitations, InvitationsProjection(view))]
+        if projection == "history":
+            history = HistoryProjection(view)
+            return [BatchProjectionRunner(app, history, batch_size=2_000)
+                    for app in (self.catalogue, self.claims, self.follows, self.accounts)]
         if projection == "trust":
             return [TrustRunner(view, self.profiles_view, self.followers_view)]
         raise ValueError(f"no projection called {projection!r}")

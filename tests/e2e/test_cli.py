@@ -178,7 +178,7 @@ def test_the_expire_worker_runs_and_stops_cleanly_on_sigterm(tmp_path):
 def test_worker_projections_refuses_an_unknown_projection_name(tmp_path):
     result = run(tmp_path, "worker", "projections", "followers", "folowers")
     assert result.returncode == 2
-    assert "no projection called folowers; there are: profiles, moderation, followers, invitations, trust" \
+    assert "no projection called folowers; there are: profiles, moderation, followers, invitations, history, trust" \
         in result.stderr
 
 

@@ -1,0 +1,180 @@
+"""HistoryProjection: catalogue, claims, follows and accounts events -> each record's and claim's
+history, and the spans time travel reads.
+
+What is public and what is personal: the public sees what happened to a record (imported,
+works added or corrected, claimed, verification changed, disputes and the invitations they
+freeze, followers per day) and the role of who did it. Account ids, free text written by people
+(reasons, questions) and evidence details are personal: the record's owner, the claimant and
+moderators see them. Reasons the system gives are public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.accounts.model import Account
+from domain.catalogue.model import Researcher, Work
+from domain.claims.model import Claim, Record
+from domain.follows.model import Follow
+from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
+
+SYSTEM_ACTORS = ("system", "vouching")
+# Claim events that also go into the record's own history (the rest stay in the claim's).
+RECORD_CLAIM_EVENTS = (Claim.Opened, Claim.Approved, Claim.Rejected, Claim.Withdrawn, Claim.Appealed)
+
+
+def ref(e: Any) -> str:
+    return f"{e.originator_id.hex}:{e.originator_version:09d}"
+
+
+def role_of(actor: str, default: str) -> tuple[str, str | None]:
+    return ("system", None) if actor in SYSTEM_ACTORS else (default, actor)
+
+
+class HistoryProjection(Projection[HistoryView]):
+    name = "history"
+    topics = ()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([domain_event], tracking)
+
+    def process_batch(self, events: Sequence[Any], tracking: Tracking) -> None:
+        changes = HistoryChanges()
+        app = tracking.application_name
+        corrected = [str(e.originator_id) for e in events if isinstance(e, Work.Corrected)]
+        authors = self.view.authors_of(corrected) if corrected else {}
+        later = [str(e.originator_id) for e in events if isinstance(e, Claim.Event) and not isinstance(e, Claim.Opened)]
+        claims = self.view.claims_of(later) if later else {}
+        started = [str(e.originator_id) for e in events if isinstance(e, Record.Event) and not isinstance(e, Record.Started)]
+        changes.records = self.view.researchers_of_records(started) if started else {}
+        for e in events:
+            at = stamp(e.timestamp)
+            if isinstance(e, Researcher.Registered):
+                rid = str(e.originator_id)
+                changes.entries.append(Entry(rid, at, app, ref(e), "catalogue", "record.imported", "system", None,
+                                             None, True, {"openalex_id": e.openalex_id, "display_name": e.display_name,
+                                                          "orcid": e.orcid}, {}, []))
+            elif isinstance(e, Work.Imported):
+                wid = str(e.originator_id)
+                named = authors.setdefault(wid, set())
+                named.update(a["researcher_id"] for a in e.authorships)
+                summary = {"work_id": wid, "openalex_id": e.openalex_id, "title": e.title,
+                           "publication_year": e.publication_year}
+                for rid in sorted(named):
+                    changes.works.add((rid, wid))
+                    changes.entries.append(Entry(rid, at, app, ref(e), "catalogue", "work.added", "system", None,
+                                                 None, True, summary, {}, []))
+            elif isinstance(e, Work.Corrected):
+                wid = str(e.originator_id)
+                named = authors.setdefault(wid, set())
+                named.update(a["researcher_id"] for a in e.changes.get("authorships", ()))
+                summary = {"work_id": wid, "fields": sorted(e.changes),
+                           **{k: v for k, v in e.changes.items() if k not in ("authorships", "abstract")}}
+                for rid in sorted(named):
+                    changes.works.add((rid, wid))
+                    changes.entries.append(Entry(rid, at, app, ref(e), "catalogue", "work.corrected", "system",
+                                                 None, None, True, summary, {}, []))
+            elif isinstance(e, Claim.Event):
+                self._claim(changes, claims, app, at, e)
+            elif isinstance(e, Record.Event):
+                self._record(changes, app, at, e)
+            elif isinstance(e, Follow.Started | Follow.Followed | Follow.Unfollowed):
+                on = not isinstance(e, Follow.Unfollowed)
+                researcher, follower = str(e.researcher_id), str(e.account_id)
+                changes.follows.append((researcher, follower, at, on))
+                day = changes.follow_days.setdefault((researcher, at[:10]), [at, 0, 0])
+                day[1 if on else 2] += 1
+            elif isinstance(e, Account.Erased):
+                changes.erased.append(str(e.originator_id))
+        self.view.apply_batch(changes, tracking)
+
+    @staticmethod
+    def _claim(changes: HistoryChanges, claims: dict[str, tuple[str, str]], app: str, at: str, e: Any) -> None:
+        cid = str(e.originator_id)
+        if isinstance(e, Claim.Opened):
+            claims[cid] = (str(e.researcher_id), str(e.account_id))
+            changes.claims.append((cid, str(e.researcher_id), str(e.account_id)))
+        if cid not in claims:
+            return  # a claim this view has not seen opened (events arrive in order)
+        researcher, claimant = claims[cid]
+        role, actor, reason, public, personal = "claimant", claimant, None, {"claim_id": cid}, {}
+        if isinstance(e, Claim.Opened):
+            kind = "claim.opened"
+            public["evidence"] = sorted({item["kind"] for item in e.evidence})
+            public["disputes_owner"] = e.disputes_owner is not None
+        elif isinstance(e, Claim.EvidenceAdded):
+            kind, public["evidence"] = "evidence.added", sorted({item["kind"] for item in e.evidence})
+        elif isinstance(e, Claim.EvidenceVerified):
+            kind, role, actor, public["evidence_id"] = "evidence.verified", "system", None, e.evidence_id
+        elif isinstance(e, Claim.EvidenceFailed):
+            kind, role, actor, public["evidence_id"], reason = "evidence.failed", "system", None, e.evidence_id, e.reason
+        elif isinstance(e, Claim.EmailCodeIssued):
+            kind, role, actor, public["evidence_id"] = "evidence.code_sent", "system", None, e.evidence_id
+        elif isinstance(e, Claim.InfoRequested):
+            kind, role, actor, reason = "claim.info_requested", "moderator", str(e.moderator_id), e.question
+        elif isinstance(e, Claim.Approved):
+            kind, public["level"], reason = "claim.approved", e.level, e.reason
+            role, actor = role_of(e.decided_by, "moderator")
+        elif isinstance(e, Claim.Rejected):
+            kind, reason = "claim.rejected", e.reason
+            role, actor = role_of(e.decided_by, "moderator")
+        elif isinstance(e, Claim.Withdrawn):
+            kind = "claim.withdrawn"
+        elif isinstance(e, Claim.Appealed):
+            kind, reason = "claim.appealed", e.reason
+        else:
+            return
+        personal["claimant"] = claimant
+        entry = Entry(cid, at, app, ref(e), "claims", kind, role, actor, reason, role == "system", public,
+                      personal, [claimant])
+        changes.entries.append(entry)
+        if isinstance(e, RECORD_CLAIM_EVENTS):
+            changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason,
+                                         role == "system", public, personal, [claimant]))
+
+    @staticmethod
+    def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        record = str(e.originator_id)
+        if isinstance(e, Record.Started):
+            changes.spans.append((record, at, {"researcher": str(e.researcher_id), "level": e.level}))
+            changes.records[record] = str(e.researcher_id)
+            return
+        researcher = changes.records.get(record)
+        if researcher is None:
+            return  # a record always starts with Started; nothing to attach this to
+        role, actor, reason, public, personal, parties = "system", None, None, {}, {}, []
+        if isinstance(e, Record.OwnerSet):
+            kind, public, personal = "owner.set", {"claimed": True, "claim_id": str(e.claim_id)}, {"owner": str(e.account_id)}
+            parties = [str(e.account_id)]
+            changes.spans.append((record, at, {"owner": str(e.account_id)}))
+        elif isinstance(e, Record.OwnerRemoved):
+            kind, public, reason = "owner.removed", {"claimed": False, "how": e.how}, e.reason
+            role, actor = role_of(e.actor, "owner" if e.how == "released" else "moderator")
+            personal, parties = {"owner": str(e.account_id)}, [str(e.account_id)]
+            changes.spans.append((record, at, {"owner": None}))
+        elif isinstance(e, Record.VerificationChanged):
+            kind, reason = "verification.changed", e.reason
+            public = {"old_level": e.old_level, "new_level": e.new_level,
+                      "evidence": sorted({item["kind"] for item in e.evidence})}
+            # The claims application words an owner's own release "released by its owner: ...".
+            role, actor = role_of(e.actor, "owner" if e.reason.startswith("released by its owner") else "moderator")
+            changes.spans.append((record, at, {"level": e.new_level}))
+        elif isinstance(e, Record.DisputeOpened):
+            kind, public = "dispute.opened", {"claim_id": str(e.claim_id), "invitations": "frozen"}
+            role, actor, parties = "claimant", str(e.account_id), [str(e.account_id)]
+            changes.spans.append((record, at, {"disputed": 1}))
+        elif isinstance(e, Record.DisputeResolved):
+            kind, public = "dispute.resolved", {"claim_id": str(e.claim_id), "outcome": e.outcome, "invitations": "open"}
+            role, actor = role_of(e.actor, "claimant" if e.outcome == "withdrawn" else "moderator")
+            changes.spans.append((record, at, {"disputed": 0}))
+        elif isinstance(e, Record.Vouched):
+            kind, role, actor = "record.vouched", "voucher", str(e.account_id)
+            personal, parties = {"voucher_record": str(e.voucher_record)}, [str(e.account_id)]
+        else:
+            return  # ClaimOpened and ClaimClosed repeat the claim's own events
+        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason,
+                                     role == "system", public, personal, parties, record=record))

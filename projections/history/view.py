@@ -1,0 +1,328 @@
+"""HistoryView: what happened to each record and claim, and what time travel needs.
+
+Tables:
+- entries: one row per event and subject (a researcher record or a claim), in event time, with
+  who did it, why, the public changes and the personal ones. Follows are one row per record and
+  day (gained, lost, total) rather than one per follower.
+- edges: who followed whom from when until when (time travel's follower counts).
+- spans: each record's owner, level and dispute over time (time travel's ownership, and which
+  followers were verified at a moment).
+- works: which works ever named a researcher (time travel folds their events).
+- erased: erased accounts. Personal parts of entries naming them read as "erased"; their
+  follows leave the edges, as they leave the live counts.
+- totals: each record's follower total (the daily rows' running total).
+
+Times are stored as fixed-width UTC texts (`stamp`), so they compare as they sort.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+
+VERIFIED_LEVELS = ("L2", "L3")
+
+
+def stamp(moment: datetime) -> str:
+    """A fixed-width UTC text for a moment: texts compare as the moments do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Entry:
+    subject: str
+    at: str
+    app: str
+    ref: str  # the event (originator and version), or the day of a daily row
+    area: str
+    kind: str
+    actor_role: str  # system, owner, claimant, moderator, voucher, follower...
+    actor_id: str | None
+    reason: str | None
+    reason_public: bool
+    changes: dict[str, Any]  # public
+    personal: dict[str, Any]  # owner and moderators only; "erased" once a party is erased
+    parties: list[str]  # accounts whose erasure erases the personal part
+    record: str | None = None  # a claims record's event: its owners then are parties too (not stored)
+
+    def row(self) -> tuple[Any, ...]:
+        return (self.subject, self.at, self.app, self.ref, self.area, self.kind, self.actor_role, self.actor_id,
+                self.reason, int(self.reason_public), json.dumps(self.changes, sort_keys=True),
+                json.dumps(self.personal, sort_keys=True), ",".join(self.parties))
+
+
+@dataclass
+class HistoryChanges:
+    entries: list[Entry] = field(default_factory=list)
+    # (researcher, day) -> [first time, gained, lost]
+    follow_days: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    follows: list[tuple[str, str, str, bool]] = field(default_factory=list)  # researcher, follower, at, on
+    spans: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # record, at, new state
+    works: set[tuple[str, str]] = field(default_factory=set)  # researcher, work
+    erased: list[str] = field(default_factory=list)
+    claims: list[tuple[str, str, str]] = field(default_factory=list)  # claim, researcher, claimant
+    records: dict[str, str] = field(default_factory=dict)  # record -> researcher
+
+
+class HistoryView(SqlView):
+    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "lock")
+    VERIFY_SKIP = {"lock": ("*",)}
+    SQLITE_PREFIX = "history"
+
+    def _schema_statements(self) -> list[str]:
+        i = self.bigint
+        return [
+            f"CREATE TABLE IF NOT EXISTS {{entries}} (subject TEXT NOT NULL, at TEXT NOT NULL, app TEXT NOT NULL,"
+            " ref TEXT NOT NULL, area TEXT NOT NULL, kind TEXT NOT NULL, actor_role TEXT NOT NULL, actor_id TEXT,"
+            " reason TEXT, reason_public INTEGER NOT NULL, changes TEXT NOT NULL, personal TEXT NOT NULL,"
+            " parties TEXT NOT NULL, PRIMARY KEY (subject, app, ref))",
+            "CREATE INDEX IF NOT EXISTS {entries}_order ON {entries} (subject, at, app, ref)",
+            "CREATE TABLE IF NOT EXISTS {edges} (researcher TEXT NOT NULL, follower TEXT NOT NULL,"
+            " since TEXT NOT NULL, until TEXT, PRIMARY KEY (researcher, follower, since))",
+            "CREATE INDEX IF NOT EXISTS {edges}_follower ON {edges} (follower)",
+            "CREATE TABLE IF NOT EXISTS {spans} (record TEXT NOT NULL, since TEXT NOT NULL, researcher TEXT NOT NULL,"
+            " owner TEXT, level TEXT NOT NULL, disputed INTEGER NOT NULL, until TEXT, PRIMARY KEY (record, since))",
+            "CREATE INDEX IF NOT EXISTS {spans}_owner ON {spans} (owner, since)",
+            "CREATE TABLE IF NOT EXISTS {works} (researcher TEXT NOT NULL, work TEXT NOT NULL,"
+            " PRIMARY KEY (researcher, work))",
+            "CREATE INDEX IF NOT EXISTS {works}_work ON {works} (work)",
+            "CREATE TABLE IF NOT EXISTS {claims} (claim TEXT PRIMARY KEY, researcher TEXT NOT NULL,"
+            " claimant TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {erased} (account TEXT PRIMARY KEY)",
+            f"CREATE TABLE IF NOT EXISTS {{totals}} (researcher TEXT PRIMARY KEY, followers {i} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {lock} (name TEXT PRIMARY KEY)",
+            "INSERT INTO {lock} (name) VALUES ('history') ON CONFLICT (name) DO NOTHING",
+        ]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def apply_batch(self, changes: HistoryChanges, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            # One batch at a time across the upstream logs: an erasure and a follow of the same
+            # account, or two changes of one record's spans, must not interleave.
+            c.execute(self._sql("UPDATE {lock} SET name = name"))
+            self._insert_tracking(c, tracking)
+            if changes.erased:
+                self._erase(c, changes.erased)
+            if changes.works:
+                self._many(c, "INSERT INTO {works} (researcher, work) SELECT researcher, work FROM {rows}"
+                              " WHERE true ON CONFLICT (researcher, work) DO NOTHING",
+                           "researcher text, work text", sorted(changes.works))
+            if changes.claims:
+                self._many(c, "INSERT INTO {claims} (claim, researcher, claimant) SELECT claim, researcher, claimant"
+                              " FROM {rows} WHERE true ON CONFLICT (claim) DO NOTHING",
+                           "claim text, researcher text, claimant text", changes.claims)
+            if changes.follows:
+                self._follow(c, changes.follows)
+            if changes.follow_days:
+                changes.entries.extend(self._follow_days(c, changes.follow_days))
+            if changes.spans:
+                owners = self._spans(c, changes.spans)
+                for e in changes.entries:
+                    if e.record is not None:
+                        e.parties = sorted(set(e.parties) | owners.get((e.record, e.at), set()))
+            if changes.entries:
+                self._many(
+                    c,
+                    "INSERT INTO {entries} (subject, at, app, ref, area, kind, actor_role, actor_id, reason,"
+                    " reason_public, changes, personal, parties) SELECT subject, at, app, ref, area, kind,"
+                    " actor_role, actor_id, reason, reason_public, changes, personal, parties FROM {rows}"
+                    " WHERE true ON CONFLICT (subject, app, ref) DO UPDATE SET changes = excluded.changes",
+                    "subject text, at text, app text, ref text, area text, kind text, actor_role text,"
+                    " actor_id text, reason text, reason_public bigint, changes text, personal text, parties text",
+                    [e.row() for e in changes.entries],
+                )
+
+    def _erase(self, c: Any, accounts: list[str]) -> None:
+        self._many(c, "INSERT INTO {erased} (account) SELECT account FROM {rows} WHERE true"
+                      " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
+        for chunk in chunks(accounts):
+            clause, params = self._in("follower", chunk)
+            c.execute(self._sql("DELETE FROM {edges} WHERE " + clause), params)
+
+    def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
+        """Open and close follow edges, in event order; an erased follower's follows are left out."""
+        followers = sorted({f for _, f, _, _ in follows})
+        erased = set()
+        for chunk in chunks(followers):
+            clause, params = self._in("account", chunk)
+            c.execute(self._sql("SELECT account FROM {erased} WHERE " + clause), params)
+            erased.update(r["account"] for r in c.fetchall())
+        pairs = sorted({(r, f) for r, f, _, _ in follows if f not in erased})
+        if not pairs:
+            return
+        open_since: dict[tuple[str, str], str] = {
+            (row["researcher"], row["follower"]): row["since"]
+            for row in self._select_many(
+                c, "SELECT e.researcher, e.follower, e.since FROM {edges} e JOIN {rows}"
+                   " ON e.researcher = rows.researcher AND e.follower = rows.follower WHERE e.until IS NULL",
+                "researcher text, follower text", pairs)
+        }
+        rows: dict[tuple[str, str, str], str | None] = {}
+        for researcher, follower, at, on in follows:
+            pair = (researcher, follower)
+            if follower in erased:
+                continue
+            since = open_since.get(pair)
+            if on and since is None:
+                open_since[pair] = at
+                rows[(researcher, follower, at)] = None
+            elif not on and since is not None:
+                rows[(researcher, follower, since)] = at
+                del open_since[pair]
+        self._many(c, "INSERT INTO {edges} (researcher, follower, since, until) SELECT researcher, follower,"
+                      " since, until FROM {rows} WHERE true ON CONFLICT (researcher, follower, since)"
+                      " DO UPDATE SET until = excluded.until",
+                   "researcher text, follower text, since text, until text",
+                   [(*key, until) for key, until in rows.items()])
+
+    def _follow_days(self, c: Any, days: dict[tuple[str, str], list[Any]]) -> list[Entry]:
+        """One history entry per record and day: followers gained, lost, and the total after."""
+        keys = sorted(days)
+        stored = {
+            (row["subject"], row["ref"]): row for row in self._select_many(
+                c, "SELECT e.subject, e.ref, e.at, e.changes FROM {entries} e JOIN {rows}"
+                   " ON e.subject = rows.subject AND e.ref = rows.ref WHERE e.app = 'follows.daily'",
+                "subject text, ref text", keys)
+        }
+        researchers = sorted({r for r, _ in keys})
+        totals: dict[str, int] = {r: 0 for r in researchers}
+        for row in self._select_many(c, "SELECT t.researcher, t.followers FROM {totals} t JOIN {rows}"
+                                        " ON t.researcher = rows.researcher", "researcher text", [(r,) for r in researchers]):
+            totals[row["researcher"]] = row["followers"]
+        entries = []
+        for researcher, day in keys:  # days in order per record, as the keys sort
+            first, gained, lost = days[(researcher, day)]
+            before = stored.get((researcher, day))
+            if before is not None:
+                old = json.loads(before["changes"])
+                first, gained, lost = before["at"], old["followed"] + gained, old["unfollowed"] + lost
+                totals[researcher] += gained - old["followed"] - (lost - old["unfollowed"])
+            else:
+                totals[researcher] += gained - lost
+            entries.append(Entry(researcher, first, "follows.daily", day, "follows", "followers.daily", "followers",
+                                 None, None, True, {"day": day, "followed": gained, "unfollowed": lost,
+                                                    "followers": totals[researcher]}, {}, []))
+        self._many(c, "INSERT INTO {totals} (researcher, followers) SELECT researcher, followers FROM {rows}"
+                      " WHERE true ON CONFLICT (researcher) DO UPDATE SET followers = excluded.followers",
+                   "researcher text, followers bigint", sorted(totals.items()))
+        return entries
+
+    def _spans(self, c: Any, spans: list[tuple[str, str, dict[str, Any]]]) -> dict[tuple[str, str], set[str]]:
+        """Close each record's open span and open one with the new state, in event order; returns
+        the owners before and after each change (its personal parts are theirs too)."""
+        records = sorted({record for record, _, _ in spans})
+        current: dict[str, dict[str, Any]] = {
+            row["record"]: dict(row) for row in self._select_many(
+                c, "SELECT s.record, s.since, s.researcher, s.owner, s.level, s.disputed FROM {spans} s JOIN {rows}"
+                   " ON s.record = rows.record WHERE s.until IS NULL", "record text", [(r,) for r in records])
+        }
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        owners: dict[tuple[str, str], set[str]] = {}
+        for record, at, state in spans:
+            now = current.get(record)
+            if now is not None and now["owner"]:
+                owners.setdefault((record, at), set()).add(now["owner"])
+            if now is not None and now["since"] == at:  # two changes at one instant: one span
+                now.update(state)
+            elif now is not None:
+                rows[(record, now["since"])] = {**now, "until": at}
+                now = current[record] = {**now, **state, "since": at}
+            else:
+                if "researcher" not in state:
+                    continue  # a record always starts with Started; nothing to attach this to
+                now = current[record] = {"record": record, "since": at, "owner": None, "disputed": 0, **state}
+            rows[(record, at)] = {**now, "until": None}
+            if now["owner"]:
+                owners.setdefault((record, at), set()).add(now["owner"])
+        self._many(c, "INSERT INTO {spans} (record, since, researcher, owner, level, disputed, until)"
+                      " SELECT record, since, researcher, owner, level, disputed, until FROM {rows} WHERE true"
+                      " ON CONFLICT (record, since) DO UPDATE SET owner = excluded.owner, level = excluded.level,"
+                      " disputed = excluded.disputed, until = excluded.until",
+                   "record text, since text, researcher text, owner text, level text, disputed bigint, until text",
+                   [(r["record"], r["since"], r["researcher"], r["owner"], r["level"], int(r["disputed"]), r["until"])
+                    for r in rows.values()])
+        return owners
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def entries(self, subject: str, after: tuple[str, str, str] | None, limit: int, *,
+                newest_first: bool) -> list[Any]:
+        where, params = "subject = %s", [subject]
+        if after is not None:
+            op = "<" if newest_first else ">"
+            where += f" AND (at {op} %s OR (at = %s AND (app {op} %s OR (app = %s AND ref {op} %s))))"
+            at, app, ref = after
+            params += [at, at, app, app, ref]
+        order = "DESC" if newest_first else "ASC"
+        return self._query(f"SELECT * FROM {{entries}} WHERE {where} ORDER BY at {order}, app {order},"
+                           f" ref {order} LIMIT %s", [*params, limit])
+
+    def authors_of(self, works: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for chunk in chunks(sorted(set(works))):
+            clause, params = self._in("work", chunk)
+            for row in self._query("SELECT work, researcher FROM {works} WHERE " + clause, params):
+                found.setdefault(row["work"], set()).add(row["researcher"])
+        return found
+
+    def claims_of(self, claims: Sequence[str]) -> dict[str, tuple[str, str]]:
+        found = {}
+        for chunk in chunks(sorted(set(claims))):
+            clause, params = self._in("claim", chunk)
+            for row in self._query("SELECT claim, researcher, claimant FROM {claims} WHERE " + clause, params):
+                found[row["claim"]] = (row["researcher"], row["claimant"])
+        return found
+
+    def researchers_of_records(self, records: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for chunk in chunks(sorted(set(records))):
+            clause, params = self._in("record", chunk)
+            for row in self._query("SELECT DISTINCT record, researcher FROM {spans} WHERE " + clause, params):
+                found[row["record"]] = row["researcher"]
+        return found
+
+    def erased_among(self, accounts: Sequence[str]) -> set[str]:
+        if not accounts:
+            return set()
+        clause, params = self._in("account", list(accounts))
+        return {row["account"] for row in self._query("SELECT account FROM {erased} WHERE " + clause, params)}
+
+    def works_of(self, researcher: str) -> list[str]:
+        return [row["work"] for row in self._query("SELECT work FROM {works} WHERE researcher = %s", (researcher,))]
+
+    def span_at(self, record: str, at: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT researcher, owner, level, disputed FROM {spans} WHERE record = %s AND since <= %s"
+                           " AND (until IS NULL OR until > %s)", (record, at, at))
+        return dict(rows[0]) if rows else None
+
+    def owned_at(self, owner: str, at: str) -> list[str]:
+        """The records `owner` owned at `at`."""
+        return [row["researcher"] for row in self._query(
+            "SELECT researcher FROM {spans} WHERE owner = %s AND since <= %s AND (until IS NULL OR until > %s)",
+            (owner, at, at))]
+
+    def followers_at(self, researcher: str, at: str) -> tuple[int, int]:
+        """Followers at `at`, and how many of them then owned a record verified at L2 or L3."""
+        rows = self._query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM {spans} s WHERE s.owner = e.follower"
+            " AND s.level IN ('L2', 'L3') AND s.since <= %s AND (s.until IS NULL OR s.until > %s))"
+            " THEN 1 ELSE 0 END), 0) AS verified FROM {edges} e"
+            " WHERE e.researcher = %s AND e.since <= %s AND (e.until IS NULL OR e.until > %s)",
+            (at, at, researcher, at, at))
+        return rows[0]["n"], rows[0]["verified"]
+
+
+class SQLiteHistoryView(HistoryView, SQLiteSqlView):
+    pass
+
+
+class PostgresHistoryView(HistoryView, PostgresSqlView):
+    pass
