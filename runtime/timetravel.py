@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +36,8 @@ from projections.profiles.view import (
 )
 from runtime.services import Services
 
+SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
+SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed
 WORK_FIELDS = ("openalex_id", "doi", "title", "publication_year", "publication_date", "type", "venue",
                "cited_by_count", "abstract", "topics", "authorships")
 
@@ -62,18 +64,11 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
     first = registered[0]
     inputs = ProfileInputs({"id": researcher_id, "openalex_id": first.openalex_id, "orcid": first.orcid,
                             "display_name": first.display_name}, [], 0)
-    works = _works_at(_events(services, [UUID(w) for w in services.history_view.works_of(researcher_id)]), at)
     shared: dict[str, int] = {}
-    for fields in works:
-        listing = next((a for a in fields["authorships"] if a["researcher_id"] == researcher_id), None)
-        if listing is None:
-            continue  # a correction took the researcher off this work before the moment
-        key = recency_key(fields["publication_date"], fields["publication_year"], fields["openalex_id"])
-        inputs.works.append((key, listing["institutions"], fields["topics"], listing["display_name"] or None,
-                             listing["orcid"]))
-        if len(fields["authorships"]) <= MAX_AUTHORS_FOR_COLLABORATION:
-            for other in {a["researcher_id"] for a in fields["authorships"]} - {researcher_id}:
-                shared[other] = shared.get(other, 0) + 1
+    for key, institutions, topics, name, orcid, coauthors in works_at(services, researcher_id, at).values():
+        inputs.works.append((key, institutions, topics, name, orcid))
+        for other in coauthors or ():
+            shared[other] = shared.get(other, 0) + 1
     inputs.close_collaborators = sum(1 for n in shared.values() if n >= CLOSE_COLLABORATOR_SHARED_WORKS)
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
@@ -96,14 +91,58 @@ def _events(services: Services, originator_ids: list[UUID]) -> list[Any]:
     return [catalogue.mapper.to_domain_event(s) for s in stored]
 
 
-def _works_at(events: Iterable[Any], at: str) -> list[dict[str, Any]]:
+def works_at(services: Services, researcher_id: str, at: str) -> dict[str, list[Any]]:
+    """work id -> [sort key, institutions, topics, name, ORCID iD, co-authors] for each work that
+    named the researcher at `at`: a snapshot's, with the works changed since folded on top.
+
+    A read that folds SNAPSHOT_AFTER events or more from before a minute ago saves a snapshot,
+    at the moment asked or a minute ago, whichever is earlier: every event stamped up to then is
+    committed (a save takes seconds, not minutes), so the snapshot never goes stale."""
+    view = services.history_view
+    snapshot = view.snapshot_before(researcher_id, at)
+    if snapshot is None:
+        since, works, changed = None, {}, view.works_of(researcher_id)
+    else:
+        since, works = snapshot[0], msgspec.json.decode(snapshot[1])
+        changed = view.works_changed(researcher_id, since, at)
+    events = _events(services, [UUID(w) for w in changed])
+    settled = stamp(datetime.now(UTC) - SETTLED)
+    keep_at = min(at, settled)
+    settled_events = sum(1 for e in events if stamp(e.timestamp) <= keep_at)
+    if settled_events >= SNAPSHOT_AFTER and (since is None or keep_at > since):
+        kept = _overlay(dict(works), changed, _fold(events, keep_at), researcher_id)
+        view.save_snapshot(researcher_id, keep_at, msgspec.json.encode(kept))
+        if keep_at == at:
+            return kept
+    return _overlay(works, changed, _fold(events, at), researcher_id)
+
+
+def _overlay(works: dict[str, list[Any]], changed: list[str], fields: dict[str, dict[str, Any]],
+             researcher_id: str) -> dict[str, list[Any]]:
+    for wid in changed:
+        works.pop(wid, None)
+        f = fields.get(wid)
+        listing = f and next((a for a in f["authorships"] if a["researcher_id"] == researcher_id), None)
+        if not listing:
+            continue  # not imported yet, or a correction took the researcher off it
+        coauthors = None
+        if len(f["authorships"]) <= MAX_AUTHORS_FOR_COLLABORATION:
+            coauthors = sorted({a["researcher_id"] for a in f["authorships"]} - {researcher_id})
+        works[wid] = [recency_key(f["publication_date"], f["publication_year"], f["openalex_id"]),
+                      listing["institutions"], f["topics"], listing["display_name"] or None, listing["orcid"],
+                      coauthors]
+    return works
+
+
+def _fold(events: Iterable[Any], at: str) -> dict[str, dict[str, Any]]:
     """Each work's fields as its events up to `at` left them (events come in version order)."""
-    works: dict[UUID, dict[str, Any]] = {}
+    works: dict[str, dict[str, Any]] = {}
     for e in events:
         if stamp(e.timestamp) > at:
             continue
+        wid = str(e.originator_id)
         if isinstance(e, Work.Imported):
-            works[e.originator_id] = {k: getattr(e, k) for k in WORK_FIELDS}
-        elif isinstance(e, Work.Corrected) and e.originator_id in works:
-            works[e.originator_id] = {**works[e.originator_id], **e.changes}
-    return list(works.values())
+            works[wid] = {k: getattr(e, k) for k in WORK_FIELDS}
+        elif isinstance(e, Work.Corrected) and wid in works:
+            works[wid] = {**works[wid], **e.changes}
+    return works

@@ -72,8 +72,8 @@ class HistoryChanges:
 
 
 class HistoryView(SqlView):
-    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "lock")
-    VERIFY_SKIP = {"lock": ("*",)}
+    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "snapshots", "lock")
+    VERIFY_SKIP = {"lock": ("*",), "snapshots": ("*",)}
     SQLITE_PREFIX = "history"
 
     def _schema_statements(self) -> list[str]:
@@ -97,6 +97,9 @@ class HistoryView(SqlView):
             " claimant TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {erased} (account TEXT PRIMARY KEY)",
             f"CREATE TABLE IF NOT EXISTS {{totals}} (researcher TEXT PRIMARY KEY, followers {i} NOT NULL)",
+            # Time travel's snapshots: a record's works as they stood at a moment (written by reads).
+            f"CREATE TABLE IF NOT EXISTS {{snapshots}} (researcher TEXT NOT NULL, at TEXT NOT NULL,"
+            f" works {self.blob} NOT NULL, PRIMARY KEY (researcher, at))",
             "CREATE TABLE IF NOT EXISTS {lock} (name TEXT PRIMARY KEY)",
             "INSERT INTO {lock} (name) VALUES ('history') ON CONFLICT (name) DO NOTHING",
         ]
@@ -297,6 +300,22 @@ class HistoryView(SqlView):
 
     def works_of(self, researcher: str) -> list[str]:
         return [row["work"] for row in self._query("SELECT work FROM {works} WHERE researcher = %s", (researcher,))]
+
+    def works_changed(self, researcher: str, after: str, upto: str) -> list[str]:
+        """Works added to or corrected on the researcher's record in (after, upto]."""
+        rows = self._query("SELECT changes FROM {entries} WHERE subject = %s AND at > %s AND at <= %s"
+                           " AND kind IN ('work.added', 'work.corrected')", (researcher, after, upto))
+        return sorted({json.loads(row["changes"])["work_id"] for row in rows})
+
+    def snapshot_before(self, researcher: str, at: str) -> tuple[str, bytes] | None:
+        rows = self._query("SELECT at, works FROM {snapshots} WHERE researcher = %s AND at <= %s"
+                           " ORDER BY at DESC LIMIT 1", (researcher, at))
+        return (rows[0]["at"], bytes(rows[0]["works"])) if rows else None
+
+    def save_snapshot(self, researcher: str, at: str, works: bytes) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql("INSERT INTO {snapshots} (researcher, at, works) VALUES (%s, %s, %s)"
+                                " ON CONFLICT (researcher, at) DO NOTHING"), (researcher, at, works))
 
     def span_at(self, record: str, at: str) -> dict[str, Any] | None:
         rows = self._query("SELECT researcher, owner, level, disputed FROM {spans} WHERE record = %s AND since <= %s"

@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from domain.catalogue.model import researcher_id_for
 from runtime.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.test_claims import assert_problem, code_in_mail
@@ -262,3 +263,28 @@ def test_time_travel_now_equals_the_live_profile_after_a_mixed_workload(client):
         live = client.get(f"/researchers/A{n}").json()
         past = client.get(f"/researchers/A{n}", params={"as_of": now}).json()
         assert past == live, n
+
+
+def test_time_travel_from_snapshots_answers_as_a_full_fold_does(client, monkeypatch):
+    import runtime.timetravel as timetravel
+
+    services = client.app.state.services
+    moments = [moment()]
+    for start in (10, 20, 30):  # three imports, then a correction of an early work
+        import_body(services.catalogue, json.dumps([work(n, [author(1), author(2)], year=2000 + n % 7)
+                                                    for n in range(start, start + 5)]).encode())
+        moments.append(moment())
+    import_body(services.catalogue, json.dumps([work(10, [author(2)], year=2000)]).encode())  # A1 taken off W10
+    settle(client)
+    moments.append(moment())
+    rid = str(researcher_id_for("A1"))
+    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 10**9)
+    folded = [timetravel.profile_at(services, rid, datetime.fromisoformat(m)) for m in moments]
+    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 0
+    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 1)
+    monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))
+    order = [3, 1, 4, 0, 2, 4, 3]
+    for n in order:
+        assert timetravel.profile_at(services, rid, datetime.fromisoformat(moments[n])) == folded[n], n
+    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] >= 2
+    assert [json.loads(p.doc)["works_count"] for p in folded[1:]] == [3 + 5, 3 + 10, 3 + 15, 3 + 14]
