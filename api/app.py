@@ -65,24 +65,42 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             # No NATS either: notifications are made from the logs in process.
             notifier = LocalNotifier(Notifier(svc, svc.notifications))
             notifier.start()
-        cache = ProfileCache(
-            svc.profiles_view,
-            refresh_seconds=settings.cache_refresh_seconds,
-            max_entries=settings.profile_cache_entries,
-        )
-        await anyio.to_thread.run_sync(cache.start)
-        app.state.profile_cache = cache
-        counts = FollowerCounts(svc.followers_view, refresh_seconds=settings.cache_refresh_seconds)
-        await anyio.to_thread.run_sync(counts.start)
-        app.state.follower_counts = counts
+        replicas = {"profile_cache": ("profiles", lambda view: ProfileCache(
+                        view, refresh_seconds=settings.cache_refresh_seconds,
+                        max_entries=settings.profile_cache_entries)),
+                    "follower_counts": ("followers", lambda view: FollowerCounts(
+                        view, refresh_seconds=settings.cache_refresh_seconds))}
+        for attr, (projection, make) in replicas.items():
+            replica = make(getattr(svc, f"{projection}_view"))
+            await anyio.to_thread.run_sync(replica.start)
+            setattr(app.state, attr, replica)
+
+        def replicas_of(views: dict[str, Any]) -> Any:
+            """When `peerledger replay` switches readers: replicas of the new versions, warmed while
+            the old ones serve, put in place as the services move (handlers look them up per request)."""
+            made = {attr: make(views[projection]) for attr, (projection, make) in replicas.items() if projection in views}
+            for replica in made.values():
+                replica.start()
+
+            def put_in_place() -> None:
+                for attr, replica in made.items():
+                    old = getattr(app.state, attr)
+                    setattr(app.state, attr, replica)
+                    old.stop()
+
+            return put_in_place
+
+        unsubscribe = svc.on_switch(replicas_of)
+        svc.follow_versions()
         try:
             yield
         finally:
+            unsubscribe()
             expiry_stop.set()
             if notifier is not None:
                 notifier.stop()
-            cache.stop()
-            counts.stop()
+            app.state.profile_cache.stop()
+            app.state.follower_counts.stop()
             if owned:
                 await anyio.to_thread.run_sync(svc.close)
 

@@ -1,4 +1,4 @@
-"""The `peerledger` command: serve the API, import OpenAlex files."""
+"""The `peerledger` command: serve the API, import OpenAlex files, export the event log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from uuid import UUID
 
 import msgspec
@@ -14,7 +18,7 @@ import msgspec
 from domain.errors import DomainError
 from runtime.importing import ImportSummary, import_file
 from runtime.openalex import UnreadableFileError, WorkFileReader, openalex_id
-from runtime.services import Services
+from runtime.services import PROJECTIONS, Services
 from runtime.settings import SETTINGS_HELP, Settings, SettingsError
 
 
@@ -61,12 +65,39 @@ def build_parser() -> argparse.ArgumentParser:
     domains = institution_actions.add_parser("domains", help="set an institution's email domains")
     domains.add_argument("institution", help="OpenAlex institution id, e.g. I123456")
     domains.add_argument("domain", nargs="*", help="email domains (none: clear)")
-    replay = commands.add_parser("replay", help="rebuild read models from the event log into scratch tables")
-    replay.add_argument("--verify", action="store_true", required=True,
-                        help="compare the rebuild with the live read models (required: switching readers "
-                             "over to a rebuild is not built yet)")
+    replay = commands.add_parser(
+        "replay",
+        help="rebuild read models from the event log into a new version, then switch readers over",
+        description="Rebuild read models from the event log into new tables while the current ones keep "
+        "serving, then switch every reader over at once when the rebuild has caught up. Interrupted, "
+        "the same command resumes. A read model built from others (trust) is rebuilt with them. The "
+        "previous version is kept until --drop-old.",
+    )
+    replay_mode = replay.add_mutually_exclusive_group()
+    replay_mode.add_argument("--verify", action="store_true",
+                             help="rebuild into scratch tables and report every row that differs; switch nothing")
+    replay_mode.add_argument("--drop-old", action="store_true",
+                             help="drop the tables of versions readers left (a minute or more ago)")
     replay.add_argument("names", nargs="*", metavar="NAME",
-                        help="only these projections: profiles, moderation, followers, invitations, trust")
+                        help=f"only these projections (default: all): {', '.join(PROJECTIONS)}")
+    history = commands.add_parser("history", help="the event log")
+    history_actions = history.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = history_actions.add_parser(
+        "export",
+        help="write the event log as JSON Lines for auditors (personal data redacted)",
+        description="Write every stored event of every application as JSON Lines, in time order: application, "
+        "notification id, originator id and version, topic, timestamp (UTC) and the event's fields. Sealed personal "
+        "data reads \"redacted\" unless an admin asks for it with --personal --as EMAIL.",
+    )
+    export.add_argument("--since", required=True, type=timestamp_argument, metavar="TIMESTAMP",
+                        help="events recorded at or after this ISO 8601 time (a date alone is midnight UTC; "
+                             "no offset means UTC)")
+    export.add_argument("--until", type=timestamp_argument, metavar="TIMESTAMP",
+                        help="and before this time (not included)")
+    export.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument("--personal", action="store_true",
+                        help="open sealed personal data (\"erased\" where the person's key is gone); needs --as")
+    export.add_argument("--as", dest="admin", metavar="EMAIL", help="the admin's account asking for --personal")
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     projections = kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
@@ -96,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return institutions_command(settings, args)
     if args.command == "replay":
         return replay_command(settings, args)
+    if args.command == "history":
+        return history_command(settings, args)
     if args.command == "worker" and args.worker == "notify":
         from workers.notify import run_notify
 
@@ -161,12 +194,13 @@ def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.replay import verify
-    from runtime.services import PROJECTIONS
 
     unknown = sorted(set(args.names) - set(PROJECTIONS))
     if unknown:
         print(f"no projection called {', '.join(unknown)}; there are: {', '.join(PROJECTIONS)}", file=sys.stderr)
         return 2
+    if not args.verify:
+        return switch_command(settings, args)
     services = Services(settings)
     try:
         results = verify(services, args.names or None, progress=lambda line: print(line, file=sys.stderr))
@@ -185,6 +219,104 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
             for row in d.only_rebuilt[:10]:
                 print(f"  rebuilt: {dict(row)}")
     return 1 if differing else 0
+
+
+def timestamp_argument(text: str) -> datetime:
+    from runtime.export import parse_timestamp
+
+    try:
+        return parse_timestamp(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def history_command(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.export import export_history, require_admin
+
+    def refuse(message: str) -> int:
+        print(f"peerledger history export: {message}", file=sys.stderr)
+        return 2
+
+    if args.personal and not args.admin:
+        return refuse("--personal needs --as EMAIL, the address of an admin's account")
+    if args.admin and not args.personal:
+        return refuse("--as names the admin asking for --personal; without --personal it means nothing")
+    if args.until is not None and args.until <= args.since:
+        return refuse("--until must be later than --since")
+    if args.output is not None and not args.output.parent.is_dir():
+        return refuse(f"{args.output.parent}: no such folder")
+    services = Services(settings)
+    try:
+        if args.personal:
+            try:
+                require_admin(services, args.admin)
+            except DomainError as e:
+                return refuse(str(e))
+        with output_file(args.output) as out:
+            count = export_history(services, out, since=args.since, until=args.until, personal=args.personal)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:
+        print(f"peerledger history export: {e}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    if args.output is not None:
+        print(f"{count:,} event(s) written to {args.output}")
+    return 0
+
+
+@contextmanager
+def output_file(path: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or FILE written whole or not at all (through a partial file beside it)."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as f:
+            yield f
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def switch_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`replay [NAME ...]`: build new versions and switch readers; `replay --drop-old`."""
+    from runtime.replay import Progress, ReplayRunningError, drop_old, old_versions, replay
+
+    services = Services(settings)
+    try:
+        if args.drop_old:
+            dropped, waiting = drop_old(services, args.names or None)
+            for d in dropped:
+                print(f"{d.projection}: version {d.version} dropped ({', '.join(d.storage)})")
+            for name, seconds in waiting.items():
+                print(f"{name}: readers left the previous version moments ago; drop it in {seconds:.0f} s or later",
+                      file=sys.stderr)
+            if not dropped and not waiting:
+                print("no old versions to drop")
+            return 0
+        built = replay(services, args.names or None, Progress(sys.stderr))
+        for b in built:
+            print(f"{b.projection}: version {b.version} {'resumed and ' if b.resumed else ''}built, "
+                  f"{b.events:,} {b.unit} replayed by this run")
+        print("readers switched to " + ", ".join(f"{b.projection} version {b.version}" for b in built))
+        kept = old_versions(services, [b.projection for b in built])
+        for k in kept:
+            print(f"kept until `peerledger replay --drop-old`: {k.projection} version {k.version}: {', '.join(k.storage)}")
+        return 0
+    except ReplayRunningError as e:
+        print(f"peerledger replay: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\npeerledger replay: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        services.close()
 
 
 def lapse_command(settings: Settings) -> int:

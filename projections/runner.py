@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.sqlview import BatchTracking
+from projections.sqlview import BatchTracking, ViewRetiredError
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,22 @@ class PollingRunner:
     def run_batch(self) -> int:
         raise NotImplementedError
 
-    def catch_up(self) -> int:
-        """Process until nothing is left; returns how much was processed."""
+    def catch_up(self, on_batch: Callable[[], None] | None = None) -> int:
+        """Process until nothing is left (or the view is retired); returns how much was processed.
+        `on_batch` is called after each batch (progress)."""
         total = 0
         while True:
             try:
                 n = self.run_batch()
             except IntegrityError:
                 continue  # another runner recorded this first: nothing applied twice; read again
+            except ViewRetiredError:
+                return total
             if not n:
                 return total
             total += n
+            if on_batch is not None:
+                on_batch()
 
     def start(self) -> None:
         """Start (or start again after stop) following the log in a thread."""
@@ -99,6 +105,11 @@ class PollingRunner:
             except IntegrityError:
                 # Another runner recorded this position first: nothing was applied twice;
                 # re-read the position and go on.
+                continue
+            except ViewRetiredError:
+                # Readers moved to another version: this one stays as it was at the switch
+                # until the process replaces this runner (within a second or so).
+                self._stopping.wait(1.0)
                 continue
             except Exception as e:  # noqa: BLE001 - the runner must not die silently
                 self.error = e
@@ -170,8 +181,9 @@ class BatchProjectionRunner(PollingRunner):
         self._position = notifications[-1].id
         return len(notifications)
 
-    def catch_up(self) -> int:
-        """Process until nothing is left; returns the number of notifications processed.
+    def catch_up(self, on_batch: Callable[[], None] | None = None) -> int:
+        """Process until nothing is left (or the view is retired); returns the number of
+        notifications processed. `on_batch` is called after each batch (progress).
 
         The next batch is read and decoded in a second thread while this one is written (the
         writing thread mostly waits for the database), which is what a long backlog needs.
@@ -191,10 +203,14 @@ class BatchProjectionRunner(PollingRunner):
                 except IntegrityError:
                     ahead = None
                     continue
+                except ViewRetiredError:
+                    return total
                 if not n:
                     return total
                 total += n
                 batches += 1
+                if on_batch is not None:
+                    on_batch()
                 if batches == analyze_at and hasattr(self.projection.view, "analyze"):
                     self.projection.view.analyze()  # the view grew fourfold since the last time
                     analyze_at *= 4

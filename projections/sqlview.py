@@ -26,6 +26,11 @@ def chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any
         yield values[start : start + size]
 
 
+class ViewRetiredError(Exception):
+    """The view's version no longer serves readers (a replay switched them to another): its
+    batches are refused, so it stays where it was at the switch."""
+
+
 @dataclass(frozen=True)
 class BatchTracking(Tracking):
     """The position a batch ends at, and the one it was read from (`after`)."""
@@ -41,6 +46,9 @@ class SqlView(TrackingRecorder):
     blob = "BLOB"
     bigint = "INTEGER"
     binary_collation = ""  # SQLite compares text by code point already
+    # Checked at the start of each batch's transaction (raising ViewRetiredError): set for a view
+    # opened at a version of its projection (runtime/versions.py); None for scratch views.
+    fence: Any = None
 
     @abstractmethod
     def _schema_statements(self) -> list[str]: ...
@@ -68,6 +76,8 @@ class SqlView(TrackingRecorder):
         two runners whose batches overlap and end at different places (10-15 and 10-20) would
         both be applied if the shorter one committed first. With the batch's start compared
         under a lock, every event is applied exactly once, whichever runner commits first."""
+        if self.fence is not None:
+            self.fence(c)
         if isinstance(tracking, BatchTracking):
             self._lock_position(c, tracking.application_name)
             stored = self._max_tracking_id(tracking.application_name, c) or 0
@@ -148,14 +158,34 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
         self._tables = {name: f'"{schema}"."{prefix}_{name}"' for name in self.TABLES}
         self._tables["tracking"] = f'"{schema}"."{self.tracking_table_name}"'
         create = {name: f"{prefix}_{name}" for name in self.TABLES}  # index names are unqualified
+        self._made_by: dict[int, str] = {}  # id(statement) -> what it creates or seeds
         for statement in self._schema_statements():
             if statement.startswith("CREATE INDEX"):
                 head, _, tail = statement.partition(" ON ")
                 sql = head.format(**create) + " ON " + tail.format(**self._tables)
+                made = f'"{schema}"."{head.format(**create).split()[-1]}"'
             else:
                 sql = statement.format(**self._tables)
+                key = statement.partition("{")[2].partition("}")[0]
+                made = self._tables[key] if statement.startswith(("CREATE TABLE", "INSERT INTO")) else ""
             self.sql_create_statements.append(SQL(sql))  # type: ignore[arg-type]
+            if made:
+                self._made_by[id(self.sql_create_statements[-1])] = made
         self._cache: dict[str, bytes] = {}
+
+    def _create_table(self, curs: Any) -> None:
+        # Only what is missing: CREATE INDEX IF NOT EXISTS locks its table even when the index is
+        # there, and a process starting while a worker wrote batches deadlocked with it (both
+        # waiting on the other's locks). A table's seed rows go in when the table is created.
+        names = sorted(set(self._made_by.values()))
+        curs.execute("SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL", (names,))
+        existing = {row["name"] for row in curs.fetchall()}
+        statements = self.sql_create_statements
+        self.sql_create_statements = [s for s in statements if self._made_by.get(id(s)) not in existing]
+        try:
+            super()._create_table(curs)
+        finally:
+            self.sql_create_statements = statements
 
     def _sql(self, statement: str) -> Any:
         cached = self._cache.get(statement)

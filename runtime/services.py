@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -61,6 +65,9 @@ from runtime.ratelimit import RateLimiter
 from runtime.settings import Settings
 from runtime.sqlstore import PostgresStore, SQLiteStore, SqlStore
 from runtime.vault import SqlVault
+from runtime.versions import ProjectionVersions, postgres_fence, version_prefix
+
+log = logging.getLogger("peerledger.versions")
 
 RECORDERS = {
     "eventsourcing.sqlite": "runtime.recorders:SQLiteBatchRecorder",
@@ -91,6 +98,10 @@ MODERATION_VIEWS: dict[str, type[ModerationView]] = {
     "eventsourcing.sqlite": SQLiteModerationView,
     "eventsourcing.postgres": PostgresModerationView,
 }
+# Projections built from other read models instead of the event log. Their positions count the
+# others' batches, which a rebuild numbers afresh: they are rebuilt and switched with what they read.
+READS: dict[str, tuple[str, ...]] = {"trust": ("profiles", "followers")}
+RETIRED_VIEWS_CLOSE_AFTER = 10.0  # seconds: requests still reading a retired version finish first
 VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
     "profiles": VIEWS, "moderation": MODERATION_VIEWS, "followers": FOLLOWERS_VIEWS,
     "invitations": INVITATIONS_VIEWS, "history": HISTORY_VIEWS, "trust": TRUST_VIEWS,
@@ -154,7 +165,17 @@ def mailer(settings: Settings) -> Any:
 
 
 class Services:
-    """Everything a process needs to serve requests or run workers; close() releases it all."""
+    """Everything a process needs to serve requests or run workers; close() releases it all.
+
+    Each projection's view (`<name>_view`) and runners are those of the version readers use; with
+    follow_versions() the process moves over when `peerledger replay` switches readers."""
+
+    profiles_view: ProfilesView
+    moderation_view: ModerationView
+    followers_view: FollowersView
+    invitations_view: InvitationsView
+    history_view: HistoryView
+    trust_view: TrustView
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -193,32 +214,69 @@ class Services:
             self.follows = Follows(env=store_env(settings, Follows.name))
             self.invitations = Invitations(env=store_env(settings, Invitations.name), vault=self.vault,
                                            exclusive=self.sql.exclusive)
-            self._factories: list[Any] = []
-            self.profiles_view: ProfilesView = self.open_view("profiles")
-            self.moderation_view: ModerationView = self.open_view("moderation")
-            self.followers_view: FollowersView = self.open_view("followers")
-            self.invitations_view: InvitationsView = self.open_view("invitations")
-            self.history_view: HistoryView = self.open_view("history")
-            self.trust_view: TrustView = self.open_view("trust")
-            by_projection = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
-            self.profiles = by_projection["profiles"][0].projection
-            self.profiles_runner = by_projection["profiles"][0]
-            self.followers_runner = by_projection["followers"][0]
-            self.invitations_runner = by_projection["invitations"][0]
-            self.trust_runner = by_projection["trust"][0]
+            self.versions = ProjectionVersions(self.sql, PROJECTIONS)
+            self._factories: dict[int, Any] = {}  # id(view) -> the factory that opened it
+            current = self.versions.all()
+            self._open = {name: current[name].version for name in PROJECTIONS}
+            for name in PROJECTIONS:
+                setattr(self, f"{name}_view", self.open_view(name, version=self._open[name]))
+            self._runners = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             # In this order: trust, last, reads the profile documents and follower counts.
-            self.runners = [runner for name in PROJECTIONS for runner in by_projection[name]]
+            self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
         self._follow_writer: FollowWriter | None = None
+        self._lifecycle = threading.RLock()  # which runners run, and which views readers use
+        self._started: dict[str, list[Any]] = {}  # projection -> its runners this process runs
+        self._pending: dict[str, list[Any]] = {}  # projection -> runners of a version not yet read
+        self._listeners: list[Callable[[dict[str, Any]], Callable[[], None]]] = []
+        self._switching = threading.Lock()
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._timers: list[threading.Timer] = []
 
-    def open_view(self, projection: str, table_prefix: str | None = None) -> Any:
-        """A projection's view; `table_prefix` gives it other tables (a rebuild to compare)."""
-        name = table_prefix or projection
+    @property
+    def profiles(self) -> ProfilesProjection:
+        return self._runners["profiles"][0].projection
+
+    @property
+    def profiles_runner(self) -> BatchProjectionRunner:
+        return self._runners["profiles"][0]
+
+    @property
+    def followers_runner(self) -> BatchProjectionRunner:
+        return self._runners["followers"][0]
+
+    @property
+    def invitations_runner(self) -> BatchProjectionRunner:
+        return self._runners["invitations"][0]
+
+    @property
+    def trust_runner(self) -> TrustRunner:
+        return self._runners["trust"][0]
+
+    def version_of(self, projection: str) -> int:
+        """The version of the projection's read model this process reads."""
+        return self._open[projection]
+
+    def open_view(self, projection: str, table_prefix: str | None = None, *, version: int | None = None) -> Any:
+        """A projection's view at `version` (runtime/versions.py), or in other tables given by
+        `table_prefix` (a scratch rebuild to compare)."""
+        name = table_prefix or version_prefix(projection, version or 1)
         factory: Any = InfrastructureFactory.construct(Environment(name, store_env(self.settings, name)))
-        self._factories.append(factory)
-        return factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
+        view = factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
+        self._factories[id(view)] = factory
+        if version is not None and self.settings.is_postgres:
+            view.fence = postgres_fence(view, projection, version)
+        return view
 
-    def runners_for(self, projection: str, view: Any) -> list[Any]:
-        """The runners that build `projection` into `view`: one per upstream application."""
+    def close_views(self, views: Any) -> None:
+        for view in views:
+            factory = self._factories.pop(id(view), None)
+            if factory is not None:
+                factory.close()
+
+    def runners_for(self, projection: str, view: Any, reads: Mapping[str, Any] | None = None) -> list[Any]:
+        """The runners that build `projection` into `view`: one per upstream application. A
+        projection built from other read models reads `reads[name]`, else the current ones."""
         if projection == "profiles":
             profiles = ProfilesProjection(view=view, open_sealed=self.vault.open)
             return [BatchProjectionRunner(app, profiles) for app in (self.catalogue, self.claims, self.accounts)]
@@ -235,8 +293,12 @@ class Services:
             return [BatchProjectionRunner(app, history, batch_size=2_000)
                     for app in (self.catalogue, self.claims, self.follows, self.accounts)]
         if projection == "trust":
-            return [TrustRunner(view, self.profiles_view, self.followers_view)]
+            upstream = self._upstream("trust", reads)
+            return [TrustRunner(view, upstream["profiles"], upstream["followers"])]
         raise ValueError(f"no projection called {projection!r}")
+
+    def _upstream(self, projection: str, reads: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {name: (reads or {}).get(name) or getattr(self, f"{name}_view") for name in READS.get(projection, ())}
 
     @property
     def follow_writer(self) -> FollowWriter:
@@ -250,18 +312,148 @@ class Services:
         return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}
 
     def start_projections(self) -> None:
-        for runner in self.runners:
-            runner.catch_up()
-            runner.start()
+        for name in PROJECTIONS:
+            self.start_runners(name)
+
+    def start_runners(self, projection: str) -> None:
+        """Catch the projection's runners up, then follow the log in their threads. After a
+        switch (follow_versions) the runners of the new version run instead."""
+        for runner in self._runners_to_run(projection):
+            runner.catch_up()  # outside the lock: a long backlog must not hold up a switch
+        with self._lifecycle:
+            for runner in self._started.pop(projection, []):
+                runner.stop()
+            runners = self._runners_to_run(projection)
+            for runner in runners:
+                runner.start()
+            self._started[projection] = runners
+
+    def stop_runners(self, projection: str) -> None:
+        with self._lifecycle:
+            for runner in self._started.pop(projection, []):
+                runner.stop()
+
+    def _runners_to_run(self, projection: str) -> list[Any]:
+        with self._lifecycle:
+            return self._pending.get(projection) or self._runners[projection]
+
+    # -- moving to the versions readers use (peerledger replay) -----------------------------------
+
+    def on_switch(self, listener: Callable[[dict[str, Any]], Callable[[], None]]) -> Callable[[], None]:
+        """`listener(new views)` prepares what depends on them (the API's replicas, warmed) and
+        returns what makes them current; it runs as readers move. Returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def follow_versions(self, interval: float = 1.0) -> None:
+        """Check the versions table every `interval` seconds and move this process's readers and
+        runners to the versions `peerledger replay` switched to."""
+        with self._lifecycle:
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._follow, args=(interval,), name="projection-versions",
+                                                 daemon=True)
+                self._watcher.start()
+
+    def _follow(self, interval: float) -> None:
+        while not self._closing.wait(interval):
+            try:
+                self.check_versions()
+            except Exception:  # noqa: BLE001 - the store may be away: keep serving, look again
+                log.exception("checking the read models' versions failed; trying again")
+
+    def check_versions(self) -> bool:
+        """Move to the versions readers should use, if they changed; True once moved."""
+        with self._switching:
+            rows = self.versions.all()
+            wanted = {name: rows[name].version for name in PROJECTIONS
+                      if name in rows and rows[name].version != self._open[name]}
+            return bool(wanted) and self._switch(wanted)
+
+    def _switch(self, wanted: dict[str, int]) -> bool:
+        """Open the new versions, run their runners where this process ran the old ones, wait
+        until each has caught up with the old one, then move readers over all at once."""
+        names = [name for name in PROJECTIONS if name in wanted]
+        log.info("moving to %s", ", ".join(f"{name} version {wanted[name]}" for name in names))
+        views = {name: self.open_view(name, version=wanted[name]) for name in names}
+        new = {name: self.runners_for(name, views[name], views) for name in names}
+        old = {name: self._runners[name] for name in names}
+        with self._lifecycle:
+            self._pending.update(new)
+            for name in names:
+                if name in self._started:  # the old version is retired: its runners have no more to do
+                    for runner in self._started[name]:
+                        runner.stop()
+                    for runner in new[name]:
+                        runner.start()
+                    self._started[name] = new[name]
+        if not self._wait_until_caught_up(names, old, new, wanted):
+            with self._lifecycle:
+                for name in names:
+                    self._pending.pop(name, None)
+                    if self._started.get(name) is new[name]:
+                        for runner in new[name]:
+                            runner.stop()
+                        if not self._closing.is_set():
+                            for runner in old[name]:
+                                runner.start()
+                        self._started[name] = old[name]
+            self.close_views(views.values())
+            return False
+        commits = [listener(views) for listener in list(self._listeners)]
+        with self._lifecycle:
+            retired = [getattr(self, f"{name}_view") for name in names]
+            for name in names:
+                setattr(self, f"{name}_view", views[name])
+                self._runners[name] = new[name]
+                self._pending.pop(name, None)
+                self._open[name] = wanted[name]
+            self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
+            for commit in commits:
+                commit()
+        timer = threading.Timer(RETIRED_VIEWS_CLOSE_AFTER, self.close_views, args=(retired,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+        log.info("readers moved to %s", ", ".join(f"{name} version {wanted[name]}" for name in names))
+        return True
+
+    def _wait_until_caught_up(self, names: list[str], old: dict[str, list[Any]], new: dict[str, list[Any]],
+                              wanted: dict[str, int]) -> bool:
+        """Until every new runner is at least where the old one stopped (the old version no longer
+        moves: refused on PostgreSQL, stopped here otherwise), so no reader sees anything older
+        than before. A runner built from other read models: until it has read them as they were
+        once the others caught up. False if the versions changed again meanwhile, or on close."""
+        targets: dict[int, int] = {}
+        checked = time.monotonic()
+        while not self._closing.is_set():
+            pairs = [(o, n) for name in names for o, n in zip(old[name], new[name], strict=True)]
+            if all(n.position() >= o.position() for o, n in pairs if isinstance(n, BatchProjectionRunner)):
+                derived = [n for _, n in pairs if not isinstance(n, BatchProjectionRunner)]
+                if all(n.position() >= targets.setdefault(id(n), n.head()) for n in derived):
+                    return True
+            if time.monotonic() - checked >= 1.0:
+                checked = time.monotonic()
+                rows = self.versions.all()
+                if any(rows[name].version != wanted[name] for name in names):
+                    return False
+            self._closing.wait(0.05)
+        return False
 
     def wait_for_projections(self, timeout: float = 10.0) -> bool:
         """Until every runner has processed its application's log as it is now (read-your-writes)."""
         return all(runner.wait(runner.head(), timeout) for runner in self.runners)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=15)
+        for timer in self._timers:
+            timer.cancel()
         if self._follow_writer is not None:
             self._follow_writer.stop()
-        for runner in self.runners:
+        with self._lifecycle:
+            running = [runner for runners in (*self._started.values(), *self._pending.values()) for runner in runners]
+        for runner in [*self.runners, *running]:
             runner.stop()
         self.catalogue.close()
         self.claims.close()
@@ -269,5 +461,5 @@ class Services:
         self.invitations.close()
         self.accounts.close()
         self.sql.close()
-        for factory in self._factories:
+        for factory in list(self._factories.values()):
             factory.close()

@@ -38,6 +38,7 @@ def run_projections(settings: Settings, names: list[str] | None = None, stop: th
         chosen = names or known
         if settings.metrics_port:
             serve_metrics(settings.metrics_port, host=settings.metrics_host, lines=lambda: render(services))
+        services.follow_versions()  # `peerledger replay` switched readers: run the new version's runners
         threads = [threading.Thread(target=_hold_and_run, name=f"projection-{name}", daemon=True,
                                     args=(services, settings, name, stop)) for name in chosen]
         for thread in threads:
@@ -56,9 +57,8 @@ def run_projections(settings: Settings, names: list[str] | None = None, stop: th
 def _hold_and_run(services: Services, settings: Settings, name: str, stop: threading.Event) -> None:
     """Wait for the projection's lock, run its runners while the lock holds, and go back to
     waiting if the lock's connection is lost (another worker may hold the lock then)."""
-    runners = [r for r in services.runners if r.projection_name == name]
     if not settings.is_postgres:
-        _run(runners, stop, lambda: True)
+        _run(services, name, stop, lambda: True)
         return
     key = f"peerledger projection {settings.store_env.get('POSTGRES_SCHEMA', 'public')}.{name}"
     while not stop.is_set():
@@ -70,7 +70,7 @@ def _hold_and_run(services: Services, settings: Settings, name: str, stop: threa
                 lock.close()
                 stop.wait(1.0)
                 continue
-            _run(runners, stop, lambda: _alive(lock))
+            _run(services, name, stop, lambda: _alive(lock))
         except Exception as e:  # noqa: BLE001 - PostgreSQL away: wait for it, then for the lock again
             log.warning("projection %s: lock unavailable (%s); trying again", name, e)
             stop.wait(1.0)
@@ -87,16 +87,14 @@ def _alive(lock: Any) -> bool:
         return False
 
 
-def _run(runners: list[Any], stop: threading.Event, holding: Any) -> None:
-    for runner in runners:
-        runner.catch_up()
-        runner.start()
-    log.info("projection %s running", runners[0].projection_name if runners else "?")
+def _run(services: Services, name: str, stop: threading.Event, holding: Any) -> None:
+    # The services run the version readers use, and move the runners when a replay switches them.
+    services.start_runners(name)
+    log.info("projection %s running", name)
     try:
         while not stop.wait(2.0):
             if not holding():
-                log.warning("lost the lock of projection %s: stopping it", runners[0].projection_name)
+                log.warning("lost the lock of projection %s: stopping it", name)
                 return
     finally:
-        for runner in runners:
-            runner.stop()
+        services.stop_runners(name)

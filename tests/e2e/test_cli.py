@@ -195,4 +195,22 @@ def test_replay_verify_finds_no_difference_after_an_import(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "profiles: " in result.stdout and "no difference" in result.stdout
     assert run(tmp_path, "replay", "--verify", "nonsense").returncode == 2
-    assert "--verify" in run(tmp_path, "replay").stderr  # switching over is not offered without it
+    assert "not allowed with argument" in run(tmp_path, "replay", "--verify", "--drop-old").stderr
+
+
+def test_replay_switches_readers_to_a_new_version_and_keeps_the_old_one_a_while(tmp_path):
+    assert run(tmp_path, "import", str(DEMO)).returncode == 0
+    result = run(tmp_path, "replay", "profiles")
+    assert result.returncode == 0, result.stderr
+    # Not a terminal: plain progress lines, then what was built and where readers are now.
+    assert "profiles: building version 2\nprofiles: 100% (" in result.stderr
+    assert "trust: building version 2\ntrust: 100% (" in result.stderr
+    assert "readers switched to profiles version 2, trust version 2" in result.stdout
+    assert f"kept until `peerledger replay --drop-old`: profiles version 1: {tmp_path / 'var' / 'profiles.sqlite'}" \
+        in result.stdout
+    too_soon = run(tmp_path, "replay", "--drop-old")
+    assert too_soon.returncode == 0
+    assert "profiles: readers left the previous version moments ago; drop it in" in too_soon.stderr
+    assert (tmp_path / "var" / "profiles.sqlite").exists()
+    verified = run(tmp_path, "replay", "--verify", "profiles", "trust")  # the live read models are version 2 now
+    assert (verified.returncode, verified.stdout.count("no difference")) == (0, 2), verified.stdout
