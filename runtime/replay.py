@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -102,15 +104,29 @@ def replay(services: Services, names: list[str] | None = None, progress: Progres
             runners = {name: services.runners_for(name, views[name], views) for name in chosen}
             every = [runner for name in chosen for runner in runners[name]]
 
+            ticking = threading.Lock()
+
             def tick() -> None:
-                progress.tick()
-                if on_batch is not None:
-                    on_batch()
+                with ticking:
+                    progress.tick()
+                    if on_batch is not None:
+                        on_batch()
 
             processed = dict.fromkeys(chosen, 0)
-            for name in chosen:
-                progress.begin(name, plan[name], runners[name], resumed=resumed[name])
-                processed[name] += sum(runner.catch_up(on_batch=tick) for runner in runners[name])
+            # Projections read from the logs are built side by side, each in its thread (the
+            # database works for one while Python decodes for another); those built from other
+            # read models after them.
+            for stage in ([n for n in chosen if n not in READS], [n for n in chosen if n in READS]):
+                if not stage:
+                    continue
+                for name in stage:
+                    progress.begin(name, plan[name], runners[name], resumed=resumed[name], bar=False)
+                progress.begin(", ".join(stage), None, [r for name in stage for r in runners[name]], resumed=False)
+                with ThreadPoolExecutor(len(stage), thread_name_prefix="replay") as pool:
+                    built = {name: pool.submit(lambda n=name: sum(r.catch_up(on_batch=tick) for r in runners[n]))
+                             for name in stage}
+                    for name, future in built.items():
+                        processed[name] += future.result()
                 progress.end()
             # The log moved on meanwhile: catch up again until little is left, then once more
             # just before the switch.
@@ -232,7 +248,7 @@ def drop_version(services: Services, projection: str, version: int) -> None:
 
 
 class Progress:
-    """A rebuild's progress, one projection at a time: on a terminal a bar redrawn in place (done,
+    """A rebuild's progress, one stage at a time (the projections built side by side): on a terminal a bar redrawn in place (done,
     speed, time left); otherwise a plain line every few seconds. `out` None: silent."""
 
     def __init__(self, out: TextIO | None, *, tty: bool | None = None, every: float | None = None,
@@ -246,14 +262,18 @@ class Progress:
         self._from = 0
         self._started = self._shown = 0.0
 
-    def begin(self, name: str, version: int, runners: list[Any], *, resumed: bool) -> None:
+    def begin(self, name: str, version: int | None, runners: list[Any], *, resumed: bool, bar: bool = True) -> None:
+        """Announce `name` at `version` (None: no line), and with `bar`, show its progress from now on."""
+        done, total = sum(r.position() for r in runners), sum(r.head() for r in runners)
+        if version is not None:
+            unit = "events" if all(isinstance(r, BatchProjectionRunner) for r in runners) else "batches"
+            self._write(f"{name}: {'resuming' if resumed else 'building'} version {version}"
+                        + (f" at {done:,} of {max(done, total):,} {unit}" if resumed else "") + "\n")
+        if not bar:
+            return
         self.name, self.runners = name, runners
         self._started = self._shown = self.clock()
-        done, total = self._counts()
         self._from = done
-        unit = self._unit()
-        self._write(f"{name}: {'resuming' if resumed else 'building'} version {version}"
-                    + (f" at {done:,} of {total:,} {unit}" if resumed else "") + "\n")
         if self.tty:
             self._show()
 
