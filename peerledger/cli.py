@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     projections = kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
     projections.add_argument("names", nargs="*", metavar="NAME",
-                             help="only these projections: profiles, moderation, followers, invitations, trust")
+                             help=f"only these projections: {', '.join(PROJECTIONS)}")
     kinds.add_parser("notify", help="notifications for people from the JetStream stream")
     kinds.add_parser("relay", help="publish every event to NATS JetStream (PostgreSQL only)")
     kinds.add_parser("expire", help="expire invitations after 14 days and lower lapsed evidence, every minute")
