@@ -49,23 +49,34 @@ class HistoryPageOut(msgspec.Struct):
 
 
 def entries_out(state: State, rows: list[Any], audience: str, me: str | None) -> list[HistoryEntryOut]:
+    """Rows as `audience` may see them: "public", "party" (the record's owner or the claim's
+    claimant, reading as `me`) or "moderator".
+
+    A party sees an entry's personal parts, and reasons people wrote, only where the entry names
+    them (as actor or party): the owner of a record does not read what a former owner or another
+    claimant wrote. Once anyone the entry names is erased, its personal parts and its reason
+    read "erased" for everyone, the system's reasons too (they may quote what that person gave)."""
     named = {a for row in rows for a in [*filter(None, row["parties"].split(",")), row["actor_id"]] if a}
     erased = state.services.history_view.erased_among(sorted(named))
     items = []
     for row in rows:
-        parties = set(filter(None, row["parties"].split(",")))
-        shredded = bool(parties & erased)
         actor_id = row["actor_id"]
+        names = set(filter(None, row["parties"].split(","))) | ({actor_id} if actor_id else set())
+        shredded = bool(names & erased)
+        sees_personal = audience == "moderator" or (audience == "party" and me in names)
         shown_id = None
         if actor_id is not None and (audience == "moderator" or actor_id == me):
             shown_id = ERASED if actor_id in erased else actor_id
         reason = row["reason"]
-        if not row["reason_public"]:
-            reason = None if audience == "public" else (ERASED if shredded and reason is not None else reason)
+        if reason is not None:
+            if shredded:
+                reason = ERASED if row["reason_public"] or sees_personal else None
+            elif not (row["reason_public"] or sees_personal):
+                reason = None
         personal = None
         if audience != "public":
             personal = json.loads(row["personal"])
-            if shredded or (audience == "party" and me not in parties):
+            if shredded or not sees_personal:
                 personal = {k: ERASED if shredded else None for k in personal}
         items.append(HistoryEntryOut(row["at"], row["area"], row["kind"], ActorOut(row["actor_role"], shown_id),
                                      reason, json.loads(row["changes"]), personal))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -53,9 +53,12 @@ def parse_as_of(value: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ProblemError(400, "as_of is a moment in ISO 8601 with its time zone, e.g. 2026-01-31T00:00:00Z")
-    return moment
+    if moment is not None and moment.tzinfo is not None:
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            pass
+    raise ProblemError(400, "as_of is a moment in ISO 8601 with its time zone, e.g. 2026-01-31T00:00:00Z")
 
 
 def past_profile(state: State, raw: str, as_of: str) -> tuple[str, PastProfile]:
@@ -147,6 +150,9 @@ class ResearchersController(Controller):
             reject_unknown_query(request, {"consistent_with", "as_of"})
             as_of = request.query_params.get("as_of")
             if as_of is not None:
+                if "consistent_with" in request.query_params:
+                    raise ProblemError(400, "as_of reads the past; consistent_with waits for the present: "
+                                            "ask with one of them")
                 _, past = await anyio.to_thread.run_sync(past_profile, state, researcher_id, as_of)
                 return Response(with_counts(past.doc, (past.followers, past.verified_followers)), media_type=JSON)
             await self._catch_up(state, request.query_params.get("consistent_with"))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -223,10 +224,10 @@ def _postgres(services: Services, projection: str, version: int) -> Iterator[tup
 
 
 def version_storage(services: Services, projection: str, version: int) -> list[str]:
-    """The tables (PostgreSQL) or files (SQLite) of one version of a read model that exist."""
+    """The tables (PostgreSQL) or the file (SQLite) of one version of a read model, if it has any."""
     if not services.settings.is_postgres:
-        path = _sqlite_path(services, projection, version)
-        return [f"{path}{suffix}" for suffix in ("", "-wal", "-shm") if os.path.exists(f"{path}{suffix}")]
+        path, tables = _sqlite_tables(services, projection, version)
+        return [path] if tables & _sqlite_tables_in(path) else []
     with _postgres(services, projection, version) as (conn, schema):
         found = []
         for table in _tables(services, projection, version):
@@ -237,14 +238,40 @@ def version_storage(services: Services, projection: str, version: int) -> list[s
 
 
 def drop_version(services: Services, projection: str, version: int) -> None:
-    """Remove one version's tables or files (nothing if there are none)."""
+    """Remove one version's tables (nothing if there are none).
+
+    On SQLite a view's file may also hold an application's events (version 1 of the invitations
+    view shares invitations.sqlite with the Invitations application): only the view's own tables
+    go, and the file only once nothing else is in it."""
     if not services.settings.is_postgres:
-        for path in version_storage(services, projection, version):
-            os.remove(path)
+        path, tables = _sqlite_tables(services, projection, version)
+        if not tables & _sqlite_tables_in(path):
+            return
+        with closing(sqlite3.connect(path, timeout=30)) as db:
+            for table in sorted(tables):
+                db.execute(f'DROP TABLE IF EXISTS "{table}"')
+            db.commit()
+        if not _sqlite_tables_in(path):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{path}{suffix}"):
+                    os.remove(f"{path}{suffix}")
         return
     with _postgres(services, projection, version) as (conn, schema):
         for table in _tables(services, projection, version):
             conn.execute(f'DROP TABLE IF EXISTS "{schema}"."{table}"'.encode())
+
+
+def _sqlite_tables(services: Services, projection: str, version: int) -> tuple[str, set[str]]:
+    """A version's SQLite file and the tables its view keeps there."""
+    view_class = VIEW_CLASSES[projection][services.settings.persistence_module]
+    return _sqlite_path(services, projection, version), {f"{view_class.SQLITE_PREFIX}_{t}" for t in view_class.TABLES} | {"tracking"}
+
+
+def _sqlite_tables_in(path: str) -> set[str]:
+    if not os.path.exists(path):
+        return set()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 class Progress:

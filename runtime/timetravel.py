@@ -93,11 +93,7 @@ def _events(services: Services, originator_ids: list[UUID]) -> list[Any]:
 
 def works_at(services: Services, researcher_id: str, at: str) -> dict[str, list[Any]]:
     """work id -> [sort key, institutions, topics, name, ORCID iD, co-authors] for each work that
-    named the researcher at `at`: a snapshot's, with the works changed since folded on top.
-
-    A read that folds SNAPSHOT_AFTER events or more from before a minute ago saves a snapshot,
-    at the moment asked or a minute ago, whichever is earlier: every event stamped up to then is
-    committed (a save takes seconds, not minutes), so the snapshot never goes stale."""
+    named the researcher at `at`: a snapshot's, with the works changed since folded on top."""
     view = services.history_view
     snapshot = view.snapshot_before(researcher_id, at)
     if snapshot is None:
@@ -106,15 +102,36 @@ def works_at(services: Services, researcher_id: str, at: str) -> dict[str, list[
         since, works = snapshot[0], msgspec.json.decode(snapshot[1])
         changed = view.works_changed(researcher_id, since, at)
     events = _events(services, [UUID(w) for w in changed])
-    settled = stamp(datetime.now(UTC) - SETTLED)
-    keep_at = min(at, settled)
-    settled_events = sum(1 for e in events if stamp(e.timestamp) <= keep_at)
-    if settled_events >= SNAPSHOT_AFTER and (since is None or keep_at > since):
+    keep_at = _snapshot_moment(services, researcher_id, since, events, at)
+    if keep_at is not None:
         kept = _overlay(dict(works), changed, _fold(events, keep_at), researcher_id)
         view.save_snapshot(researcher_id, keep_at, msgspec.json.encode(kept))
         if keep_at == at:
             return kept
     return _overlay(works, changed, _fold(events, at), researcher_id)
+
+
+def _snapshot_moment(services: Services, researcher_id: str, since: str | None, events: list[Any],
+                     at: str) -> str | None:
+    """Where this read should save a snapshot, if anywhere.
+
+    At the stamp of the last work event folded that is at most `at` and over a minute old: every
+    event stamped up to then is committed (a save takes seconds, not minutes), and, once the
+    history view has caught up with the catalogue's log, processed, so the snapshot never goes
+    stale. Snapshots lie SNAPSHOT_AFTER work events apart or more, on both sides, so reads at
+    ever earlier moments cannot pile them up."""
+    limit = min(at, stamp(datetime.now(UTC) - SETTLED))
+    settled = sorted(t for t in (stamp(e.timestamp) for e in events) if t <= limit)
+    if len(settled) < SNAPSHOT_AFTER or (since is not None and settled[-1] <= since):
+        return None
+    moment, view = settled[-1], services.history_view
+    following = view.snapshot_after(researcher_id, moment)
+    if following is not None and len(view.works_changed(researcher_id, moment, following)) < SNAPSHOT_AFTER:
+        return None
+    catalogue = services.catalogue
+    if (view.max_tracking_id(catalogue.name) or 0) < (catalogue.recorder.max_notification_id() or 0):
+        return None  # the view has not processed every event yet: what changed since would be wrong
+    return moment
 
 
 def _overlay(works: dict[str, list[Any]], changed: list[str], fields: dict[str, dict[str, Any]],

@@ -23,6 +23,10 @@ from domain.follows.model import Follow
 from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
 
 SYSTEM_ACTORS = ("system", "vouching")
+# A re-import that changes only these (each refresh of OpenAlex's citation counts) is no event in
+# the authors' histories: it would add one to every co-author's history each time, and no profile
+# or trust figure depends on it.
+QUIET_FIELDS = frozenset({"cited_by_count"})
 # Claim events that also go into the record's own history (the rest stay in the claim's).
 RECORD_CLAIM_EVENTS = (Claim.Opened, Claim.Approved, Claim.Rejected, Claim.Withdrawn, Claim.Appealed)
 
@@ -72,6 +76,9 @@ class HistoryProjection(Projection[HistoryView]):
                 wid = str(e.originator_id)
                 named = authors.setdefault(wid, set())
                 named.update(a["researcher_id"] for a in e.changes.get("authorships", ()))
+                if set(e.changes) <= QUIET_FIELDS:
+                    changes.works.update((rid, wid) for rid in named)
+                    continue
                 summary = {"work_id": wid, "fields": sorted(e.changes),
                            **{k: v for k, v in e.changes.items() if k not in ("authorships", "abstract")}}
                 for rid in sorted(named):

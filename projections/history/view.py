@@ -87,8 +87,11 @@ class HistoryView(SqlView):
             "CREATE TABLE IF NOT EXISTS {edges} (researcher TEXT NOT NULL, follower TEXT NOT NULL,"
             " since TEXT NOT NULL, until TEXT, PRIMARY KEY (researcher, follower, since))",
             "CREATE INDEX IF NOT EXISTS {edges}_follower ON {edges} (follower)",
+            # `former`: the owner just removed, until the next owner (its release or revocation
+            # reasons, given with the level change that follows, are about them).
             "CREATE TABLE IF NOT EXISTS {spans} (record TEXT NOT NULL, since TEXT NOT NULL, researcher TEXT NOT NULL,"
-            " owner TEXT, level TEXT NOT NULL, disputed INTEGER NOT NULL, until TEXT, PRIMARY KEY (record, since))",
+            " owner TEXT, former TEXT, level TEXT NOT NULL, disputed INTEGER NOT NULL, until TEXT,"
+            " PRIMARY KEY (record, since))",
             "CREATE INDEX IF NOT EXISTS {spans}_owner ON {spans} (owner, since)",
             "CREATE TABLE IF NOT EXISTS {works} (researcher TEXT NOT NULL, work TEXT NOT NULL,"
             " PRIMARY KEY (researcher, work))",
@@ -224,15 +227,17 @@ class HistoryView(SqlView):
         records = sorted({record for record, _, _ in spans})
         current: dict[str, dict[str, Any]] = {
             row["record"]: dict(row) for row in self._select_many(
-                c, "SELECT s.record, s.since, s.researcher, s.owner, s.level, s.disputed FROM {spans} s JOIN {rows}"
+                c, "SELECT s.record, s.since, s.researcher, s.owner, s.former, s.level, s.disputed FROM {spans} s JOIN {rows}"
                    " ON s.record = rows.record WHERE s.until IS NULL", "record text", [(r,) for r in records])
         }
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         owners: dict[tuple[str, str], set[str]] = {}
         for record, at, state in spans:
             now = current.get(record)
-            if now is not None and now["owner"]:
-                owners.setdefault((record, at), set()).add(now["owner"])
+            if now is not None:
+                owners.setdefault((record, at), set()).update(filter(None, (now["owner"], now["former"])))
+                if "owner" in state:
+                    state = {**state, "former": now["owner"] if state["owner"] is None else None}
             if now is not None and now["since"] == at:  # two changes at one instant: one span
                 now.update(state)
             elif now is not None:
@@ -241,17 +246,18 @@ class HistoryView(SqlView):
             else:
                 if "researcher" not in state:
                     continue  # a record always starts with Started; nothing to attach this to
-                now = current[record] = {"record": record, "since": at, "owner": None, "disputed": 0, **state}
+                now = current[record] = {"record": record, "since": at, "owner": None, "former": None, "disputed": 0,
+                                         **state}
             rows[(record, at)] = {**now, "until": None}
-            if now["owner"]:
-                owners.setdefault((record, at), set()).add(now["owner"])
-        self._many(c, "INSERT INTO {spans} (record, since, researcher, owner, level, disputed, until)"
-                      " SELECT record, since, researcher, owner, level, disputed, until FROM {rows} WHERE true"
-                      " ON CONFLICT (record, since) DO UPDATE SET owner = excluded.owner, level = excluded.level,"
-                      " disputed = excluded.disputed, until = excluded.until",
-                   "record text, since text, researcher text, owner text, level text, disputed bigint, until text",
-                   [(r["record"], r["since"], r["researcher"], r["owner"], r["level"], int(r["disputed"]), r["until"])
-                    for r in rows.values()])
+            owners.setdefault((record, at), set()).update(filter(None, (now["owner"], now["former"])))
+        self._many(c, "INSERT INTO {spans} (record, since, researcher, owner, former, level, disputed, until)"
+                      " SELECT record, since, researcher, owner, former, level, disputed, until FROM {rows} WHERE true"
+                      " ON CONFLICT (record, since) DO UPDATE SET owner = excluded.owner, former = excluded.former,"
+                      " level = excluded.level, disputed = excluded.disputed, until = excluded.until",
+                   "record text, since text, researcher text, owner text, former text, level text, disputed bigint,"
+                   " until text",
+                   [(r["record"], r["since"], r["researcher"], r["owner"], r["former"], r["level"], int(r["disputed"]),
+                     r["until"]) for r in rows.values()])
         return owners
 
     # -- reads ---------------------------------------------------------------------------------
@@ -311,6 +317,11 @@ class HistoryView(SqlView):
         rows = self._query("SELECT at, works FROM {snapshots} WHERE researcher = %s AND at <= %s"
                            " ORDER BY at DESC LIMIT 1", (researcher, at))
         return (rows[0]["at"], bytes(rows[0]["works"])) if rows else None
+
+    def snapshot_after(self, researcher: str, at: str) -> str | None:
+        rows = self._query("SELECT at FROM {snapshots} WHERE researcher = %s AND at > %s ORDER BY at LIMIT 1",
+                           (researcher, at))
+        return rows[0]["at"] if rows else None
 
     def save_snapshot(self, researcher: str, at: str, works: bytes) -> None:
         with self.datastore.transaction(commit=True) as c:

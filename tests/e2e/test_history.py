@@ -134,10 +134,13 @@ def test_as_of_before_the_record_existed_or_badly_written_is_refused(client):
     assert_problem(client.get("/researchers/A1", params={"as_of": "2001-01-01T00:00:00Z"}), 404, "not on record yet")
     assert_problem(client.get("/researchers/A1/trust", params={"as_of": "2001-01-01T00:00:00Z"}), 404,
                    "not on record yet")
-    for bad in ("yesterday", "2026-01-31T00:00:00", "2026-13-01T00:00:00Z"):
+    for bad in ("yesterday", "2026-01-31T00:00:00", "2026-13-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+                "9999-12-31T23:59:59-01:00"):
         assert_problem(client.get("/researchers/A1", params={"as_of": bad}), 400, "as_of is a moment")
         assert_problem(client.get("/researchers/A1/trust", params={"as_of": bad}), 400, "as_of is a moment")
     assert_problem(client.get("/researchers/A404", params={"as_of": moment()}), 404, "no researcher")
+    assert_problem(client.get("/researchers/A1", params={"as_of": moment(), "consistent_with": "5"}), 400,
+                   "one of them")
 
 
 def test_the_record_history_lists_every_area_and_shows_personal_parts_to_owner_and_moderators(client):
@@ -288,3 +291,86 @@ def test_time_travel_from_snapshots_answers_as_a_full_fold_does(client, monkeypa
         assert timetravel.profile_at(services, rid, datetime.fromisoformat(moments[n])) == folded[n], n
     assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] >= 2
     assert [json.loads(p.doc)["works_count"] for p in folded[1:]] == [3 + 5, 3 + 10, 3 + 15, 3 + 14]
+
+
+def test_an_owner_reads_neither_what_a_former_owner_nor_another_claimant_wrote(client):
+    ada, bob, cara = person(client, "Ada Claimant"), person(client, "Bob Owner"), person(client, "Cara Owner")
+    mod = person(client, "Mo Derator", role="moderator")
+    statement = {"evidence": [{"kind": "statement", "text": "Mine.", "links": ["https://example.org/cv"]}]}
+    refused = client.post("/researchers/A1/claims", headers=headers(ada), json=statement).json()["id"]
+    assert client.post(f"/claims/{refused}/reject", headers=headers(mod),
+                       json={"reason": "a namesake in Leeds"}).status_code == 200
+    assert client.post(f"/claims/{refused}/appeal", headers=headers(ada),
+                       json={"reason": "I am Ada from Oxford, ada.private@example.org"}).status_code == 200
+    claim_and_approve(client, bob, mod)
+    assert client.post("/researchers/A1/owner/release", headers=headers(bob),
+                       json={"reason": "leaving for health reasons"}).status_code == 200
+    claim_and_approve(client, cara, mod)
+    written = ("a namesake in Leeds", "Ada from Oxford", "leaving for health reasons")
+
+    as_cara = json.dumps(history(client, "/researchers/A1/history", cara, limit=100))
+    assert not [text for text in written if text in as_cara]
+    assert ada["id"] not in as_cara and bob["id"] not in as_cara
+    as_moderator = json.dumps(history(client, "/researchers/A1/history", mod, limit=100))
+    assert all(text in as_moderator for text in written)
+
+    # Bob's account goes: what he wrote goes with it, also where it came as the level change.
+    assert client.delete("/me", headers=headers(bob)).status_code == 204
+    settle(client)
+    entries = history(client, "/researchers/A1/history", mod, limit=100)
+    assert "leaving for health reasons" not in json.dumps(entries)
+    release = [e for e in entries if e["kind"] in ("owner.removed", "verification.changed")
+               and e["actor"]["role"] == "owner"]
+    assert len(release) == 2 and {e["reason"] for e in release} == {"erased"}
+
+
+def test_a_reimport_that_only_refreshes_citation_counts_adds_no_history(client):
+    before = history(client, "/researchers/A1/history", limit=100)
+    import_body(client.app.state.services.catalogue, json.dumps(
+        [{**w, "cited_by_count": w["cited_by_count"] + 10} for w in WORKS]).encode())
+    settle(client)
+    assert history(client, "/researchers/A1/history", limit=100) == before
+    import_body(client.app.state.services.catalogue, json.dumps([work(1, [author(1), author(2)], year=2019,
+                                                                      title="Retitled")]).encode())
+    settle(client)
+    corrected = history(client, "/researchers/A1/history", limit=100)[len(before):]
+    assert [(e["kind"], e["changes"]["title"]) for e in corrected] == [("work.corrected", "Retitled")]
+
+
+def test_no_snapshot_is_kept_while_the_history_view_lags_behind_the_catalogue(services, monkeypatch):
+    import runtime.timetravel as timetravel
+
+    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 1)
+    monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))
+    import_body(services.catalogue, json.dumps(WORKS).encode())
+    for runner in services.runners:
+        runner.catch_up()
+    import_body(services.catalogue, json.dumps([work(9, [author(1)], year=2024)]).encode())  # not yet projected
+    rid = str(researcher_id_for("A1"))
+    lagging = timetravel.profile_at(services, rid, datetime.now(UTC))
+    assert json.loads(lagging.doc)["works_count"] == 3
+    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 0
+    for runner in services.runners:
+        runner.catch_up()
+    caught_up = timetravel.profile_at(services, rid, datetime.now(UTC))
+    assert json.loads(caught_up.doc)["works_count"] == 4
+    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 1
+    assert json.loads(timetravel.profile_at(services, rid, datetime.now(UTC)).doc)["works_count"] == 4
+
+
+def test_reads_at_ever_earlier_moments_do_not_pile_up_snapshots(services, monkeypatch):
+    import runtime.timetravel as timetravel
+
+    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 3)
+    monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))
+    moments = []
+    for n in range(10):
+        import_body(services.catalogue, json.dumps([work(100 + n, [author(1)], year=2000 + n)]).encode())
+        moments.append(datetime.now(UTC))
+    for runner in services.runners:
+        runner.catch_up()
+    rid = str(researcher_id_for("A1"))
+    for moment in reversed(moments):
+        timetravel.profile_at(services, rid, moment)
+    stamps = [row["at"] for row in services.history_view._query("SELECT at FROM {snapshots} ORDER BY at", ())]
+    assert 1 <= len(stamps) <= 10 // 3
