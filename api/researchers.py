@@ -47,8 +47,17 @@ AS_OF_HELP = (" `as_of` (ISO 8601 with a time zone, e.g. 2026-01-31T00:00:00Z): 
               " rebuilt from the events up to it.")
 
 
+def one_as_of(request: Request) -> str | None:
+    """The as_of parameter, if given (once: a second one is a 400)."""
+    values = request.query_params.getall("as_of", [])
+    if len(values) > 1:
+        raise ProblemError(400, "as_of is given once")
+    return values[0] if values else None
+
+
 def parse_as_of(value: str) -> datetime:
     """An ISO 8601 moment with its time zone (2026-01-31T00:00:00Z); 400 otherwise."""
+    reject_control_characters("as_of", value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -146,9 +155,10 @@ class ResearchersController(Controller):
          + " `consistent_with`: the position a follow returned; waits (2 s at most) until it is counted.")
     async def get_profile(self, request: Request, researcher_id: FromPath[str]) -> Response[ProfileOut]:
         state = request.app.state
+        reader = await optional_principal(request) if "authorization" in request.headers else None
         if request.scope["query_string"]:
             reject_unknown_query(request, {"consistent_with", "as_of"})
-            as_of = request.query_params.get("as_of")
+            as_of = one_as_of(request)
             if as_of is not None:
                 if "consistent_with" in request.query_params:
                     raise ProblemError(400, "as_of reads the past; consistent_with waits for the present: "
@@ -157,7 +167,6 @@ class ResearchersController(Controller):
                 return Response(with_counts(past.doc, (past.followers, past.verified_followers)), media_type=JSON)
             await self._catch_up(state, request.query_params.get("consistent_with"))
         internal_id, orcid = parse_researcher_id(researcher_id)
-        reader = await optional_principal(request) if "authorization" in request.headers else None
         doc = state.profile_cache.get(internal_id) if internal_id is not None else None
         if doc is None:
             internal_id, doc = await anyio.to_thread.run_sync(

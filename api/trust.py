@@ -16,7 +16,15 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
 
 from api.auth import PUBLIC
-from api.researchers import AS_OF_HELP, ID_HELP, Limit, parse_researcher_id, past_profile, reject_unknown_query
+from api.researchers import (
+    AS_OF_HELP,
+    ID_HELP,
+    Limit,
+    one_as_of,
+    parse_researcher_id,
+    past_profile,
+    reject_unknown_query,
+)
 from domain.errors import ResearcherNotFoundError
 from domain.trust import FORMULA, TrustInputs
 from projections.trust.runner import DocInputs, snapshot_of
@@ -146,6 +154,7 @@ class TrustController(Controller):
     def snapshot(self, request: Request, state: State, researcher_id: FromPath[str],
                  as_of: Annotated[str | None, Parameter(max_length=64)] = None) -> TrustSnapshotOut:
         reject_unknown_query(request, {"as_of"})
+        as_of = one_as_of(request)
         if as_of is not None:
             internal_id, past = past_profile(state, researcher_id, as_of)
             snap = snapshot_of(past.trust_inputs())

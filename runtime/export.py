@@ -55,11 +55,11 @@ def parse_timestamp(text: str) -> datetime:
     """ISO 8601; a date alone is midnight UTC, and a time without an offset is UTC."""
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it past year 1 or 9999
         raise ValueError(
             f"{text!r} is not an ISO 8601 date or timestamp (like 2026-01-31 or 2026-01-31T09:30:00Z)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def require_admin(services: Services, email: str) -> UUID:

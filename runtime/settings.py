@@ -181,6 +181,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             or k.endswith(("_TOPIC", "CREATE_TABLE", "CIPHER_KEY")) or k == "PERSISTENCE_MODULE"))
         }
         store_env["PERSISTENCE_MODULE"] = module
+        if module == "eventsourcing.postgres":
+            # eventsourcing refuses to start without it, even where the server asks for none (trust).
+            store_env.setdefault("POSTGRES_PASSWORD", "")
         if store_env.get("POSTGRES_ENABLE_DB_FUNCTIONS", "").strip().lower() in ("y", "yes", "t", "true", "on", "1"):
             raise SettingsError("POSTGRES_ENABLE_DB_FUNCTIONS must not be set: its inserts do not lock the table, "
                                 "and the relay and the projections would skip events committed out of order")

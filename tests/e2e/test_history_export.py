@@ -244,7 +244,7 @@ def test_an_erased_accounts_data_shows_as_erased_even_with_personal(services, pe
     assert only(lines, ":Account.Erased")[0].originator_id == people.clara
 
 
-@pytest.mark.parametrize("since", ["yesterday", "2026-13-01", ""])
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-01", "", "0001-01-01T00:00:00+14:00"])
 def test_a_bad_since_exits_2_with_a_message(env, since):
     result = run(env, "--since", since)
     assert (result.returncode, result.stdout) == (2, "")

@@ -51,3 +51,10 @@ def test_postgres_db_functions_are_refused_because_tailing_readers_would_skip_ev
     with pytest.raises(SettingsError, match="POSTGRES_ENABLE_DB_FUNCTIONS must not be set"):
         Settings.from_env({"PERSISTENCE_MODULE": "eventsourcing.postgres", "PEERLEDGER_SECRET_KEY": "k" * 40,
                            "POSTGRES_ENABLE_DB_FUNCTIONS": "y"})
+
+
+def test_postgres_without_a_password_starts_as_trust_authentication_allows():
+    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "PEERLEDGER_SECRET_KEY": "x" * 40}
+    assert Settings.from_env(env).store_env["POSTGRES_PASSWORD"] == ""
+    assert Settings.from_env(env | {"POSTGRES_PASSWORD": "s3cret"}).store_env["POSTGRES_PASSWORD"] == "s3cret"
+    assert "POSTGRES_PASSWORD" not in Settings.from_env({}).store_env
