@@ -19,6 +19,7 @@ from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 class FollowersView(SqlView):
     TABLES = ("follows", "counts", "owned", "verified", "erased", "seq")
     VERIFY_SKIP = {"counts": ("position",), "seq": ("*",)}
+    VERIFY_ZERO_IS_ABSENT = {"counts": ("followers", "verified")}
     SQLITE_PREFIX = "followers"
 
     def _schema_statements(self) -> list[str]:

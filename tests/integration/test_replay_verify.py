@@ -80,3 +80,15 @@ def test_a_row_changed_behind_the_projections_back_is_reported(services):
     [result] = verify(services, ["followers"])
     [difference] = result.differences
     assert difference.table == "counts" and difference.only_live and difference.only_rebuilt
+
+
+def test_a_count_back_at_zero_is_no_difference_from_a_rebuild_that_never_wrote_it(services):
+    import_body(services.catalogue, json.dumps(synthetic_works(3, 3, authors_per_work=1, seed=4)).encode())
+    record, reader = researcher_id_for("A1"), uuid.uuid4()
+    for follow in (True, False):  # two batches live; one batch in the rebuild
+        services.follows.apply_all([FollowCommand(reader, record, follow)], known={record}, owners={})
+        for runner in services.runners:
+            runner.catch_up()
+    assert services.followers_view.counts_of([str(record)]) == {str(record): (0, 0)}
+    [result] = verify(services, ["followers"])
+    assert result.differences == []
