@@ -406,10 +406,11 @@ class Services:
                 setattr(self, f"{name}_view", views[name])
                 self._runners[name] = new[name]
                 self._pending.pop(name, None)
-                self._open[name] = wanted[name]
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
             for commit in commits:
                 commit()
+            for name in names:  # last: once a process says it moved, all of it has
+                self._open[name] = wanted[name]
         timer = threading.Timer(RETIRED_VIEWS_CLOSE_AFTER, self.close_views, args=(retired,))
         timer.daemon = True
         timer.start()
