@@ -79,7 +79,7 @@ class HistoryView(SqlView):
     def _schema_statements(self) -> list[str]:
         i = self.bigint
         return [
-            f"CREATE TABLE IF NOT EXISTS {{entries}} (subject TEXT NOT NULL, at TEXT NOT NULL, app TEXT NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS {entries} (subject TEXT NOT NULL, at TEXT NOT NULL, app TEXT NOT NULL,"
             " ref TEXT NOT NULL, area TEXT NOT NULL, kind TEXT NOT NULL, actor_role TEXT NOT NULL, actor_id TEXT,"
             " reason TEXT, reason_public INTEGER NOT NULL, changes TEXT NOT NULL, personal TEXT NOT NULL,"
             " parties TEXT NOT NULL, PRIMARY KEY (subject, app, ref))",

@@ -224,8 +224,7 @@ def test_an_erased_account_does_not_come_back_through_history_time_travel_or_rep
     from runtime.replay import verify
 
     ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
-    claim_id = claim_and_approve(client, ada, mod)
-    del claim_id
+    claim_and_approve(client, ada, mod)
     assert client.delete("/me", headers=headers(ada)).status_code == 204
     settle(client)
 
