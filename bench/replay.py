@@ -47,8 +47,7 @@ def write_logs(services: Services, events: int, rng: random.Random) -> None:
         import_body(services.catalogue, json.dumps(batch).encode())
     print(f"  {works:,} works imported in {time.perf_counter() - started:.0f} s")
     known = [researcher_id_for(f"A{n}") for n in range(1, min(researchers, 10_000) + 1)]
-    for runner in services.runners_for("profiles", services.profiles_view)[:1]:
-        runner.catch_up()  # claims need the records' facts
+    services.profiles_runner.catch_up()  # claims need the records' facts (from the catalogue)
     moderator = uuid.uuid4()
     for n in range(200):
         account = services.accounts.register(f"owner{n}@example.org", "a long enough password", f"Owner {n}")

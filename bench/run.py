@@ -456,7 +456,7 @@ def pgbench_inserts(schema: str, seconds: int) -> float:
 def bench_follows(args: argparse.Namespace) -> None:
     from projections.followers.projection import FollowersProjection
     from projections.runner import BatchProjectionRunner
-    from runtime.services import FOLLOWERS_VIEWS, store_env
+    from runtime.services import VIEW_CLASSES, store_env
     from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 
@@ -517,7 +517,7 @@ def bench_follows(args: argparse.Namespace) -> None:
             for label, batch in (("one event per transaction (baseline)", 1), ("batches of 5,000", 5_000)):
                 name = f"followers_bench_{batch}"
                 factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-                view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+                view = factory.tracking_recorder(VIEW_CLASSES["followers"][settings.persistence_module])
                 runner = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=batch)
                 started = time.perf_counter()
                 if batch == 1:  # a sample is enough for the slow baseline

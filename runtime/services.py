@@ -69,43 +69,22 @@ from runtime.versions import ProjectionVersions, postgres_fence, version_prefix
 
 log = logging.getLogger("peerledger.versions")
 
-RECORDERS = {
-    "eventsourcing.sqlite": "runtime.recorders:SQLiteBatchRecorder",
-    "eventsourcing.postgres": "runtime.recorders:PostgresBatchRecorder",
-}
-VIEWS: dict[str, type[ProfilesView]] = {
-    "eventsourcing.sqlite": SQLiteProfilesView,
-    "eventsourcing.postgres": PostgresProfilesView,
-}
-FOLLOWERS_VIEWS: dict[str, type[FollowersView]] = {
-    "eventsourcing.sqlite": SQLiteFollowersView,
-    "eventsourcing.postgres": PostgresFollowersView,
-}
-INVITATIONS_VIEWS: dict[str, type[InvitationsView]] = {
-    "eventsourcing.sqlite": SQLiteInvitationsView,
-    "eventsourcing.postgres": PostgresInvitationsView,
-}
-TRUST_VIEWS: dict[str, type[TrustView]] = {
-    "eventsourcing.sqlite": SQLiteTrustView,
-    "eventsourcing.postgres": PostgresTrustView,
-}
-HISTORY_VIEWS: dict[str, type[HistoryView]] = {
-    "eventsourcing.sqlite": SQLiteHistoryView,
-    "eventsourcing.postgres": PostgresHistoryView,
-}
+SQLITE, POSTGRES = "eventsourcing.sqlite", "eventsourcing.postgres"
+RECORDERS = {SQLITE: "runtime.recorders:SQLiteBatchRecorder", POSTGRES: "runtime.recorders:PostgresBatchRecorder"}
 PROJECTIONS = ("profiles", "moderation", "followers", "invitations", "history", "trust")
-MODERATION_VIEWS: dict[str, type[ModerationView]] = {
-    "eventsourcing.sqlite": SQLiteModerationView,
-    "eventsourcing.postgres": PostgresModerationView,
+# Each projection's view class, by persistence module.
+VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
+    "profiles": {SQLITE: SQLiteProfilesView, POSTGRES: PostgresProfilesView},
+    "moderation": {SQLITE: SQLiteModerationView, POSTGRES: PostgresModerationView},
+    "followers": {SQLITE: SQLiteFollowersView, POSTGRES: PostgresFollowersView},
+    "invitations": {SQLITE: SQLiteInvitationsView, POSTGRES: PostgresInvitationsView},
+    "history": {SQLITE: SQLiteHistoryView, POSTGRES: PostgresHistoryView},
+    "trust": {SQLITE: SQLiteTrustView, POSTGRES: PostgresTrustView},
 }
 # Projections built from other read models instead of the event log. Their positions count the
 # others' batches, which a rebuild numbers afresh: they are rebuilt and switched with what they read.
 READS: dict[str, tuple[str, ...]] = {"trust": ("profiles", "followers")}
 RETIRED_VIEWS_CLOSE_AFTER = 10.0  # seconds: requests still reading a retired version finish first
-VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
-    "profiles": VIEWS, "moderation": MODERATION_VIEWS, "followers": FOLLOWERS_VIEWS,
-    "invitations": INVITATIONS_VIEWS, "history": HISTORY_VIEWS, "trust": TRUST_VIEWS,
-}
 
 
 def store_env(settings: Settings, name: str) -> dict[str, str]:

@@ -155,12 +155,9 @@ class HistoryView(SqlView):
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
         """Open and close follow edges, in event order; an erased follower's follows are left out."""
-        followers = sorted({f for _, f, _, _ in follows})
-        erased = set()
-        for chunk in chunks(followers):
-            clause, params = self._in("account", chunk)
-            c.execute(self._sql("SELECT account FROM {erased} WHERE " + clause), params)
-            erased.update(r["account"] for r in c.fetchall())
+        erased = {row["account"] for row in self._select_many(
+            c, "SELECT e.account FROM {erased} e JOIN {rows} ON e.account = rows.account", "account text",
+            [(f,) for f in sorted({f for _, f, _, _ in follows})])}
         pairs = sorted({(r, f) for r, f, _, _ in follows if f not in erased})
         if not pairs:
             return

@@ -18,7 +18,7 @@ from domain.follows.model import Follow
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
 from runtime.importing import import_body
-from runtime.services import FOLLOWERS_VIEWS, store_env
+from runtime.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
 from tests.factories import author, work
 
@@ -195,7 +195,7 @@ def test_fifty_clients_following_at_random_leave_exact_counts(client, tmp_path, 
         name = f"followers_rebuilt_{order[0].name.lower()}"
         factory = InfrastructureFactory.construct(Environment(name, store_env(client.settings, name)))
         try:
-            view = factory.tracking_recorder(FOLLOWERS_VIEWS[client.settings.persistence_module])
+            view = factory.tracking_recorder(VIEW_CLASSES["followers"][client.settings.persistence_module])
             rebuilt = FollowersProjection(view)
             for app in order:
                 BatchProjectionRunner(app, rebuilt, batch_size=97).catch_up()

@@ -17,7 +17,7 @@ from eventsourcing.utils import Environment
 from domain.follows.application import FollowCommand
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
-from runtime.services import FOLLOWERS_VIEWS, store_env
+from runtime.services import VIEW_CLASSES, store_env
 
 RESEARCHERS = [uuid.UUID(int=n) for n in range(1, 11)]
 ACCOUNTS = [uuid.UUID(int=1000 + n) for n in range(1, 31)]
@@ -65,7 +65,7 @@ def test_random_history_counts_equal_a_recount_and_a_rebuild(services, settings)
     name = "followers_rebuilt"
     factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
     try:
-        view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+        view = factory.tracking_recorder(VIEW_CLASSES["followers"][settings.persistence_module])
         BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=7).catch_up()
         assert {r: n for r, n, _ in view.all_counts() if n} == expected
         for r in RESEARCHERS:
@@ -81,7 +81,7 @@ def test_overlapping_batches_of_two_runners_are_applied_once(services, settings)
     name = "followers_overlap"
     factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
     try:
-        view = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+        view = factory.tracking_recorder(VIEW_CLASSES["followers"][settings.persistence_module])
         a = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=20)
         b = BatchProjectionRunner(services.follows, FollowersProjection(view), batch_size=10)
         batch_a, batch_b = a._read(0), b._read(0)

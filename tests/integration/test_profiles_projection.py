@@ -13,7 +13,7 @@ from domain.catalogue.model import researcher_id_for
 from projections.profiles.projection import ProfilesProjection
 from projections.runner import BatchProjectionRunner
 from runtime.importing import import_file
-from runtime.services import VIEWS, store_env
+from runtime.services import VIEW_CLASSES, store_env
 from tests.conftest import DEMO
 from tests.factories import author, institution, work
 
@@ -98,7 +98,7 @@ def test_a_view_rebuilt_from_scratch_equals_the_live_one(services, settings, tmp
 
     name = "profiles_rebuilt"
     factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-    rebuilt_view = factory.tracking_recorder(VIEWS[settings.persistence_module])
+    rebuilt_view = factory.tracking_recorder(VIEW_CLASSES["profiles"][settings.persistence_module])
     rebuilt = ProfilesProjection(view=rebuilt_view)
     runner = BatchProjectionRunner(services.catalogue, rebuilt, batch_size=7)
     runner.catch_up()

@@ -21,7 +21,7 @@ from eventsourcing.utils import Environment
 from domain.follows.application import FollowCommand
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
-from runtime.services import FOLLOWERS_VIEWS, Services, store_env
+from runtime.services import VIEW_CLASSES, Services, store_env
 from runtime.settings import Settings
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
@@ -84,7 +84,7 @@ def test_a_second_worker_waits_and_takes_over_from_a_killed_one(tmp_path, pg_sch
         name = "followers_recount"
         factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
         try:
-            recount = factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+            recount = factory.tracking_recorder(VIEW_CLASSES["followers"][settings.persistence_module])
             BatchProjectionRunner(services.follows, FollowersProjection(recount)).catch_up()
             assert sorted(services.followers_view.all_counts()) == sorted(recount.all_counts())
         finally:

@@ -30,7 +30,7 @@ from domain.catalogue.model import researcher_id_for
 from domain.follows.application import FollowCommand, Follows
 from runtime.importing import import_body
 from runtime.replay import ReplayRunningError, drop_old, old_versions, replay, replay_lock, verify
-from runtime.services import FOLLOWERS_VIEWS, PROJECTIONS, Services, store_env
+from runtime.services import PROJECTIONS, VIEW_CLASSES, Services, store_env
 from runtime.settings import Settings
 from runtime.versions import version_prefix
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET, pg_dsn
@@ -292,7 +292,7 @@ def open_followers_view(settings: Settings, version: int):
     """A version of the followers read model, opened on its own (two connections, not a whole Services)."""
     name = version_prefix("followers", version)
     factory = InfrastructureFactory.construct(Environment(name, store_env(settings, name)))
-    return factory, factory.tracking_recorder(FOLLOWERS_VIEWS[settings.persistence_module])
+    return factory, factory.tracking_recorder(VIEW_CLASSES["followers"][settings.persistence_module])
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.application import FollowCommand
 from projections.trust.runner import TrustRunner
 from runtime.importing import import_body
-from runtime.services import TRUST_VIEWS, store_env
+from runtime.services import VIEW_CLASSES, store_env
 from tests.factories import synthetic_works
 
 MODERATOR = uuid.uuid4()
@@ -56,7 +56,7 @@ def test_live_trust_equals_a_rebuild_after_a_random_workload(services, settings)
 
     factory = InfrastructureFactory.construct(Environment("trust_rebuilt", store_env(settings, "trust_rebuilt")))
     try:
-        rebuilt = factory.tracking_recorder(TRUST_VIEWS[settings.persistence_module])
+        rebuilt = factory.tracking_recorder(VIEW_CLASSES["trust"][settings.persistence_module])
         TrustRunner(rebuilt, services.profiles_view, services.followers_view).catch_up()
         assert rebuilt.all_scores() == live
         ids = sorted(live)
