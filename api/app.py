@@ -12,6 +12,7 @@ import anyio
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
+from litestar.exceptions import SerializationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
@@ -161,6 +162,17 @@ async def require_json_bodies(request: Request) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in accepted:
         raise ProblemError(415, f"send the body as {' or '.join(accepted)}")
+    if media_type == "application/json" and "body_types" not in request.route_handler.opt:
+        # Decoded here once (Litestar keeps the result for the handler): a body that is not UTF-8, or
+        # nested past the decoder's depth, is the client's error on every route, never a 500.
+        try:
+            await request.json()
+        except UnicodeDecodeError:
+            raise ProblemError(400, "the body is not valid JSON: it must be UTF-8 text") from None
+        except RecursionError:
+            raise ProblemError(400, "the body is not valid JSON: it is nested too deeply") from None
+        except SerializationException:
+            raise ProblemError(400, "the body is not valid JSON") from None
 
 
 class _SecretOnly:

@@ -33,6 +33,7 @@ class Principal:
     account_id: UUID
     roles: frozenset[str]
     session_id: UUID | None
+    email_confirmed: bool  # as of the session check (SessionGate's ttl): confirm_email_now() to be sure
 
 
 class SessionGate:
@@ -61,7 +62,7 @@ class SessionGate:
             found = await anyio.to_thread.run_sync(self.accounts.session_principal, session_id)
             principal = None
             if found is not None and found[0] == account_id:
-                principal = Principal(account_id, frozenset(found[1]), session_id)
+                principal = Principal(account_id, frozenset(found[1]), session_id, found[2])
             if len(self._known) >= self.max_entries:
                 self._known.clear()
             known = self._known[session_id] = (now + self.ttl, principal)
@@ -109,7 +110,14 @@ TOKENS = TokenCache()
 
 
 class CachingJWTMiddleware(JWTAuthenticationMiddleware):
-    """Litestar's JWT middleware, with verified tokens remembered (TokenCache)."""
+    """Litestar's JWT middleware, with verified tokens remembered (TokenCache), and only the
+    Bearer scheme accepted (Litestar takes whatever word comes before the token)."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        scheme, _, _ = connection.headers.get(self.auth_header, "").partition(" ")
+        if scheme and scheme.lower() != "bearer":
+            raise NotAuthorizedException("only the Bearer scheme is accepted")
+        return await super().authenticate_request(connection)
 
     async def authenticate_token(self, encoded_token: str,
                                  connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:

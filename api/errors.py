@@ -24,6 +24,8 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from api.text import describe
+from domain.text import InvalidTextError
 from domain.errors import (
     ConflictError,
     DomainError,
@@ -46,6 +48,7 @@ STATUS_FOR_DOMAIN_ERROR: list[tuple[type[DomainError], int, str]] = [
     (NotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
     (ForbiddenError, 403, "Forbidden"),
+    (InvalidTextError, 400, "Bad request"),
     (InvalidInputError, 422, "Unprocessable content"),
     (DomainError, 422, "Unprocessable content"),
 ]
@@ -131,7 +134,8 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         errors = [_public_error(e) for e in exc.extra]
         extra = {"errors": errors}
-        detail = f"{detail}: " + "; ".join(e["message"] for e in errors)
+        detail = f"{detail}: " + "; ".join(f"{e['key']}: {e['message']}" if "key" in e else e["message"]
+                                          for e in errors)
     headers = exc.headers
     if isinstance(exc, NotAuthorizedException) and not isinstance(exc, ProblemError):
         # The auth middleware's own words ("No JWT token found in request header") name its parts.
@@ -149,8 +153,11 @@ def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 def _public_error(error: Any) -> dict[str, Any]:
     if isinstance(error, dict):
-        return {k: error[k] for k in ("key", "message", "source") if k in error}
-    return {"message": str(error)}
+        public = {k: error[k] for k in ("key", "message", "source") if k in error}
+        if isinstance(public.get("message"), str):
+            public["message"] = describe(public["message"])
+        return public
+    return {"message": describe(str(error))}
 
 
 def on_concurrent_change(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
+from api.text import free_text
 from api.researchers import (
     Cursor,
     Limit,
@@ -31,13 +32,13 @@ from domain.invitations.model import POLICIES, TERMINAL
 
 
 class InvitationIn(Strict):
-    message: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    message: free_text(2_000)
     topic: Annotated[str, msgspec.Meta(pattern=r"^T\d{1,12}$")] | None = None  # an OpenAlex topic id
     work_id: Annotated[str, msgspec.Meta(pattern=r"^W\d{1,12}$")] | None = None
 
 
 class ReportIn(Strict):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    reason: free_text(2_000)
 
 
 class PolicyIn(Strict):
@@ -45,7 +46,7 @@ class PolicyIn(Strict):
 
 
 class MessageIn(Strict):
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4_000)]
+    text: free_text(4_000)
 
 
 class ReadIn(Strict):
@@ -108,11 +109,14 @@ def send_facts(state: State, sender: UUID, raw_researcher_id: str) -> SendFacts:
     internal_id = resolve_researcher(services.profiles_view, raw_researcher_id)
     record = services.claims.get_record(UUID(internal_id))
     mine = services.profiles_view.levels_owned_by(str(sender))
+    disputed = frozenset(UUID(r) for r in mine
+                         if (own := services.claims.get_record(UUID(r))) is not None and own.status == "disputed")
     owner = record.owner if record is not None else None
     if owner is not None and not services.accounts.exists(owner):
         owner = None  # its owner erased their account: nobody to invite
     return SendFacts(
         sender_records={UUID(r): level for r, level in mine.items()},
+        sender_disputed=disputed,
         recipient_record=UUID(internal_id),
         recipient_owner=owner,
         recipient_status=(record.status if record is not None else "unclaimed") if owner else "unclaimed",

@@ -11,6 +11,8 @@ from litestar.params import FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal
+from api.text import free_text
+from domain.text import FREE_TEXT_PATTERN
 from api.researchers import (
     Cursor,
     Limit,
@@ -36,12 +38,12 @@ class NotificationPageOut(msgspec.Struct):
 
 
 class MarkRead(Strict):
-    keys: Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=500)] | None = None
+    keys: Annotated[list[free_text(200)], msgspec.Meta(max_length=500)] | None = None
     # None: all of them
 
 
 class MailSettings(Strict):
-    mail: Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=20)]
+    mail: Annotated[list[Annotated[str, msgspec.Meta(max_length=40, pattern=FREE_TEXT_PATTERN)]], msgspec.Meta(max_length=20)]
 
 
 class MailSettingsOut(msgspec.Struct):

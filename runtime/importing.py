@@ -30,6 +30,8 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     events_written: int = 0
     malformed: int = 0
     problems: list[RecordProblem] = []
+    warned: int = 0  # imported records with a field left out
+    warnings: list[RecordProblem] = []
     position: int | None = None
     seconds: float = 0.0
 
@@ -41,6 +43,12 @@ class ImportSummary(msgspec.Struct, kw_only=True):
         self.events_written += report.events
         if report.position is not None:
             self.position = report.position
+
+    def note_warnings(self, parsed: Parsed) -> None:
+        self.warned += 1
+        for warning in parsed.warnings:
+            if len(self.warnings) < MAX_REPORTED_PROBLEMS:
+                self.warnings.append(RecordProblem(parsed.where, warning))
 
     def note_problem(self, parsed: Parsed) -> None:
         self.malformed += 1
@@ -70,6 +78,8 @@ def _import_stream(
         if item.record is None:
             summary.note_problem(item)
             continue
+        if item.warnings:
+            summary.note_warnings(item)
         batch.append(item.record)
         if len(batch) >= batch_size:
             flush()

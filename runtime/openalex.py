@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from domain.catalogue.application import AuthorshipRecord, WorkRecord
+from domain.text import clean_name
 
 NO_NUL = "^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it at the door
 Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL)]
@@ -134,8 +135,24 @@ def rebuild_abstract(index: dict[str, list[int]] | None) -> str | None:
     return " ".join(word for _, word in placed)
 
 
-def to_record(work: OAWork) -> WorkRecord:
-    """Validate and normalise one decoded Work."""
+def clean_imported_name(value: str | None, field: str, warnings: list[str]) -> str | None:
+    """A name as given, with control and text-direction characters dropped (a warning says so);
+    None when nothing visible is left."""
+    if value is None:
+        return None
+    cleaned, changed = clean_name(value)
+    if changed and cleaned:
+        warnings.append(f"{field}: control or text-direction characters dropped")
+    elif not cleaned and value.strip():
+        warnings.append(f"{field}: nothing visible in {value!r}; left out")
+    return cleaned or None
+
+
+def to_record(work: OAWork, warnings: list[str] | None = None) -> WorkRecord:
+    """Validate and normalise one decoded Work. A bad field of an authorship (an ORCID iD with a
+    wrong check digit, a name of invisible characters) is dropped with a warning added to
+    `warnings`: the work and its other authors still import."""
+    warnings = [] if warnings is None else warnings
     if work.publication_date is not None:
         try:
             date.fromisoformat(work.publication_date)  # the pattern checked the shape, this the calendar
@@ -152,23 +169,32 @@ def to_record(work: OAWork) -> WorkRecord:
             "type": source.type,
         }
     authorships: list[AuthorshipRecord] = []
-    for a in work.authorships:
+    for n, a in enumerate(work.authorships, start=1):
         if not a.author.id:
             continue  # OpenAlex could not identify this author: nothing to attach a profile to
+        where = f"authorships[{n}]"
+        orcid = None
+        if a.author.orcid:
+            try:
+                orcid = normalise_orcid(a.author.orcid)
+            except MalformedRecordError as e:
+                warnings.append(f"{where}.author.orcid: {e}; left out")
         authorships.append(
             {
                 "openalex_id": openalex_id(a.author.id, "A"),
-                "display_name": a.author.display_name or "",
-                "orcid": normalise_orcid(a.author.orcid) if a.author.orcid else None,
+                "display_name": clean_imported_name(a.author.display_name, f"{where}.author.display_name",
+                                                    warnings) or "",
+                "orcid": orcid,
                 "position": a.author_position,
                 "institutions": [
                     {
                         "openalex_id": openalex_id(i.id, "I") if i.id else None,
-                        "display_name": i.display_name,
+                        "display_name": clean_imported_name(i.display_name,
+                                                            f"{where}.institutions[{m}].display_name", warnings),
                         "ror": i.ror,
                         "country_code": i.country_code,
                     }
-                    for i in a.institutions
+                    for m, i in enumerate(a.institutions, start=1)
                 ],
             }
         )
@@ -196,6 +222,7 @@ class Parsed:
     where: str
     record: WorkRecord | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # fields dropped from an imported record
 
 
 _work_decoder = msgspec.json.Decoder(OAWork)
@@ -203,8 +230,10 @@ _any_decoder = msgspec.json.Decoder()
 
 
 def _parse_work(raw: Any, where: str) -> Parsed:
+    warnings: list[str] = []
     try:
-        return Parsed(where, record=to_record(msgspec.convert(raw, OAWork)))
+        record = to_record(msgspec.convert(raw, OAWork), warnings)
+        return Parsed(where, record=record, warnings=tuple(warnings))
     except msgspec.ValidationError as e:
         return Parsed(where, error=str(e))
     except MalformedRecordError as e:
@@ -217,8 +246,10 @@ def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
     except (msgspec.DecodeError, RecursionError):
         pass  # an API page on one line, or a bad record: the general path says which
     else:
+        warnings: list[str] = []
         try:
-            yield Parsed(where, record=to_record(work))
+            record = to_record(work, warnings)
+            yield Parsed(where, record=record, warnings=tuple(warnings))
         except MalformedRecordError as e:
             yield Parsed(where, error=str(e))
         return

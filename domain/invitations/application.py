@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.ports import PersonalDataVault
 from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, TooManyRequestsError
+from domain.text import check_free_text
 from domain.invitations.model import (
     PENDING,
     POLICIES,
@@ -60,6 +61,7 @@ class SendFacts:
     recipient_owner: UUID | None
     recipient_status: str  # unclaimed, claimed, disputed
     distance: int | None  # 1: co-authors; 2: co-authors of co-authors; None: further or unknown
+    sender_disputed: frozenset[UUID] = frozenset()  # sender's records under dispute: frozen, as for recipients
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,15 @@ class Invitations(Application[UUID]):
     # -- sender ---------------------------------------------------------------------------------
 
     def send(self, sender_id: UUID, facts: SendFacts, message: str, topic: str | None, work_id: str | None) -> UUID:
+        check_free_text("message", message)
         verified = {r: level for r, level in facts.sender_records.items() if level in QUOTAS}
         if not verified:
             raise ForbiddenError("only owners of a verified record (L2 or above) can send invitations: claim your "
                                  "author record and verify it with ORCID or an institutional email address first")
+        verified = {r: level for r, level in verified.items() if r not in facts.sender_disputed}
+        if not verified:
+            raise ConflictError("your record's ownership is disputed: you can send invitations again once the "
+                                "dispute is settled")
         if facts.recipient_owner == sender_id:
             raise InvalidInputError("you cannot invite yourself")
         if facts.recipient_status == "disputed":
@@ -151,6 +158,7 @@ class Invitations(Application[UUID]):
     def report(self, invitation_id: UUID, account_id: UUID, reason: str) -> None:
         """The recipient reports abuse: the sender's quotas shrink, moderators see it, and a
         pending invitation is declined."""
+        check_free_text("reason", reason)
         for _ in range(5):
             invitation = self._visible(invitation_id, account_id)
             if invitation.recipient_id != account_id:
@@ -276,6 +284,7 @@ class Invitations(Application[UUID]):
         return conversation, messages
 
     def post(self, conversation_id: UUID, account_id: UUID, text: str) -> int:
+        check_free_text("text", text)
         for _ in range(5):
             conversation = self._conversation(conversation_id, account_id)
             if conversation.closed_by is not None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from domain.text import safe_text
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 
 VERIFIED_LEVELS = ("L2", "L3")
@@ -53,8 +54,11 @@ class Entry:
     record: str | None = None  # a claims record's event: its owners then are parties too (not stored)
 
     def row(self) -> tuple[Any, ...]:
+        # A reason stored before free text was checked at the door may hold NUL, which PostgreSQL
+        # text refuses: written with the controls replaced, so one event never stops the view.
+        reason = safe_text(self.reason) if self.reason is not None else None
         return (self.subject, self.at, self.app, self.ref, self.area, self.kind, self.actor_role, self.actor_id,
-                self.reason, int(self.reason_public), json.dumps(self.changes, sort_keys=True),
+                reason, int(self.reason_public), json.dumps(self.changes, sort_keys=True),
                 json.dumps(self.personal, sort_keys=True), ",".join(self.parties))
 
 
@@ -67,12 +71,14 @@ class HistoryChanges:
     spans: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # record, at, new state
     works: set[tuple[str, str]] = field(default_factory=set)  # researcher, work
     erased: list[str] = field(default_factory=list)
+    confirmed: list[tuple[str, str]] = field(default_factory=list)  # account, when it confirmed its address
     claims: list[tuple[str, str, str]] = field(default_factory=list)  # claim, researcher, claimant
     records: dict[str, str] = field(default_factory=dict)  # record -> researcher
 
 
 class HistoryView(SqlView):
-    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "snapshots", "lock")
+    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "snapshots", "lock", "confirmed")
+    SCHEMA_VERSION = 2  # 2: time travel counts followers from when they confirmed their address
     VERIFY_SKIP = {"lock": ("*",), "snapshots": ("*",)}
     SQLITE_PREFIX = "history"
 
@@ -99,6 +105,7 @@ class HistoryView(SqlView):
             "CREATE TABLE IF NOT EXISTS {claims} (claim TEXT PRIMARY KEY, researcher TEXT NOT NULL,"
             " claimant TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {erased} (account TEXT PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS {confirmed} (account TEXT PRIMARY KEY, at TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {{totals}} (researcher TEXT PRIMARY KEY, followers {i} NOT NULL)",
             # Time travel's snapshots: a record's works as they stood at a moment (written by reads).
             f"CREATE TABLE IF NOT EXISTS {{snapshots}} (researcher TEXT NOT NULL, at TEXT NOT NULL,"
@@ -117,6 +124,9 @@ class HistoryView(SqlView):
             self._insert_tracking(c, tracking)
             if changes.erased:
                 self._erase(c, changes.erased)
+            if changes.confirmed:
+                self._many(c, "INSERT INTO {confirmed} (account, at) SELECT account, at FROM {rows} WHERE true"
+                              " ON CONFLICT (account) DO NOTHING", "account text, at text", changes.confirmed)
             if changes.works:
                 self._many(c, "INSERT INTO {works} (researcher, work) SELECT researcher, work FROM {rows}"
                               " WHERE true ON CONFLICT (researcher, work) DO NOTHING",
@@ -337,13 +347,15 @@ class HistoryView(SqlView):
             (owner, at, at))]
 
     def followers_at(self, researcher: str, at: str) -> tuple[int, int]:
-        """Followers at `at`, and how many of them then owned a record verified at L2 or L3."""
+        """Followers at `at` (accounts that had confirmed their address by then), and how many of
+        them then owned a record verified at L2 or L3."""
         rows = self._query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM {spans} s WHERE s.owner = e.follower"
             " AND s.level IN ('L2', 'L3') AND s.since <= %s AND (s.until IS NULL OR s.until > %s))"
             " THEN 1 ELSE 0 END), 0) AS verified FROM {edges} e"
-            " WHERE e.researcher = %s AND e.since <= %s AND (e.until IS NULL OR e.until > %s)",
-            (at, at, researcher, at, at))
+            " WHERE e.researcher = %s AND e.since <= %s AND (e.until IS NULL OR e.until > %s)"
+            " AND EXISTS (SELECT 1 FROM {confirmed} c WHERE c.account = e.follower AND c.at <= %s)",
+            (at, at, researcher, at, at, at))
         return rows[0]["n"], rows[0]["verified"]
 
 

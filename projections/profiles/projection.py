@@ -24,6 +24,7 @@ from eventsourcing.projection import Projection
 from domain.accounts.model import Account
 from domain.catalogue.model import Researcher, Work, recency_key
 from domain.claims.model import Record
+from domain.text import clean_name
 from projections.profiles.documents import (
     AuthorOut,
     InstitutionOut,
@@ -69,7 +70,7 @@ def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes
             abstract=fields["abstract"],
             topics=[TopicOut(t["openalex_id"], t["display_name"]) for t in fields["topics"]],
             authors=[
-                AuthorOut(UUID(a["researcher_id"]), a["openalex_id"], a["display_name"], a["position"])
+                AuthorOut(UUID(a["researcher_id"]), a["openalex_id"], shown_name(a["display_name"]), a["position"])
                 for a in fields["authorships"]
             ],
         )
@@ -107,6 +108,7 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
                 owner = OwnerOut(ownership["owner_name"])
             if ownership["disputed"]:
                 status = "disputed"
+        display_name = shown_name(display_name)
         profile = ProfileDoc(
             id=UUID(p.identity["id"]),
             display_name=display_name,
@@ -132,6 +134,12 @@ def build_profiles(inputs: Iterable[ProfileInputs]) -> Iterable[tuple[str, bytes
 
 
 OpenSealed = Callable[[UUID, str], "str | None"]
+
+
+def shown_name(name: str) -> str:
+    """A name as a page may show it: names stored before they were checked at the door may hold
+    control or text-direction characters; those are left out here."""
+    return clean_name(name)[0] if name else name
 
 
 class ProfilesProjection(Projection[ProfilesView]):
@@ -194,7 +202,8 @@ class ProfilesProjection(Projection[ProfilesView]):
 
     def _claims_or_accounts(self, changes: BatchChanges, e: Any) -> None:
         if isinstance(e, Account.Registered):
-            changes.owner_names[str(e.originator_id)] = self.open_sealed(e.originator_id, e.sealed_display_name)
+            name = self.open_sealed(e.originator_id, e.sealed_display_name)
+            changes.owner_names[str(e.originator_id)] = shown_name(name) if name is not None else None
             changes.affected_owners.add(str(e.originator_id))
         elif isinstance(e, Account.Erased):
             changes.owner_names[str(e.originator_id)] = None

@@ -88,10 +88,34 @@ def test_bad_field_values_are_refused_with_a_reason(field, value, reason):
     assert reason in parsed.error
 
 
-def test_an_invalid_orcid_is_refused():
-    bad = work(1, [author(1, orcid="https://orcid.org/0000-0002-1825-0098")])
+def test_an_invalid_orcid_is_left_out_with_a_warning_and_the_work_imports():
+    bad = work(1, [author(1, orcid="https://orcid.org/0000-0002-1825-0098"), author(2)])
     [parsed] = parse_bytes(json.dumps(bad).encode())
-    assert parsed.error == "'https://orcid.org/0000-0002-1825-0098' is not a valid ORCID iD"
+    assert parsed.error is None
+    assert [a["orcid"] for a in parsed.record["authorships"]] == [None, None]
+    assert parsed.warnings == ("authorships[1].author.orcid: 'https://orcid.org/0000-0002-1825-0098' is not a valid "
+                               "ORCID iD; left out",)
+
+
+@pytest.mark.parametrize(("name", "kept"), [
+    ("Ana\u202e Silva", "Ana Silva"),             # a right-to-left override
+    ("Zo\u009be", "Zoe"),                           # a C1 control
+    ("Jos\u00e9\u061c Garc\u00eda", "Jos\u00e9 Garc\u00eda"),  # the Arabic letter mark
+])
+def test_names_lose_control_and_direction_characters_with_a_warning(name, kept):
+    w = work(1, [author(1, name)], institutions=[[{"id": "https://openalex.org/I1", "display_name": "Uni\u202d"}]])
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.record["authorships"][0]["display_name"] == kept
+    assert parsed.record["authorships"][0]["institutions"][0]["display_name"] == "Uni"
+    assert "authorships[1].author.display_name: control or text-direction characters dropped" in parsed.warnings
+    assert "authorships[1].institutions[1].display_name: control or text-direction characters dropped" in parsed.warnings
+
+
+def test_a_name_of_invisible_characters_is_left_out():
+    w = work(1, [author(1, "\u200b\u3164 \u2800")])
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.record["authorships"][0]["display_name"] == ""
+    assert parsed.warnings[0].startswith("authorships[1].author.display_name: nothing visible")
 
 
 def test_unknown_openalex_fields_are_ignored():
