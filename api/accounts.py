@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -9,20 +10,25 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
 from api.errors import ProblemError
+from api.text import name
+from domain.accounts.application import normalise_email
 from domain.errors import InvalidCredentialsError
+from domain.text import FREE_TEXT_PATTERN
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=FREE_TEXT_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+DisplayName = name(200)
 Code = Annotated[str, msgspec.Meta(pattern=r"^\s*\d{6}\s*$")]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 
+log = logging.getLogger("peerledger.api")
 T = TypeVar("T")
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -155,11 +161,21 @@ class AccountsController(Controller):
 
     @post("/confirm/resend", summary="Mail a new confirmation code", opt=PUBLIC, sync_to_thread=True,
           status_code=202)
-    def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> AcceptedOut:
+    def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> Response[AcceptedOut]:
         limit(state, "confirmation attempts", "address", client_address(request))
         limit(state, "confirmation codes", "account", state.services.vault.email_key(data.email.strip().lower()))
-        state.services.accounts.resend_code(data.email)
-        return AcceptedOut("if the address has an unconfirmed account, a new code was mailed to it")
+        normalise_email(data.email)  # a malformed address is refused now; the rest happens after the answer
+
+        async def resend_after_answering() -> None:
+            # After the response: the answer takes as long, and reads the same, whether or not
+            # the address has an unconfirmed account (or the mail server answers).
+            try:
+                await anyio.to_thread.run_sync(state.services.accounts.resend_code, data.email)
+            except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
+                log.warning("a confirmation code could not be resent", exc_info=True)
+
+        return Response(AcceptedOut("if the address has an unconfirmed account, a new code is on its way to it"),
+                        status_code=202, background=BackgroundTask(resend_after_answering))
 
 
 class AuthController(Controller):

@@ -28,7 +28,7 @@ from api.researchers import (
     reject_unknown_query,
     resolve_researcher,
 )
-from domain.errors import UnavailableError
+from domain.errors import ForbiddenError, UnavailableError
 from domain.follows.application import FollowCommand
 
 
@@ -66,6 +66,16 @@ async def researcher_uuid(state: State, raw: str) -> UUID:
     return UUID(internal_id)
 
 
+async def require_confirmed(state: State, me: Principal) -> None:
+    """Only people who confirmed their address follow (and count as followers). The session
+    check is a few seconds old at most: a refusal looks at the account itself first."""
+    if me.email_confirmed:
+        return
+    account = await anyio.to_thread.run_sync(state.services.accounts.view, me.account_id)
+    if not account.email_confirmed:
+        raise ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow")
+
+
 COMMAND_TIMEOUT = 10.0
 
 
@@ -87,8 +97,9 @@ class FollowsController(Controller):
          response_headers=NO_STORE)
     async def follow(self, request: Request[Principal, Any, State], state: State,
                      researcher_id: FromPath[str]) -> Response[FollowOut]:
+        await require_confirmed(state, request.user)
         rid = await researcher_uuid(state, researcher_id)
-        outcome = await run_command(state, FollowCommand(request.user.account_id, rid, True))
+        outcome = await run_command(state, FollowCommand(request.user.account_id, rid, True, confirmed=True))
         return Response(FollowOut(rid, True, outcome.position), status_code=201 if outcome.changed else 200)
 
     @delete("/me/following/{researcher_id:str}", summary="Unfollow (204, also when not following)",

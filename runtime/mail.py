@@ -12,6 +12,9 @@ from email.utils import parseaddr
 from pathlib import Path
 
 
+ACCOUNT_HEADER = "X-PeerLedger-Account"  # only in the mail folder's copies, never sent
+
+
 def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
@@ -31,16 +34,21 @@ class FolderMailer:
         self.sender = sender
         folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None) -> None:
         name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
-        (self.folder / name).write_bytes(bytes(_message(self.sender, to, subject, body)))
+        message = _message(self.sender, to, subject, body)
+        if account_id is not None:
+            message[ACCOUNT_HEADER] = str(account_id)
+        (self.folder / name).write_bytes(bytes(message))
 
-    def forget(self, to: str) -> None:
-        """Erasure reaches the developer's mail folder too."""
+    def forget(self, account_id: uuid.UUID, address: str | None) -> None:
+        """Erasure reaches the developer's mail folder too: mail to the account's address, and mail
+        sent for it elsewhere (claim codes to an institutional address)."""
         for path in self.folder.glob("*.eml"):
             with path.open("rb") as f:
-                if message_from_binary_file(f)["To"] == to:
-                    path.unlink(missing_ok=True)
+                message = message_from_binary_file(f)
+            if message[ACCOUNT_HEADER] == str(account_id) or (address is not None and message["To"] == address):
+                path.unlink(missing_ok=True)
 
 
 class SmtpMailer:
@@ -51,7 +59,7 @@ class SmtpMailer:
         self.user, self.password, self.sender, self.timeout = user, password, sender, timeout
         self.sender_address = parseaddr(sender)[1]
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None) -> None:
         message = _message(self.sender, to, subject, body)
         context = ssl.create_default_context()
         if self.tls == "tls":
@@ -65,5 +73,5 @@ class SmtpMailer:
                 smtp.login(self.user, self.password)
             smtp.send_message(message, from_addr=self.sender_address, to_addrs=[to])
 
-    def forget(self, to: str) -> None:
+    def forget(self, account_id: uuid.UUID, address: str | None) -> None:
         """Nothing of sent mail is kept here."""

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,7 @@ MAIL_SUBJECTS = {
     "claim_rejected": "Your claim was rejected",
     "verification_changed": "Your record's verification changed",
 }
+FOLLOW_WINDOW = timedelta(hours=24)  # one new_follower per follower and record in this time
 MAX_DELIVER = 5
 BACKOFF = [1.0, 2.0, 5.0, 10.0]  # seconds before the 2nd, 3rd, 4th and 5th delivery
 CONSUMER = "notify"
@@ -54,13 +55,27 @@ class NotificationStore:
                       " ON peerledger_notifications (account_id, created_at, key)")
         store.execute(f"CREATE TABLE IF NOT EXISTS peerledger_notify_positions (application TEXT PRIMARY KEY,"
                       f" position {store.bigint} NOT NULL)")
+        # The last time a notification of a kind went out for a subject (a follower of a record).
+        store.execute("CREATE TABLE IF NOT EXISTS peerledger_notify_windows (key TEXT PRIMARY KEY, at TEXT NOT NULL)")
 
-    def add(self, key: str, account_id: str, kind: str, data: dict[str, Any], at: str) -> bool:
-        rows = self.store.execute(
-            "INSERT INTO peerledger_notifications (key, account_id, kind, data, created_at, seen)"
-            " VALUES (%s, %s, %s, %s, %s, 0) ON CONFLICT (key) DO NOTHING RETURNING key",
-            (key, account_id, kind, json.dumps(data), at))
-        return bool(rows)
+    def add(self, key: str, account_id: str, kind: str, data: dict[str, Any], at: str,
+            once_per: tuple[str, timedelta] | None = None) -> bool:
+        """Store a notification unless it is stored already; with `once_per=(subject, window)`,
+        also unless one for the same subject went out within `window` before `at` (event times,
+        so a replay or a redelivery decides the same). True when stored."""
+        with self.store.transaction() as run:
+            if once_per is not None:
+                subject, window = once_per
+                cutoff = (datetime.fromisoformat(at) - window).isoformat()
+                if not run("INSERT INTO peerledger_notify_windows (key, at) VALUES (%s, %s) ON CONFLICT (key)"
+                           " DO UPDATE SET at = excluded.at WHERE peerledger_notify_windows.at <= %s RETURNING key",
+                           (subject, at, cutoff)):
+                    return False
+            rows = run(
+                "INSERT INTO peerledger_notifications (key, account_id, kind, data, created_at, seen)"
+                " VALUES (%s, %s, %s, %s, %s, 0) ON CONFLICT (key) DO NOTHING RETURNING key",
+                (key, account_id, kind, json.dumps(data), at))
+            return bool(rows)
 
     def page(self, account_id: str, unread_only: bool, after: tuple[str, str] | None,
              limit: int) -> list[dict[str, Any]]:
@@ -122,7 +137,11 @@ class Notifier:
         at = domain_event.timestamp.astimezone(timezone.utc).isoformat()
         new = 0
         for account, kind, data in self.notifications_for(domain_event):
-            if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at):
+            once_per = None
+            if kind == "new_follower":  # following and unfollowing again and again tells the owner once
+                once_per = (f"new_follower:{account}:{data['researcher_id']}:{data['follower_id']}", FOLLOW_WINDOW)
+            if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at,
+                              once_per):
                 new += 1
                 self._mail(account, kind, data)  # only when new: a redelivery mails nobody twice
         return new
@@ -134,7 +153,7 @@ class Notifier:
         subject = MAIL_SUBJECTS.get(kind, "News on PeerLedger")
         details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(data.items()))
         self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
-                                                    "PUT /me/notification-settings.")
+                                                    "PUT /me/notification-settings.", account_id=account)
 
     def notifications_for(self, e: Any) -> list[tuple[UUID, str, dict[str, Any]]]:
         s = self.services

@@ -10,12 +10,15 @@ class Outbox:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
+        self.accounts: list[object] = []  # the account each mail was for
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, *, account_id: object = None) -> None:
         self.sent.append((to, subject, body))
+        self.accounts.append(account_id)
 
-    def forget(self, to: str) -> None:
-        self.sent = [m for m in self.sent if m[0] != to]
+    def forget(self, account_id: object, address: str | None) -> None:
+        kept = [(m, a) for m, a in zip(self.sent, self.accounts, strict=True) if a != account_id and m[0] != address]
+        self.sent, self.accounts = [m for m, _ in kept], [a for _, a in kept]
 
     def last_code(self) -> str:
         return self.sent[-1][2].split("code is ")[1][:6]

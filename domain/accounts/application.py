@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.model import ROLES, Account, EmailAddress, Session, email_address_id
 from domain.accounts.ports import Mailer, PasswordHasher, PersonalDataVault
+from domain.text import check_name
 from domain.errors import (
     AccountNotFoundError,
     EmailTakenError,
@@ -44,8 +45,6 @@ _ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-# Control characters and the bidirectional overrides that make text display other than it reads.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def normalise_email(email: str) -> str:
@@ -56,12 +55,7 @@ def normalise_email(email: str) -> str:
 
 
 def check_display_name(name: str) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise InvalidInputError("the display name must not be empty")
-    if _UNPRINTABLE.search(name):
-        raise InvalidInputError("the display name must not contain control or text-direction characters")
-    return name
+    return check_name("display_name", name)
 
 
 def check_password(password: str, email: str) -> None:
@@ -165,7 +159,7 @@ class Accounts(Application[UUID]):
         except IntegrityError:
             self.vault.destroy(account_id)
             raise EmailTakenError from None
-        self._send_code_or_log(email, code)
+        self._send_code_or_log(email, code, account_id)
         return account_id
 
     def _abandoned(self, account_id: UUID) -> Account | None:
@@ -187,26 +181,27 @@ class Accounts(Application[UUID]):
         address = self._open(account, account.sealed_email)
         if address:
             try:
-                self._send_code(address, code)
+                self._send_code(address, code, account.id)
             except Exception as e:  # noqa: BLE001 - any mail failure
                 log.warning("confirmation mail not sent: %s", type(e).__name__)
                 raise UnavailableError("the code could not be mailed just now; ask again in a little while") from None
 
     def confirm_email(self, email: str, code: str) -> UUID:
+        """The account, once its code is right. A wrong or lapsed code gets the same refusal whether
+        the address is unknown, unconfirmed or confirmed: the answer says nothing about an account
+        to someone without the code. The right code again (within its 30 minutes) is harmless."""
         account = self._account_by_email(normalise_email(email))
-        if account is None:
-            raise InvalidConfirmationCodeError
-        if account.email_confirmed:
-            return account.id
         if (
-            account.code_hash is None
+            account is None
+            or account.code_hash is None
             or account.code_expires_at is None
             or account.code_expires_at < self.clock()
             or not hmac.compare_digest(account.code_hash, self._code_hash(account.id, code))
         ):
             raise InvalidConfirmationCodeError
-        account.confirm_email()
-        self.save(account)
+        if not account.email_confirmed:
+            account.confirm_email()
+            self.save(account)
         return account.id
 
     def _issue_code(self, account: Account) -> str:
@@ -218,16 +213,17 @@ class Accounts(Application[UUID]):
     def _code_hash(account_id: UUID, code: str) -> str:
         return _digest(f"{account_id}:{code.strip()}")
 
-    def _send_code_or_log(self, email: str, code: str) -> None:
+    def _send_code_or_log(self, email: str, code: str, account_id: UUID) -> None:
         """After registration the account exists whatever the mail does: a failure is logged
         (without the address) and the person asks for a new code."""
         try:
-            self._send_code(email, code)
+            self._send_code(email, code, account_id)
         except Exception as e:  # noqa: BLE001 - any mail failure
             log.warning("confirmation mail not sent: %s", type(e).__name__)
 
-    def _send_code(self, email: str, code: str) -> None:
+    def _send_code(self, email: str, code: str, account_id: UUID) -> None:
         self.mailer.send(
+            account_id=account_id,
             to=email,
             subject="Your PeerLedger confirmation code",
             body=f"Your confirmation code is {code}.\n\nIt expires in {int(self.code_ttl.total_seconds() // 60)} "
@@ -293,9 +289,9 @@ class Accounts(Application[UUID]):
             raise InvalidRefreshTokenError
         self._revoke(session.id, "logged out")
 
-    def session_principal(self, session_id: UUID) -> tuple[UUID, list[str]] | None:
-        """The account and its current roles behind a live session; None once it has ended
-        (logged out, revoked, expired) or its account was erased."""
+    def session_principal(self, session_id: UUID) -> tuple[UUID, list[str], bool] | None:
+        """The account, its current roles and whether its address is confirmed, behind a live
+        session; None once it has ended (logged out, revoked, expired) or its account was erased."""
         try:
             session = self.repository.get(session_id)
         except AggregateNotFoundError:
@@ -303,7 +299,7 @@ class Accounts(Application[UUID]):
         if not isinstance(session, Session) or session.revoked or session.expires_at <= self.clock():
             return None
         account = self._account(session.account_id)
-        return None if account.erased else (account.id, sorted(account.roles))
+        return None if account.erased else (account.id, sorted(account.roles), account.email_confirmed)
 
     def _session_for(self, refresh_token: str) -> Session:
         session_part, dot, secret = refresh_token.partition(".")
@@ -385,8 +381,7 @@ class Accounts(Application[UUID]):
                 raise AccountNotFoundError
             address_text = self._open(account, account.sealed_email)
             self.vault.destroy(account.id)
-            if address_text:
-                self.mailer.forget(address_text)
+            self.mailer.forget(account.id, address_text)
             account.erase()
             address: EmailAddress = self.repository.get(email_address_id(account.email_key))
             if address.account_id == account.id:

@@ -87,9 +87,8 @@ class Account(Aggregate):
 
     @event(EmailConfirmed)
     def confirm_email(self) -> None:
+        # The code stays until it lapses, so confirming twice with it is harmless; nothing else opens it.
         self.email_confirmed = True
-        self.code_hash = None
-        self.code_expires_at = None
 
     @event(PasswordRehashed)
     def rehash_password(self, sealed_password_hash: str) -> None:

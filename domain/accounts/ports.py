@@ -33,7 +33,9 @@ class PasswordHasher(Protocol):
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, body: str) -> None: ...
+    def send(self, to: str, subject: str, body: str, *, account_id: UUID | None = None) -> None:
+        """Mail `to`; `account_id` is the person the mail is for or about (a claimant's code goes to
+        an institutional address that is not the account's own)."""
 
-    def forget(self, to: str) -> None:
-        """Drop any copy of mail to this address kept on our side (erasure)."""
+    def forget(self, account_id: UUID, address: str | None) -> None:
+        """Drop any copy kept on our side of mail for this account or to this address (erasure)."""

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.batching import ReadsManyAggregates
-from domain.errors import ConflictError, DomainError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
 from domain.follows.model import Follow, follow_id
 
 
@@ -24,6 +24,7 @@ class FollowCommand:
     account_id: UUID
     researcher_id: UUID
     follow: bool  # False: unfollow
+    confirmed: bool = False  # the follower confirmed their address: only such people follow
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Follows(ReadsManyAggregates):
                 if c.researcher_id not in known:
                     outcomes.append(FollowOutcome(False, None, ResearcherNotFoundError(str(c.researcher_id))))
                     continue
+                if c.follow and not c.confirmed:
+                    outcomes.append(FollowOutcome(False, None, ForbiddenError(
+                        "confirm your email address first (POST /accounts/confirm), then follow")))
+                    continue
                 if c.follow and owners.get(c.researcher_id) == c.account_id:
                     outcomes.append(FollowOutcome(False, None, InvalidInputError("you cannot follow a record you own")))
                     continue
@@ -63,10 +68,11 @@ class Follows(ReadsManyAggregates):
                     if not c.follow:
                         outcomes.append(FollowOutcome(False, None))
                         continue
-                    follow = follows[fid] = Follow(account_id=c.account_id, researcher_id=c.researcher_id)
+                    follow = follows[fid] = Follow(account_id=c.account_id, researcher_id=c.researcher_id,
+                                                   confirmed=True)
                     did = True
                 else:
-                    did = follow.follow() if c.follow else follow.unfollow()
+                    did = follow.follow(confirmed=True) if c.follow else follow.unfollow()
                 if did:
                     changed[fid] = follow
                 outcomes.append(FollowOutcome(did, None) if did else FollowOutcome(False, None))

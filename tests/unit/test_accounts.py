@@ -114,7 +114,7 @@ def test_login_checks_the_password_and_starts_a_session(accounts):
         accounts.login("not an address", PASSWORD)
     session = accounts.login("ada@example.org", PASSWORD)
     assert session.account_id == account_id
-    assert accounts.session_principal(session.session_id) == (account_id, ["member"])
+    assert accounts.session_principal(session.session_id) == (account_id, ["member"], False)
 
 
 def test_refresh_tokens_rotate_and_sessions_expire(accounts, clock):
@@ -211,7 +211,7 @@ def test_a_session_ends_with_logout_and_with_erasure(accounts):
     second = accounts.login("ada@example.org", PASSWORD)
     accounts.logout(first.refresh_token)
     assert accounts.session_principal(first.session_id) is None
-    assert accounts.session_principal(second.session_id) == (account_id, ["member"])
+    assert accounts.session_principal(second.session_id) == (account_id, ["member"], False)
     accounts.erase(account_id)
     assert accounts.session_principal(second.session_id) is None
 

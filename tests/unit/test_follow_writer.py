@@ -27,9 +27,9 @@ def known(ids):
 def test_a_cancelled_caller_does_not_stop_the_writer(follows):
     writer = FollowWriter(follows, known)
     try:
-        cancelled = writer.submit(FollowCommand(uuid4(), RECORD, True))
+        cancelled = writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True))
         cancelled.cancel()
-        later = writer.submit(FollowCommand(uuid4(), RECORD, True))
+        later = writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True))
         assert later.result(timeout=5).changed is True
     finally:
         writer.stop()
@@ -41,7 +41,7 @@ def test_when_the_store_fails_every_caller_in_the_batch_hears_it(follows):
 
     writer = FollowWriter(follows, broken)
     try:
-        futures = [writer.submit(FollowCommand(uuid4(), RECORD, True)) for _ in range(5)]
+        futures = [writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True)) for _ in range(5)]
         for f in futures:
             with pytest.raises(ConnectionError):
                 f.result(timeout=5)
@@ -53,4 +53,4 @@ def test_after_stop_new_commands_are_refused(follows):
     writer = FollowWriter(follows, known)
     writer.stop()
     with pytest.raises(UnavailableError, match="shutting down"):
-        writer.submit(FollowCommand(uuid4(), RECORD, True))
+        writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True))

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.errors import InvalidInputError, ResearcherNotFoundError
+from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
 from domain.follows.application import FollowCommand, Follows
 from domain.follows.model import Follow, follow_id
 
@@ -25,38 +25,59 @@ def run(follows, *commands):
 
 
 def test_following_twice_changes_nothing_the_second_time(follows):
-    [first] = run(follows, FollowCommand(ME, RECORD, True))
-    [second] = run(follows, FollowCommand(ME, RECORD, True))
+    [first] = run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
+    [second] = run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
     assert (first.changed, second.changed) == (True, False)
     assert first.position is not None and second.position is None
     assert len(list(follows.events.get(follow_id(ME, RECORD)))) == 1
 
 
 def test_unfollow_then_follow_again_records_each_change(follows):
-    run(follows, FollowCommand(ME, RECORD, True))
-    assert [o.changed for o in run(follows, FollowCommand(ME, RECORD, False), FollowCommand(ME, RECORD, False))] == [
+    run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
+    assert [o.changed for o in run(follows, FollowCommand(ME, RECORD, False, confirmed=True), FollowCommand(ME, RECORD, False, confirmed=True))] == [
         True, False]
-    run(follows, FollowCommand(ME, RECORD, True))
+    run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
     kinds = [type(e) for e in follows.events.get(follow_id(ME, RECORD))]
     assert kinds == [Follow.Started, Follow.Unfollowed, Follow.Followed]
 
 
 def test_a_batch_applies_commands_in_arrival_order(follows):
-    outcomes = run(follows, FollowCommand(ME, RECORD, True), FollowCommand(ME, RECORD, False),
-                   FollowCommand(ME, RECORD, True))
+    outcomes = run(follows, FollowCommand(ME, RECORD, True, confirmed=True), FollowCommand(ME, RECORD, False, confirmed=True),
+                   FollowCommand(ME, RECORD, True, confirmed=True))
     assert [o.changed for o in outcomes] == [True, True, True]
     assert follows.repository.get(follow_id(ME, RECORD)).active is True
 
 
 def test_unfollowing_what_you_never_followed_is_harmless(follows):
-    [outcome] = run(follows, FollowCommand(ME, RECORD, False))
+    [outcome] = run(follows, FollowCommand(ME, RECORD, False, confirmed=True))
     assert (outcome.changed, outcome.error) == (False, None)
 
 
 def test_refusals_are_per_command_and_the_rest_is_saved(follows):
-    outcomes = run(follows, FollowCommand(ME, MINE, True), FollowCommand(ME, uuid4(), True),
-                   FollowCommand(ME, RECORD, True))
+    outcomes = run(follows, FollowCommand(ME, MINE, True, confirmed=True), FollowCommand(ME, uuid4(), True, confirmed=True),
+                   FollowCommand(ME, RECORD, True, confirmed=True))
     assert isinstance(outcomes[0].error, InvalidInputError)
     assert "record you own" in outcomes[0].error.detail
     assert isinstance(outcomes[1].error, ResearcherNotFoundError)
     assert outcomes[2].changed and outcomes[2].error is None
+
+
+def test_only_people_who_confirmed_their_address_follow_and_the_event_says_they_had(follows):
+    [refused] = run(follows, FollowCommand(ME, RECORD, True))
+    assert isinstance(refused.error, ForbiddenError) and not refused.changed
+    assert "confirm your email address" in refused.error.detail
+    [followed] = run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
+    assert followed.changed
+    [started] = follows.events.get(follow_id(ME, RECORD))
+    assert started.confirmed is True
+
+
+def test_a_follow_stored_before_confirmation_was_recorded_reads_as_not_confirmed(follows):
+    """Events written by the first version carry no `confirmed`: they are read as not confirmed."""
+    from eventsourcing.persistence import StoredEvent
+
+    legacy = follows.mapper.to_stored_event(Follow(account_id=ME, researcher_id=RECORD, confirmed=True).collect_events()[0])
+    state = follows.mapper.transcoder.decode(legacy.state)
+    del state["confirmed"], state["class_version"]
+    old = StoredEvent(legacy.originator_id, legacy.originator_version, legacy.topic, follows.mapper.transcoder.encode(state))
+    assert follows.mapper.to_domain_event(old).confirmed is False
