@@ -17,6 +17,7 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
+from api.text import free_text
 from api.researchers import (
     Cursor,
     Limit,
@@ -27,14 +28,14 @@ from api.researchers import (
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
 from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
 
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+Reason = free_text(2_000)
 
 
 class EvidenceBody(Strict):
     kind: Literal["orcid", "institutional_email", "statement"]
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    text: Annotated[str, msgspec.Meta(max_length=5_000)] | None = None
-    links: Annotated[list[Annotated[str, msgspec.Meta(max_length=2_000)]], msgspec.Meta(max_length=10)] = []
+    email: free_text(254, min_length=0) | None = None
+    text: free_text(5_000, min_length=0) | None = None
+    links: Annotated[list[free_text(2_000)], msgspec.Meta(max_length=10)] = []
 
 
 class OpenClaim(Strict):
@@ -191,8 +192,8 @@ class ClaimsController(Controller):
                    data: JSONBody[EmailCode]) -> ClaimOut:
         me = request.user
         claims = state.services.claims
-        claims.view(claim_id, me.account_id, is_moderator=False)
-        limit_code_entry(state, claim_id)
+        view = claims.view(claim_id, me.account_id, is_moderator=False)
+        limit_code_entry(state, me.account_id, view.researcher_id)
         claims.confirm_email_code(claim_id, me.account_id, data.code, facts_of_claim(state, claim_id))
         return claim_out(claims.view(claim_id, me.account_id, is_moderator=False))
 
@@ -249,9 +250,11 @@ class ClaimsController(Controller):
         return ClaimStatusOut(claim_id, status)
 
 
-def limit_code_entry(state: State, claim_id: FromPath[UUID]) -> None:
+def limit_code_entry(state: State, account_id: UUID, researcher_id: UUID) -> None:
+    """Per claimant and record, not per claim: withdrawing and claiming again starts no new count."""
     scale = state.services.settings.rate_limit_scale
-    state.services.rate_limiter.hit(f"claim codes:{claim_id}", int(5 * scale), 900, "code attempts for this claim")
+    state.services.rate_limiter.hit(f"claim codes:{account_id}:{researcher_id}", int(5 * scale), 900,
+                                    "code attempts for this record")
 
 
 class ModerationController(Controller):

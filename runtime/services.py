@@ -84,7 +84,22 @@ VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
 # Projections built from other read models instead of the event log. Their positions count the
 # others' batches, which a rebuild numbers afresh: they are rebuilt and switched with what they read.
 READS: dict[str, tuple[str, ...]] = {"trust": ("profiles", "followers")}
+# (key, attempts, window in seconds, what): claim-code mails, counted before each is sent.
+CLAIM_CODE_MAIL_LIMITS = (
+    ("claim code mails:claimant:{account}", 10, 86_400, "claim codes mailed for your claims today"),
+    ("claim code mails:address:{mailbox}", 3, 3_600, "claim codes mailed to this address in the last hour"),
+    ("claim code mails:address-day:{mailbox}", 5, 86_400, "claim codes mailed to this address today"),
+)
 RETIRED_VIEWS_CLOSE_AFTER = 10.0  # seconds: requests still reading a retired version finish first
+
+
+class OutdatedReadModelsError(RuntimeError):
+    """Read models whose stored rows an older PeerLedger built, with a meaning this one changed."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"the read models {', '.join(names)} were built by an older PeerLedger: run "
+                         f"`peerledger replay {' '.join(names)}`, then start again")
+        self.names = names
 
 
 def store_env(settings: Settings, name: str) -> dict[str, str]:
@@ -96,6 +111,11 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
         # grow on demand keep a few processes well inside PostgreSQL's 100 connections.
         env.setdefault("POSTGRES_POOL_SIZE", "1")
         env.setdefault("POSTGRES_MAX_OVERFLOW", "9")
+        # After the server restarts, pooled connections are dead: each is checked when taken
+        # (a round trip on loopback) so the first request after a restart gets a live one, and
+        # a server that is down fails a request within seconds instead of holding it for 30.
+        env.setdefault("POSTGRES_PRE_PING", "y")
+        env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
@@ -156,7 +176,9 @@ class Services:
     history_view: HistoryView
     trust_view: TrustView
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, allow_outdated: bool = False) -> None:
+        """`allow_outdated`: open read models an older version built (replay rebuilds them);
+        otherwise they are refused with OutdatedReadModelsError."""
         self.settings = settings
         secret = secret_key(settings)
         self.jwt_secret = derive(secret, "jwt").hex()
@@ -189,6 +211,7 @@ class Services:
                 vault=self.vault,
                 mailer=self.mailer,
                 institution_domains=self.catalogue.institution_domains,
+                code_mail_quota=self.claim_code_quota,
             )
             self.follows = Follows(env=store_env(settings, Follows.name))
             self.invitations = Invitations(env=store_env(settings, Invitations.name), vault=self.vault,
@@ -199,6 +222,10 @@ class Services:
             self._open = {name: current[name].version for name in PROJECTIONS}
             for name in PROJECTIONS:
                 setattr(self, f"{name}_view", self.open_view(name, version=self._open[name]))
+            self.outdated = [name for name in PROJECTIONS if not getattr(self, f"{name}_view").schema_current]
+            if self.outdated and not allow_outdated:
+                self._close_stores()
+                raise OutdatedReadModelsError(self.outdated)
             self._runners = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             # In this order: trust, last, reads the profile documents and follower counts.
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
@@ -211,6 +238,13 @@ class Services:
         self._closing = threading.Event()
         self._watcher: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
+
+    def claim_code_quota(self, account_id: UUID, mailbox: str) -> None:
+        """Claim codes mailed: per claimant a day, per address an hour and a day (a claimant
+        cannot flood an address, nor many claimants one address)."""
+        scale = self.settings.rate_limit_scale
+        for key, limit, window, what in CLAIM_CODE_MAIL_LIMITS:
+            self.rate_limiter.hit(key.format(account=account_id, mailbox=mailbox), int(limit * scale), window, what)
 
     @property
     def profiles(self) -> ProfilesProjection:
@@ -243,6 +277,7 @@ class Services:
         factory: Any = InfrastructureFactory.construct(Environment(name, store_env(self.settings, name)))
         view = factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
         self._factories[id(view)] = factory
+        view.schema_current = view.schema_is_current()  # and a new view is stamped with its version now
         if version is not None and self.settings.is_postgres:
             view.fence = postgres_fence(view, projection, version)
         return view
@@ -298,7 +333,10 @@ class Services:
         """Catch the projection's runners up, then follow the log in their threads. After a
         switch (follow_versions) the runners of the new version run instead."""
         for runner in self._runners_to_run(projection):
-            runner.catch_up()  # outside the lock: a long backlog must not hold up a switch
+            try:
+                runner.catch_up()  # outside the lock: a long backlog must not hold up a switch
+            except Exception:  # noqa: BLE001 - one bad event must not keep the process from starting
+                log.exception("projection %s could not catch up; its thread keeps trying", runner.name)
         with self._lifecycle:
             for runner in self._started.pop(projection, []):
                 runner.stop()
@@ -435,6 +473,9 @@ class Services:
             running = [runner for runners in (*self._started.values(), *self._pending.values()) for runner in runners]
         for runner in [*self.runners, *running]:
             runner.stop()
+        self._close_stores()
+
+    def _close_stores(self) -> None:
         self.catalogue.close()
         self.claims.close()
         self.follows.close()

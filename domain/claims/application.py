@@ -1,8 +1,10 @@
 """Claims: open a claim with evidence, verify it, moderate it, settle disputes, release and revoke.
 
 Evidence strength: a proven ORCID iD equal to the record's is conclusive (approves at once at
-L2); an institutional email address confirmed by a code is strong (approves at L2 once the
-code is entered); a statement with links is weak (a moderator decides).
+L2). An institutional email address confirmed by a code is strong, but it proves affiliation,
+not authorship: the claim then goes to a moderator. An address backs the claims of one account
+only (`Mailbox`). A statement with links is weak (a moderator decides). Moderators never decide
+about a record they own or have claimed.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
-from domain.claims.model import Claim, Record, record_id_for
+from domain.claims.model import Claim, Mailbox, Record, mailbox_id_for, record_id_for
 from domain.errors import (
     ClaimConflictError,
     ClaimNotFoundError,
     ForbiddenError,
     InvalidInputError,
 )
+from domain.text import check_free_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,14 @@ MAX_STATEMENT = 5_000
 VOUCHES_FOR_L3 = 2
 MAX_LINKS = 10
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,2000}$")
+SHARED_MAILBOX = "this address already backs the claims of another account: a moderator decides"
+# Called before a code is mailed, with the claimant and the address's keyed hash; raises
+# TooManyRequestsError past the limits (per claimant, per address, per day).
+CodeMailQuota = Callable[[UUID, str], None]
+
+
+def no_quota(account_id: UUID, mailbox: str) -> None:
+    """For tests of other rules: no limit on code mails."""
 
 
 def utcnow() -> datetime:
@@ -85,6 +96,26 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _proof_expiry(claim: Claim) -> datetime | None:
+    """When an approval resting on institutional addresses lapses (the earliest proof's end); an
+    ORCID iD proven, or no address proven, does not lapse."""
+    verified = [e for e in claim.evidence if e["status"] == "verified"]
+    if any(e["kind"] == "orcid" for e in verified):
+        return None
+    ends = [datetime.fromisoformat(e["proof"]["expires_at"]) for e in verified
+            if e["kind"] == "institutional_email" and "expires_at" in e.get("proof", {})]
+    return min(ends, default=None)
+
+
+def _identity(evidence: dict[str, Any]) -> str | None:
+    """What verified evidence proves the person holds: an ORCID iD, or a mailbox (its keyed hash)."""
+    if evidence["kind"] == "orcid" and evidence.get("expected_orcid"):
+        return f"orcid:{evidence['expected_orcid']}"
+    if evidence["kind"] == "institutional_email" and evidence.get("mailbox"):
+        return f"mailbox:{evidence['mailbox']}"
+    return None
+
+
 class Claims(Application[UUID]):
     name = "Claims"
 
@@ -98,11 +129,13 @@ class Claims(Application[UUID]):
         clock: Callable[[], datetime] = utcnow,
         email_proof_ttl: timedelta = timedelta(days=365),
         code_ttl: timedelta = timedelta(minutes=30),
+        code_mail_quota: CodeMailQuota = no_quota,
     ) -> None:
         super().__init__(env)
         self.vault = vault
         self.mailer = mailer
         self.institution_domains = institution_domains
+        self.code_mail_quota = code_mail_quota
         self.clock = clock
         self.email_proof_ttl = email_proof_ttl
         self.code_ttl = code_ttl
@@ -122,7 +155,7 @@ class Claims(Application[UUID]):
                 raise ClaimConflictError(
                     f"you already have an open claim on this record: {record.open_claims[str(account_id)]}"
                 )
-            if record.rejections.get(str(account_id)) == fingerprint:
+            if record.rejections.get(str(account_id)) == fingerprint and not self._decided_with_a_side(record, account_id):
                 raise ClaimConflictError(
                     "this is the evidence of your rejected claim: add new evidence, or appeal the decision"
                 )
@@ -144,7 +177,7 @@ class Claims(Application[UUID]):
                 self.save(claim, record)
             except IntegrityError:
                 continue
-            self._send_codes(mails)
+            self._send_codes(mails, account_id)
             return claim.id
         raise ClaimConflictError("the record is changing too fast; try again")
 
@@ -162,7 +195,7 @@ class Claims(Application[UUID]):
         claim.add_evidence(entries)
         mails = self._issue_codes(claim, addresses)
         self.save(claim)
-        self._send_codes(mails)
+        self._send_codes(mails, account_id)
 
     def confirm_email_code(self, claim_id: UUID, account_id: UUID, code: str, facts: RecordFacts) -> str:
         """Returns the claim's status afterwards."""
@@ -178,7 +211,7 @@ class Claims(Application[UUID]):
         expires_at = self.clock() + self.email_proof_ttl
         proof = {"confirmed_at": self.clock().isoformat(), "expires_at": expires_at.isoformat()}
         return self._verify(claim_id, pending["evidence_id"], proof, facts,
-                            "institutional email address confirmed", expires_at)
+                            "institutional email address confirmed", expires_at, approve=False)
 
     def prove_orcid(self, claim_id: UUID, account_id: UUID, proven_orcid: str, facts: RecordFacts) -> str:
         """The ORCID iD that ORCID sign-in proved the claimant holds. Only the claimant's own
@@ -198,23 +231,37 @@ class Claims(Application[UUID]):
 
     def _verify(
         self, claim_id: UUID, evidence_id: str, proof: dict[str, Any], facts: RecordFacts, reason: str,
-        expires_at: datetime | None,
+        expires_at: datetime | None, *, approve: bool = True,
     ) -> str:
-        """Record verified evidence and approve at L2 at once where nobody owns the record.
+        """Record verified evidence and, for conclusive evidence (`approve`), approve at L2 at once
+        where nobody owns the record; other evidence leaves the decision to a moderator.
 
         A concurrent change of the record (another claim opened, a vouch) makes the save conflict:
         the claim and record are read again and the step is retried. Once another account owns the
-        record, nothing is saved and the answer is a conflict; a dispute waits for moderators.
+        record, nothing is saved and the answer is a conflict; a dispute waits for moderators. An
+        address that another account proved first fails instead: it backs that account's claims.
         """
         for _ in range(5):
             claim = self._claim(claim_id)
             evidence = claim.evidence_by_id(evidence_id)
             if not claim.is_open or evidence is None or evidence["status"] != "pending":
                 raise ClaimConflictError(f"the claim is {claim.status}; this evidence was already settled")
+            mailbox = None
+            if evidence.get("mailbox"):
+                mailbox = self._mailbox(evidence["mailbox"])
+                if mailbox is not None and mailbox.account_id != claim.account_id:
+                    claim.fail_evidence(evidence_id, SHARED_MAILBOX)
+                    self.save(claim)
+                    return claim.status
+                mailbox = mailbox or Mailbox(email_key=evidence["mailbox"], account_id=claim.account_id)
+            proven = [mailbox] if mailbox is not None else []  # saved with the claim: a new one is created once
             claim.verify_evidence(evidence_id, proof)
             record = self._load_record(facts)
-            if claim.disputes_owner is not None:
-                self.save(claim)
+            if claim.disputes_owner is not None or not approve:
+                try:
+                    self.save(claim, *proven)
+                except IntegrityError:
+                    continue  # another account proved the address at the same moment: look again
                 return claim.status
             if record.owner is not None or record.dispute_claim is not None:
                 raise ClaimConflictError(
@@ -224,7 +271,7 @@ class Claims(Application[UUID]):
             claim.approve("system", "L2", reason)
             self._make_owner(record, claim, "L2", reason, "system", expires_at)
             try:
-                self.save(claim, record)
+                self.save(claim, record, *proven)
             except IntegrityError:
                 continue
             return claim.status
@@ -242,6 +289,7 @@ class Claims(Application[UUID]):
         self.save(claim, record)
 
     def appeal(self, claim_id: UUID, account_id: UUID, reason: str) -> None:
+        check_free_text("reason", reason)
         claim = self._own_claim(claim_id, account_id)
         if claim.status != "rejected":
             raise ClaimConflictError(f"the claim is {claim.status}; only a rejected claim can be appealed")
@@ -268,8 +316,8 @@ class Claims(Application[UUID]):
     def approve(self, claim_id: UUID, moderator_id: UUID, level: str, reason: str, facts: RecordFacts) -> None:
         if level not in ("L2", "L3"):
             raise InvalidInputError("a moderator approves at L2 or L3")
-        claim = self._decidable(claim_id, moderator_id)
-        record = self._record_of(claim)
+        check_free_text("reason", reason)
+        claim, record = self._decidable(claim_id, moderator_id)
         actor = str(moderator_id)
         if claim.disputes_owner is not None:
             if record.dispute_claim != claim.id or record.owner != claim.disputes_owner:
@@ -279,12 +327,12 @@ class Claims(Application[UUID]):
         elif record.owner is not None:
             raise ClaimConflictError("the record has an owner already; this claim cannot be approved")
         claim.approve(actor, level, reason)
-        self._make_owner(record, claim, level, reason, actor, None)
+        self._make_owner(record, claim, level, reason, actor, _proof_expiry(claim))
         self._save_decision(claim, record)
 
     def reject(self, claim_id: UUID, moderator_id: UUID, reason: str) -> None:
-        claim = self._decidable(claim_id, moderator_id)
-        record = self._record_of(claim)
+        check_free_text("reason", reason)
+        claim, record = self._decidable(claim_id, moderator_id)
         claim.reject(str(moderator_id), reason)
         if claim.disputes_owner is not None and record.dispute_claim == claim.id:
             record.resolve_dispute(claim.id, "kept", str(moderator_id))
@@ -292,12 +340,16 @@ class Claims(Application[UUID]):
         self._save_decision(claim, record)
 
     def request_info(self, claim_id: UUID, moderator_id: UUID, question: str) -> None:
-        claim = self._decidable(claim_id, moderator_id)
+        check_free_text("question", question)
+        claim, _ = self._decidable(claim_id, moderator_id)
         claim.request_info(moderator_id, question)
         self.save(claim)
 
     def revoke_owner(self, facts: RecordFacts, moderator_id: UUID, reason: str) -> None:
+        check_free_text("reason", reason)
         record = self._load_record(facts)
+        if record.conflicts_with(moderator_id):
+            raise ForbiddenError("a moderator cannot revoke the ownership of a record they own or have claimed")
         if record.owner is None:
             raise ClaimConflictError("the record has no owner")
         if record.dispute_claim is not None:
@@ -309,6 +361,7 @@ class Claims(Application[UUID]):
     # -- owners ---------------------------------------------------------------------------------
 
     def release(self, facts: RecordFacts, account_id: UUID, reason: str) -> None:
+        check_free_text("reason", reason)
         record = self._load_record(facts)
         if record.owner != account_id:
             raise ForbiddenError("only the record's owner can release it")
@@ -329,12 +382,22 @@ class Claims(Application[UUID]):
             raise ForbiddenError("owners cannot vouch for themselves")
         if str(voucher_id) in record.vouchers:
             raise ClaimConflictError("you have vouched for this record already")
-        qualifying = [
-            r for r in voucher_records
+        verified = [
+            own for r in voucher_records
             if (own := self.get_record(r.researcher_id)) is not None and own.owner == voucher_id and own.level in ("L2", "L3")
         ]
-        if not qualifying:
+        if not verified:
             raise ForbiddenError("only the owner of a co-author record verified at L2 or L3 can vouch")
+        # Vouches come from other people: not from the owner's own mailbox or ORCID iD under another
+        # account, nor twice from one mailbox or iD.
+        taken = set(record.owner_identities)
+        for other in record.vouchers.values():
+            vouched_with = self.get_record(UUID(other))
+            taken.update(vouched_with.owner_identities if vouched_with is not None else ())
+        qualifying = [own for own in verified if not taken.intersection(own.owner_identities)]
+        if not qualifying:
+            raise ForbiddenError("a vouch must come from another person: your record was verified with the same "
+                                 "address or ORCID iD as this record's owner or another voucher")
         record.vouch(voucher_id, qualifying[0].researcher_id)
         if record.level == "L2" and len(record.vouchers) >= VOUCHES_FOR_L3:
             evidence = [{"kind": "vouch", "account_id": a, "record": r} for a, r in sorted(record.vouchers.items())]
@@ -413,20 +476,30 @@ class Claims(Application[UUID]):
                 address = normalise_email(item.email or "")
                 domain = address.rpartition("@")[2]
                 institution = self._institution_for(domain, facts)
+                mailbox = self.vault.email_key(address)
                 entry |= {
                     "status": "pending",
                     "domain": domain,
                     "institution_id": institution,
                     "sealed_email": self.vault.seal(account_id, address),
+                    "mailbox": mailbox,  # a keyed hash: which account the address backs (Mailbox)
                 }
                 plain.append(f"email:{address}")
-                addresses[entry["id"]] = address
+                proven = self._mailbox(mailbox)
+                if proven is not None and proven.account_id != account_id:
+                    # No code: the address cannot back this account's claims; a moderator sees why.
+                    entry |= {"status": "failed", "failure": SHARED_MAILBOX}
+                else:
+                    self.code_mail_quota(account_id, mailbox)
+                    addresses[entry["id"]] = address
             elif item.kind == "statement":
-                text = (item.text or "").strip()
+                text = check_free_text("text", (item.text or "").strip())
                 if not text:
                     raise InvalidInputError("a statement needs some text")
                 if len(text) > MAX_STATEMENT:
                     raise InvalidInputError(f"a statement has at most {MAX_STATEMENT} characters")
+                for link in item.links:
+                    check_free_text("links", link)
                 if len(item.links) > MAX_LINKS or not all(_URL.match(link) for link in item.links):
                     raise InvalidInputError(f"links must be at most {MAX_LINKS} http(s) addresses")
                 entry |= {
@@ -460,17 +533,18 @@ class Claims(Application[UUID]):
             mails.append((address, code))
         return mails
 
-    def _send_codes(self, mails: list[tuple[str, str]]) -> None:
+    def _send_codes(self, mails: list[tuple[str, str]], account_id: UUID) -> None:
         """After the save: a mail failure is logged (without the address); the claimant adds the
         address again for a new code."""
         for to, code in mails:
             try:
-                self._send_code(to, code)
+                self._send_code(to, code, account_id)
             except Exception as e:  # noqa: BLE001 - any mail failure
                 log.warning("claim code not mailed: %s", type(e).__name__)
 
-    def _send_code(self, to: str, code: str) -> None:
+    def _send_code(self, to: str, code: str, account_id: UUID) -> None:
         self.mailer.send(
+            account_id=account_id,
             to=to,
             subject="Confirm your PeerLedger claim",
             body=f"Your claim confirmation code is {code}.\n\nEnter it on PeerLedger to confirm that this "
@@ -483,7 +557,8 @@ class Claims(Application[UUID]):
         record.set_owner(claim.account_id, claim.id)
         record.note_claim_closed(claim.id, claim.account_id, "approved", claim.fingerprint)
         verified = [
-            {"kind": e["kind"], "strength": e["strength"], "evidence_id": e["id"], "claim_id": str(claim.id)}
+            {"kind": e["kind"], "strength": e["strength"], "evidence_id": e["id"], "claim_id": str(claim.id),
+             **({"identity": identity} if (identity := _identity(e)) else {})}
             for e in claim.evidence
             if e["status"] == "verified"
         ]
@@ -506,17 +581,37 @@ class Claims(Application[UUID]):
                 "the record changed at the same moment (another claim was decided); this claim was not approved"
             ) from None
 
-    def _decidable(self, claim_id: UUID, moderator_id: UUID) -> Claim:
+    def _decidable(self, claim_id: UUID, moderator_id: UUID) -> tuple[Claim, Record]:
+        """The claim and its record, if this moderator may decide it: never their own claim, nor
+        any claim, dispute or appeal about a record they own or have claimed (a side in it)."""
         claim = self._claim(claim_id)
+        record = self._record_of(claim)
         if claim.account_id == moderator_id:
             raise ForbiddenError("a moderator cannot decide their own claim")
         if claim.disputes_owner == moderator_id:
             raise ForbiddenError("a moderator cannot decide a dispute about their own record")
+        if record.conflicts_with(moderator_id):
+            raise ForbiddenError("a moderator cannot decide claims about a record they own or have claimed")
         if str(moderator_id) in claim.excluded_moderators:
             raise ForbiddenError("an appeal goes to a different moderator than the first decision")
         if claim.status not in ("pending", "info_requested", "disputing", "awaiting_verification"):
             raise ClaimConflictError(f"the claim is {claim.status}; it cannot be decided")
-        return claim
+        return claim, record
+
+    def _decided_with_a_side(self, record: Record, account_id: UUID) -> bool:
+        """The account's last rejection here was decided by a moderator with a side in the record
+        (recorded before moderators were kept out): it does not hold the same evidence back."""
+        rejected = record.rejected_claims.get(str(account_id))
+        if rejected is None:
+            return False
+        decided_by = self._claim(UUID(rejected)).decided_by
+        return decided_by not in (None, "system") and record.conflicts_with(UUID(decided_by))
+
+    def _mailbox(self, email_key: str) -> Mailbox | None:
+        try:
+            return self.repository.get(mailbox_id_for(email_key))
+        except AggregateNotFoundError:
+            return None
 
     def _load_record(self, facts: RecordFacts) -> Record:
         try:

@@ -25,6 +25,28 @@ def record_id_for(researcher_id: UUID) -> UUID:
     return uuid5(PEERLEDGER_NAMESPACE, f"claims:record:{researcher_id}")
 
 
+def mailbox_id_for(email_key: str) -> UUID:
+    return uuid5(PEERLEDGER_NAMESPACE, f"claims:mailbox:{email_key}")
+
+
+class Mailbox(Aggregate):
+    """An address proven by a mailed code, and the one account whose claims it may back: an
+    institutional mailbox shows that someone reads it, so it cannot speak for several people."""
+
+    class Proven(Aggregate.Created):
+        email_key: str  # the vault's keyed hash of the address, never the address
+        account_id: UUID
+
+    @event(Proven)
+    def __init__(self, email_key: str, account_id: UUID) -> None:
+        self.email_key = email_key
+        self.account_id = account_id
+
+    @classmethod
+    def create_id(cls, email_key: str, **_: Any) -> UUID:
+        return mailbox_id_for(email_key)
+
+
 class Claim(Aggregate):
     class Opened(Aggregate.Created):
         researcher_id: UUID
@@ -228,10 +250,18 @@ class Record(Aggregate):
         self.rejections: dict[str, str] = {}  # account id -> fingerprint of the last rejected claim
         self.level_expires_at: datetime | None = None
         self.vouchers: dict[str, str] = {}  # voucher account id -> their co-author record id
+        # Worked out from the events below (nothing extra is stored):
+        self.claimants: dict[str, str] = {}  # every account that ever claimed it -> its last claim
+        self.rejected_claims: dict[str, str] = {}  # account id -> its last rejected claim
+        self.owner_identities: list[str] = []  # what proved the owner: "orcid:<iD>", "mailbox:<key>"
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
         return record_id_for(researcher_id)
+
+    def conflicts_with(self, account_id: UUID) -> bool:
+        """The account owns this record, or has ever claimed it: it has a side in any decision on it."""
+        return self.owner == account_id or str(account_id) in self.claimants
 
     @property
     def status(self) -> str:
@@ -242,12 +272,14 @@ class Record(Aggregate):
     @event(ClaimOpened)
     def note_claim_opened(self, claim_id: UUID, account_id: UUID) -> None:
         self.open_claims[str(account_id)] = str(claim_id)
+        self.claimants[str(account_id)] = str(claim_id)
 
     @event(ClaimClosed)
     def note_claim_closed(self, claim_id: UUID, account_id: UUID, outcome: str, fingerprint: str) -> None:
         self.open_claims.pop(str(account_id), None)
         if outcome == "rejected":
             self.rejections[str(account_id)] = fingerprint
+            self.rejected_claims[str(account_id)] = str(claim_id)
 
     @event(OwnerSet)
     def set_owner(self, account_id: UUID, claim_id: UUID) -> None:
@@ -259,6 +291,7 @@ class Record(Aggregate):
     def remove_owner(self, account_id: UUID, how: str, actor: str, reason: str) -> None:
         self.owner = None
         self.owner_claim = None
+        self.owner_identities = []
 
     @event(VerificationChanged)
     def change_level(
@@ -272,6 +305,9 @@ class Record(Aggregate):
     ) -> None:
         self.level = new_level
         self.level_expires_at = expires_at
+        identities = [item["identity"] for item in evidence if item.get("identity")]
+        if identities:  # a claim's proof behind the level; a lapse or a vouch keeps the owner's
+            self.owner_identities = identities
 
     @event(Vouched)
     def vouch(self, account_id: UUID, voucher_record: UUID) -> None:

@@ -8,9 +8,10 @@ from uuid import uuid4
 import pytest
 
 from domain.claims.application import Claims, EvidenceIn, RecordFacts
-from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError
+from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError, TooManyRequestsError
 from runtime.sqlstore import SQLiteStore
 from runtime.vault import SqlVault
+from tests.factories import orcid_with_checksum
 from tests.fakes import Clock, Outbox
 
 ORCID = "0000-0002-1825-0097"
@@ -78,15 +79,20 @@ def test_orcid_evidence_needs_a_record_with_an_orcid(claims):
         claims.open_claim(uuid4(), RecordFacts(RESEARCHER, None, "L1", frozenset()), ORCID_EVIDENCE)
 
 
-def test_an_institutional_address_approves_at_l2_once_its_code_is_entered(claims, outbox, clock):
+def test_an_institutional_address_confirmed_by_its_code_sends_the_claim_to_a_moderator(claims, outbox, clock):
     me = uuid4()
     claim_id = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="Me@Dept.Uni.Example")])
     code = outbox.code_to("me@dept.uni.example")
     with pytest.raises(InvalidInputError, match="wrong or has expired"):
         claims.confirm_email_code(claim_id, me, "000000" if code != "000000" else "111111", FACTS)
-    assert claims.confirm_email_code(claim_id, me, code, FACTS) == "approved"
+    # An address at the institution proves affiliation, not authorship: strong, verified, and decided by a person.
+    assert claims.confirm_email_code(claim_id, me, code, FACTS) == "pending"
+    assert claims.view(claim_id, me, is_moderator=False).evidence[0]["status"] == "verified"
+    assert claims.get_record(RESEARCHER).owner is None
+    claims.approve(claim_id, uuid4(), "L2", "affiliation and publication list match", FACTS)
     [change] = level_events(claims)
-    assert change.expires_at == clock.now + timedelta(days=365)
+    assert change.new_level == "L2"
+    assert change.expires_at == clock.now + timedelta(days=365)  # the address proof lapses with its year
 
 
 def test_an_address_outside_the_records_institutions_is_refused(claims):
@@ -104,7 +110,7 @@ def test_a_code_for_one_claim_does_not_confirm_another(claims, outbox):
     if code_for_first != outbox.code_to("b@uni.example"):
         with pytest.raises(InvalidInputError):
             claims.confirm_email_code(second, me, code_for_first, other_facts)
-    assert claims.confirm_email_code(first, me, code_for_first, FACTS) == "approved"
+    assert claims.confirm_email_code(first, me, code_for_first, FACTS) == "pending"
 
 
 def test_an_expired_code_does_not_confirm(claims, outbox, clock):
@@ -264,9 +270,11 @@ def test_the_statement_text_and_address_are_stored_sealed(claims):
 
 
 
-def own_at_l2(claims, researcher, owner):
-    facts = RecordFacts(researcher, ORCID, "L1", frozenset())
-    claims.prove_orcid(claims.open_claim(owner, facts, ORCID_EVIDENCE), owner, ORCID, facts)
+def own_at_l2(claims, researcher, owner, orcid=None):
+    """`owner` proves the record's ORCID iD (each record its own unless `orcid` says otherwise)."""
+    orcid = orcid or orcid_with_checksum(f"{researcher.int % 10**15:015d}")
+    facts = RecordFacts(researcher, orcid, "L1", frozenset())
+    claims.prove_orcid(claims.open_claim(owner, facts, ORCID_EVIDENCE), owner, orcid, facts)
     return facts
 
 
@@ -298,6 +306,7 @@ def test_a_lapsed_institutional_email_proof_lowers_the_level(claims, outbox, clo
     me = uuid4()
     claim_id = claims.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="me@uni.example")])
     claims.confirm_email_code(claim_id, me, outbox.code_to("me@uni.example"), FACTS)
+    claims.approve(claim_id, uuid4(), "L2", "the address and the works agree", FACTS)
     assert claims.lapse_expired_evidence(RESEARCHER) is False
     clock.now += timedelta(days=366)
     assert claims.lapse_expired_evidence(RESEARCHER) is True
@@ -377,3 +386,89 @@ def test_in_a_dispute_both_sides_add_evidence(claims):
         (None, "I wrote these papers"), (str(owner), "I proved my ORCID iD")]
     with pytest.raises(ClaimNotFoundError):
         claims.add_evidence(dispute, uuid4(), FACTS, STATEMENT)
+
+
+# -- who may speak for whom (the security probe) ----------------------------------------------------
+
+def test_vouches_come_from_other_people_not_the_owners_own_identity(claims):
+    me, my_other_account, first, second = uuid4(), uuid4(), uuid4(), uuid4()
+    mine = own_at_l2(claims, RESEARCHER, me, orcid=ORCID)
+    # The same person under a second account: a co-author record proven with the same ORCID iD.
+    twin = own_at_l2(claims, uuid4(), my_other_account, orcid=ORCID)
+    with pytest.raises(ForbiddenError, match="must come from another person"):
+        claims.vouch(mine, my_other_account, [twin])
+    shared = orcid_with_checksum("000000000000777")
+    theirs = [own_at_l2(claims, uuid4(), first, orcid=shared), own_at_l2(claims, uuid4(), second, orcid=shared)]
+    assert claims.vouch(mine, first, [theirs[0]]) == "L2"
+    with pytest.raises(ForbiddenError, match="must come from another person"):
+        claims.vouch(mine, second, [theirs[1]])  # one iD behind two accounts vouches once
+    assert claims.get_record(RESEARCHER).level == "L2"
+
+
+def test_a_moderator_who_claimed_a_record_decides_nothing_about_it(claims):
+    moderator, rival = uuid4(), uuid4()
+    claims.open_claim(moderator, FACTS, STATEMENT)
+    rivals = claims.open_claim(rival, FACTS, [EvidenceIn("statement", text="mine, not theirs")])
+    with pytest.raises(ForbiddenError, match="a record they own or have claimed"):
+        claims.reject(rivals, moderator, "not yours")
+    with pytest.raises(ForbiddenError, match="a record they own or have claimed"):
+        claims.request_info(rivals, moderator, "who are you?")
+    other = uuid4()
+    claims.approve(rivals, other, "L2", "the publication list matches", FACTS)
+    with pytest.raises(ForbiddenError, match="revoke the ownership of a record they own or have claimed"):
+        claims.revoke_owner(FACTS, moderator, "mine")
+
+
+def test_a_rejection_decided_by_a_moderator_with_a_side_does_not_hold_back_the_same_evidence(claims):
+    moderator, claimant = uuid4(), uuid4()
+    claims.open_claim(moderator, FACTS, STATEMENT)
+    rejected = claims.open_claim(claimant, FACTS, [EvidenceIn("statement", text="mine")])
+    # As the old code let it happen: the moderator with the rival claim rejects this one.
+    claim, record = claims._claim(rejected), claims.get_record(RESEARCHER)
+    claim.reject(str(moderator), "no")
+    record.note_claim_closed(claim.id, claimant, "rejected", claim.fingerprint)
+    claims.save(claim, record)
+    again = claims.open_claim(claimant, FACTS, [EvidenceIn("statement", text="mine")])
+    assert claims.view(again, claimant, is_moderator=False).status == "pending"
+
+
+def test_the_same_evidence_after_a_fair_rejection_is_still_refused(claims):
+    claimant = uuid4()
+    rejected = claims.open_claim(claimant, FACTS, [EvidenceIn("statement", text="mine")])
+    claims.reject(rejected, uuid4(), "no evidence of authorship")
+    with pytest.raises(ClaimConflictError, match="evidence of your rejected claim"):
+        claims.open_claim(claimant, FACTS, [EvidenceIn("statement", text="mine")])
+
+
+def test_code_mail_is_counted_before_it_is_sent(tmp_path, outbox):
+    counted: list[tuple[object, str]] = []
+
+    def quota(account_id, mailbox):
+        if len(counted) == 2:
+            raise TooManyRequestsError("too many claim codes", 60)
+        counted.append((account_id, mailbox))
+
+    app = Claims(env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+                 vault=SqlVault(SQLiteStore(tmp_path / "keys.sqlite"), b"k"), mailer=outbox,
+                 institution_domains=lambda i: frozenset({"uni.example"}), code_mail_quota=quota)
+    me = uuid4()
+    for n in range(2):
+        app.open_claim(me, RecordFacts(uuid4(), None, "L1", frozenset({"I1"})),
+                       [EvidenceIn("institutional_email", email="x@uni.example")])
+    with pytest.raises(TooManyRequestsError):
+        app.open_claim(me, FACTS, [EvidenceIn("institutional_email", email="x@uni.example")])
+    assert len(outbox.sent) == 2 and len({m for _, m in counted}) == 1  # one address, by its keyed hash
+    assert outbox.accounts == [me, me]  # each mail is tagged with the claimant (erasure finds it)
+
+
+def test_an_address_another_account_proved_backs_no_claim_of_this_one(claims, outbox):
+    first, second = uuid4(), uuid4()
+    other = RecordFacts(uuid4(), None, "L1", frozenset({"I1"}))
+    one = claims.open_claim(first, FACTS, [EvidenceIn("institutional_email", email="lab@uni.example")])
+    two = claims.open_claim(second, other, [EvidenceIn("institutional_email", email="lab@uni.example")])
+    codes = {c: outbox.sent[n][2].split("code is ")[1][:6] for n, c in enumerate((one, two))}
+    assert claims.confirm_email_code(one, first, codes[one], FACTS) == "pending"
+    # The second account raced for the same mailbox; the first proved it first.
+    assert claims.confirm_email_code(two, second, codes[two], other) == "pending"
+    evidence = claims.view(two, second, is_moderator=False).evidence[0]
+    assert evidence["status"] == "failed" and "another account" in evidence["failure"]
