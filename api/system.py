@@ -45,7 +45,8 @@ def ready(state: State) -> Response[ReadyOut]:
             head, position = runner.head(), runner.position()
             error = None
             if runner.error is not None:
-                error = f"projection is failing: {type(runner.error).__name__}"
+                at = f" at {runner.failed_event}" if getattr(runner, "failed_event", None) else ""
+                error = f"projection is failing{at}: {type(runner.error).__name__}"
             statuses.append(ProjectionStatusOut(runner.name, position, head, head - position, error))
     except Exception:
         return problem(503, "the event store does not answer", headers={"Retry-After": "5"})

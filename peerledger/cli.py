@@ -18,7 +18,7 @@ import msgspec
 from domain.errors import DomainError
 from runtime.importing import ImportSummary, import_file
 from runtime.openalex import UnreadableFileError, WorkFileReader, openalex_id
-from runtime.services import PROJECTIONS, Services
+from runtime.services import PROJECTIONS, OutdatedReadModelsError, Services
 from runtime.settings import SETTINGS_HELP, Settings, SettingsError
 
 
@@ -117,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peerledger: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run_command(settings, args)
+    except OutdatedReadModelsError as e:
+        print(f"peerledger: {e}", file=sys.stderr)
+        return 2
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "serve":
         return serve(settings, args)
     if args.command == "accounts":
@@ -156,6 +164,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.no_demo:
         settings = msgspec.structs.replace(settings, demo_data=False)
+    Services(settings).close()  # read models an older version built: say so here, not in a server's traceback
     host = args.host or settings.host
     port = args.port or settings.port
     # Client addresses feed the rate limits: forwarded ones are believed only from trusted proxies.
@@ -201,7 +210,7 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if not args.verify:
         return switch_command(settings, args)
-    services = Services(settings)
+    services = Services(settings, allow_outdated=True)
     try:
         results = verify(services, args.names or None, progress=lambda line: print(line, file=sys.stderr))
     finally:
@@ -288,7 +297,7 @@ def switch_command(settings: Settings, args: argparse.Namespace) -> int:
     """`replay [NAME ...]`: build new versions and switch readers; `replay --drop-old`."""
     from runtime.replay import Progress, ReplayRunningError, drop_old, old_versions, replay
 
-    services = Services(settings)
+    services = Services(settings, allow_outdated=True)
     try:
         if args.drop_old:
             dropped, waiting = drop_old(services, args.names or None)
@@ -398,6 +407,10 @@ def print_summary(s: ImportSummary, path: Path) -> None:
     print(f"  works:       {s.works_created:,} new, {s.works_corrected:,} corrected, {s.works_unchanged:,} unchanged")
     print(f"  researchers: {s.researchers_created:,} new")
     print(f"  events written: {s.events_written:,}")
+    if s.warned:
+        print(f"  imported with a field left out: {s.warned:,}", file=sys.stderr)
+        for p in s.warnings:
+            print(f"    {p.where}: {p.reason}", file=sys.stderr)
     if s.malformed:
         print(f"  malformed: {s.malformed:,} (skipped)", file=sys.stderr)
         for p in s.problems:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
@@ -31,9 +32,22 @@ class BatchProjection(Protocol):
     def process_batch(self, events: list[Any], tracking: Tracking) -> None: ...
 
 
+@dataclass(frozen=True)
+class FailedEvent:
+    """The event a failing projection cannot get past: shown in /ready and /metrics."""
+
+    application: str
+    notification_id: int
+    topic: str
+
+    def __str__(self) -> str:
+        return f"{self.application} event {self.notification_id} ({self.topic.rpartition(':')[2]})"
+
+
 class PollingRunner:
     """A runner's thread and its waits: `run_batch` in a loop, woken early by `wake()`, a failing
-    batch retried with back-off (and shown in `error`), a conflict with another runner re-read.
+    batch retried with back-off (and shown in `error`, with the event in `failed_event` where it
+    is known), a conflict with another runner re-read.
     Subclasses give name, position(), head() and run_batch()."""
 
     name: str
@@ -42,6 +56,7 @@ class PollingRunner:
     def __init__(self, *, poll_interval: float = 0.05) -> None:
         self.poll_interval = poll_interval
         self.error: BaseException | None = None
+        self.failed_event: FailedEvent | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,6 +153,9 @@ class BatchProjectionRunner(PollingRunner):
         self.projection = projection
         self.batch_size = batch_size
         self._position: int | None = None  # known after the first read; re-read after a conflict
+        # After a batch failed, events up to its end are applied one at a time, so the event that
+        # fails is known (failed_event) and those before it are not held up by it.
+        self._one_at_a_time_until: int | None = None
 
     @property
     def name(self) -> str:
@@ -160,12 +178,33 @@ class BatchProjectionRunner(PollingRunner):
 
     def run_batch(self) -> int:
         """Process the next batch; returns how many notifications it covered."""
-        return self._apply(self._read(self._start_position()))
+        start = self._start_position()
+        isolating = self._one_at_a_time_until is not None and start < self._one_at_a_time_until
+        notifications: list[Any] = []
+        try:
+            notifications = self._select(start, 1 if isolating else self.batch_size)
+            batch = (start, notifications, [self.app.mapper.to_domain_event(n) for n in notifications])
+            processed = self._apply(batch)
+        except (IntegrityError, ViewRetiredError):
+            raise
+        except Exception:
+            if isolating or len(notifications) == 1:
+                self.failed_event = FailedEvent(self.app.name, notifications[0].id, notifications[0].topic)
+            elif notifications:
+                self._one_at_a_time_until = notifications[-1].id
+            raise
+        self.failed_event = None
+        if self._one_at_a_time_until is not None and (self._position or 0) >= self._one_at_a_time_until:
+            self._one_at_a_time_until = None
+        return processed
+
+    def _select(self, start: int, limit: int) -> list[Any]:
+        return self.app.recorder.select_notifications(
+            start=start, limit=limit, topics=self.projection.topics, inclusive_of_start=False
+        )
 
     def _read(self, start: int) -> tuple[int, list[Any], list[Any]]:
-        notifications = self.app.recorder.select_notifications(
-            start=start, limit=self.batch_size, topics=self.projection.topics, inclusive_of_start=False
-        )
+        notifications = self._select(start, self.batch_size)
         return start, notifications, [self.app.mapper.to_domain_event(n) for n in notifications]
 
     def _apply(self, batch: tuple[int, list[Any], list[Any]]) -> int:

@@ -40,6 +40,10 @@ class BatchTracking(Tracking):
 
 class SqlView(TrackingRecorder):
     TABLES: tuple[str, ...] = ()
+    # The shape of the view's tables and what its rows mean. Raise it with a change that rows
+    # already stored do not have (a new table filled from events already past, a new column):
+    # a start then finds the stored version older and asks for `peerledger replay NAME`.
+    SCHEMA_VERSION = 1
     # What a rebuild may number differently: whole tables ("*") or columns, by table.
     VERIFY_SKIP: dict[str, tuple[str, ...]] = {}
     # Rows whose counters (these columns) are all zero, which a rebuild may not write at all: a
@@ -53,8 +57,32 @@ class SqlView(TrackingRecorder):
     # opened at a version of its projection (runtime/versions.py); None for scratch views.
     fence: Any = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.TABLES and "schema" not in cls.TABLES:
+            cls.TABLES = (*cls.TABLES, "schema")  # every view keeps its schema version in a table
+
     @abstractmethod
     def _schema_statements(self) -> list[str]: ...
+
+    def _all_schema_statements(self) -> list[str]:
+        return [*self._schema_statements(),
+                "CREATE TABLE IF NOT EXISTS {schema} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"]
+
+    def schema_is_current(self) -> bool:
+        """Whether the stored rows are of this code's SCHEMA_VERSION. A view without a version
+        row is stamped: a new one with the current version, one built before versions with 1."""
+        rows = self._query("SELECT version FROM {schema} WHERE id = 1", ())
+        if rows:
+            return int(rows[0]["version"]) >= self.SCHEMA_VERSION
+        # eventsourcing keeps a marker row of its own ('__migration__') in every tracking table.
+        built = bool(self._query("SELECT 1 AS yes FROM {tracking} WHERE application_name <> '__migration__' LIMIT 1",
+                                 ()))
+        version = 1 if built else self.SCHEMA_VERSION
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql("INSERT INTO {schema} (id, version) VALUES (1, %s) ON CONFLICT (id) DO NOTHING"),
+                      (version,))
+        return self.schema_is_current() if built else True
 
     @abstractmethod
     def _sql(self, statement: str) -> Any:
@@ -98,6 +126,8 @@ class SqlView(TrackingRecorder):
     def dump(self, table: str) -> list[tuple[tuple[str, Any], ...]]:
         """Every row of one of the view's tables, as sorted (column, value) pairs, leaving out the
         columns a rebuild may number differently (VERIFY_SKIP)."""
+        if table == "schema":
+            return []  # what built the rows, not what they say: a rebuild is stamped when opened
         skip = self.VERIFY_SKIP.get(table, ())
         zero = self.VERIFY_ZERO_IS_ABSENT.get(table, ())
         rows = [row for row in self._query("SELECT * FROM {" + table + "}", ())
@@ -122,7 +152,7 @@ class SQLiteSqlView(SqlView, SQLiteTrackingRecorder):
 
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + [
-            s.format(**self._tables) for s in self._schema_statements()
+            s.format(**self._tables) for s in self._all_schema_statements()
         ]
 
     def _sql(self, statement: str) -> str:
@@ -164,7 +194,7 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
         self._tables["tracking"] = f'"{schema}"."{self.tracking_table_name}"'
         create = {name: f"{prefix}_{name}" for name in self.TABLES}  # index names are unqualified
         self._made_by: dict[int, str] = {}  # id(statement) -> what it creates or seeds
-        for statement in self._schema_statements():
+        for statement in self._all_schema_statements():
             if statement.startswith("CREATE INDEX"):
                 head, _, tail = statement.partition(" ON ")
                 sql = head.format(**create) + " ON " + tail.format(**self._tables)

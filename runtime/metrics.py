@@ -40,7 +40,7 @@ def lag_seconds(runner: Any) -> float:
 
 
 def render(services: Any) -> list[str]:
-    lags, seconds, failing = [], [], []
+    lags, seconds, failing, failed_events = [], [], [], []
     for runner in services.runners:
         labels = {"projection": runner.name}
         lags.append((labels, runner.head() - runner.position()))
@@ -49,9 +49,15 @@ def render(services: Any) -> list[str]:
         except Exception:  # noqa: BLE001 - an event it cannot decode: the lag in events still shows
             seconds.append((labels, -1))
         failing.append((labels, int(runner.error is not None)))
+        event = getattr(runner, "failed_event", None)
+        if event is not None and runner.error is not None:
+            failed_events.append(({**labels, "application": event.application, "notification_id": str(event.notification_id),
+                                   "topic": event.topic, "error": type(runner.error).__name__}, 1))
     lines = gauge("peerledger_projection_lag_events", "Events in the upstream log not yet in the read model", lags)
     lines += gauge("peerledger_projection_lag_seconds", "Age of the oldest event not yet in the read model", seconds)
     lines += gauge("peerledger_projection_failing", "1 while a projection's last batch failed", failing)
+    lines += gauge("peerledger_projection_failed_event", "The event a failing projection cannot get past",
+                   failed_events)
     relay = relay_positions(services)
     if relay:
         lines += gauge("peerledger_log_head", "Last notification id of each application's event log",

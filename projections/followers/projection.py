@@ -35,8 +35,11 @@ class FollowersProjection(Projection[FollowersView]):
                 if isinstance(e, Follow.Followed):
                     changes.restarted.add(pair)
                 changes.pairs[pair] = (True, e.timestamp.isoformat())
+                (changes.confirmed_pairs.add if e.confirmed else changes.confirmed_pairs.discard)(pair)
             elif isinstance(e, Follow.Unfollowed):
                 changes.pairs[(str(e.researcher_id), str(e.account_id))] = (False, e.timestamp.isoformat())
+            elif isinstance(e, Account.EmailConfirmed):
+                changes.confirmed.add(str(e.originator_id))
             elif isinstance(e, Account.Erased):
                 account = str(e.originator_id)
                 changes.erased.add(account)

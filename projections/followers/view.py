@@ -3,7 +3,8 @@
 A batch writes all its changes in one transaction with its tracking row: a few statements per
 batch whatever its size, which is what lets the projection catch up at tens of thousands of
 events a second. Counts are adjusted by deltas computed from the relations as stored, so a
-follow repeated or an unfollow of nothing never moves them.
+follow repeated or an unfollow of nothing never moves them. Only accounts that confirmed their
+address count (and are listed): a follow stored before its account confirms counts from then.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 
 
 class FollowersView(SqlView):
-    TABLES = ("follows", "counts", "owned", "verified", "erased", "seq")
+    TABLES = ("follows", "counts", "owned", "verified", "erased", "seq", "confirmed")
+    SCHEMA_VERSION = 2  # 2: only confirmed accounts count
     VERIFY_SKIP = {"counts": ("position",), "seq": ("*",)}
     VERIFY_ZERO_IS_ABSENT = {"counts": ("followers", "verified")}
     SQLITE_PREFIX = "followers"
@@ -25,8 +27,9 @@ class FollowersView(SqlView):
     def _schema_statements(self) -> list[str]:
         i = self.bigint
         return [
+            # counted: the follower had confirmed their address (only such follows count and are listed)
             "CREATE TABLE IF NOT EXISTS {follows} (researcher_id TEXT NOT NULL, account_id TEXT NOT NULL,"
-            " since TEXT NOT NULL, PRIMARY KEY (researcher_id, account_id))",
+            " since TEXT NOT NULL, counted INTEGER NOT NULL, PRIMARY KEY (researcher_id, account_id))",
             "CREATE INDEX IF NOT EXISTS {follows}_newest ON {follows} (researcher_id, since, account_id)",
             "CREATE INDEX IF NOT EXISTS {follows}_account ON {follows} (account_id, since, researcher_id)",
             f"CREATE TABLE IF NOT EXISTS {{counts}} (researcher_id TEXT PRIMARY KEY, followers {i} NOT NULL,"
@@ -39,6 +42,7 @@ class FollowersView(SqlView):
             # Erased accounts never follow again, whichever runner gets to its events first.
             "CREATE TABLE IF NOT EXISTS {erased} (account_id TEXT PRIMARY KEY)",
             f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {confirmed} (account_id TEXT PRIMARY KEY)",
             "INSERT INTO {seq} (name, n) VALUES ('counts', 0) ON CONFLICT (name) DO NOTHING",
         ]
 
@@ -58,7 +62,20 @@ class FollowersView(SqlView):
                 if account_id in verified:
                     d[1] += sign
 
-            # 1. Ownership and levels first: who is verified after this batch.
+            # 0. Accounts that confirmed their address: follows they made before now count.
+            if changes.confirmed:
+                self._many(c, "INSERT INTO {confirmed} (account_id) SELECT account_id FROM {rows} WHERE true"
+                           " ON CONFLICT (account_id) DO NOTHING", "account_id text", [(a,) for a in changes.confirmed])
+                waiting = self._select_many(c, "SELECT f.researcher_id, f.account_id FROM {follows} f JOIN {rows}"
+                                               " ON f.account_id = rows.account_id WHERE f.counted = 0",
+                                            "account_id text", [(a,) for a in sorted(changes.confirmed)])
+                verified_now = self._verified(c, {row["account_id"] for row in waiting})
+                for row in waiting:
+                    bump(row["researcher_id"], row["account_id"], +1, verified_now)
+                self._many(c, "UPDATE {follows} SET counted = 1 WHERE account_id IN (SELECT account_id FROM {rows})",
+                           "account_id text", [(a,) for a in changes.confirmed])
+
+            # 1. Ownership and levels: who is verified after this batch.
             if changes.owned:
                 before = self._verified(c, {o["owner_id"] for o in changes.owned.values() if o["owner_id"]}
                                         | changes.owner_touched)
@@ -79,8 +96,9 @@ class FollowersView(SqlView):
                     sql = ("INSERT INTO {verified} (account_id) VALUES (%s) ON CONFLICT (account_id) DO NOTHING"
                            if is_ else "DELETE FROM {verified} WHERE account_id = %s")
                     c.execute(self._sql(sql), (account,))
-                    # Every record this account follows gains or loses a verified follower.
-                    c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s"), (account,))
+                    # Every record this account follows, and counts, gains or loses a verified follower.
+                    c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s AND counted = 1"),
+                              (account,))
                     for row in c.fetchall():
                         deltas.setdefault(row["researcher_id"], [0, 0])[1] += 1 if is_ else -1
 
@@ -90,28 +108,41 @@ class FollowersView(SqlView):
                 accounts = {a for _, a in changes.pairs}
                 verified = self._verified(c, accounts)
                 erased = self._erased(c, accounts) | changes.erased
-                inserts, deletes, restarted = [], [], []
-                for (researcher_id, account_id), (active, since) in changes.pairs.items():
-                    exists = (researcher_id, account_id) in stored
+                confirmed = self._confirmed(c, accounts)
+                inserts, deletes, restarted, recounted = [], [], [], []
+                for pair, (active, since) in changes.pairs.items():
+                    researcher_id, account_id = pair
                     if active and account_id in erased:
                         continue
-                    if active and not exists:
-                        inserts.append((researcher_id, account_id, since))
-                        bump(researcher_id, account_id, +1, verified)
-                    elif active and (researcher_id, account_id) in changes.restarted:
+                    if active and pair not in stored:
+                        # Followed while confirmed (the event says so), or by an account known to
+                        # have confirmed since: counted; otherwise stored, and counted on confirmation.
+                        counted = pair in changes.confirmed_pairs or account_id in confirmed
+                        inserts.append((researcher_id, account_id, since, int(counted)))
+                        if counted:
+                            bump(researcher_id, account_id, +1, verified)
+                    elif active and pair in changes.restarted:
                         restarted.append((since, researcher_id, account_id))  # followed again: newest
-                    elif not active and exists:
-                        deletes.append((researcher_id, account_id))
-                        bump(researcher_id, account_id, -1, verified)
+                        if not stored[pair] and pair in changes.confirmed_pairs:
+                            recounted.append((researcher_id, account_id))
+                            bump(researcher_id, account_id, +1, verified)
+                    elif not active and pair in stored:
+                        deletes.append(pair)
+                        if stored[pair]:
+                            bump(researcher_id, account_id, -1, verified)
                 if restarted:
                     self._many(c, "UPDATE {follows} SET since = rows.since FROM {rows}"
                                " WHERE {follows}.researcher_id = rows.researcher_id"
                                " AND {follows}.account_id = rows.account_id",
                                "since text, researcher_id text, account_id text", restarted)
+                if recounted:
+                    self._many(c, "UPDATE {follows} SET counted = 1 WHERE (researcher_id, account_id) IN"
+                               " (SELECT researcher_id, account_id FROM {rows})",
+                               "researcher_id text, account_id text", recounted)
                 if inserts:
-                    self._many(c, "INSERT INTO {follows} (researcher_id, account_id, since)"
-                               " SELECT researcher_id, account_id, since FROM {rows}",
-                               "researcher_id text, account_id text, since text", inserts)
+                    self._many(c, "INSERT INTO {follows} (researcher_id, account_id, since, counted)"
+                               " SELECT researcher_id, account_id, since, counted FROM {rows}",
+                               "researcher_id text, account_id text, since text, counted bigint", inserts)
                 if deletes:
                     self._many(c, "DELETE FROM {follows} WHERE (researcher_id, account_id) IN"
                                " (SELECT researcher_id, account_id FROM {rows})",
@@ -120,7 +151,8 @@ class FollowersView(SqlView):
             # 3. Erased accounts: their follows disappear from lists and counts.
             for account_id in sorted(changes.erased):
                 verified = self._verified(c, {account_id})
-                c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s"), (account_id,))
+                c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s AND counted = 1"),
+                          (account_id,))
                 for row in c.fetchall():
                     bump(row["researcher_id"], account_id, -1, verified)
                 c.execute(self._sql("DELETE FROM {follows} WHERE account_id = %s"), (account_id,))
@@ -143,17 +175,26 @@ class FollowersView(SqlView):
                 [(r, d[0], d[1], position) for r, d in deltas.items()],
             )
 
-    def _stored_pairs(self, c: Any, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        rows = self._select_many(c, "SELECT f.researcher_id, f.account_id FROM {follows} f JOIN {rows}"
+    def _stored_pairs(self, c: Any, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+        """The pairs stored, each with whether it is counted."""
+        rows = self._select_many(c, "SELECT f.researcher_id, f.account_id, f.counted FROM {follows} f JOIN {rows}"
                                  " ON f.researcher_id = rows.researcher_id AND f.account_id = rows.account_id",
                                  "researcher_id text, account_id text", pairs)
-        return {(row["researcher_id"], row["account_id"]) for row in rows}
+        return {(row["researcher_id"], row["account_id"]): bool(row["counted"]) for row in rows}
 
     def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunks(sorted(accounts)):
             clause, params = self._in("account_id", chunk)
             c.execute(self._sql("SELECT account_id FROM {verified} WHERE " + clause), params)
+            found.update(row["account_id"] for row in c.fetchall())
+        return found
+
+    def _confirmed(self, c: Any, accounts: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(sorted(accounts)):
+            clause, params = self._in("account_id", chunk)
+            c.execute(self._sql("SELECT account_id FROM {confirmed} WHERE " + clause), params)
             found.update(row["account_id"] for row in c.fetchall())
         return found
 
@@ -220,6 +261,7 @@ class FollowersView(SqlView):
         if after is not None:
             where += " AND (since < %s OR (since = %s AND account_id < %s))"
             params += [after[0], after[0], after[1]]
+        where += " AND counted = 1"
         rows = self._query("SELECT since, account_id FROM {follows} WHERE " + where
                            + " ORDER BY since DESC, account_id DESC LIMIT %s", [*params, limit])
         return [(r["since"], r["account_id"]) for r in rows]
@@ -242,6 +284,8 @@ class FollowerChanges:
         self.erased: set[str] = set()
         self.owned: dict[str, dict[str, Any]] = {}  # record id -> owner and level after the batch
         self.owner_touched: set[str] = set()  # accounts that lost a record
+        self.confirmed: set[str] = set()  # accounts that confirmed their address
+        self.confirmed_pairs: set[tuple[str, str]] = set()  # pairs whose last follow says the follower had
 
 
 class SQLiteFollowersView(FollowersView, SQLiteSqlView):

@@ -97,6 +97,8 @@ class HistoryProjection(Projection[HistoryView]):
                 day[1 if on else 2] += 1
             elif isinstance(e, Account.Erased):
                 changes.erased.append(str(e.originator_id))
+            elif isinstance(e, Account.EmailConfirmed):
+                changes.confirmed.append((str(e.originator_id), at))
         self.view.apply_batch(changes, tracking)
 
     @staticmethod
