@@ -107,8 +107,9 @@ class PostgresStore(SqlStore):
             conninfo,
             min_size=1,
             max_size=max_size,
-            kwargs={"options": f"-c search_path={schema}", "connect_timeout": 10},
-            timeout=float(env.get("POSTGRES_CONNECT_TIMEOUT", "30")),
+            kwargs={"options": f"-c search_path={schema}", "connect_timeout": 5},
+            timeout=float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+            check=ConnectionPool.check_connection,  # dead connections (a server restart) are replaced when taken
             open=True,
         )
 
