@@ -290,7 +290,7 @@ def bench_relay(args: argparse.Namespace) -> None:
         services = Services(settings)
         researchers = [uuid.uuid4() for _ in range(100)]
         for _ in range(args.events // 500):
-            services.follows.apply_all([FollowCommand(uuid.uuid4(), random.choice(researchers), True)
+            services.follows.apply_all([FollowCommand(uuid.uuid4(), random.choice(researchers), True, confirmed=True)
                                         for _ in range(500)], known=set(researchers), owners={})
         events = services.follows.recorder.max_notification_id() or 0
 
@@ -368,7 +368,7 @@ def bench_lag(args: argparse.Namespace) -> None:
         ticks = args.seconds * 100
         for tick in range(ticks):
             outcomes = services.follows.apply_all(
-                [FollowCommand(uuid.uuid4(), random.choice(researchers), True) for _ in range(per_tick)],
+                [FollowCommand(uuid.uuid4(), random.choice(researchers), True, confirmed=True) for _ in range(per_tick)],
                 known=set(researchers), owners={})
             committed.append((outcomes[-1].position, time.perf_counter()))
             time.sleep(max(0.0, started + (tick + 1) / 100 - time.perf_counter()))

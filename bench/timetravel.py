@@ -75,7 +75,7 @@ def bench_timetravel(args: argparse.Namespace) -> None:
         while done < args.follows:
             batch = []
             for reader in rng.sample(readers, min(500, args.follows - done)):
-                batch.append(FollowCommand(reader, rid, reader not in following))
+                batch.append(FollowCommand(reader, rid, reader not in following, confirmed=True))
                 following.symmetric_difference_update({reader})
             services.follows.apply_all(batch, known={rid}, owners={rid: account})
             done += len(batch)

@@ -87,3 +87,18 @@ def synthetic_works(count: int, researchers: int, authors_per_work: int = 5, see
             )
         )
     return works
+
+
+def register_confirmed(services: Any, email: str, name: str, password: str = "a long enough password") -> Any:
+    """An account whose address is confirmed with the code mailed to it (the embedded mail folder),
+    as a person does: only such accounts count as followers."""
+    import email as email_parser
+    import re
+
+    account_id = services.accounts.register(email, password, name)
+    for path in sorted((services.settings.data_dir / "mail").glob("*.eml"), reverse=True):
+        message = email_parser.message_from_bytes(path.read_bytes())
+        if message["To"] == email:
+            services.accounts.confirm_email(email, re.search(r"code is (\d{6})", message.get_payload()).group(1))
+            return account_id
+    raise AssertionError(f"no mail to {email}")

@@ -182,29 +182,23 @@ class FollowersView(SqlView):
                                  "researcher_id text, account_id text", pairs)
         return {(row["researcher_id"], row["account_id"]): bool(row["counted"]) for row in rows}
 
-    def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
+    def _accounts_in(self, c: Any, table: str, accounts: Iterable[str]) -> set[str]:
+        """Which of `accounts` the table (verified, confirmed, erased) holds."""
         found: set[str] = set()
         for chunk in chunks(sorted(accounts)):
             clause, params = self._in("account_id", chunk)
-            c.execute(self._sql("SELECT account_id FROM {verified} WHERE " + clause), params)
+            c.execute(self._sql(f"SELECT account_id FROM {{{table}}} WHERE " + clause), params)
             found.update(row["account_id"] for row in c.fetchall())
         return found
+
+    def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
+        return self._accounts_in(c, "verified", accounts)
 
     def _confirmed(self, c: Any, accounts: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(sorted(accounts)):
-            clause, params = self._in("account_id", chunk)
-            c.execute(self._sql("SELECT account_id FROM {confirmed} WHERE " + clause), params)
-            found.update(row["account_id"] for row in c.fetchall())
-        return found
+        return self._accounts_in(c, "confirmed", accounts)
 
     def _erased(self, c: Any, accounts: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(sorted(accounts)):
-            clause, params = self._in("account_id", chunk)
-            c.execute(self._sql("SELECT account_id FROM {erased} WHERE " + clause), params)
-            found.update(row["account_id"] for row in c.fetchall())
-        return found
+        return self._accounts_in(c, "erased", accounts)
 
     def _verified_by_ownership(self, c: Any, accounts: Iterable[str]) -> set[str]:
         found: set[str] = set()

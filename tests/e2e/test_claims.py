@@ -170,14 +170,18 @@ def test_twenty_concurrent_conclusive_claims_make_exactly_one_owner(client, atte
     assert profile(client, "A8001")["claim_status"] == "claimed"
 
 
-def test_an_institutional_address_confirmed_by_its_code_approves_at_l2(client):
-    ada = person(client, "Ada Claimant")
+def test_an_institutional_address_confirmed_by_its_code_goes_to_a_moderator_who_approves_at_l2(client):
+    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
     body = claim(client, ada, evidence=[{"kind": "institutional_email", "email": "ada@dept.uni.example"}]).json()
     assert body["evidence"][0]["institution_id"] == "I77"
-    assert_problem(client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": "12345"}), 400, "matching")
+    assert_problem(client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": "12345"}), 400,
+                   "a six-digit code")
     code = code_in_mail(client, "ada@dept.uni.example")
     confirmed = client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": code})
-    assert confirmed.json()["status"] == "approved"
+    assert confirmed.json()["status"] == "pending"  # affiliation proven; authorship is a person's call
+    assert confirmed.json()["evidence"][0]["status"] == "verified"
+    approved = client.post(f"/claims/{body['id']}/approve", headers=mod, json={"level": "L2", "reason": "matches"})
+    assert approved.json()["status"] == "approved"
     assert profile(client, "A8001")["verification_level"] == "L2"
 
 

@@ -20,7 +20,7 @@ from projections.runner import BatchProjectionRunner
 from runtime.importing import import_body
 from runtime.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
-from tests.factories import author, work
+from tests.factories import author, register_confirmed, work
 
 PASSWORD = "a long enough password"
 RECORDS = [f"A{9000 + n}" for n in range(10)]
@@ -42,7 +42,7 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
 
 def person(client, name: str) -> dict[str, str]:
     address = f"{name.lower().replace(' ', '.')}@example.org"
-    client.app.state.services.accounts.register(address, PASSWORD, name)
+    register_confirmed(client.app.state.services, address, name, PASSWORD)
     token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
     return {"authorization": f"Bearer {token}"}
 

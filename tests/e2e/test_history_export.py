@@ -24,7 +24,7 @@ from runtime.export import ExportedEvent, Redactor, application_events
 from runtime.importing import import_body
 from runtime.services import Services
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
-from tests.factories import author, institution, work
+from tests.factories import author, institution, register_confirmed, work
 
 PASSWORD = "a long enough password"
 ORCID = "0000-0002-1825-0097"
@@ -68,7 +68,7 @@ def people(services: Services) -> People:
     s = services
     ids = {}
     for who, p in (("admin", ADMIN), ("clara", CLARA), ("rico", RICO), ("dora", DORA)):
-        ids[who] = s.accounts.register(p["email"], PASSWORD, p["name"])
+        ids[who] = register_confirmed(s, p["email"], p["name"], PASSWORD)
     s.accounts.grant_role(ADMIN["email"], "admin", "test")
     s.accounts.login(CLARA["email"], PASSWORD)
     import_body(s.catalogue, json.dumps(WORKS).encode())
@@ -83,7 +83,7 @@ def people(services: Services) -> People:
     s.claims.approve(rico_claim, ids["admin"], "L2", "checked", a2)
     dispute = s.claims.open_claim(ids["dora"], a1, [EvidenceIn("statement", text=DORA["statement"])])
     s.claims.add_evidence(dispute, ids["clara"], a1, [EvidenceIn("statement", text=CLARA["rebuttal"])])
-    s.follows.apply_all([FollowCommand(ids["rico"], a1.researcher_id, True)],
+    s.follows.apply_all([FollowCommand(ids["rico"], a1.researcher_id, True, confirmed=True)],
                         known={a1.researcher_id}, owners={a1.researcher_id: ids["clara"]})
     invitation = s.invitations.send(ids["clara"], SendFacts({a1.researcher_id: "L2"}, a2.researcher_id, ids["rico"],
                                                             "claimed", 1), CLARA["invitation"], None, None)

@@ -22,7 +22,7 @@ from domain.invitations.model import inviter_id
 from runtime.expiry import expire_due
 from runtime.importing import import_body
 from tests.conftest import settings_for
-from tests.factories import author, work
+from tests.factories import author, register_confirmed, work
 from tests.fakes import Clock
 
 PASSWORD = "a long enough password"
@@ -57,7 +57,7 @@ def person(client, name: str, owns: str | None = None, level: str = "L2") -> dic
     """An account with a token, owning record `owns` at `level` (approved by a moderator)."""
     services = client.app.state.services
     address = f"{name.lower().replace(' ', '.')}@example.org"
-    account_id = services.accounts.register(address, PASSWORD, name)
+    account_id = register_confirmed(services, address, name, PASSWORD)
     token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
     if owns:
         own(client, account_id, owns, level)
@@ -148,8 +148,8 @@ def test_who_cannot_invite_and_what_cannot_be_invited(client):
     assert_problem(invite(client, sender, "A999999"), 404, "no researcher")
     assert_invalid(invite(client, sender, "A2", message="x" * 2_001), "message", "length <= 2000")
     assert_invalid(invite(client, sender, "A2", colour="blue"), "colour", "unknown field")
-    assert_invalid(invite(client, sender, "A2", work_id="not-a-work"), "work_id", "matching regex")
-    assert_invalid(invite(client, sender, "A2", topic="a\u0000b"), "topic", "matching regex")
+    assert_invalid(invite(client, sender, "A2", work_id="not-a-work"), "work_id", "an OpenAlex work id")
+    assert_invalid(invite(client, sender, "A2", topic="a\u0000b"), "topic", "an OpenAlex topic id")
     assert invite(client, sender, "A2").status_code == 201
     assert_problem(invite(client, sender, "A2"), 409, "already pending")
     # ... also the other way round: the pair is the two people.

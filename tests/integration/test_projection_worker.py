@@ -53,7 +53,7 @@ def test_a_second_worker_waits_and_takes_over_from_a_killed_one(tmp_path, pg_sch
     def write() -> None:  # follows and unfollows while the workers run
         for _ in range(60):
             services.follows.apply_all([FollowCommand(rng.choice(accounts), rng.choice(researchers),
-                                                      rng.random() < 0.75) for _ in range(200)],
+                                                      rng.random() < 0.75, confirmed=True) for _ in range(200)],
                                        known=set(researchers), owners={})
             time.sleep(0.1)
 

@@ -96,7 +96,7 @@ def follow_events(services: Services, n: int, batch: int = 250) -> None:
     """`n` events in the Follows log, a batch per transaction."""
     researchers = [uuid.uuid4() for _ in range(50)]
     for _ in range(max(1, n // batch)):
-        commands = [FollowCommand(uuid.uuid4(), random.choice(researchers), True) for _ in range(min(n, batch))]
+        commands = [FollowCommand(uuid.uuid4(), random.choice(researchers), True, confirmed=True) for _ in range(min(n, batch))]
         services.follows.apply_all(commands, known=set(researchers), owners={})
 
 
@@ -213,7 +213,7 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
     from domain.catalogue.model import researcher_id_for
     from runtime.importing import import_body
     from runtime.notify import Notifier, consume
-    from tests.factories import author, work
+    from tests.factories import author, register_confirmed, work
     from workers.relay import relay_for
 
     settings = Settings.from_env(env)
@@ -223,7 +223,7 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
     services.profiles_runner.catch_up()
 
     def approve(n: int) -> uuid.UUID:
-        account = services.accounts.register(f"p{n}@example.org", "a long enough password", f"P {n}")
+        account = register_confirmed(services, f"p{n}@example.org", f"P {n}")
         rid = researcher_id_for(f"A{n}")
         f = services.profiles_view.record_facts(str(rid))
         facts = RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])

@@ -17,6 +17,8 @@ import time
 import uuid
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import psycopg
@@ -58,12 +60,12 @@ def fresh(client: TestClient) -> None:
     client.app.state.follower_counts.refresh()
 
 
-def follow_many(follows: Follows, researchers: list, count: int, rng: random.Random) -> None:
-    """`count` new follows from new accounts: counts only go up."""
+def follow_many(apps: Any, researchers: list, count: int, rng: random.Random) -> None:
+    """`count` new follows from new (confirmed) accounts: counts only go up. `apps` has `follows`."""
     known = set(researchers)
     for start in range(0, count, 1000):
-        follows.apply_all([FollowCommand(uuid.uuid4(), rng.choice(researchers), True)
-                                    for _ in range(min(1000, count - start))], known=known, owners={})
+        apps.follows.apply_all([FollowCommand(uuid.uuid4(), rng.choice(researchers), True, confirmed=True)
+                                for _ in range(min(1000, count - start))], known=known, owners={})
 
 
 def test_a_replay_builds_version_2_switches_readers_and_the_api_answers_the_same(settings):
@@ -94,7 +96,7 @@ def test_a_replay_builds_version_2_switches_readers_and_the_api_answers_the_same
 
         # The API's runners now build version 2: a new follow shows.
         count = before["/researchers/A1"]["followers_count"]
-        follow_many(api.follows, [researcher_id_for("A1")], 1, random.Random(1))
+        follow_many(api, [researcher_id_for("A1")], 1, random.Random(1))
         assert until(lambda: client.get("/researchers/A1").json()["followers_count"] == count + 1)
 
         # Version 1 stays until dropped, and only once readers left it long enough ago.
@@ -123,12 +125,12 @@ def test_readers_move_only_once_the_new_version_has_caught_up_with_the_old_one(s
     try:
         researchers = [researcher_id_for("A1")]
         import_body(api.catalogue, json.dumps(synthetic_works(5, 3, authors_per_work=1, seed=2)).encode())
-        follow_many(api.follows, researchers, 3_000, random.Random(6))
+        follow_many(api, researchers, 3_000, random.Random(6))
         api.start_projections()
         assert api.wait_for_projections()
         replay(rebuilder, ["followers"])  # switched, with version 2 at the log's head
         # More follows before this process notices: on SQLite its runners put them in version 1 only.
-        follow_many(api.follows, researchers, 2_000, random.Random(7))
+        follow_many(api, researchers, 2_000, random.Random(7))
         if not settings.is_postgres:
             assert api.wait_for_projections()
         rid = str(researchers[0])
@@ -154,10 +156,10 @@ def test_on_postgres_a_retired_version_refuses_batches_from_the_moment_of_the_sw
     rebuilder = Services(pg_settings)
     try:
         researchers = [researcher_id_for("A1")]
-        follow_many(old.follows, researchers, 100, random.Random(8))
+        follow_many(old, researchers, 100, random.Random(8))
         assert old.followers_runner.catch_up() == 100
         replay(rebuilder, ["followers"])
-        follow_many(old.follows, researchers, 100, random.Random(9))
+        follow_many(old, researchers, 100, random.Random(9))
 
         assert old.followers_runner.catch_up() == 0
         assert old.followers_runner.position() == 100
@@ -177,7 +179,7 @@ def test_an_interrupted_replay_resumes_and_ends_equal_to_a_rebuild_from_scratch(
         rng = random.Random(3)
         import_body(services.catalogue, json.dumps(synthetic_works(30, 20, authors_per_work=3, seed=5)).encode())
         researchers = [researcher_id_for(f"A{n}") for n in range(1, 21)]
-        follow_many(services.follows, researchers, 12_000, rng)  # three batches of the followers projection
+        follow_many(services, researchers, 12_000, rng)  # three batches of the followers projection
         for runner in services.runners:
             runner.catch_up()
 
@@ -193,7 +195,7 @@ def test_an_interrupted_replay_resumes_and_ends_equal_to_a_rebuild_from_scratch(
         assert 0 < partial.max_tracking_id(services.follows.name) < head
         services.close_views([partial])
 
-        follow_many(services.follows, researchers, 2_000, rng)  # recorded while the replay was stopped
+        follow_many(services, researchers, 2_000, rng)  # recorded while the replay was stopped
         built = replay(services, ["followers"])
         assert [(b.projection, b.version, b.resumed) for b in built] == [("followers", 2, True), ("trust", 2, True)]
         assert built[0].events < services.follows.recorder.max_notification_id()  # it went on from where it was
@@ -238,7 +240,7 @@ def test_a_replay_killed_mid_catch_up_resumes_where_it_stopped(tmp_path):
     services = Services(settings)
     try:
         import_body(services.catalogue, json.dumps(synthetic_works(30, 20, authors_per_work=3, seed=5)).encode())
-        follow_many(services.follows, [researcher_id_for(f"A{n}") for n in range(1, 21)], 40_000, random.Random(4))
+        follow_many(services, [researcher_id_for(f"A{n}") for n in range(1, 21)], 40_000, random.Random(4))
         head = services.follows.recorder.max_notification_id()
         partial = tmp_path / "var" / "followers_v2.sqlite"  # read-only, beside the replay writing it
 
@@ -307,12 +309,13 @@ def test_a_replay_under_read_load_fails_no_request_and_no_count_goes_backwards(t
     setup = Services(settings)
     try:
         import_body(setup.catalogue, json.dumps(synthetic_works(300, 60, authors_per_work=3, seed=6)).encode())
-        follow_many(setup.follows, hot_ids, 30_000, rng)  # history for the replay to work through
+        follow_many(setup, hot_ids, 30_000, rng)  # history for the replay to work through
     finally:
         setup.close()
     # From here on the test holds few connections: the API, the worker and the replay share
     # PostgreSQL's 100, and each of them opens a dozen pools.
     follows = Follows(env=store_env(settings, Follows.name))
+    apps = SimpleNamespace(follows=follows)
     written = [30_000]
 
     port = free_port()
@@ -357,7 +360,7 @@ def test_a_replay_under_read_load_fails_no_request_and_no_count_goes_backwards(t
 
         def write() -> None:
             while not stop.is_set():
-                follow_many(follows, hot_ids, 50, rng)
+                follow_many(apps, hot_ids, 50, rng)
                 written[0] += 50
                 stop.wait(0.02)
 

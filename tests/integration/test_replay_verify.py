@@ -14,7 +14,7 @@ from domain.invitations.application import SendFacts
 from runtime.importing import import_body
 from runtime.replay import verify
 from runtime.services import PROJECTIONS
-from tests.factories import synthetic_works
+from tests.factories import register_confirmed, synthetic_works
 
 
 def workload(services) -> None:
@@ -22,7 +22,7 @@ def workload(services) -> None:
     import_body(services.catalogue, json.dumps(synthetic_works(40, 20, authors_per_work=3, seed=4)).encode())
     for runner in services.runners:
         runner.catch_up()
-    accounts = [services.accounts.register(f"v{n}@example.org", "a long enough password", f"V {n}") for n in range(6)]
+    accounts = [register_confirmed(services, f"v{n}@example.org", f"V {n}") for n in range(6)]
     known = {researcher_id_for(f"A{n}") for n in range(1, 21) if services.profiles_view.exists(str(researcher_id_for(f"A{n}")))}
     for n, account in enumerate(accounts[:3]):
         rid = researcher_id_for(f"A{n + 1}")
@@ -53,7 +53,7 @@ def workload(services) -> None:
                                                                            links=("https://x.org/",))])
     services.claims.approve(challenge, uuid.uuid4(), "L2", "the thesis says so", facts)
     owners[rid] = accounts[4]
-    services.follows.apply_all([FollowCommand(rng.choice(accounts), rng.choice(sorted(known)), rng.random() < 0.8)
+    services.follows.apply_all([FollowCommand(rng.choice(accounts), rng.choice(sorted(known)), rng.random() < 0.8, confirmed=True)
                                 for _ in range(60)], known=known, owners=owners)
     services.accounts.erase(accounts[5])
     for _ in range(2):  # trust reads what the others wrote
@@ -84,9 +84,9 @@ def test_a_row_changed_behind_the_projections_back_is_reported(services):
 
 def test_a_count_back_at_zero_is_no_difference_from_a_rebuild_that_never_wrote_it(services):
     import_body(services.catalogue, json.dumps(synthetic_works(3, 3, authors_per_work=1, seed=4)).encode())
-    record, reader = researcher_id_for("A1"), uuid.uuid4()
+    record, reader = researcher_id_for("A1"), register_confirmed(services, "reader@example.org", "Reader")
     for follow in (True, False):  # two batches live; one batch in the rebuild
-        services.follows.apply_all([FollowCommand(reader, record, follow)], known={record}, owners={})
+        services.follows.apply_all([FollowCommand(reader, record, follow, confirmed=True)], known={record}, owners={})
         for runner in services.runners:
             runner.catch_up()
     assert services.followers_view.counts_of([str(record)]) == {str(record): (0, 0)}

@@ -16,7 +16,7 @@ from domain.follows.application import FollowCommand
 from projections.trust.runner import TrustRunner
 from runtime.importing import import_body
 from runtime.services import VIEW_CLASSES, store_env
-from tests.factories import synthetic_works
+from tests.factories import register_confirmed, synthetic_works
 
 MODERATOR = uuid.uuid4()
 
@@ -37,13 +37,13 @@ def approve(services, account, openalex_id: str, level: str) -> None:
 def test_live_trust_equals_a_rebuild_after_a_random_workload(services, settings):
     rng = random.Random(11)
     works = synthetic_works(80, 30, authors_per_work=3, seed=3)
-    accounts = [services.accounts.register(f"p{n}@example.org", "a long enough password", f"P {n}") for n in range(12)]
+    accounts = [register_confirmed(services, f"p{n}@example.org", f"P {n}") for n in range(12)]
     researchers = [researcher_id_for(f"A{n}") for n in range(1, 31)]
     for step in range(8):
         import_body(services.catalogue, json.dumps(works[step * 10:(step + 1) * 10]).encode())
         catch_up(services)
         known = {r for r in researchers if services.profiles_view.exists(str(r))}
-        commands = [FollowCommand(rng.choice(accounts), rng.choice(sorted(known)), rng.random() < 0.7)
+        commands = [FollowCommand(rng.choice(accounts), rng.choice(sorted(known)), rng.random() < 0.7, confirmed=True)
                     for _ in range(rng.randint(5, 30))]
         services.follows.apply_all(commands, known=known, owners={})
         if step in (2, 5):  # a few owners verify, which moves both their records and whom they follow

@@ -1,0 +1,103 @@
+"""What e2e tests share: a served app, people with tokens, records they own, problems and mail."""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from domain.catalogue.model import researcher_id_for
+from domain.claims.application import EvidenceIn, RecordFacts
+from runtime.importing import import_body
+from runtime.settings import Settings
+
+PASSWORD = "a long enough password"
+MODERATOR = uuid4()  # decides the claims that `own` approves (no account of its own)
+
+
+def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[TestClient]:
+    """The app with its own services, `works` imported and every projection caught up."""
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services
+        if works:
+            import_body(services.catalogue, json.dumps(list(works)).encode())
+        assert services.wait_for_projections()
+        yield client
+
+
+def settle(client: TestClient) -> None:
+    """Every projection caught up with the logs, and the API's caches with the projections."""
+    assert client.app.state.services.wait_for_projections()
+    client.app.state.profile_cache.refresh()
+    client.app.state.follower_counts.refresh()
+
+
+def mail_folder(client: TestClient) -> Path:
+    return client.app.state.services.settings.data_dir / "mail"
+
+
+def mails_to(client: TestClient, address: str) -> list[email.message.Message]:
+    found = []
+    for path in sorted(mail_folder(client).glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes())
+        if message["To"] == address:
+            found.append(message)
+    return found
+
+
+def code_in_mail(client: TestClient, address: str) -> str:
+    """The code in the newest mail to `address` (the embedded mail folder)."""
+    messages = mails_to(client, address)
+    assert messages, f"no mail to {address}"
+    return re.search(r"code is (\d{6})", messages[-1].get_payload()).group(1)
+
+
+def person(client: TestClient, name: str, *, confirm: bool = True, role: str | None = None,
+           owns: str | None = None, level: str = "L2") -> dict[str, Any]:
+    """An account registered over HTTP (its address confirmed unless `confirm=False`), logged in,
+    with `role` granted and record `owns` approved at `level`."""
+    address = f"{name.lower().replace(' ', '.')}@example.org"
+    registered = client.post("/accounts", json={"email": address, "password": PASSWORD, "display_name": name})
+    assert registered.status_code == 201, registered.text
+    if confirm:
+        confirmed = client.post("/accounts/confirm", json={"email": address, "code": code_in_mail(client, address)})
+        assert confirmed.status_code == 200, confirmed.text
+    if role:
+        client.app.state.services.accounts.grant_role(address, role, "test")
+    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
+    who = {"id": UUID(registered.json()["id"]), "email": address, "headers": {"authorization": f"Bearer {token}"}}
+    if owns:
+        own(client, who["id"], owns, level)
+    return who
+
+
+def facts(client: TestClient, openalex_id: str) -> RecordFacts:
+    rid = researcher_id_for(openalex_id)
+    found = client.app.state.services.profiles_view.record_facts(str(rid))
+    return RecordFacts(rid, found["orcid"], found["base_level"], found["institution_ids"])
+
+
+def own(client: TestClient, account_id: UUID, openalex_id: str, level: str = "L2") -> None:
+    """`account_id` claims the record with a statement and a moderator approves it at `level`."""
+    services = client.app.state.services
+    record = facts(client, openalex_id)
+    claim = services.claims.open_claim(account_id, record, [EvidenceIn("statement", text="It is me.",
+                                                                       links=("https://example.org/me",))])
+    services.claims.approve(claim, MODERATOR, level, "checked", record)
+    settle(client)
+
+
+def assert_problem(response: Any, status: int, part: str) -> dict[str, Any]:
+    """An RFC 9457 problem with this status whose detail says `part`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert part in body["detail"], body
+    return body

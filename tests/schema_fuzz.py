@@ -1,0 +1,100 @@
+"""Schemathesis against a live `peerledger serve` (embedded default, demo data): anonymous, then
+signed in as an admin and moderator. Exits 1 if any request got a 5xx.
+
+    .venv/bin/python -m tests.schema_fuzz [SECONDS PER RUN]      (scripts/fuzz; default 300)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CHEAP_HASHING
+
+PASSWORD = "a long enough fuzzing password"
+ADDRESS = "fuzz@example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peerledger(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "peerledger", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited: {server.stderr.read()[-2000:] if server.stderr else ''}")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def signed_in_token(base: str, env: dict[str, str], data_dir: Path) -> str:
+    """An account whose address is confirmed, with the admin and moderator roles."""
+    assert httpx.post(base + "/accounts", json={"email": ADDRESS, "password": PASSWORD,
+                                                "display_name": "Fuzz Tester"}).status_code == 201
+    mail = next(p.read_text() for p in sorted((data_dir / "mail").glob("*.eml")) if f"To: {ADDRESS}" in p.read_text())
+    code = re.search(r"code is (\d{6})", mail).group(1)
+    assert httpx.post(base + "/accounts/confirm", json={"email": ADDRESS, "code": code}).status_code == 200
+    for role in ("admin", "moderator"):
+        granted = peerledger(env, "accounts", "grant", ADDRESS, role)
+        assert granted.returncode == 0, granted.stderr
+    return httpx.post(base + "/auth/login", json={"email": ADDRESS, "password": PASSWORD}).json()["access_token"]
+
+
+def fuzz(base: str, seconds: int, *headers: str, leave_out: tuple[str, ...] = ()) -> int:
+    command = [str(Path(sys.executable).with_name("st")), "run", f"{base}/schema/openapi.json",
+               "--checks", "not_a_server_error", "--max-time", str(seconds), "--workers", "2",
+               "--request-timeout", "20", "--suppress-health-check", "all"]
+    for header in headers:
+        command += ["-H", header]
+    for operation in leave_out:
+        command += ["--exclude-operation-id", operation]
+    return subprocess.run(command, check=False).returncode
+
+
+def main() -> int:
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    with tempfile.TemporaryDirectory(prefix="pl-fuzz-") as folder:
+        data_dir = Path(folder) / "var"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "POSTGRES_", "PERSISTENCE_"))}
+        env |= {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_RATE_LIMIT_SCALE": "1000",
+                "PEERLEDGER_LOG_LEVEL": "WARNING", **CHEAP_HASHING}
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([sys.executable, "-m", "peerledger", "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until_up(base, server)
+            token = signed_in_token(base, env, data_dir)
+            print(f"schemathesis, anonymous, {seconds} s", flush=True)
+            anonymous = fuzz(base, seconds)
+            print(f"schemathesis, signed in as an admin and moderator, {seconds} s", flush=True)
+            # Erasing the account would end the run's session at its first call: left to the anonymous run.
+            signed_in = fuzz(base, seconds, f"Authorization: Bearer {token}", leave_out=("MeErase",))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return 1 if anonymous or signed_in else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
