@@ -3,7 +3,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY domain domain
 COPY projections projections
-COPY runtime runtime
+COPY adapters adapters
+COPY bootstrap bootstrap
+COPY operations operations
 COPY api api
 COPY workers workers
 COPY peerledger peerledger

@@ -31,11 +31,13 @@ from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.system import health, ready
 from api.trust import TrustController
-from runtime.demo import load_demo_data
-from runtime.expiry import expire_loop
-from runtime.notify import LocalNotifier, Notifier
-from runtime.services import Services, derive, secret_key
-from runtime.settings import Settings
+from operations.demo import load_demo_data
+from operations.expiry import expire_loop
+from operations.notifications import Notifier
+from workers.follow_writer import FollowWriter
+from workers.notify import LocalNotifier
+from bootstrap.services import Services, derive, secret_key
+from bootstrap.settings import Settings
 
 log = logging.getLogger("peerledger.api")
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.jwt_auth = jwt_auth
         app.state.session_gate = SessionGate(svc.accounts)
         app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
+        app.state.follow_writer = FollowWriter(svc.follows, svc.existing_and_owners)
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
@@ -97,6 +100,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             yield
         finally:
             unsubscribe()
+            app.state.follow_writer.stop()
             expiry_stop.set()
             if notifier is not None:
                 notifier.stop()

@@ -80,7 +80,7 @@ COMMAND_TIMEOUT = 10.0
 
 
 async def run_command(state: State, command: FollowCommand) -> Any:
-    future = state.services.follow_writer.submit(command)
+    future = state.follow_writer.submit(command)
     try:
         outcome = await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_TIMEOUT)
     except TimeoutError:

@@ -8,8 +8,8 @@ from litestar.datastructures import State
 
 from api.auth import requires_role
 from api.errors import ProblemError
-from runtime.importing import ImportSummary, MalformedImportError, import_body
-from runtime.openalex import UnreadableFileError
+from operations.importing import ImportSummary, MalformedImportError, import_body
+from adapters.openalex import UnreadableFileError
 
 ACCEPTED_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
 

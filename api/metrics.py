@@ -14,7 +14,8 @@ from litestar.datastructures import State
 from litestar.types import Message, Scope
 
 from api.auth import PUBLIC
-from runtime.metrics import CONTENT_TYPE, render
+from adapters.prometheus import CONTENT_TYPE
+from operations.metrics import render
 
 REQUESTS: Counter[str] = Counter()
 

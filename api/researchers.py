@@ -23,8 +23,8 @@ from domain.errors import ResearcherNotFoundError
 from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
 from projections.profiles.projection import name_key
 from projections.profiles.view import ProfilesView
-from runtime.openalex import MalformedRecordError, normalise_orcid
-from runtime.timetravel import PastProfile, profile_at
+from adapters.openalex import MalformedRecordError, normalise_orcid
+from operations.timetravel import PastProfile, profile_at
 
 JSON = "application/json"
 _OPENALEX_AUTHOR = re.compile(r"^[Aa]\d{1,15}$")

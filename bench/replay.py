@@ -27,9 +27,9 @@ from bench.run import PgSchema, calibration_ms, env_for
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.model import Follow
-from runtime.importing import import_body
-from runtime.services import Services
-from runtime.settings import Settings
+from operations.importing import import_body
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 from tests.factories import synthetic_works
 
 PAGE = 5_000

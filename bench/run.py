@@ -36,9 +36,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from runtime.importing import import_file
-from runtime.services import Services
-from runtime.settings import Settings
+from operations.importing import import_file
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 from tests.factories import author, institution, synthetic_works, work
 
 PG = {
@@ -456,7 +456,7 @@ def pgbench_inserts(schema: str, seconds: int) -> float:
 def bench_follows(args: argparse.Namespace) -> None:
     from projections.followers.projection import FollowersProjection
     from projections.runner import BatchProjectionRunner
-    from runtime.services import VIEW_CLASSES, store_env
+    from bootstrap.services import VIEW_CLASSES, store_env
     from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 

@@ -26,10 +26,10 @@ from bench.run import PgSchema, calibration_ms, env_for, serving
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.application import FollowCommand
-from runtime.importing import import_body
-from runtime.services import Services
-from runtime.settings import Settings
-from runtime.timetravel import SETTLED
+from operations.importing import import_body
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from operations.timetravel import SETTLED
 from tests.factories import author, work
 
 

@@ -12,7 +12,7 @@ from eventsourcing.persistence import StoredEvent
 
 @runtime_checkable
 class SelectsEventsOfMany(Protocol):
-    """A recorder that reads the events of many aggregates in one query (runtime/recorders.py)."""
+    """A recorder that reads the events of many aggregates in one query (adapters/recorders.py)."""
 
     def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
 

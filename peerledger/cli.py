@@ -16,10 +16,11 @@ from uuid import UUID
 import msgspec
 
 from domain.errors import DomainError
-from runtime.importing import ImportSummary, import_file
-from runtime.openalex import UnreadableFileError, WorkFileReader, openalex_id
-from runtime.services import PROJECTIONS, OutdatedReadModelsError, Services
-from runtime.settings import SETTINGS_HELP, Settings, SettingsError
+from operations.importing import ImportSummary, import_file
+from adapters.openalex import UnreadableFileError, WorkFileReader, openalex_id
+from bootstrap.registry import PROJECTIONS
+from bootstrap.services import OutdatedReadModelsError, Services
+from bootstrap.settings import SETTINGS_HELP, Settings, SettingsError
 
 
 def settings_help() -> str:
@@ -202,7 +203,7 @@ def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def replay_command(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.replay import verify
+    from operations.replay import verify
 
     unknown = sorted(set(args.names) - set(PROJECTIONS))
     if unknown:
@@ -231,7 +232,7 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def timestamp_argument(text: str) -> datetime:
-    from runtime.export import parse_timestamp
+    from operations.export import parse_timestamp
 
     try:
         return parse_timestamp(text)
@@ -240,7 +241,7 @@ def timestamp_argument(text: str) -> datetime:
 
 
 def history_command(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.export import export_history, require_admin
+    from operations.export import export_history, require_admin
 
     def refuse(message: str) -> int:
         print(f"peerledger history export: {message}", file=sys.stderr)
@@ -295,7 +296,7 @@ def output_file(path: Path | None) -> Iterator[BinaryIO]:
 
 def switch_command(settings: Settings, args: argparse.Namespace) -> int:
     """`replay [NAME ...]`: build new versions and switch readers; `replay --drop-old`."""
-    from runtime.replay import Progress, ReplayRunningError, drop_old, old_versions, replay
+    from operations.replay import Progress, ReplayRunningError, drop_old, old_versions, replay
 
     services = Services(settings, allow_outdated=True)
     try:

@@ -54,7 +54,7 @@ class SqlView(TrackingRecorder):
     bigint = "INTEGER"
     binary_collation = ""  # SQLite compares text by code point already
     # Checked at the start of each batch's transaction (raising ViewRetiredError): set for a view
-    # opened at a version of its projection (runtime/versions.py); None for scratch views.
+    # opened at a version of its projection (bootstrap/versions.py); None for scratch views.
     fence: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

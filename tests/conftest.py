@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runtime.services import Services
-from runtime.settings import Settings
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 
 PG = {
     "POSTGRES_HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
@@ -20,7 +20,7 @@ PG = {
     "POSTGRES_USER": os.environ.get("POSTGRES_USER", "postgres"),
     "POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
 }
-DEMO = Path(__file__).resolve().parent.parent / "runtime" / "demo_data" / "openalex-demo-works.json"
+DEMO = Path(__file__).resolve().parent.parent / "operations" / "demo_data" / "openalex-demo-works.json"
 
 
 def pg_dsn() -> str:

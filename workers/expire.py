@@ -1,14 +1,15 @@
-"""`peerledger worker expire`: runtime.expiry's pass every minute until SIGTERM/SIGINT."""
+"""`peerledger worker expire`: operations.expiry's pass every minute until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import signal
 import threading
 
-from runtime.expiry import expire_loop
-from runtime.metrics import render, serve_metrics
-from runtime.services import Services
-from runtime.settings import Settings
+from operations.expiry import expire_loop
+from adapters.prometheus import serve_metrics
+from operations.metrics import render
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 
 
 def run_expire(settings: Settings, interval: float = 60.0, stop: threading.Event | None = None) -> int:

@@ -15,10 +15,11 @@ from typing import Any
 
 import psycopg
 
-from runtime.metrics import render, serve_metrics
-from runtime.services import Services
-from runtime.settings import Settings
-from runtime.sqlstore import postgres_conninfo
+from adapters.prometheus import serve_metrics
+from operations.metrics import render
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from adapters.sqlstore import postgres_conninfo
 
 log = logging.getLogger("peerledger.workers")
 

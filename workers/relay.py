@@ -1,4 +1,19 @@
-"""`peerledger worker relay`: publishes every application's events to NATS JetStream."""
+"""`peerledger worker relay`, the relay: every application's event log in PostgreSQL, published to a JetStream stream.
+
+Each event goes to `<prefix>.<area>.<Aggregate>.<Event>` (for example
+`peerledger.claims.Claim.Approved`) as a msgspec-encoded `RelayedEvent`, with `Nats-Msg-Id`
+`<application>:<notification id>`. The relay's position per application lives in PostgreSQL and
+moves only after JetStream has acknowledged every message up to it, so:
+
+- killed at any point, it publishes again from its last position, and the stream drops what it
+  already holds by Msg-Id (the duplicate window is an hour: longer than any retry here);
+- while NATS is down it keeps retrying the same batch, and the API, which never waits for NATS,
+  goes on recording events;
+- notification ids have gaps; it reads "greater than the last id seen", so a gap is never a stall.
+
+It wakes on PostgreSQL's LISTEN/NOTIFY (eventsourcing notifies each application's channel on
+every insert), and polls once a second in case a notification was missed.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +21,148 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
+from typing import Any
 
-from runtime.metrics import render, serve_metrics
-from runtime.relay import Relay, RelayPositions
-from runtime.services import Services
-from runtime.settings import Settings
+import nats
+import psycopg
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
 
-log = logging.getLogger("peerledger.workers")
+from adapters.nats import encode, subject_for
+from adapters.prometheus import serve_metrics
+from adapters.sqlstore import SqlStore, postgres_conninfo
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from operations.metrics import render
+
+log = logging.getLogger("peerledger.relay")
+
+DUPLICATE_WINDOW = 3600.0  # seconds
+
+
+class RelayPositions:
+    """How far the relay has published each application's log (PostgreSQL, shared by restarts)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        store.execute(f"CREATE TABLE IF NOT EXISTS peerledger_relay_positions (application TEXT PRIMARY KEY,"
+                      f" position {store.bigint} NOT NULL)")
+
+    def get(self, application: str) -> int:
+        rows = self.store.execute("SELECT position FROM peerledger_relay_positions WHERE application = %s",
+                                  (application,))
+        return int(rows[0][0]) if rows else 0
+
+    def save(self, application: str, position: int) -> None:
+        self.store.execute(
+            "INSERT INTO peerledger_relay_positions (application, position) VALUES (%s, %s)"
+            " ON CONFLICT (application) DO UPDATE SET position = excluded.position"
+            " WHERE peerledger_relay_positions.position < excluded.position",
+            (application, position),
+        )
+
+
+class Relay:
+    def __init__(self, apps: Sequence[Any], positions: RelayPositions, *, urls: Sequence[str], stream: str,
+                 prefix: str, store_env: dict[str, str], batch: int = 1_000) -> None:
+        self.apps = list(apps)
+        self.positions = positions
+        self.urls = list(urls)
+        self.stream = stream
+        self.prefix = prefix
+        self.store_env = store_env
+        self.batch = batch
+        self.published = 0
+        self._position = {app.name: positions.get(app.name) for app in self.apps}
+        self._wake = asyncio.Event()
+
+    def position(self, application: str) -> int:
+        return self._position[application]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        nc = await nats.connect(servers=self.urls, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                allow_reconnect=True, connect_timeout=2)
+        listener = asyncio.create_task(self._listen(stop))
+        try:
+            js = nc.jetstream(timeout=5)
+            await self._ensure_stream(js, stop)
+            backoff = 0.2
+            while not stop.is_set():
+                moved, failed = 0, False
+                for app in self.apps:  # one application's trouble does not hold the others up
+                    try:
+                        moved += await self._relay_batch(js, app, nc.max_payload)
+                    except Exception as e:  # noqa: BLE001 - NATS or PostgreSQL away: the same batch again, later
+                        log.warning("relaying %s failed (%s); retrying in %.1f s", app.name, e, backoff)
+                        failed = True
+                if failed:
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.2
+                if not moved:
+                    self._wake.clear()
+                    await _wait(stop, 1.0, self._wake)
+        finally:
+            listener.cancel()
+            await nc.drain() if nc.is_connected else await nc.close()
+
+    async def _ensure_stream(self, js: Any, stop: asyncio.Event) -> None:
+        config = StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"], storage=StorageType.FILE,
+                              duplicate_window=DUPLICATE_WINDOW)
+        while not stop.is_set():
+            try:
+                try:
+                    await js.add_stream(config)
+                except BadRequestError:
+                    await js.update_stream(config)  # it exists: make its settings ours
+                return
+            except Exception as e:  # noqa: BLE001 - NATS not there yet
+                log.warning("cannot set up stream %s yet (%s)", self.stream, e)
+                await _wait(stop, 1.0)
+
+    async def _relay_batch(self, js: Any, app: Any, max_payload: int) -> int:
+        start = self._position[app.name]
+        notifications = await asyncio.to_thread(
+            app.recorder.select_notifications, start=start, limit=self.batch, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        # Sent in order on one connection, so the stream stores them in order; then every ack.
+        acks = await asyncio.gather(*(
+            js.publish(subject_for(self.prefix, app.name, n.topic), encode(app.name, n, max_payload),
+                       stream=self.stream, headers={"Nats-Msg-Id": f"{app.name}:{n.id}"})
+            for n in notifications
+        ))
+        last = notifications[-1].id
+        await asyncio.to_thread(self.positions.save, app.name, last)
+        self._position[app.name] = last
+        self.published += sum(1 for ack in acks if not ack.duplicate)
+        return len(notifications)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Wake the loop when any application records events."""
+        channels = [app.recorder.channel_name for app in self.apps if hasattr(app.recorder, "channel_name")]
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(postgres_conninfo(self.store_env),
+                                                                 autocommit=True) as conn:
+                    for channel in channels:
+                        await conn.execute(f'LISTEN "{channel}"')
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - PostgreSQL restarting: the poll covers meanwhile
+                log.warning("LISTEN connection lost (%s); reconnecting", e)
+                await _wait(stop, 1.0)
+
+
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    waits = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(wake.wait())] if wake else [])
+    done, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
 
 
 def run_relay(settings: Settings) -> int:
@@ -29,7 +179,7 @@ def run_relay(settings: Settings) -> int:
 
 
 def relay_for(services: Services, settings: Settings) -> Relay:
-    apps = [services.catalogue, services.accounts, services.claims, services.follows, services.invitations]
+    apps = list(services.applications.values())
     return Relay(apps, RelayPositions(services.sql), urls=settings.nats_urls, stream=settings.nats_stream,
                  prefix=settings.nats_subject_prefix, store_env=settings.store_env)
 

@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
-from runtime.importing import import_body
-from runtime.settings import Settings
+from operations.importing import import_body
+from bootstrap.settings import Settings
 
 PASSWORD = "a long enough password"
 MODERATOR = uuid4()  # decides the claims that `own` approves (no account of its own)

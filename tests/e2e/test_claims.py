@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from domain.catalogue.model import researcher_id_for
-from runtime.importing import import_body
+from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, institution, work
 

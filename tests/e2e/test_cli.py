@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from runtime.services import Services
-from runtime.settings import SETTINGS_HELP, Settings
+from bootstrap.services import Services
+from bootstrap.settings import SETTINGS_HELP, Settings
 from tests.conftest import CHEAP_HASHING, DEMO
 from tests.factories import author, work
 

@@ -17,8 +17,8 @@ from domain.catalogue.model import researcher_id_for
 from domain.follows.model import Follow
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
-from runtime.importing import import_body
-from runtime.services import VIEW_CLASSES, store_env
+from operations.importing import import_body
+from bootstrap.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
 from tests.factories import author, register_confirmed, work
 

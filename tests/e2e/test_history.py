@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from domain.catalogue.model import researcher_id_for
-from runtime.importing import import_body
+from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.test_claims import assert_problem, code_in_mail
 from tests.factories import author, work
@@ -221,7 +221,7 @@ def test_a_claims_history_is_for_its_claimant_and_moderators_only(client):
 
 
 def test_an_erased_account_does_not_come_back_through_history_time_travel_or_replay(client):
-    from runtime.replay import verify
+    from operations.replay import verify
 
     ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
     claim_and_approve(client, ada, mod)
@@ -273,7 +273,7 @@ def test_time_travel_now_equals_the_live_profile_after_a_mixed_workload(client):
 
 
 def test_time_travel_from_snapshots_answers_as_a_full_fold_does(client, monkeypatch):
-    import runtime.timetravel as timetravel
+    import operations.timetravel as timetravel
 
     services = client.app.state.services
     moments = [moment()]
@@ -342,7 +342,7 @@ def test_a_reimport_that_only_refreshes_citation_counts_adds_no_history(client):
 
 
 def test_no_snapshot_is_kept_while_the_history_view_lags_behind_the_catalogue(services, monkeypatch):
-    import runtime.timetravel as timetravel
+    import operations.timetravel as timetravel
 
     monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 1)
     monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))
@@ -363,7 +363,7 @@ def test_no_snapshot_is_kept_while_the_history_view_lags_behind_the_catalogue(se
 
 
 def test_reads_at_ever_earlier_moments_do_not_pile_up_snapshots(services, monkeypatch):
-    import runtime.timetravel as timetravel
+    import operations.timetravel as timetravel
 
     monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 3)
     monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))

@@ -20,9 +20,9 @@ from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.application import FollowCommand
 from domain.invitations.application import SendFacts
-from runtime.export import ExportedEvent, Redactor, application_events
-from runtime.importing import import_body
-from runtime.services import Services
+from operations.export import ExportedEvent, Redactor, application_events
+from operations.importing import import_body
+from bootstrap.services import Services
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 from tests.factories import author, institution, register_confirmed, work
 

@@ -19,8 +19,8 @@ from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.invitations.model import inviter_id
-from runtime.expiry import expire_due
-from runtime.importing import import_body
+from operations.expiry import expire_due
+from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, register_confirmed, work
 from tests.fakes import Clock

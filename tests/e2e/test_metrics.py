@@ -7,7 +7,7 @@ import re
 from litestar.testing import TestClient
 
 from api.app import create_app
-from runtime.relay import RelayPositions
+from workers.relay import RelayPositions
 from tests.conftest import settings_for
 
 

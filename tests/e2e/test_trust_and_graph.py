@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from runtime.importing import import_body
+from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.test_invitations import own, person
 from tests.factories import author, institution, work

@@ -6,7 +6,7 @@ import json
 import threading
 
 from domain.catalogue.model import Work, work_id_for
-from runtime.importing import import_file
+from operations.importing import import_file
 from tests.conftest import DEMO
 from tests.factories import author, synthetic_works, work
 

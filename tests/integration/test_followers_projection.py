@@ -19,7 +19,7 @@ from domain.follows.application import FollowCommand
 from domain.follows.model import Follow
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
-from runtime.services import VIEW_CLASSES, store_env
+from bootstrap.services import VIEW_CLASSES, store_env
 
 RESEARCHERS = [uuid.UUID(int=n) for n in range(1, 11)]
 ACCOUNTS = [uuid.UUID(int=1000 + n) for n in range(1, 31)]

@@ -8,7 +8,7 @@ import msgspec
 
 from api.profile_cache import ProfileCache
 from domain.catalogue.model import researcher_id_for
-from runtime.importing import import_file
+from operations.importing import import_file
 from tests.factories import author, work
 
 

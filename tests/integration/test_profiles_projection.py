@@ -12,8 +12,8 @@ from eventsourcing.utils import Environment
 from domain.catalogue.model import researcher_id_for
 from projections.profiles.projection import ProfilesProjection
 from projections.runner import BatchProjectionRunner
-from runtime.importing import import_file
-from runtime.services import VIEW_CLASSES, store_env
+from operations.importing import import_file
+from bootstrap.services import VIEW_CLASSES, store_env
 from tests.conftest import DEMO
 from tests.factories import author, institution, work
 

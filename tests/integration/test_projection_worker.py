@@ -21,8 +21,8 @@ from eventsourcing.utils import Environment
 from domain.follows.application import FollowCommand
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
-from runtime.services import VIEW_CLASSES, Services, store_env
-from runtime.settings import Settings
+from bootstrap.services import VIEW_CLASSES, Services, store_env
+from bootstrap.settings import Settings
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres

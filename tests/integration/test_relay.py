@@ -22,9 +22,10 @@ import nats
 import pytest
 
 from domain.follows.application import FollowCommand
-from runtime.relay import RelayedEvent, RelayPositions
-from runtime.services import Services
-from runtime.settings import Settings
+from adapters.nats import RelayedEvent
+from workers.relay import RelayPositions
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres
@@ -211,8 +212,9 @@ def test_nats_down_for_ten_seconds_under_load_loses_nothing(env, nats_server):
 def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env, tmp_path):
     from domain.claims.application import EvidenceIn, RecordFacts
     from domain.catalogue.model import researcher_id_for
-    from runtime.importing import import_body
-    from runtime.notify import Notifier, consume
+    from operations.importing import import_body
+    from operations.notifications import Notifier
+    from workers.notify import consume
     from tests.factories import author, register_confirmed, work
     from workers.relay import relay_for
 
@@ -285,7 +287,7 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
         assert notifier.handle(again) == 0
         # An event too large for one NATS message goes without its state; the consumer reads it
         # from the log instead.
-        from runtime.relay import encode
+        from adapters.nats import encode
         slim = msgspec.json.decode(encode("Claims", approved, max_payload=1_100), type=RelayedEvent)
         assert slim.state_omitted
         services.sql.execute("DELETE FROM peerledger_notifications WHERE key LIKE %s", (f"Claims:{approved.id}:%",))

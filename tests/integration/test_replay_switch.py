@@ -30,11 +30,11 @@ from litestar.testing import TestClient
 from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.follows.application import FollowCommand, Follows
-from runtime.importing import import_body
-from runtime.replay import ReplayRunningError, drop_old, old_versions, replay, replay_lock, verify
-from runtime.services import PROJECTIONS, VIEW_CLASSES, Services, store_env
-from runtime.settings import Settings
-from runtime.versions import version_prefix
+from operations.importing import import_body
+from operations.replay import ReplayRunningError, drop_old, old_versions, replay, replay_lock, verify
+from bootstrap.services import PROJECTIONS, VIEW_CLASSES, Services, store_env
+from bootstrap.settings import Settings
+from bootstrap.versions import version_prefix
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET, pg_dsn
 from tests.factories import synthetic_works
 from tests.integration.test_replay_verify import workload

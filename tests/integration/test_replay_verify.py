@@ -11,9 +11,9 @@ from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.application import FollowCommand
 from domain.invitations.application import SendFacts
-from runtime.importing import import_body
-from runtime.replay import verify
-from runtime.services import PROJECTIONS
+from operations.importing import import_body
+from operations.replay import verify
+from bootstrap.services import PROJECTIONS
 from tests.factories import register_confirmed, synthetic_works
 
 

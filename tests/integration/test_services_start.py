@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.services import Services
+from bootstrap.services import Services
 from tests.conftest import settings_for
 
 pytestmark = pytest.mark.postgres

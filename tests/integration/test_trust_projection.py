@@ -14,8 +14,8 @@ from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.follows.application import FollowCommand
 from projections.trust.runner import TrustRunner
-from runtime.importing import import_body
-from runtime.services import VIEW_CLASSES, store_env
+from operations.importing import import_body
+from bootstrap.services import VIEW_CLASSES, store_env
 from tests.factories import register_confirmed, synthetic_works
 
 MODERATOR = uuid.uuid4()

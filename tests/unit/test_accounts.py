@@ -16,9 +16,9 @@ from domain.errors import (
     InvalidRefreshTokenError,
     WeakPasswordError,
 )
-from runtime.passwords import Argon2Hasher
-from runtime.sqlstore import SQLiteStore
-from runtime.vault import SqlVault
+from adapters.passwords import Argon2Hasher
+from adapters.sqlstore import SQLiteStore
+from adapters.vault import SqlVault
 from tests.fakes import Clock, Outbox
 
 PASSWORD = "a perfectly long password"

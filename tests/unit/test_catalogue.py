@@ -6,7 +6,7 @@ import pytest
 
 from domain.catalogue.application import Catalogue
 from domain.catalogue.model import Researcher, Work, researcher_id_for, work_id_for
-from runtime.openalex import OAWork, to_record
+from adapters.openalex import OAWork, to_record
 from tests.factories import author, work
 import msgspec
 

@@ -9,8 +9,8 @@ import pytest
 
 from domain.claims.application import Claims, EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError, TooManyRequestsError
-from runtime.sqlstore import SQLiteStore
-from runtime.vault import SqlVault
+from adapters.sqlstore import SQLiteStore
+from adapters.vault import SqlVault
 from tests.factories import orcid_with_checksum
 from tests.fakes import Clock, Outbox
 

@@ -15,8 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.claims.application import Claims, EvidenceIn, RecordFacts
 from domain.claims.model import Claim, Record, record_id_for
 from domain.errors import DomainError
-from runtime.sqlstore import SQLiteStore
-from runtime.vault import SqlVault
+from adapters.sqlstore import SQLiteStore
+from adapters.vault import SqlVault
 from tests.fakes import Outbox
 
 ORCID, OTHER = "0000-0002-1825-0097", "0000-0002-1694-233X"

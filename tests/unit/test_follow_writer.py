@@ -8,7 +8,7 @@ import pytest
 
 from domain.errors import UnavailableError
 from domain.follows.application import FollowCommand, Follows
-from runtime.follow_writer import FollowWriter
+from workers.follow_writer import FollowWriter
 
 RECORD = uuid4()
 

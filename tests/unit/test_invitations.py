@@ -10,8 +10,8 @@ import pytest
 
 from domain.errors import ConflictError, ForbiddenError, TooManyRequestsError
 from domain.invitations.application import REFUSED, Invitations, SendFacts
-from runtime.sqlstore import SQLiteStore
-from runtime.vault import SqlVault
+from adapters.sqlstore import SQLiteStore
+from adapters.vault import SqlVault
 from tests.fakes import Clock
 
 SENDER, SENDER_RECORD = uuid4(), uuid4()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.openalex import (
+from adapters.openalex import (
     UnreadableFileError,
     WorkFileReader,
     normalise_orcid,

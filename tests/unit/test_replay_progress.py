@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from runtime.replay import Progress
+from operations.replay import Progress
 
 
 class FakeRunner:

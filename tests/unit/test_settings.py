@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.settings import Settings, SettingsError
+from bootstrap.settings import Settings, SettingsError
 
 
 def test_no_configuration_means_the_embedded_default():

@@ -16,7 +16,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.sqlstore import SqlStore
+from adapters.sqlstore import SqlStore
 
 PREFIX = "v1:"
 

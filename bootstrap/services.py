@@ -27,63 +27,29 @@ from domain.catalogue.application import Catalogue
 from domain.claims.application import Claims
 from domain.follows.application import Follows
 from domain.invitations.application import Invitations
-from projections.followers.projection import FollowersProjection
-from projections.followers.view import (
-    FollowersView,
-    PostgresFollowersView,
-    SQLiteFollowersView,
-)
-from projections.history.projection import HistoryProjection
-from projections.history.view import HistoryView, PostgresHistoryView, SQLiteHistoryView
-from projections.invitations.projection import InvitationsProjection
-from projections.invitations.view import (
-    InvitationsView,
-    PostgresInvitationsView,
-    SQLiteInvitationsView,
-)
-from projections.moderation.projection import ModerationProjection
-from projections.moderation.view import (
-    ModerationView,
-    PostgresModerationView,
-    SQLiteModerationView,
-)
+from projections.followers.view import FollowersView
+from projections.history.view import HistoryView
+from projections.invitations.view import InvitationsView
+from projections.moderation.view import ModerationView
 from projections.profiles.projection import ProfilesProjection
-from projections.profiles.view import (
-    PostgresProfilesView,
-    ProfilesView,
-    SQLiteProfilesView,
-)
+from projections.profiles.view import ProfilesView
 from projections.runner import BatchProjectionRunner
 from projections.trust.runner import TrustRunner
-from projections.trust.view import PostgresTrustView, SQLiteTrustView, TrustView
-from runtime.follow_writer import FollowWriter
-from runtime.mail import FolderMailer, SmtpMailer
-from runtime.notify import NotificationStore
-from runtime.orcid import OrcidSignIn
-from runtime.passwords import Argon2Hasher
-from runtime.ratelimit import RateLimiter
-from runtime.settings import Settings
-from runtime.sqlstore import PostgresStore, SQLiteStore, SqlStore
-from runtime.vault import SqlVault
-from runtime.versions import ProjectionVersions, postgres_fence, version_prefix
+from projections.trust.view import TrustView
+from adapters.mail import FolderMailer, SmtpMailer
+from adapters.notification_store import NotificationStore
+from adapters.orcid import OrcidSignIn
+from adapters.passwords import Argon2Hasher
+from adapters.ratelimit import RateLimiter
+from bootstrap.settings import Settings
+from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore
+from adapters.vault import SqlVault
+from bootstrap.registry import AREAS, POSTGRES, PROJECTIONS, READ_MODEL, READS, SQLITE, VIEW_CLASSES
+from bootstrap.versions import ProjectionVersions, postgres_fence, version_prefix
 
 log = logging.getLogger("peerledger.versions")
 
-SQLITE, POSTGRES = "eventsourcing.sqlite", "eventsourcing.postgres"
-RECORDERS = {SQLITE: "runtime.recorders:SQLiteBatchRecorder", POSTGRES: "runtime.recorders:PostgresBatchRecorder"}
-PROJECTIONS = ("profiles", "moderation", "followers", "invitations", "history", "trust")
-# Each projection's view class, by persistence module.
-VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
-    "profiles": {SQLITE: SQLiteProfilesView, POSTGRES: PostgresProfilesView},
-    "moderation": {SQLITE: SQLiteModerationView, POSTGRES: PostgresModerationView},
-    "followers": {SQLITE: SQLiteFollowersView, POSTGRES: PostgresFollowersView},
-    "invitations": {SQLITE: SQLiteInvitationsView, POSTGRES: PostgresInvitationsView},
-    "history": {SQLITE: SQLiteHistoryView, POSTGRES: PostgresHistoryView},
-    "trust": {SQLITE: SQLiteTrustView, POSTGRES: PostgresTrustView},
-}
-# Projections built from other read models instead of the event log. Their positions count the
-# others' batches, which a rebuild numbers afresh: they are rebuilt and switched with what they read.
-READS: dict[str, tuple[str, ...]] = {"trust": ("profiles", "followers")}
+RECORDERS = {SQLITE: "adapters.recorders:SQLiteBatchRecorder", POSTGRES: "adapters.recorders:PostgresBatchRecorder"}
 # (key, attempts, window in seconds, what): claim-code mails, counted before each is sent.
 CLAIM_CODE_MAIL_LIMITS = (
     ("claim code mails:claimant:{account}", 10, 86_400, "claim codes mailed for your claims today"),
@@ -113,14 +79,14 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
         env.setdefault("POSTGRES_MAX_OVERFLOW", "9")
         # After the server restarts, pooled connections are dead: each is checked when taken
         # (a round trip on loopback) so the first request after a restart gets a live one, and
-        # a server that is down fails a request within seconds instead of holding it for 30.
+        # a server that is down fails a request within 10 s (the follow command timeout) instead of 30.
         env.setdefault("POSTGRES_PRE_PING", "y")
-        env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
+        env.setdefault("POSTGRES_CONNECT_TIMEOUT", "10")
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
         env.setdefault(f"{prefix}_SQLITE_LOCK_TIMEOUT", "30")
-    if settings.persistence_module in RECORDERS and name in (Catalogue.name, Follows.name):
+    if settings.persistence_module in RECORDERS and name in (Catalogue.name, Follows.name):  # batch writers
         env.setdefault(f"{prefix}_APPLICATION_RECORDER_TOPIC", RECORDERS[settings.persistence_module])
     return env
 
@@ -169,6 +135,11 @@ class Services:
     Each projection's view (`<name>_view`) and runners are those of the version readers use; with
     follow_versions() the process moves over when `peerledger replay` switches readers."""
 
+    catalogue: Catalogue
+    accounts: Accounts
+    claims: Claims
+    follows: Follows
+    invitations: Invitations
     profiles_view: ProfilesView
     moderation_view: ModerationView
     followers_view: FollowersView
@@ -202,20 +173,11 @@ class Services:
                 redirect_uri=settings.orcid_redirect_uri,
                 state_secret=derive(secret, "orcid-state"),
             )
-            self.accounts = Accounts(
-                env=store_env(settings, Accounts.name), vault=self.vault, hasher=self.hasher, mailer=self.mailer
-            )
-            self.catalogue = Catalogue(env=store_env(settings, Catalogue.name))
-            self.claims = Claims(
-                env=store_env(settings, Claims.name),
-                vault=self.vault,
-                mailer=self.mailer,
-                institution_domains=self.catalogue.institution_domains,
-                code_mail_quota=self.claim_code_quota,
-            )
-            self.follows = Follows(env=store_env(settings, Follows.name))
-            self.invitations = Invitations(env=store_env(settings, Invitations.name), vault=self.vault,
-                                           exclusive=self.sql.exclusive)
+            # Every business area's application (bootstrap/registry.py), by name and as an attribute.
+            self.applications: dict[str, Any] = {}
+            for area in AREAS:
+                app = self.applications[area.name] = area.build(self, store_env(settings, area.name))
+                setattr(self, area.attribute, app)
             self.versions = ProjectionVersions(self.sql, PROJECTIONS)
             self._factories: dict[int, Any] = {}  # id(view) -> the factory that opened it
             current = self.versions.all()
@@ -229,7 +191,6 @@ class Services:
             self._runners = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             # In this order: trust, last, reads the profile documents and follower counts.
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
-        self._follow_writer: FollowWriter | None = None
         self._lifecycle = threading.RLock()  # which runners run, and which views readers use
         self._started: dict[str, list[Any]] = {}  # projection -> its runners this process runs
         self._pending: dict[str, list[Any]] = {}  # projection -> runners of a version not yet read
@@ -271,7 +232,7 @@ class Services:
         return self._open[projection]
 
     def open_view(self, projection: str, table_prefix: str | None = None, *, version: int | None = None) -> Any:
-        """A projection's view at `version` (runtime/versions.py), or in other tables given by
+        """A projection's view at `version` (bootstrap/versions.py), or in other tables given by
         `table_prefix` (a scratch rebuild to compare)."""
         name = table_prefix or version_prefix(projection, version or 1)
         factory: Any = InfrastructureFactory.construct(Environment(name, store_env(self.settings, name)))
@@ -291,37 +252,14 @@ class Services:
     def runners_for(self, projection: str, view: Any, reads: Mapping[str, Any] | None = None) -> list[Any]:
         """The runners that build `projection` into `view`: one per upstream application. A
         projection built from other read models reads `reads[name]`, else the current ones."""
-        if projection == "profiles":
-            profiles = ProfilesProjection(view=view, open_sealed=self.vault.open)
-            return [BatchProjectionRunner(app, profiles) for app in (self.catalogue, self.claims, self.accounts)]
-        if projection == "moderation":
-            return [BatchProjectionRunner(self.claims, ModerationProjection(view, claim_status=self.claims.claim_status))]
-        if projection == "followers":
-            followers = FollowersProjection(view)
-            return [BatchProjectionRunner(app, followers, batch_size=5_000)
-                    for app in (self.follows, self.accounts, self.claims)]
-        if projection == "invitations":
-            return [BatchProjectionRunner(self.invitations, InvitationsProjection(view))]
-        if projection == "history":
-            history = HistoryProjection(view)
-            return [BatchProjectionRunner(app, history, batch_size=2_000)
-                    for app in (self.catalogue, self.claims, self.follows, self.accounts)]
-        if projection == "trust":
-            upstream = self._upstream("trust", reads)
-            return [TrustRunner(view, upstream["profiles"], upstream["followers"])]
-        raise ValueError(f"no projection called {projection!r}")
+        if projection not in READ_MODEL:
+            raise ValueError(f"no projection called {projection!r}")
+        return READ_MODEL[projection].runners(self, view, self._upstream(projection, reads))
 
     def _upstream(self, projection: str, reads: Mapping[str, Any] | None) -> dict[str, Any]:
         return {name: (reads or {}).get(name) or getattr(self, f"{name}_view") for name in READS.get(projection, ())}
 
-    @property
-    def follow_writer(self) -> FollowWriter:
-        """Started on first use: only processes that take follows need the writer thread."""
-        if self._follow_writer is None:
-            self._follow_writer = FollowWriter(self.follows, self._existing_and_owners)
-        return self._follow_writer
-
-    def _existing_and_owners(self, researcher_ids: list[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
+    def existing_and_owners(self, researcher_ids: list[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
         known, owners = self.profiles_view.existing_and_owners([str(r) for r in researcher_ids])
         return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}
 
@@ -467,8 +405,6 @@ class Services:
             self._watcher.join(timeout=15)
         for timer in self._timers:
             timer.cancel()
-        if self._follow_writer is not None:
-            self._follow_writer.stop()
         with self._lifecycle:
             running = [runner for runners in (*self._started.values(), *self._pending.values()) for runner in runners]
         for runner in [*self.runners, *running]:
@@ -476,11 +412,8 @@ class Services:
         self._close_stores()
 
     def _close_stores(self) -> None:
-        self.catalogue.close()
-        self.claims.close()
-        self.follows.close()
-        self.invitations.close()
-        self.accounts.close()
+        for app in self.applications.values():
+            app.close()
         self.sql.close()
         for factory in list(self._factories.values()):
             factory.close()

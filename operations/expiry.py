@@ -10,7 +10,7 @@ import logging
 import threading
 from uuid import UUID
 
-from runtime.services import Services
+from bootstrap.services import Services
 
 log = logging.getLogger("peerledger.expiry")
 

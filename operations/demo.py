@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from domain.catalogue.application import Catalogue
-from runtime.importing import ImportSummary, import_file
+from operations.importing import ImportSummary, import_file
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo_data" / "openalex-demo-works.json"
 DEMO_RESEARCHER_OPENALEX_ID = "A5999000001"

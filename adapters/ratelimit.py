@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from domain.errors import TooManyRequestsError
-from runtime.sqlstore import SqlStore
+from adapters.sqlstore import SqlStore
 
 PRUNE_EVERY = 1_000
 

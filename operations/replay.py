@@ -1,6 +1,6 @@
 """`peerledger replay`: rebuild read models from the event log.
 
-`replay()` builds each projection into a new version (runtime/versions.py) while the current
+`replay()` builds each projection into a new version (bootstrap/versions.py) while the current
 one keeps serving, then switches readers over in one transaction once the new version has
 caught up with the log. Interrupted, the next run resumes the same version from its tracking
 rows. The previous version's tables stay until `drop_old()`.
@@ -30,10 +30,11 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from projections.runner import BatchProjectionRunner
-from runtime.services import PROJECTIONS, READS, VIEW_CLASSES, Services, store_env
-from runtime.settings import Settings
-from runtime.sqlstore import postgres_conninfo
-from runtime.versions import version_prefix
+from bootstrap.registry import PROJECTIONS, READS, VIEW_CLASSES
+from bootstrap.services import Services, store_env
+from bootstrap.settings import Settings
+from adapters.sqlstore import postgres_conninfo
+from bootstrap.versions import version_prefix
 
 NEARLY_CAUGHT_UP = 1_000  # events (or changes) left behind when the switch's last catch-up starts
 DROP_GRACE_SECONDS = 60.0  # a retired version is kept at least this long after the switch

@@ -1,30 +1,13 @@
-"""Prometheus text for every process: projection lag (events and seconds) and failures, and the
-relay's position against each log's head. The API adds its responses; the notify worker its
-consumer's pending counts. Workers serve it on PEERLEDGER_METRICS_PORT (`serve_metrics`)."""
+"""What every process reports on /metrics: projection lag (events and seconds) and failures, and
+the relay's position against each log's head. The API adds its responses; the notify worker its
+consumer's pending counts."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-log = logging.getLogger("peerledger.metrics")
-CONTENT_TYPE = "text/plain; version=0.0.4"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def gauge(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    for labels, value in samples:
-        label = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{label}}} {value:g}" if label else f"{name} {value:g}")
-    return lines
+from adapters.prometheus import gauge
 
 
 def lag_seconds(runner: Any) -> float:
@@ -73,33 +56,5 @@ def relay_positions(services: Any) -> dict[str, tuple[int, int]]:
     rows = services.sql.execute("SELECT to_regclass('peerledger_relay_positions') IS NOT NULL")
     stored = dict(services.sql.execute("SELECT application, position FROM peerledger_relay_positions")) \
         if rows and rows[0][0] else {}
-    apps = (services.catalogue, services.accounts, services.claims, services.follows, services.invitations)
+    apps = services.applications.values()
     return {a.name: (a.recorder.max_notification_id() or 0, int(stored.get(a.name, 0))) for a in apps}
-
-
-def serve_metrics(port: int, lines: Callable[[], list[str]], host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """A worker's GET /metrics, on a thread of its own."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's hook
-            if self.path != "/metrics":
-                self.send_error(404)
-                return
-            try:
-                body = ("\n".join(lines()) + "\n").encode()
-                status = 200
-            except Exception as e:  # noqa: BLE001 - the store away: say so, do not die
-                body, status = f"# metrics unavailable: {type(e).__name__}\n".encode(), 503
-            self.send_response(status)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("metrics on http://%s:%d/metrics", host, server.server_port)
-    return server

@@ -34,7 +34,7 @@ from projections.profiles.view import (
     MAX_AUTHORS_FOR_COLLABORATION,
     ProfileInputs,
 )
-from runtime.services import Services
+from bootstrap.services import Services
 
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
 SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed

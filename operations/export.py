@@ -27,7 +27,7 @@ from domain.accounts.model import Account, EmailAddress, email_address_id
 from domain.claims.model import Claim
 from domain.errors import AccountNotFoundError, ForbiddenError, InvalidInputError
 from domain.invitations.model import Conversation, Invitation
-from runtime.services import Services
+from bootstrap.services import Services
 
 REDACTED = "redacted"
 ERASED = "erased"
@@ -174,7 +174,7 @@ def export_history(
     kept (timestamps are taken before commit, so an application's own order may differ from
     its timestamps by the width of a transaction)."""
     redactor = Redactor(services, personal=personal)
-    apps = (services.accounts, services.catalogue, services.claims, services.follows, services.invitations)
+    apps = tuple(services.applications.values())
     merged = heapq.merge(*(application_events(app, redactor, since, until) for app in apps),
                          key=attrgetter("timestamp"))
     encoder = msgspec.json.Encoder()

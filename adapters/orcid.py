@@ -16,7 +16,7 @@ from uuid import UUID
 import httpx
 
 from domain.errors import InvalidInputError, UnavailableError
-from runtime.openalex import MalformedRecordError, normalise_orcid
+from adapters.openalex import MalformedRecordError, normalise_orcid
 
 STATE_TTL_SECONDS = 15 * 60
 

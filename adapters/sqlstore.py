@@ -108,7 +108,7 @@ class PostgresStore(SqlStore):
             min_size=1,
             max_size=max_size,
             kwargs={"options": f"-c search_path={schema}", "connect_timeout": 5},
-            timeout=float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+            timeout=float(env.get("POSTGRES_CONNECT_TIMEOUT", "10")),
             check=ConnectionPool.check_connection,  # dead connections (a server restart) are replaced when taken
             open=True,
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from domain.catalogue.application import Catalogue, ImportReport, WorkRecord
-from runtime.openalex import Parsed, WorkFileReader, parse_bytes
+from adapters.openalex import Parsed, WorkFileReader, parse_bytes
 
 MAX_REPORTED_PROBLEMS = 100
 

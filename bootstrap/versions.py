@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.sqlview import ViewRetiredError
-from runtime.sqlstore import SqlStore
+from adapters.sqlstore import SqlStore
 
 TABLE = "peerledger_projection_versions"
 

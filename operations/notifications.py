@@ -1,0 +1,96 @@
+"""Notifications for people: new followers, invitations received and answered, claims decided,
+verification changed.
+
+`Notifier.handle` turns one relayed event into the notifications it causes and stores them
+keyed by (application, notification id, recipient), so handling an event twice changes nothing.
+Events come either from JetStream (`peerledger worker notify`) or, in the embedded default,
+straight from the logs in process (workers/notify.py: `LocalNotifier`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from adapters.nats import RelayedEvent
+from adapters.notification_store import NotificationStore
+from domain.claims.model import Claim, Record
+from domain.follows.model import Follow
+from domain.invitations.model import Invitation
+
+MAIL_SUBJECTS = {
+    "new_follower": "You have a new follower",
+    "invitation_received": "You have an invitation to collaborate",
+    "invitation_accepted": "Your invitation was accepted",
+    "invitation_declined": "Your invitation was declined",
+    "claim_approved": "Your claim was approved",
+    "claim_rejected": "Your claim was rejected",
+    "verification_changed": "Your record's verification changed",
+}
+FOLLOW_WINDOW = timedelta(hours=24)  # one new_follower per follower and record in this time
+
+
+class Notifier:
+    def __init__(self, services: Any, store: NotificationStore) -> None:
+        self.services = services
+        self.store = store
+        self.apps = dict(services.applications)
+
+    def handle(self, event: RelayedEvent) -> int:
+        """Store the notifications `event` causes; returns how many were new."""
+        app = self.apps[event.application]
+        if event.state_omitted:  # too large for NATS: read from the log
+            [n] = app.recorder.select_notifications(start=event.notification_id, limit=1)
+            stored = StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+        else:
+            stored = StoredEvent(UUID(event.originator_id), event.originator_version, event.topic,
+                                 bytes(event.state))
+        domain_event = app.mapper.to_domain_event(stored)
+        at = domain_event.timestamp.astimezone(timezone.utc).isoformat()
+        new = 0
+        for account, kind, data in self.notifications_for(domain_event):
+            once_per = None
+            if kind == "new_follower":  # following and unfollowing again and again tells the owner once
+                once_per = (f"new_follower:{account}:{data['researcher_id']}:{data['follower_id']}", FOLLOW_WINDOW)
+            if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at,
+                              once_per):
+                new += 1
+                self._mail(account, kind, data)  # only when new: a redelivery mails nobody twice
+        return new
+
+    def _mail(self, account: UUID, kind: str, data: dict[str, Any]) -> None:
+        address, wanted = self.services.accounts.mail_notifications(account)
+        if address is None or kind not in wanted:
+            return
+        subject = MAIL_SUBJECTS.get(kind, "News on PeerLedger")
+        details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(data.items()))
+        self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
+                                                    "PUT /me/notification-settings.", account_id=account)
+
+    def notifications_for(self, e: Any) -> list[tuple[UUID, str, dict[str, Any]]]:
+        s = self.services
+        if isinstance(e, Follow.Started | Follow.Followed):
+            _, owners = s.profiles_view.existing_and_owners([str(e.researcher_id)])
+            owner = owners.get(str(e.researcher_id))
+            if owner and owner != str(e.account_id):
+                return [(UUID(owner), "new_follower", {"researcher_id": str(e.researcher_id),
+                                                       "follower_id": str(e.account_id)})]
+        elif isinstance(e, Invitation.Sent):
+            return [(e.recipient_id, "invitation_received", {"invitation_id": str(e.originator_id),
+                                                             "sender_id": str(e.sender_id)})]
+        elif isinstance(e, Invitation.Accepted | Invitation.Declined):
+            invitation = s.invitations.repository.get(e.originator_id)
+            kind = "invitation_accepted" if isinstance(e, Invitation.Accepted) else "invitation_declined"
+            return [(invitation.sender_id, kind, {"invitation_id": str(e.originator_id)})]
+        elif isinstance(e, Claim.Approved | Claim.Rejected):
+            kind = "claim_approved" if isinstance(e, Claim.Approved) else "claim_rejected"
+            return [(s.claims.claimant(e.originator_id), kind, {"claim_id": str(e.originator_id)})]
+        elif isinstance(e, Record.VerificationChanged):
+            record = s.claims.repository.get(e.originator_id)
+            if record.owner is not None:
+                return [(record.owner, "verification_changed", {
+                    "researcher_id": str(record.researcher_id), "old_level": e.old_level, "new_level": e.new_level})]
+        return []

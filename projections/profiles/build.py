@@ -1,0 +1,144 @@
+"""A profile from its facts: the one function that turns what is known of a record into the
+document the API serves, whether the facts were kept up to date a work at a time (the profiles
+view) or folded from a list of works (time travel, and tests that check the former).
+
+Rules (README, "The profile read model"): the name and ORCID iD come from the newest work that
+names the author (by publication date, then year); a work that leaves the ORCID iD out never
+erases one another work gave; works_count counts the authorships; topics are counted over those
+works; a close collaborator shares at least two works (works with more than 100 authors make no
+collaborators); the affiliation is the first institution on the newest work that names one; an
+unclaimed record with an OpenAlex id or ORCID iD and a work is L1, otherwise L0.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from domain.text import clean_name
+from projections.profiles.documents import InstitutionOut, OwnerOut, ProfileDoc, TopicCountOut, TrustOut
+
+CLOSE_COLLABORATOR_SHARED_WORKS = 2
+MAX_AUTHORS_FOR_COLLABORATION = 100
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class ProfileFacts:
+    """Everything a profile says, before it is encoded."""
+
+    id: str
+    openalex_id: str
+    registered_name: str  # as the record was first seen: shown until a work names the author
+    registered_orcid: str | None
+    works_count: int = 0
+    name: str | None = None  # from the newest work that names the author
+    orcid: str | None = None  # from the newest work that gives one
+    affiliation: dict[str, Any] | None = None  # the first institution on the newest work naming one
+    topics: list[tuple[str, str | None, int]] = field(default_factory=list)  # id, name, works
+    close_collaborators: int = 0
+    owner_id: str | None = None
+    owner_name: str | None = None
+    level: str | None = None  # what claims decided, if anything
+    disputed: bool = False
+    claimed_ever: bool = False  # a claims record exists (owner or not)
+    same_person: list[str] = field(default_factory=list)  # the owner's other records
+
+
+@dataclass
+class WorkFacts:
+    """One work as it concerns one of its authors (what facts_from_works folds)."""
+
+    sort_key: str
+    institutions: list[dict[str, Any]]
+    topics: list[dict[str, Any]]
+    name: str | None
+    orcid: str | None
+    coauthors: list[str] | None  # None: too many authors to make collaborators
+
+
+def name_key(name: str) -> str:
+    """Case- and accent-insensitive form of a name, for search ("Zoë" -> "zoe")."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split())
+
+
+def name_keys(key: str) -> list[str]:
+    """Search keys: the name from each word on ("zhiwu lu" -> "zhiwu lu", "lu"), for prefix search."""
+    words = key.split(" ")
+    return sorted({" ".join(words[i:]) for i in range(len(words)) if words[i]})
+
+
+def shown_name(name: str | None) -> str | None:
+    """A name as a page may show it: names stored before they were checked at the door may hold
+    control or text-direction characters; those are left out here."""
+    return clean_name(name)[0] if name else name
+
+
+def sorted_topics(counts: Iterable[tuple[str, str | None, int]]) -> list[tuple[str, str | None, int]]:
+    """Most works first, then by name and id: the order the profile lists topics in."""
+    return sorted(counts, key=lambda t: (-t[2], t[1] or "", t[0]))
+
+
+def facts_from_works(facts: ProfileFacts, works: Iterable[WorkFacts]) -> ProfileFacts:
+    """`facts` with what the record's works say, folded from the whole list."""
+    counts: Counter[str] = Counter()
+    names: dict[str, str | None] = {}
+    shared: Counter[str] = Counter()
+    newest_name = newest_orcid = newest_affiliation = ""
+    facts.works_count = 0
+    for w in works:
+        facts.works_count += 1
+        for t in w.topics:
+            counts[t["openalex_id"]] += 1
+            names[t["openalex_id"]] = t["display_name"]
+        if w.name and w.sort_key > newest_name:
+            newest_name, facts.name = w.sort_key, w.name
+        if w.orcid and w.sort_key > newest_orcid:
+            newest_orcid, facts.orcid = w.sort_key, w.orcid
+        if w.institutions and w.sort_key > newest_affiliation:
+            newest_affiliation, facts.affiliation = w.sort_key, w.institutions[0]
+        shared.update(w.coauthors or ())
+    facts.topics = sorted_topics((tid, names[tid], n) for tid, n in counts.items())
+    facts.close_collaborators = sum(1 for n in shared.values() if n >= CLOSE_COLLABORATOR_SHARED_WORKS)
+    return facts
+
+
+def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
+    """The profile document, and the identity to store beside it (shown name, ORCID iD, search keys)."""
+    display_name = shown_name(facts.name or facts.registered_name) or ""
+    orcid = facts.orcid or facts.registered_orcid
+    level = "L1" if (facts.openalex_id or orcid) and facts.works_count > 0 else "L0"
+    status, owner = "unclaimed", None
+    if facts.claimed_ever:
+        if facts.owner_id:
+            status, level, owner = "claimed", facts.level or level, OwnerOut(facts.owner_name)
+        if facts.disputed:
+            status = "disputed"
+    doc = ProfileDoc(
+        id=UUID(facts.id),
+        display_name=display_name,
+        affiliation=InstitutionOut(**facts.affiliation) if facts.affiliation else None,
+        orcid=orcid,
+        openalex_id=facts.openalex_id,
+        works_count=facts.works_count,
+        topics_count=len(facts.topics),
+        topics=[TopicCountOut(tid, name, n) for tid, name, n in facts.topics],
+        close_collaborators_count=facts.close_collaborators,
+        claim_status=status,
+        verification_level=level,
+        owner=owner,
+        same_person=[UUID(r) for r in facts.same_person],
+        trust=TrustOut(),
+    )
+    key = name_key(display_name)
+    return _encoder.encode(doc), {"display_name": display_name, "orcid": orcid, "name_key": key,
+                                  "search_keys": name_keys(key)}
