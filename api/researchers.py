@@ -21,7 +21,7 @@ from api.follower_counts import with_counts
 from domain.catalogue.model import researcher_id_for
 from domain.errors import ResearcherNotFoundError
 from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
-from projections.profiles.projection import name_key
+from projections.profiles.build import name_key
 from projections.profiles.view import ProfilesView
 from adapters.openalex import MalformedRecordError, normalise_orcid
 from operations.timetravel import PastProfile, profile_at

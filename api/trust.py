@@ -114,6 +114,15 @@ class AdjacentWorkOut(msgspec.Struct):
     shared_topics: int
 
 
+class GraphTotalsOut(msgspec.Struct):
+    """How many exist in all, beside the first ones the graph lists."""
+
+    coauthors: int
+    topics: int
+    institutions: int
+    adjacent_works: int  # among the close collaborators' newest 500 works
+
+
 class GraphOut(msgspec.Struct):
     researcher_id: UUID
     depth: int
@@ -122,6 +131,7 @@ class GraphOut(msgspec.Struct):
     institutions: list[GraphInstitutionOut]
     adjacent_works: list[AdjacentWorkOut]
     second_degree: list[SecondDegreeOut] | None
+    totals: GraphTotalsOut
 
 
 def profile_doc(state: State, raw: str) -> tuple[str, bytes]:
@@ -204,7 +214,9 @@ class TrustController(Controller):
                 if coauthors else []
             second = [c for c in near if c["id"] != internal_id and c["id"] not in direct][:GRAPH_SECOND_DEGREE]
         close = [c["id"] for c in coauthors if c["shared"] >= 2]
-        adjacent = view.adjacent_works(internal_id, close, {t["openalex_id"] for t in topics}, GRAPH_ADJACENT)
+        adjacent, adjacent_total = view.adjacent_works(internal_id, close, {t["openalex_id"] for t in topics},
+                                                       GRAPH_ADJACENT)
+        totals = view.graph_totals(internal_id)
         return GraphOut(
             UUID(internal_id), depth,
             [CoauthorOut(UUID(c["id"]), c["openalex_id"], c["display_name"], c["shared"], int(c["latest"][:4]) or None,
@@ -217,4 +229,5 @@ class TrustController(Controller):
              for w in adjacent],
             [SecondDegreeOut(UUID(c["id"]), c["openalex_id"], c["display_name"], c["via"]) for c in second]
             if second is not None else None,
+            GraphTotalsOut(totals["coauthors"], len(topics), totals["institutions"], adjacent_total),
         )

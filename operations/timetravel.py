@@ -1,7 +1,7 @@
 """Time travel: a profile and its trust snapshot as they were at a moment, rebuilt from events.
 
-The profile is worked out by the same function the profiles projection uses (build_profiles),
-from inputs folded out of the events up to the moment:
+The profile is encoded by the same function the profiles projection uses (encode_profile), from
+facts folded out of the events up to the moment (facts_from_works):
 - the record's own Registered event, and every event of every work that ever named it (read
   from the catalogue's log in one query, and folded up to the moment);
 - who owned it, at what level, and whether it was disputed, from the history view's spans
@@ -27,13 +27,14 @@ from domain.catalogue.model import Researcher, Work, recency_key
 from domain.claims.model import record_id_for
 from domain.trust import TrustInputs
 from projections.history.view import stamp
-from projections.profiles.documents import ProfileDoc
-from projections.profiles.projection import build_profiles
-from projections.profiles.view import (
-    CLOSE_COLLABORATOR_SHARED_WORKS,
+from projections.profiles.build import (
     MAX_AUTHORS_FOR_COLLABORATION,
-    ProfileInputs,
+    ProfileFacts,
+    WorkFacts,
+    encode_profile,
+    facts_from_works,
 )
+from projections.profiles.documents import ProfileDoc
 from bootstrap.services import Services
 
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
@@ -62,23 +63,17 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
     if not registered:
         return None
     first = registered[0]
-    inputs = ProfileInputs({"id": researcher_id, "openalex_id": first.openalex_id, "orcid": first.orcid,
-                            "display_name": first.display_name}, [], 0)
-    shared: dict[str, int] = {}
-    for key, institutions, topics, name, orcid, coauthors in works_at(services, researcher_id, at).values():
-        inputs.works.append((key, institutions, topics, name, orcid))
-        for other in coauthors or ():
-            shared[other] = shared.get(other, 0) + 1
-    inputs.close_collaborators = sum(1 for n in shared.values() if n >= CLOSE_COLLABORATOR_SHARED_WORKS)
+    facts = facts_from_works(
+        ProfileFacts(researcher_id, first.openalex_id, first.display_name, first.orcid),
+        (WorkFacts(*work) for work in works_at(services, researcher_id, at).values()))
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
         owner = span["owner"]
-        names = services.profiles_view.owner_names([owner]) if owner else {}
-        inputs.ownership = {"owner_id": owner, "level": span["level"], "disputed": bool(span["disputed"]),
-                            "owner_name": names.get(owner)}
+        facts.claimed_ever, facts.owner_id, facts.level, facts.disputed = True, owner, span["level"], bool(span["disputed"])
         if owner:
-            inputs.same_person = sorted(set(services.history_view.owned_at(owner, at)) - {researcher_id})
-    _, doc, _ = next(iter(build_profiles([inputs])))
+            facts.owner_name = services.profiles_view.owner_names([owner]).get(owner)
+            facts.same_person = sorted(set(services.history_view.owned_at(owner, at)) - {researcher_id})
+    doc, _ = encode_profile(facts)
     followers, verified = services.history_view.followers_at(researcher_id, at)
     return PastProfile(doc, followers, verified)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,15 +31,23 @@ def pg_dsn() -> str:
     )
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards."""
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards (for one Hypothesis example too)."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield schema
-    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    with fresh_pg_schema() as schema:
+        yield schema
 
 
 # Password hashing at the lowest cost Argon2id allows here: the rules under test do not depend

@@ -1,35 +1,173 @@
-"""Profile tables for SQLite and PostgreSQL, written in the same transaction as the tracking row.
+"""The profiles read model: each record's facts kept up to date one work at a time.
 
-The SQL is shared: both backends take `INSERT ... ON CONFLICT DO UPDATE`; only the parameter
-marker, a few type names and the `IN` list differ. Each profile and each work is stored
+A batch of catalogue events changes some works. Each change takes the work's old contribution
+away and adds its new one: work counts, topic tallies, co-author pairs and institutions move by
+deltas, summed over the batch and written in a few set-based statements whatever else the
+authors wrote. The facts that say "the newest work that names the author" compare the work with
+the newest one stored, and look further (an index range, newest first) only when the work that
+gave them changes. The profiles a batch touches are then encoded from those facts by
+projections/profiles/build.py, the function time travel uses too.
+
+Both backends share the SQL: `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`; only the
+parameter marker, a few type names and the `IN` list differ. Profiles and works are stored
 pre-encoded (JSON bytes), so a read is one primary-key lookup and no encoding.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
-from projections.sqlview import chunks as _chunks
+from projections.profiles.build import (
+    CLOSE_COLLABORATOR_SHARED_WORKS,
+    MAX_AUTHORS_FOR_COLLABORATION,
+    ProfileFacts,
+    encode_profile,
+    sorted_topics,
+)
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+from domain.catalogue.model import recency_key
+
+ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
+IDENTITY = {  # fact -> (column holding the sort key of the work it came from, the authorship column)
+    "name": ("name_sort", "author_name"),
+    "work_orcid": ("orcid_sort", "author_orcid"),
+    "affiliation": ("aff_sort", "first_institution"),
+}
+
+
+@dataclass
+class WorkChange:
+    """A work as stored before the batch (None when new) and as the batch leaves it."""
+
+    old: dict[str, Any] | None
+    new: dict[str, Any]
+    sort_key: str = ""
+    doc: bytes = b""
+
+
+@dataclass
+class BatchChanges:
+    """What a batch of events changes, and the researchers whose profiles must be rebuilt."""
+
+    researchers: dict[str, dict[str, Any]] = field(default_factory=dict)  # registered identities
+    works: dict[str, WorkChange] = field(default_factory=dict)
+    ownership: dict[str, dict[str, Any]] = field(default_factory=dict)  # record id -> row
+    owner_names: dict[str, str | None] = field(default_factory=dict)  # account id -> name (None: forget)
+    affected: set[str] = field(default_factory=set)
+    affected_owners: set[str] = field(default_factory=set)  # accounts whose records must be rebuilt
+
+
+def listings(fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each author of a work once (an author listed twice: the first listing counts)."""
+    found: dict[str, dict[str, Any]] = {}
+    for a in fields["authorships"]:
+        found.setdefault(a["researcher_id"], a)
+    return found
+
+
+def sort_key_of(fields: dict[str, Any]) -> str:
+    return recency_key(fields["publication_date"], fields["publication_year"], fields["openalex_id"])
+
+
+def year_of(sort_key: str) -> int | None:
+    return int(sort_key[:4]) or None
+
+
+def span(first: int | None, last: int | None, year: int | None) -> tuple[int | None, int | None]:
+    """First and last year with `year` counted (undated works change neither)."""
+    if year is None:
+        return first, last
+    return (year if first is None else min(first, year)), (year if last is None else max(last, year))
+
+
+def place_key(institution: dict[str, Any]) -> str:
+    return institution.get("openalex_id") or institution.get("display_name") or "?"
+
+
+class Deltas:
+    """A batch's changes to counts, tallies, pairs and places, summed, and the candidates for
+    each researcher's newest-work facts."""
+
+    def __init__(self) -> None:
+        self.works: dict[str, int] = defaultdict(int)
+        self.openalex: dict[str, str] = {}
+        self.tallies: dict[tuple[str, str], int] = defaultdict(int)
+        self.topic_names: dict[str, str | None] = {}
+        self.pairs: dict[tuple[str, str], int] = defaultdict(int)
+        self.pair_latest: dict[tuple[str, str], str] = {}
+        self.pairs_lost: dict[tuple[str, str], set[str]] = defaultdict(set)  # pair -> sort keys of works it lost
+        self.places: dict[tuple[str, str], int] = defaultdict(int)
+        self.place_rows: dict[tuple[str, str], tuple[str, int | None, int | None]] = {}  # json, first, last
+        self.places_lost: dict[tuple[str, str], set[int | None]] = defaultdict(set)  # place -> years of works it lost
+        self.candidates: dict[str, dict[str, tuple[str, Any]]] = defaultdict(dict)  # rid -> fact -> (key, value)
+        self.lost: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # rid -> fact -> keys
+
+    def add(self, fields: dict[str, Any], sort_key: str, sign: int) -> None:
+        authors = listings(fields)
+        year = year_of(sort_key)
+        for rid, a in authors.items():
+            self.works[rid] += sign
+            self.openalex[rid] = a["openalex_id"]
+            for t in fields["topics"]:
+                self.tallies[(rid, t["openalex_id"])] += sign
+                self.topic_names[t["openalex_id"]] = t["display_name"]
+            for inst in a["institutions"]:
+                key = (rid, place_key(inst))
+                self.places[key] += sign
+                if sign > 0:
+                    _, first, last = self.place_rows.get(key, ("", year, year))
+                    self.place_rows[key] = (json.dumps(inst, sort_keys=True), *span(first, last, year))
+                else:
+                    self.places_lost[key].add(year)
+            values = {"name": a["display_name"] or None, "work_orcid": a["orcid"],
+                      "affiliation": json.dumps(a["institutions"][0], sort_keys=True) if a["institutions"] else None}
+            for fact, value in values.items():
+                if value is None:
+                    continue
+                if sign > 0:
+                    best = self.candidates[rid].get(fact)
+                    if best is None or sort_key > best[0]:
+                        self.candidates[rid][fact] = (sort_key, value)
+                else:
+                    self.lost[rid][fact].add(sort_key)
+        if len(fields["authorships"]) > MAX_AUTHORS_FOR_COLLABORATION:
+            return  # hyperauthorship says little about who works with whom
+        ordered = sorted(authors)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                self.pairs[(a, b)] += sign
+                if sign > 0:
+                    self.pair_latest[(a, b)] = max(sort_key, self.pair_latest.get((a, b), ""))
+                else:
+                    self.pairs_lost[(a, b)].add(sort_key)
 
 
 class ProfilesView(SqlView):
-    """Tables: researchers, works, authorships (researcher x work), ownership (from claims),
-    owners (account names), and docs (encoded profiles, numbered by a view-wide sequence)."""
+    """Tables: researchers (identity and the facts kept per record), names (search keys), works,
+    authorships (researcher x work), topics (names), tallies (researcher x topic), pairs
+    (co-authors, each pair once, a < b), places (researcher x institution), ownership (from
+    claims), owners (account names), docs (encoded profiles, numbered by a view-wide sequence)."""
 
-    TABLES = ("researchers", "names", "works", "authorships", "ownership", "owners", "docs", "seq")
+    TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
+              "ownership", "owners", "docs", "seq")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",)}
     SQLITE_PREFIX = "profiles"
+    SCHEMA_VERSION = 2  # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
         return [
             "CREATE TABLE IF NOT EXISTS {researchers} (id TEXT PRIMARY KEY, openalex_id TEXT NOT NULL,"
-            " orcid TEXT, display_name TEXT NOT NULL, name_key TEXT NOT NULL)",
+            " registered_name TEXT NOT NULL, registered_orcid TEXT, display_name TEXT NOT NULL, orcid TEXT,"
+            " name_key TEXT NOT NULL, works INTEGER NOT NULL, name_sort TEXT NOT NULL, name TEXT,"
+            " orcid_sort TEXT NOT NULL, work_orcid TEXT, aff_sort TEXT NOT NULL, affiliation TEXT,"
+            " close INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {researchers}_orcid ON {researchers} (orcid)",
             "CREATE INDEX IF NOT EXISTS {researchers}_name ON {researchers} (name_key, id)",
             # Each name from each word on ("zhiwu lu", "lu"): word-prefix search by index range.
@@ -40,9 +178,21 @@ class ProfilesView(SqlView):
             f" topics TEXT NOT NULL, fields TEXT NOT NULL, doc {b} NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {authorships} (researcher_id TEXT NOT NULL, work_id TEXT NOT NULL,"
             " sort_key TEXT NOT NULL, institutions TEXT NOT NULL, authors_count INTEGER NOT NULL,"
-            " author_name TEXT, author_orcid TEXT, PRIMARY KEY (researcher_id, work_id))",
+            " author_name TEXT, author_orcid TEXT, first_institution TEXT, PRIMARY KEY (researcher_id, work_id))",
             "CREATE INDEX IF NOT EXISTS {authorships}_work ON {authorships} (work_id)",
             "CREATE INDEX IF NOT EXISTS {authorships}_newest ON {authorships} (researcher_id, sort_key)",
+            "CREATE TABLE IF NOT EXISTS {topics} (id TEXT PRIMARY KEY, display_name TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {{tallies}} (researcher_id TEXT NOT NULL, topic_id TEXT NOT NULL,"
+            f" works {i} NOT NULL, PRIMARY KEY (researcher_id, topic_id))",
+            "CREATE INDEX IF NOT EXISTS {tallies}_topic ON {tallies} (topic_id, works)",
+            # Works with at most MAX_AUTHORS_FOR_COLLABORATION authors: how many each pair shares.
+            f"CREATE TABLE IF NOT EXISTS {{pairs}} (a TEXT NOT NULL, b TEXT NOT NULL, shared {i} NOT NULL,"
+            " latest TEXT NOT NULL, PRIMARY KEY (a, b))",
+            "CREATE INDEX IF NOT EXISTS {pairs}_b ON {pairs} (b)",
+            f"CREATE TABLE IF NOT EXISTS {{places}} (researcher_id TEXT NOT NULL, place TEXT NOT NULL,"
+            f" institution TEXT NOT NULL, works {i} NOT NULL, first_year INTEGER, last_year INTEGER,"
+            " PRIMARY KEY (researcher_id, place))",
+            "CREATE INDEX IF NOT EXISTS {places}_place ON {places} (place, works)",
             # What claims decided: one row per claimed-at-least-once record.
             "CREATE TABLE IF NOT EXISTS {ownership} (record_id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
             " owner_id TEXT, level TEXT, disputed INTEGER NOT NULL)",
@@ -60,120 +210,318 @@ class ProfilesView(SqlView):
 
     # -- writes (one transaction per batch, with the tracking row) ----------------------------
 
-    def apply_batch(self, changes: BatchChanges, tracking: Tracking, build: BuildProfiles) -> None:
-        """Write the rows, then rebuild the affected profiles with `build` from what is now stored."""
+    def apply_batch(self, changes: BatchChanges, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
-            # One batch at a time across the runners of the three upstream applications: profiles
-            # are rebuilt from what is stored, which a concurrent batch would be changing.
+            # One batch at a time across the runners of the three upstream applications: the
+            # deltas below are computed against what is stored, which a concurrent batch would change.
             c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))
             self._insert_tracking(c, tracking)
             if changes.researchers:
-                self._many(
-                    c,
-                    "INSERT INTO {researchers} (id, openalex_id, orcid, display_name, name_key)"
-                    " SELECT id, openalex_id, orcid, display_name, name_key FROM {rows} WHERE true"
-                    " ON CONFLICT (id) DO UPDATE SET"
-                    " openalex_id = excluded.openalex_id, orcid = excluded.orcid,"
-                    " display_name = excluded.display_name, name_key = excluded.name_key",
-                    "id text, openalex_id text, orcid text, display_name text, name_key text",
-                    [
-                        (rid, r["openalex_id"], r["orcid"], r["display_name"], r["name_key"])
-                        for rid, r in changes.researchers.items()
-                    ],
-                )
+                self._register(c, changes.researchers)
+            touched: set[str] = set()
             if changes.works:
-                self._many(
-                    c,
-                    "INSERT INTO {works} (id, sort_key, topics, fields, doc)"
-                    " SELECT id, sort_key, topics, fields, doc FROM {rows} WHERE true"
-                    " ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key, topics = excluded.topics,"
-                    " fields = excluded.fields, doc = excluded.doc",
-                    f"id text, sort_key text, topics text, fields text, doc {self.blob.lower()}",
-                    [
-                        (wid, w.sort_key, json.dumps(w.fields["topics"]), w.fields_json, w.doc)
-                        for wid, w in changes.works.items()
-                    ],
-                )
-                replaced = [wid for wid, w in changes.works.items() if not w.is_new]
-                for chunk in _chunks(replaced):
-                    clause, params = self._in("work_id", chunk)
-                    c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
-                self._many(
-                    c,
-                    "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count,"
-                    " author_name, author_orcid) SELECT researcher_id, work_id, sort_key, institutions,"
-                    " authors_count, author_name, author_orcid FROM {rows} WHERE true"
-                    " ON CONFLICT (researcher_id, work_id) DO UPDATE SET"
-                    " sort_key = excluded.sort_key, institutions = excluded.institutions,"
-                    " authors_count = excluded.authors_count, author_name = excluded.author_name,"
-                    " author_orcid = excluded.author_orcid",
-                    "researcher_id text, work_id text, sort_key text, institutions text, authors_count integer,"
-                    " author_name text, author_orcid text",
-                    list({  # an author listed twice on one work is one authorship (first listing wins)
-                        (a["researcher_id"], wid): (a["researcher_id"], wid, w.sort_key, json.dumps(a["institutions"]),
-                                                    len(w.fields["authorships"]), a["display_name"] or None, a["orcid"])
-                        for wid, w in changes.works.items()
-                        for a in reversed(w.fields["authorships"])
-                    }.values()),
-                )
-            if changes.ownership:
-                c.executemany(
-                    self._sql(
-                        "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (record_id) DO UPDATE SET"
-                        " owner_id = excluded.owner_id, level = excluded.level, disputed = excluded.disputed"
-                    ),
-                    [
-                        (record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]))
-                        for record_id, o in changes.ownership.items()
-                    ],
-                )
-            for account_id, name in changes.owner_names.items():
-                if name is None:
-                    c.execute(self._sql("DELETE FROM {owners} WHERE account_id = %s"), (account_id,))
-                else:
-                    c.execute(
-                        self._sql(
-                            "INSERT INTO {owners} (account_id, display_name) VALUES (%s, %s)"
-                            " ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name"
-                        ),
-                        (account_id, name),
-                    )
-            affected = set(changes.affected) | self._owned_by(c, changes.affected_owners)
+                touched = self._apply_works(c, changes.works)
+            self._apply_claims(c, changes)
+            affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
-            if not affected:
-                return
-            c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
-            position = c.fetchone()["n"]
-            built = list(build(self._profile_inputs(c, sorted(affected))))
-            if not built:
-                return
+            if affected:
+                self._write_profiles(c, sorted(affected))
+
+    def _register(self, c: Any, researchers: dict[str, dict[str, Any]]) -> None:
+        """Researchers as first seen (a work naming one may have come first: its row is kept)."""
+        self._many(
+            c,
+            "INSERT INTO {researchers} (id, openalex_id, registered_name, registered_orcid, display_name, orcid,"
+            " name_key, works, name_sort, orcid_sort, aff_sort, close) SELECT id, openalex_id, registered_name,"
+            " registered_orcid, registered_name, registered_orcid, '', 0, '', '', '', 0 FROM {rows} WHERE true"
+            " ON CONFLICT (id) DO UPDATE SET openalex_id = excluded.openalex_id,"
+            " registered_name = excluded.registered_name, registered_orcid = excluded.registered_orcid",
+            "id text, openalex_id text, registered_name text, registered_orcid text",
+            [(rid, r["openalex_id"], r["display_name"], r["orcid"]) for rid, r in researchers.items()],
+        )
+
+    def _apply_works(self, c: Any, works: dict[str, WorkChange]) -> set[str]:
+        """Store the works and their authorships; move every fact by the works' old contributions
+        taken away and new ones added. Returns the researchers whose facts may have changed."""
+        self._many(
+            c,
+            "INSERT INTO {works} (id, sort_key, topics, fields, doc) SELECT id, sort_key, topics, fields, doc"
+            " FROM {rows} WHERE true ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key,"
+            " topics = excluded.topics, fields = excluded.fields, doc = excluded.doc",
+            f"id text, sort_key text, topics text, fields text, doc {self.blob.lower()}",
+            [(wid, w.sort_key, json.dumps(w.new["topics"]), json.dumps(w.new), w.doc) for wid, w in works.items()],
+        )
+        replaced = [wid for wid, w in works.items() if w.old is not None]
+        for chunk in chunks(replaced):
+            clause, params = self._in("work_id", chunk)
+            c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
+        self._many(
+            c,
+            "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count, author_name,"
+            " author_orcid, first_institution) SELECT researcher_id, work_id, sort_key, institutions, authors_count,"
+            " author_name, author_orcid, first_institution FROM {rows}",
+            "researcher_id text, work_id text, sort_key text, institutions text, authors_count bigint,"
+            " author_name text, author_orcid text, first_institution text",
+            [(rid, wid, w.sort_key, json.dumps(a["institutions"]), len(w.new["authorships"]), a["display_name"] or None,
+              a["orcid"], json.dumps(a["institutions"][0], sort_keys=True) if a["institutions"] else None)
+             for wid, w in works.items() for rid, a in listings(w.new).items()],
+        )
+        deltas = Deltas()
+        for w in works.values():
+            if w.old is not None:
+                deltas.add(w.old, sort_key_of(w.old), -1)
+            deltas.add(w.new, w.sort_key, +1)
+        touched = set(deltas.works)
+        self._apply_counts(c, deltas)
+        self._apply_tallies(c, deltas)
+        close = self._apply_pairs(c, deltas)
+        self._apply_places(c, deltas)
+        self._apply_identity(c, deltas, close)
+        return touched
+
+    def _apply_counts(self, c: Any, d: Deltas) -> None:
+        # A work may name a researcher before their Registered event is processed: the row starts here.
+        self._many(
+            c,
+            "INSERT INTO {researchers} (id, openalex_id, registered_name, display_name, name_key, works, name_sort,"
+            " orcid_sort, aff_sort, close) SELECT id, openalex_id, '', '', '', works, '', '', '', 0 FROM {rows}"
+            " WHERE true ON CONFLICT (id) DO UPDATE SET works = {researchers}.works + excluded.works",
+            "id text, openalex_id text, works bigint",
+            [(rid, d.openalex[rid], n) for rid, n in d.works.items()],
+        )
+
+    def _apply_tallies(self, c: Any, d: Deltas) -> None:
+        if d.topic_names:
+            self._many(c, "INSERT INTO {topics} (id, display_name) SELECT id, display_name FROM {rows} WHERE true"
+                          " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name",
+                       "id text, display_name text", list(d.topic_names.items()))
+        moved = [(rid, tid, n) for (rid, tid), n in d.tallies.items() if n]
+        if not moved:
+            return
+        emptied = self._select_many(
+            c,
+            "INSERT INTO {tallies} (researcher_id, topic_id, works) SELECT researcher_id, topic_id, works FROM {rows}"
+            " WHERE true ON CONFLICT (researcher_id, topic_id) DO UPDATE SET works = {tallies}.works + excluded.works"
+            " RETURNING researcher_id, topic_id, works",
+            "researcher_id text, topic_id text, works bigint", moved)
+        gone = [(row["researcher_id"], row["topic_id"]) for row in emptied if row["works"] <= 0]
+        if gone:
+            self._many(c, "DELETE FROM {tallies} WHERE (researcher_id, topic_id) IN"
+                          " (SELECT researcher_id, topic_id FROM {rows})", "researcher_id text, topic_id text", gone)
+
+    def _apply_pairs(self, c: Any, d: Deltas) -> dict[str, int]:
+        """Shared works per pair; returns how each researcher's count of close collaborators moved."""
+        close: dict[str, int] = defaultdict(int)
+        # A pair whose count did not move may still have a newer latest work (a work's date corrected).
+        moved = [(a, b, n, d.pair_latest.get((a, b), "")) for (a, b), n in d.pairs.items()
+                 if n or (a, b) in d.pair_latest]
+        if not moved:
+            return close
+        rows = self._select_many(
+            c,
+            "INSERT INTO {pairs} (a, b, shared, latest) SELECT a, b, shared, latest FROM {rows} WHERE true"
+            " ON CONFLICT (a, b) DO UPDATE SET shared = {pairs}.shared + excluded.shared,"
+            " latest = CASE WHEN excluded.latest > {pairs}.latest THEN excluded.latest ELSE {pairs}.latest END"
+            " RETURNING a, b, shared, latest",
+            "a text, b text, shared bigint, latest text", moved)
+        gone, stale = [], []
+        for row in rows:
+            pair = (row["a"], row["b"])
+            after = row["shared"]
+            before = after - d.pairs[pair]
+            was, is_ = before >= CLOSE_COLLABORATOR_SHARED_WORKS, after >= CLOSE_COLLABORATOR_SHARED_WORKS
+            if was != is_:
+                for rid in pair:
+                    close[rid] += 1 if is_ else -1
+            if after <= 0:
+                gone.append(pair)
+            elif row["latest"] in d.pairs_lost.get(pair, ()):
+                stale.append(pair)  # the newest shared work was taken away: look again
+        if gone:
+            self._many(c, "DELETE FROM {pairs} WHERE (a, b) IN (SELECT a, b FROM {rows})", "a text, b text", gone)
+        for a, b in stale:
+            c.execute(self._sql(
+                "SELECT MAX(x.sort_key) AS latest FROM {authorships} x JOIN {authorships} y ON y.work_id = x.work_id"
+                " WHERE x.researcher_id = %s AND y.researcher_id = %s AND x.authors_count <= %s"),
+                (a, b, MAX_AUTHORS_FOR_COLLABORATION))
+            c.execute(self._sql("UPDATE {pairs} SET latest = %s WHERE a = %s AND b = %s"),
+                      (c.fetchone()["latest"], a, b))
+        return close
+
+    def _apply_places(self, c: Any, d: Deltas) -> None:
+        # A place only taken away has no institution to write: "-" keeps the stored one.
+        moved = [(rid, place, n, *d.place_rows.get((rid, place), ("-", None, None)))
+                 for (rid, place), n in d.places.items() if n or (rid, place) in d.place_rows]
+        if not moved:
+            return
+        rows = self._select_many(
+            c,
+            "INSERT INTO {places} (researcher_id, place, works, institution, first_year, last_year)"
+            " SELECT researcher_id, place, works, institution, first_year, last_year FROM {rows} WHERE true"
+            " ON CONFLICT (researcher_id, place) DO UPDATE SET works = {places}.works + excluded.works,"
+            " institution = CASE WHEN excluded.institution = '-' THEN {places}.institution"
+            " ELSE excluded.institution END,"
+            " first_year = CASE WHEN {places}.first_year IS NULL OR excluded.first_year < {places}.first_year"
+            " THEN COALESCE(excluded.first_year, {places}.first_year) ELSE {places}.first_year END,"
+            " last_year = CASE WHEN {places}.last_year IS NULL OR excluded.last_year > {places}.last_year"
+            " THEN COALESCE(excluded.last_year, {places}.last_year) ELSE {places}.last_year END"
+            " RETURNING researcher_id, place, works, first_year, last_year",
+            "researcher_id text, place text, works bigint, institution text, first_year bigint, last_year bigint",
+            moved)
+        gone, stale = [], []
+        for row in rows:
+            key = (row["researcher_id"], row["place"])
+            if row["works"] <= 0:
+                gone.append(key)
+            elif d.places_lost.get(key, set()) & {row["first_year"], row["last_year"]}:
+                stale.append(key)  # a work at the edge of the span was taken away: look again
+        if gone:
+            self._many(c, "DELETE FROM {places} WHERE (researcher_id, place) IN"
+                          " (SELECT researcher_id, place FROM {rows})", "researcher_id text, place text", gone)
+        for rid, place in stale:
+            c.execute(self._sql("SELECT sort_key, institutions FROM {authorships} WHERE researcher_id = %s"), (rid,))
+            first = last = None
+            for row in c.fetchall():
+                if any(place_key(i) == place for i in json.loads(row["institutions"])):
+                    first, last = span(first, last, year_of(row["sort_key"]))
+            c.execute(self._sql("UPDATE {places} SET first_year = %s, last_year = %s"
+                                " WHERE researcher_id = %s AND place = %s"), (first, last, rid, place))
+
+    def _apply_identity(self, c: Any, d: Deltas, close: dict[str, int]) -> None:
+        """The facts that come from the newest work giving them, and the close collaborators' count."""
+        rids = sorted(set(d.candidates) | set(d.lost) | set(close))
+        if not rids:
+            return
+        stored: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(rids):
+            clause, params = self._in("id", chunk)
+            c.execute(self._sql("SELECT id, name_sort, name, orcid_sort, work_orcid, aff_sort, affiliation, close"
+                                " FROM {researchers} WHERE " + clause), params)
+            stored.update((row["id"], dict(row)) for row in c.fetchall())
+        updates = []
+        for rid in rids:
+            row = stored[rid]
+            for fact, (sort_column, authorship_column) in IDENTITY.items():
+                if row[sort_column] and row[sort_column] in d.lost[rid].get(fact, ()):
+                    # The work that gave it changed: the newest that gives it now, by index range.
+                    c.execute(self._sql(f"SELECT sort_key, {authorship_column} AS value FROM {{authorships}}"
+                                        f" WHERE researcher_id = %s AND {authorship_column} IS NOT NULL"
+                                        " ORDER BY sort_key DESC LIMIT 1"), (rid,))
+                    newest = c.fetchone()
+                    row[sort_column], row[fact] = (newest["sort_key"], newest["value"]) if newest else ("", None)
+                candidate = d.candidates[rid].get(fact) if rid in d.candidates else None
+                if candidate is not None and candidate[0] > row[sort_column]:
+                    row[sort_column], row[fact] = candidate
+            row["close"] += close.get(rid, 0)
+            updates.append((row["name_sort"], row["name"], row["orcid_sort"], row["work_orcid"], row["aff_sort"],
+                            row["affiliation"], row["close"], rid))
+        self._many(
+            c,
+            "UPDATE {researchers} SET name_sort = rows.name_sort, name = rows.name, orcid_sort = rows.orcid_sort,"
+            " work_orcid = rows.work_orcid, aff_sort = rows.aff_sort, affiliation = rows.affiliation,"
+            " close = rows.close FROM {rows} WHERE {researchers}.id = rows.id",
+            "name_sort text, name text, orcid_sort text, work_orcid text, aff_sort text, affiliation text,"
+            " close bigint, id text",
+            updates,
+        )
+
+    def _apply_claims(self, c: Any, changes: BatchChanges) -> None:
+        if changes.ownership:
             self._many(
                 c,
-                "INSERT INTO {docs} (id, doc, position) SELECT id, doc, position FROM {rows} WHERE true"
-                " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
-                f"id text, doc {self.blob.lower()}, position bigint",
-                [(rid, doc, position) for rid, doc, _ in built],
+                "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed) SELECT record_id,"
+                " researcher_id, owner_id, level, disputed FROM {rows} WHERE true ON CONFLICT (record_id) DO UPDATE"
+                " SET owner_id = excluded.owner_id, level = excluded.level, disputed = excluded.disputed",
+                "record_id text, researcher_id text, owner_id text, level text, disputed bigint",
+                [(record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]))
+                 for record_id, o in changes.ownership.items()],
             )
-            # The name and ORCID iD the works give now: for search and ORCID lookups.
-            self._many(
-                c,
-                "UPDATE {researchers} SET display_name = rows.display_name, orcid = rows.orcid,"
-                " name_key = rows.name_key FROM {rows} WHERE {researchers}.id = rows.id",
-                "display_name text, orcid text, name_key text, id text",
-                [(i["display_name"], i["orcid"], i["name_key"], rid) for rid, _, i in built],
-            )
-            for chunk in _chunks([rid for rid, _, _ in built]):
-                clause, params = self._in("researcher_id", chunk)
-                c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
-            keys = [(key, rid) for rid, _, i in built for key in i["search_keys"]]
-            if keys:
-                self._many(c, "INSERT INTO {names} (key, researcher_id) SELECT key, researcher_id FROM {rows}",
-                           "key text, researcher_id text", keys)
+        for account_id, name in changes.owner_names.items():
+            if name is None:
+                c.execute(self._sql("DELETE FROM {owners} WHERE account_id = %s"), (account_id,))
+            else:
+                c.execute(self._sql("INSERT INTO {owners} (account_id, display_name) VALUES (%s, %s)"
+                                    " ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name"),
+                          (account_id, name))
+
+    def _write_profiles(self, c: Any, affected: list[str]) -> None:
+        c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
+        position = c.fetchone()["n"]
+        built = [(facts.id, *encode_profile(facts)) for facts in self._facts(c, affected)]
+        if not built:
+            return
+        self._many(
+            c,
+            "INSERT INTO {docs} (id, doc, position) SELECT id, doc, position FROM {rows} WHERE true"
+            " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
+            f"id text, doc {self.blob.lower()}, position bigint",
+            [(rid, doc, position) for rid, doc, _ in built],
+        )
+        # The name and ORCID iD the works give now: for search and ORCID lookups.
+        self._many(
+            c,
+            "UPDATE {researchers} SET display_name = rows.display_name, orcid = rows.orcid,"
+            " name_key = rows.name_key FROM {rows} WHERE {researchers}.id = rows.id",
+            "display_name text, orcid text, name_key text, id text",
+            [(i["display_name"], i["orcid"], i["name_key"], rid) for rid, _, i in built],
+        )
+        for chunk in chunks([rid for rid, _, _ in built]):
+            clause, params = self._in("researcher_id", chunk)
+            c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
+        keys = [(key, rid) for rid, _, i in built for key in i["search_keys"]]
+        if keys:
+            self._many(c, "INSERT INTO {names} (key, researcher_id) SELECT key, researcher_id FROM {rows}",
+                       "key text, researcher_id text", keys)
+
+    def _facts(self, c: Any, ids: Sequence[str]) -> Iterable[ProfileFacts]:
+        """Each profile's facts as stored: the record's row, its topic tallies, what claims decided."""
+        for chunk in chunks(ids):
+            clause, params = self._in("id", chunk)
+            c.execute(self._sql("SELECT id, openalex_id, registered_name, registered_orcid, works, name, work_orcid,"
+                                " affiliation, close FROM {researchers} WHERE " + clause), params)
+            found = {row["id"]: ProfileFacts(
+                id=row["id"], openalex_id=row["openalex_id"], registered_name=row["registered_name"],
+                registered_orcid=row["registered_orcid"], works_count=row["works"], name=row["name"],
+                orcid=row["work_orcid"], affiliation=json.loads(row["affiliation"]) if row["affiliation"] else None,
+                close_collaborators=row["close"]) for row in c.fetchall()}
+            if not found:
+                continue
+            clause, params = self._in("t.researcher_id", list(found))
+            c.execute(self._sql("SELECT t.researcher_id, t.topic_id, t.works, n.display_name FROM {tallies} t"
+                                " LEFT JOIN {topics} n ON n.id = t.topic_id WHERE " + clause), params)
+            topics: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+            for row in c.fetchall():
+                topics[row["researcher_id"]].append((row["topic_id"], row["display_name"], row["works"]))
+            for rid, facts in found.items():
+                facts.topics = sorted_topics(topics.get(rid, ()))
+            self._add_ownership(c, found)
+            yield from found.values()
+
+    def _add_ownership(self, c: Any, found: dict[str, ProfileFacts]) -> None:
+        clause, params = self._in("o.researcher_id", list(found))
+        c.execute(self._sql("SELECT o.researcher_id, o.owner_id, o.level, o.disputed, n.display_name"
+                            " FROM {ownership} o LEFT JOIN {owners} n ON n.account_id = o.owner_id WHERE " + clause),
+                  params)
+        owners: dict[str, list[str]] = {}
+        for row in c.fetchall():
+            facts = found[row["researcher_id"]]
+            facts.claimed_ever = True
+            facts.owner_id, facts.level, facts.disputed = row["owner_id"], row["level"], bool(row["disputed"])
+            facts.owner_name = row["display_name"]
+            if row["owner_id"]:
+                owners.setdefault(row["owner_id"], [])
+        if owners:
+            clause, params = self._in("owner_id", list(owners))
+            c.execute(self._sql("SELECT owner_id, researcher_id FROM {ownership} WHERE " + clause), params)
+            for row in c.fetchall():
+                owners[row["owner_id"]].append(row["researcher_id"])
+            for facts in found.values():
+                if facts.owner_id:
+                    facts.same_person = sorted(r for r in owners[facts.owner_id] if r != facts.id)
 
     def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(sorted(account_ids)):
+        for chunk in chunks(sorted(account_ids)):
             clause, params = self._in("owner_id", chunk)
             c.execute(self._sql("SELECT researcher_id FROM {ownership} WHERE " + clause), params)
             found.update(row["researcher_id"] for row in c.fetchall())
@@ -181,7 +529,7 @@ class ProfilesView(SqlView):
 
     def _owners_of(self, c: Any, researcher_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(sorted(researcher_ids)):
+        for chunk in chunks(sorted(researcher_ids)):
             clause, params = self._in("researcher_id", chunk)
             c.execute(self._sql("SELECT owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND " + clause), params)
             found.update(row["owner_id"] for row in c.fetchall())
@@ -189,100 +537,37 @@ class ProfilesView(SqlView):
 
     def load_ownership(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(record_ids):
+        for chunk in chunks(record_ids):
             clause, params = self._in("record_id", chunk)
             for row in self._query(
                 "SELECT record_id, researcher_id, owner_id, level, disputed FROM {ownership} WHERE " + clause, params
             ):
-                found[row["record_id"]] = {
-                    "researcher_id": row["researcher_id"],
-                    "owner_id": row["owner_id"],
-                    "level": row["level"],
-                    "disputed": bool(row["disputed"]),
-                }
+                found[row["record_id"]] = {"researcher_id": row["researcher_id"], "owner_id": row["owner_id"],
+                                           "level": row["level"], "disputed": bool(row["disputed"])}
         return found
 
     def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(work_ids):
+            for chunk in chunks(work_ids):
                 clause, params = self._in("id", chunk)
                 c.execute(self._sql("SELECT id, fields FROM {works} WHERE " + clause), params)
                 found.update((row["id"], json.loads(row["fields"])) for row in c.fetchall())
         return found
 
-    def _profile_inputs(self, c: Any, ids: Sequence[str]) -> Iterable[ProfileInputs]:
-        for chunk in _chunks(ids):
-            inputs = {}
-            clause, params = self._in("id", chunk)
-            c.execute(self._sql("SELECT id, openalex_id, orcid, display_name FROM {researchers} WHERE " + clause), params)
-            for row in c.fetchall():
-                inputs[row["id"]] = ProfileInputs(dict(row), [], 0)
-            if not inputs:
-                continue
-            clause, params = self._in("a.researcher_id", list(inputs))
-            c.execute(
-                self._sql(
-                    "SELECT a.researcher_id, a.sort_key, a.institutions, a.author_name, a.author_orcid, w.topics"
-                    " FROM {authorships} a JOIN {works} w ON w.id = a.work_id WHERE " + clause
-                ),
-                params,
-            )
-            for row in c.fetchall():
-                inputs[row["researcher_id"]].works.append(
-                    (row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]),
-                     row["author_name"], row["author_orcid"])
-                )
-            c.execute(
-                self._sql(
-                    "SELECT a.researcher_id, COUNT(*) AS shared FROM {authorships} a"
-                    " JOIN {authorships} b ON b.work_id = a.work_id AND b.researcher_id <> a.researcher_id"
-                    " WHERE " + clause + " AND a.authors_count <= %s"
-                    " GROUP BY a.researcher_id, b.researcher_id"
-                ),
-                [*params, MAX_AUTHORS_FOR_COLLABORATION],
-            )
-            for row in c.fetchall():
-                if row["shared"] >= CLOSE_COLLABORATOR_SHARED_WORKS:
-                    inputs[row["researcher_id"]].close_collaborators += 1
-            rclause, rparams = self._in("o.researcher_id", list(inputs))
-            c.execute(
-                self._sql(
-                    "SELECT o.researcher_id, o.owner_id, o.level, o.disputed, n.display_name FROM {ownership} o"
-                    " LEFT JOIN {owners} n ON n.account_id = o.owner_id WHERE " + rclause
-                ),
-                rparams,
-            )
-            owners: dict[str, list[str]] = {}
-            for row in c.fetchall():
-                p = inputs[row["researcher_id"]]
-                p.ownership = {"owner_id": row["owner_id"], "level": row["level"], "disputed": bool(row["disputed"]),
-                               "owner_name": row["display_name"]}
-                if row["owner_id"]:
-                    owners.setdefault(row["owner_id"], [])
-            if owners:
-                oclause, oparams = self._in("owner_id", list(owners))
-                c.execute(self._sql("SELECT owner_id, researcher_id FROM {ownership} WHERE " + oclause), oparams)
-                for row in c.fetchall():
-                    owners[row["owner_id"]].append(row["researcher_id"])
-                for p in inputs.values():
-                    if p.ownership and p.ownership["owner_id"]:
-                        p.same_person = sorted(r for r in owners[p.ownership["owner_id"]] if r != p.identity["id"])
-            yield from inputs.values()
-
     # -- reads ---------------------------------------------------------------------------------
 
     def record_facts(self, researcher_id: str) -> dict[str, Any] | None:
         """What claims need to know of a record: its ORCID iD, works and institutions."""
-        rows = self._query("SELECT openalex_id, orcid FROM {researchers} WHERE id = %s", (researcher_id,))
+        rows = self._query("SELECT openalex_id, orcid, works FROM {researchers} WHERE id = %s", (researcher_id,))
         if not rows:
             return None
-        works = self._query("SELECT institutions FROM {authorships} WHERE researcher_id = %s", (researcher_id,))
-        institutions = {i["openalex_id"] for w in works for i in json.loads(w["institutions"]) if i["openalex_id"]}
+        places = self._query("SELECT institution FROM {places} WHERE researcher_id = %s", (researcher_id,))
+        institutions = {i["openalex_id"] for i in (json.loads(p["institution"]) for p in places) if i.get("openalex_id")}
         has_identifier = bool(rows[0]["openalex_id"] or rows[0]["orcid"])
         return {
             "orcid": rows[0]["orcid"],
-            "base_level": "L1" if has_identifier and works else "L0",
+            "base_level": "L1" if has_identifier and rows[0]["works"] else "L0",
             "institution_ids": frozenset(institutions),
         }
 
@@ -304,7 +589,7 @@ class ProfilesView(SqlView):
         """Which of these records exist, and the owners of those that have one (one query)."""
         known: set[str] = set()
         owners: dict[str, str] = {}
-        for chunk in _chunks(researcher_ids):
+        for chunk in chunks(researcher_ids):
             clause, params = self._in("d.id", chunk)
             for row in self._query(
                 "SELECT d.id, o.owner_id FROM {docs} d LEFT JOIN {ownership} o"
@@ -318,7 +603,7 @@ class ProfilesView(SqlView):
     def owner_names(self, account_ids: Sequence[str]) -> dict[str, str]:
         """Accounts' display names (none once an account is erased)."""
         found: dict[str, str] = {}
-        for chunk in _chunks(account_ids):
+        for chunk in chunks(account_ids):
             clause, params = self._in("account_id", chunk)
             for row in self._query("SELECT account_id, display_name FROM {owners} WHERE " + clause, params):
                 found[row["account_id"]] = row["display_name"]
@@ -334,62 +619,64 @@ class ProfilesView(SqlView):
         rows = self._query("SELECT researcher_id, level FROM {ownership} WHERE owner_id = %s", (account_id,))
         return {row["researcher_id"]: row["level"] for row in rows}
 
+    def _pairs_of(self, researcher_ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """Each pair of these researchers as (me, other, shared, latest): the pairs table holds a pair once."""
+        a, a_params = self._in("a", list(researcher_ids))
+        b, b_params = self._in("b", list(researcher_ids))
+        return ("(SELECT a AS me, b AS other, shared, latest FROM {pairs} WHERE " + a
+                + " UNION ALL SELECT b, a, shared, latest FROM {pairs} WHERE " + b + ")", [*a_params, *b_params])
+
     def coauthor_distance(self, researcher_ids: Sequence[str], other: str) -> int | None:
         """1 if one of `researcher_ids` shares a work with `other`, 2 if they share a co-author,
-        None if further apart."""
+        None if further apart (works with over 100 authors make no co-authors)."""
         if not researcher_ids:
             return None
-        mine, params = self._in("a.researcher_id", list(researcher_ids))
-        near = self._query(
-            "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
-            " WHERE " + mine + " AND a.authors_count <= %s", [*params, MAX_AUTHORS_FOR_COLLABORATION])
-        first = {row["researcher_id"] for row in near} - set(researcher_ids)
+        mine, params = self._pairs_of(researcher_ids)
+        first = {row["other"] for row in self._query("SELECT other FROM " + mine + " p", params)} - set(researcher_ids)
         if other in first:
             return 1
-        theirs = self._query(
-            "SELECT DISTINCT b.researcher_id FROM {authorships} a JOIN {authorships} b ON b.work_id = a.work_id"
-            " WHERE a.researcher_id = %s AND a.authors_count <= %s", (other, MAX_AUTHORS_FOR_COLLABORATION))
-        return 2 if first & {row["researcher_id"] for row in theirs} else None
+        theirs, params = self._pairs_of([other])
+        return 2 if first & {row["other"] for row in self._query("SELECT other FROM " + theirs + " p", params)} else None
 
     # -- the research graph around a record (GET /researchers/{id}/graph) -------------------------
 
     def coauthors(self, researcher_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         """Co-authors of any of `researcher_ids` (not themselves), with their names: shared works,
-        the latest one's sort key, and through how many of them; most shared first. Works with more than
-        MAX_AUTHORS_FOR_COLLABORATION authors do not make collaborators."""
-        clause, params = self._in("a.researcher_id", list(researcher_ids))
+        the latest one's sort key, and through how many of them; most shared first. Works with
+        more than MAX_AUTHORS_FOR_COLLABORATION authors do not make collaborators."""
+        pairs, params = self._pairs_of(researcher_ids)
         rows = self._query(
-            "SELECT b.researcher_id AS id, r.display_name, r.openalex_id, COUNT(*) AS shared,"
-            " MAX(b.sort_key) AS latest, COUNT(DISTINCT a.researcher_id) AS via FROM {authorships} a"
-            " JOIN {authorships} b ON b.work_id = a.work_id AND b.researcher_id <> a.researcher_id"
-            " JOIN {researchers} r ON r.id = b.researcher_id"
-            " WHERE " + clause + " AND a.authors_count <= %s GROUP BY b.researcher_id, r.display_name, r.openalex_id"
-            " ORDER BY COUNT(*) DESC, MAX(b.sort_key) DESC, b.researcher_id LIMIT %s",
-            [*params, MAX_AUTHORS_FOR_COLLABORATION, limit + len(researcher_ids)],
+            "SELECT p.other AS id, r.display_name, r.openalex_id, CAST(SUM(p.shared) AS BIGINT) AS shared,"
+            " MAX(p.latest) AS latest,"
+            " COUNT(*) AS via FROM " + pairs + " p JOIN {researchers} r ON r.id = p.other"
+            " GROUP BY p.other, r.display_name, r.openalex_id"
+            " ORDER BY SUM(p.shared) DESC, MAX(p.latest) DESC, p.other LIMIT %s",
+            [*params, limit + len(researcher_ids)],
         )
         return [dict(r) for r in rows if r["id"] not in researcher_ids][:limit]
 
+    def graph_totals(self, researcher_id: str) -> dict[str, int]:
+        """How many co-authors and institutions the record has in all (the graph lists the first)."""
+        pairs, params = self._pairs_of([researcher_id])
+        coauthors = self._query("SELECT COUNT(*) AS n FROM " + pairs + " p", params)[0]["n"]
+        places = self._query("SELECT COUNT(*) AS n FROM {places} WHERE researcher_id = %s", (researcher_id,))[0]["n"]
+        return {"coauthors": coauthors, "institutions": places}
+
     def institutions_over_time(self, researcher_id: str) -> list[dict[str, Any]]:
         """Each institution on the researcher's works: first and last year, number of works."""
-        spans: dict[str, dict[str, Any]] = {}
-        for row in self._query("SELECT sort_key, institutions FROM {authorships} WHERE researcher_id = %s",
-                               (researcher_id,)):
-            year = int(row["sort_key"][:4]) or None
-            for inst in json.loads(row["institutions"]):
-                key = inst.get("openalex_id") or inst.get("display_name") or "?"
-                span = spans.setdefault(key, {**inst, "first_year": year, "last_year": year, "works": 0})
-                span["works"] += 1
-                if year is not None:
-                    span["first_year"] = min(y for y in (span["first_year"], year) if y is not None)
-                    span["last_year"] = max(y for y in (span["last_year"], year) if y is not None)
-        return sorted(spans.values(), key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
+        rows = self._query("SELECT institution, works, first_year, last_year FROM {places} WHERE researcher_id = %s",
+                           (researcher_id,))
+        spans = [{**json.loads(r["institution"]), "works": r["works"], "first_year": r["first_year"],
+                  "last_year": r["last_year"]} for r in rows]
+        return sorted(spans, key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
 
     def adjacent_works(self, researcher_id: str, collaborators: Sequence[str], topics: set[str],
-                       limit: int) -> list[dict[str, Any]]:
+                       limit: int) -> tuple[list[dict[str, Any]], int]:
         """Works of `collaborators` sharing a topic with `topics` that `researcher_id` did not
-        write: most shared topics first, then newest."""
+        write: most shared topics first, then newest; and how many such works there are among
+        the collaborators' newest ADJACENT_CANDIDATES."""
         if not collaborators or not topics:
-            return []
+            return [], 0
         clause, params = self._in("a.researcher_id", list(collaborators))
         rows = self._query(
             "SELECT a.work_id, w.sort_key, w.topics FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
@@ -412,7 +699,7 @@ class ProfilesView(SqlView):
                 "SELECT id, doc FROM {works} WHERE " + clause, params)}
         return [{"id": w, "openalex_id": docs[w]["openalex_id"], "title": docs[w]["title"],
                  "publication_year": docs[w]["publication_year"], "shared_topics": ranked[w][0]}
-                for w in best if w in docs]
+                for w in best if w in docs], len(ranked)
 
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""
@@ -439,9 +726,7 @@ class ProfilesView(SqlView):
     def exists(self, researcher_id: str) -> bool:
         return bool(self._query("SELECT 1 AS found FROM {docs} WHERE id = %s", (researcher_id,)))
 
-    def search(
-        self, name_key: str, after: tuple[str, str] | None, limit: int
-    ) -> list[tuple[str, str, bytes]]:
+    def search(self, name_key: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
         """Profiles with a name word starting with `name_key`, in name order, after a cursor."""
         where, params = "1 = 1", []
         if name_key:
@@ -458,9 +743,7 @@ class ProfilesView(SqlView):
         )
         return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
 
-    def works_of(
-        self, researcher_id: str, after: tuple[str, str] | None, limit: int
-    ) -> list[tuple[str, str, bytes]]:
+    def works_of(self, researcher_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
         """Works of a researcher, newest first, after a cursor (sort key, work id)."""
         where, params = "a.researcher_id = %s", [researcher_id]
         if after is not None:
@@ -481,7 +764,7 @@ class ProfilesView(SqlView):
 
     def docs_of(self, researcher_ids: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for chunk in _chunks(researcher_ids):
+        for chunk in chunks(researcher_ids):
             clause, params = self._in("id", chunk)
             found.update((row["id"], bytes(row["doc"])) for row in self._query(
                 "SELECT id, doc FROM {docs} WHERE " + clause, params))
@@ -491,51 +774,6 @@ class ProfilesView(SqlView):
         """Profiles rewritten after a position, with theirs: how API caches stay fresh."""
         rows = self._query("SELECT id, doc, position FROM {docs} WHERE position > %s", (after,))
         return [(row["id"], bytes(row["doc"]), row["position"]) for row in rows]
-
-
-CLOSE_COLLABORATOR_SHARED_WORKS = 2
-ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
-MAX_AUTHORS_FOR_COLLABORATION = 100
-
-
-class ProfileInputs:
-    """What one profile is computed from: identity, (sort key, institutions, topics) per work,
-    collaborators, and what claims decided (owner, level, dispute, the owner's other records)."""
-
-    __slots__ = ("identity", "works", "close_collaborators", "ownership", "same_person")
-
-    def __init__(self, identity: dict[str, Any], works: list[tuple[str, list, list]], close: int) -> None:
-        self.identity = identity
-        self.works = works
-        self.close_collaborators = close
-        self.ownership: dict[str, Any] | None = None
-        self.same_person: list[str] = []
-
-
-BuildProfiles = Callable[[Iterable[ProfileInputs]], Iterable[tuple[str, bytes, dict[str, Any]]]]
-
-
-class WorkRow:
-    __slots__ = ("fields", "fields_json", "sort_key", "doc", "is_new")
-
-    def __init__(self, fields: dict[str, Any], sort_key: str, doc: bytes, *, is_new: bool) -> None:
-        self.fields = fields
-        self.fields_json = json.dumps(fields)
-        self.sort_key = sort_key
-        self.doc = doc
-        self.is_new = is_new
-
-
-class BatchChanges:
-    """Rows a batch of events writes, and the researchers whose profiles must be rebuilt."""
-
-    def __init__(self) -> None:
-        self.researchers: dict[str, dict[str, Any]] = {}
-        self.works: dict[str, WorkRow] = {}
-        self.ownership: dict[str, dict[str, Any]] = {}  # record id -> row
-        self.owner_names: dict[str, str | None] = {}  # account id -> name (None: forget)
-        self.affected: set[str] = set()
-        self.affected_owners: set[str] = set()  # accounts whose records must be rebuilt
 
 
 class SQLiteProfilesView(ProfilesView, SQLiteSqlView):

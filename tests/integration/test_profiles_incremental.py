@@ -1,0 +1,186 @@
+"""The profiles projection keeps each record's facts a work at a time; on any workload its profiles
+equal those folded from the works as they finally stand (the full rebuild time travel does), and
+its co-author pairs and institutions equal a recount. Random workloads (Hypothesis): imports,
+corrections that add and remove authors, names, ORCID iDs, institutions, topics and dates,
+re-imports that change nothing, in batches of any size, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bootstrap.services import Services
+from domain.catalogue.model import recency_key, researcher_id_for, work_id_for
+from projections.profiles.build import (
+    MAX_AUTHORS_FOR_COLLABORATION,
+    ProfileFacts,
+    WorkFacts,
+    encode_profile,
+    facts_from_works,
+)
+from tests.conftest import fresh_pg_schema, settings_for
+from tests.factories import orcid_with_checksum
+
+AUTHORS = 7
+NAMES = ["Zoë Ångström", "Zoe Angstrom", "Z. Ångström", "José María García", "J. M. García", "Łukasz Żak", "Li Wei", ""]
+ORCIDS = [None, orcid_with_checksum("000000000000001"), orcid_with_checksum("000000000000002")]
+
+
+def place(n: int) -> dict[str, Any]:
+    """An institution as imports store it."""
+    return {"openalex_id": f"I{n}", "display_name": f"Institute {n}", "ror": None, "country_code": "NL"}
+
+
+def authorship(n: int, draw: Any) -> dict[str, Any]:
+    institutions = draw(st.lists(st.sampled_from([1, 2, 3]), max_size=2, unique=True))
+    return {"openalex_id": f"A{n}", "display_name": draw(st.sampled_from(NAMES)), "orcid": draw(st.sampled_from(ORCIDS)),
+            "position": "middle", "institutions": [place(i) for i in institutions]}
+
+
+@st.composite
+def work_record(draw: Any, n: int) -> dict[str, Any]:
+    # Mostly a few authors; sometimes one listed twice, sometimes more than make collaborators.
+    many = draw(st.integers(0, 9)) == 0
+    count = MAX_AUTHORS_FOR_COLLABORATION + draw(st.integers(1, 3)) if many else draw(st.integers(1, 5))
+    authors = [draw(st.integers(1, AUTHORS)) for _ in range(count)]
+    year = draw(st.one_of(st.none(), st.integers(2000, 2004)))
+    dated = year is not None and draw(st.booleans())
+    return {
+        "openalex_id": f"W{n}", "doi": None, "title": f"Work {n}", "publication_year": year,
+        "publication_date": f"{year}-0{draw(st.integers(1, 9))}-01" if dated else None, "type": "article",
+        "venue": None, "cited_by_count": 0, "abstract": None,
+        "topics": [{"openalex_id": f"T{t}", "display_name": f"Topic {t}"}
+                   for t in draw(st.lists(st.integers(1, 4), max_size=3, unique=True))],
+        "authorships": [authorship(a, draw) for a in authors],
+    }
+
+
+@st.composite
+def workloads(draw: Any) -> list[tuple[list[dict[str, Any]], int]]:
+    """Batches of records to import (new works, corrections, unchanged re-imports), each with the
+    batch size the projection then reads the log with."""
+    batches, current = [], {}
+    for _ in range(draw(st.integers(1, 5))):
+        records = []
+        for _ in range(draw(st.integers(1, 6))):
+            n = draw(st.integers(1, 8))
+            if n in current and draw(st.booleans()):
+                records.append(current[n])  # re-imported as it stands: nothing changes
+            else:
+                current[n] = draw(work_record(n))
+                records.append(current[n])
+        batches.append((records, draw(st.sampled_from([1, 3, 50, 1000]))))
+    return batches
+
+
+def expected(services: Services) -> tuple[dict[str, bytes], dict[tuple[str, str], tuple[int, str]], dict[str, Any]]:
+    """Profiles, co-author pairs and institutions folded from the works as they finally stand."""
+    works = []
+    for n in range(1, 9):
+        try:
+            works.append(services.catalogue.get_work(work_id_for(f"W{n}")))
+        except Exception:  # noqa: BLE001 - never imported
+            continue
+    by_researcher: dict[str, list[WorkFacts]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    places: dict[str, Counter[str]] = defaultdict(Counter)
+    for w in works:
+        key = recency_key(w.publication_date, w.publication_year, w.openalex_id)
+        listed: dict[str, dict[str, Any]] = {}
+        for a in w.authorships:
+            listed.setdefault(a["researcher_id"], a)
+        small = len(w.authorships) <= MAX_AUTHORS_FOR_COLLABORATION
+        for rid, a in listed.items():
+            others = sorted(set(listed) - {rid}) if small else None
+            by_researcher[rid].append(WorkFacts(key, a["institutions"], w.topics, a["display_name"] or None, a["orcid"],
+                                                others))
+            for i in a["institutions"]:
+                places[rid][i["openalex_id"]] += 1
+        if small:
+            ids = sorted(listed)
+            for i, x in enumerate(ids):
+                for y in ids[i + 1:]:
+                    pairs[(x, y)].append(key)
+    docs = {}
+    for n in range(1, AUTHORS + 1):
+        rid = str(researcher_id_for(f"A{n}"))
+        if rid not in by_researcher:
+            continue
+        registered = services.catalogue.get_researcher(researcher_id_for(f"A{n}"))
+        facts = facts_from_works(ProfileFacts(rid, registered.openalex_id, registered.display_name, registered.orcid),
+                                 by_researcher[rid])
+        docs[rid] = encode_profile(facts)[0]
+    return docs, {p: (len(keys), max(keys)) for p, keys in pairs.items()}, places
+
+
+def check(services: Services) -> None:
+    docs, pairs, places = expected(services)
+    view = services.profiles_view
+    for rid, doc in docs.items():
+        stored = view.profile(rid)
+        assert stored is not None, rid
+        assert msgspec.json.decode(stored[0]) == msgspec.json.decode(doc), rid
+    for rid in docs:
+        found = {(c["id"], c["shared"], c["latest"]) for c in view.coauthors([rid], 100)}
+        assert found == {(other, shared, latest) for (x, y), (shared, latest) in pairs.items() if rid in (x, y)
+                         for other in {x, y} - {rid}}
+        assert {i["openalex_id"]: i["works"] for i in view.institutions_over_time(rid)} == dict(places[rid])
+
+
+def run(services: Services, workload: list[tuple[list[dict[str, Any]], int]]) -> None:
+    runner = services.profiles_runner
+    for records, batch_size in workload:
+        services.catalogue.import_works(records)
+        runner.batch_size = batch_size
+        runner.catch_up()
+        for other in services.runners:
+            if other.projection_name == "profiles":
+                other.catch_up()
+    check(services)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(workload=workloads())
+def test_incremental_profiles_equal_a_fold_of_the_final_works_on_sqlite(tmp_path_factory, workload):
+    services = Services(settings_for("sqlite", tmp_path_factory.mktemp("profiles"), None))
+    try:
+        run(services, workload)
+    finally:
+        services.close()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(workload=workloads())
+def test_incremental_profiles_equal_a_fold_of_the_final_works_on_postgres(tmp_path_factory, workload):
+    with fresh_pg_schema() as schema:
+        services = Services(settings_for("postgres", tmp_path_factory.mktemp("profiles"), schema))
+        try:
+            run(services, workload)
+        finally:
+            services.close()
+
+
+def test_a_correction_that_takes_an_author_off_a_work_moves_every_fact_back(tmp_path):
+    services = Services(settings_for("sqlite", tmp_path, None))
+    try:
+        first = {"openalex_id": "W1", "doi": None, "title": "One", "publication_year": 2003, "publication_date": None,
+                 "type": "article", "venue": None, "cited_by_count": 0, "abstract": None,
+                 "topics": [{"openalex_id": "T1", "display_name": "Topic 1"}],
+                 "authorships": [{"openalex_id": "A1", "display_name": "Ada", "orcid": ORCIDS[1], "position": "first",
+                                  "institutions": [place(1)]},
+                                 {"openalex_id": "A2", "display_name": "Bo", "orcid": None, "position": "middle",
+                                  "institutions": []}]}
+        second = {**first, "openalex_id": "W2", "publication_year": 2001}
+        run(services, [([first, second], 1000)])
+        assert msgspec.json.decode(services.profiles_view.profile(str(researcher_id_for("A2")))[0])[
+            "close_collaborators_count"] == 1
+        run(services, [([{**first, "authorships": first["authorships"][1:]}], 1000)])  # A1 taken off W1
+        a1 = msgspec.json.decode(services.profiles_view.profile(str(researcher_id_for("A1")))[0])
+        assert (a1["works_count"], a1["close_collaborators_count"]) == (1, 0)
+        assert [c["latest"][:4] for c in services.profiles_view.coauthors([str(researcher_id_for("A1"))], 5)] == ["2001"]
+    finally:
+        services.close()
