@@ -43,6 +43,7 @@ LIMITS = {
     ("confirmation attempts", "address"): (20, 600),
     ("confirmation attempts", "account"): (5, 900),
     ("confirmation codes", "account"): (3, 900),
+    ("confirmation codes a day", "account"): (10, 86_400),
 }
 
 
@@ -163,7 +164,9 @@ class AccountsController(Controller):
           status_code=202)
     def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> Response[AcceptedOut]:
         limit(state, "confirmation attempts", "address", client_address(request))
-        limit(state, "confirmation codes", "account", state.services.vault.email_key(data.email.strip().lower()))
+        account_key = state.services.vault.email_key(data.email.strip().lower())
+        limit(state, "confirmation codes", "account", account_key)
+        limit(state, "confirmation codes a day", "account", account_key)
         normalise_email(data.email)  # a malformed address is refused now; the rest happens after the answer
 
         async def resend_after_answering() -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import psycopg
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
@@ -29,6 +30,7 @@ from api.metrics import count_responses, metrics
 from api.notifications import NotificationsController
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
+from api.store_health import StoreHealth, store_guard
 from api.system import health, ready
 from api.trust import TrustController
 from operations.demo import load_demo_data
@@ -36,6 +38,7 @@ from operations.expiry import expire_loop
 from operations.notifications import Notifier
 from workers.follow_writer import FollowWriter
 from workers.notify import LocalNotifier
+from adapters.sqlstore import postgres_conninfo
 from bootstrap.services import Services, derive, secret_key
 from bootstrap.settings import Settings
 
@@ -57,6 +60,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.session_gate = SessionGate(svc.accounts)
         app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
         app.state.follow_writer = FollowWriter(svc.follows, svc.existing_and_owners)
+        health = None
+        if settings.is_postgres:
+            conninfo = postgres_conninfo(settings.store_env)
+            health = app.state.store_health = StoreHealth(lambda: psycopg.connect(conninfo, connect_timeout=2).close())
+            health.start()
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
             log.info("demo data: %s works created, %s unchanged", summary.works_created, summary.works_unchanged)
@@ -100,6 +108,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             yield
         finally:
             unsubscribe()
+            if health is not None:
+                health.stop()
             app.state.follow_writer.stop()
             expiry_stop.set()
             if notifier is not None:
@@ -133,6 +143,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
+        middleware=[store_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         response_headers=RESPONSE_HEADERS,

@@ -26,7 +26,7 @@ from api.researchers import (
     resolve_researcher,
 )
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
-from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import ClaimNotFoundError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
 
 Reason = free_text(2_000)
 
@@ -271,8 +271,12 @@ class ModerationController(Controller):
         after = decode_cursor(cursor, 2) if cursor else None
         rows = state.services.moderation_view.queue(after, limit + 1)  # type: ignore[arg-type]
         claims = state.services.claims
-        items = [claim_out(claims.view(UUID(cid), request.user.account_id, is_moderator=True))
-                 for _, cid in rows[:limit]]
+        items = []
+        for _, cid in rows[:limit]:
+            try:
+                items.append(claim_out(claims.view(UUID(cid), request.user.account_id, is_moderator=True)))
+            except ClaimNotFoundError:
+                continue  # about a record this moderator owns or has claimed: for others to decide
         next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
         return ClaimPageOut(items, next_cursor)
 

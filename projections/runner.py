@@ -188,7 +188,7 @@ class BatchProjectionRunner(PollingRunner):
         except (IntegrityError, ViewRetiredError):
             raise
         except Exception:
-            if isolating or len(notifications) == 1:
+            if notifications and (isolating or len(notifications) == 1):
                 self.failed_event = FailedEvent(self.app.name, notifications[0].id, notifications[0].topic)
             elif notifications:
                 self._one_at_a_time_until = notifications[-1].id

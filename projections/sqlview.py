@@ -71,13 +71,12 @@ class SqlView(TrackingRecorder):
 
     def schema_is_current(self) -> bool:
         """Whether the stored rows are of this code's SCHEMA_VERSION. A view without a version
-        row is stamped: a new one with the current version, one built before versions with 1."""
+        row is stamped: a new one with the current version; one whose tables were there before
+        this process created what was missing (an older PeerLedger made them) with 1."""
         rows = self._query("SELECT version FROM {schema} WHERE id = 1", ())
         if rows:
             return int(rows[0]["version"]) >= self.SCHEMA_VERSION
-        # eventsourcing keeps a marker row of its own ('__migration__') in every tracking table.
-        built = bool(self._query("SELECT 1 AS yes FROM {tracking} WHERE application_name <> '__migration__' LIMIT 1",
-                                 ()))
+        built = bool(getattr(self, "tracking_table_exists", False))  # eventsourcing notes it when creating tables
         version = 1 if built else self.SCHEMA_VERSION
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._sql("INSERT INTO {schema} (id, version) VALUES (1, %s) ON CONFLICT (id) DO NOTHING"),

@@ -96,6 +96,12 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def mailbox_of(address: str) -> str:
+    """The mailbox an address reaches: `name+tag@uni.example` is `name@uni.example`'s."""
+    local, _, domain = address.partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def _proof_expiry(claim: Claim) -> datetime | None:
     """When an approval resting on institutional addresses lapses (the earliest proof's end); an
     ORCID iD proven, or no address proven, does not lapse."""
@@ -130,12 +136,14 @@ class Claims(Application[UUID]):
         email_proof_ttl: timedelta = timedelta(days=365),
         code_ttl: timedelta = timedelta(minutes=30),
         code_mail_quota: CodeMailQuota = no_quota,
+        account_exists: Callable[[UUID], bool] = lambda _: True,
     ) -> None:
         super().__init__(env)
         self.vault = vault
         self.mailer = mailer
         self.institution_domains = institution_domains
         self.code_mail_quota = code_mail_quota
+        self.account_exists = account_exists  # an erased account's mailbox is free again
         self.clock = clock
         self.email_proof_ttl = email_proof_ttl
         self.code_ttl = code_ttl
@@ -147,10 +155,11 @@ class Claims(Application[UUID]):
             raise InvalidInputError("a claim needs at least one piece of evidence")
         entries, plain, addresses = self._evidence_entries(account_id, facts, evidence)
         fingerprint = _digest(json.dumps(sorted(plain), sort_keys=True))
+        counted = False
         for _ in range(5):  # claims by others on the same record are saved one after another
             record = self._load_record(facts)
-            if record.owner == account_id:
-                raise ClaimConflictError("you already own this record")
+            if record.owner == account_id and record.level in ("L2", "L3"):
+                raise ClaimConflictError(f"you already own this record, verified at {record.level}")
             if str(account_id) in record.open_claims:
                 raise ClaimConflictError(
                     f"you already have an open claim on this record: {record.open_claims[str(account_id)]}"
@@ -159,7 +168,8 @@ class Claims(Application[UUID]):
                 raise ClaimConflictError(
                     "this is the evidence of your rejected claim: add new evidence, or appeal the decision"
                 )
-            disputes = record.owner
+            # An owner below L2 (a lapsed proof) claims again to be verified: no dispute with themselves.
+            disputes = record.owner if record.owner != account_id else None
             if disputes and record.dispute_claim is not None:
                 raise ClaimConflictError("this record is already under dispute; wait for the moderators' decision")
             claim = Claim(
@@ -172,6 +182,9 @@ class Claims(Application[UUID]):
             record.note_claim_opened(claim.id, account_id)
             if disputes:
                 record.open_dispute(claim.id, account_id)
+            if not counted:  # only codes that will be mailed count, and once whatever the retries
+                self._count_code_mails(account_id, addresses)
+                counted = True
             mails = self._issue_codes(claim, addresses)
             try:
                 self.save(claim, record)
@@ -193,6 +206,7 @@ class Claims(Application[UUID]):
             for entry in entries:
                 entry["by"] = str(account_id)  # the owner's side, sealed with the owner's key
         claim.add_evidence(entries)
+        self._count_code_mails(account_id, addresses)
         mails = self._issue_codes(claim, addresses)
         self.save(claim)
         self._send_codes(mails, account_id)
@@ -248,12 +262,15 @@ class Claims(Application[UUID]):
                 raise ClaimConflictError(f"the claim is {claim.status}; this evidence was already settled")
             mailbox = None
             if evidence.get("mailbox"):
-                mailbox = self._mailbox(evidence["mailbox"])
-                if mailbox is not None and mailbox.account_id != claim.account_id:
+                if self._held_by_another(evidence["mailbox"], claim.account_id):
                     claim.fail_evidence(evidence_id, SHARED_MAILBOX)
                     self.save(claim)
                     return claim.status
-                mailbox = mailbox or Mailbox(email_key=evidence["mailbox"], account_id=claim.account_id)
+                mailbox = self._mailbox(evidence["mailbox"])
+                if mailbox is None:
+                    mailbox = Mailbox(email_key=evidence["mailbox"], account_id=claim.account_id)
+                elif mailbox.account_id != claim.account_id:
+                    mailbox.hand_over(claim.account_id)  # its account was erased
             proven = [mailbox] if mailbox is not None else []  # saved with the claim: a new one is created once
             claim.verify_evidence(evidence_id, proof)
             record = self._load_record(facts)
@@ -263,7 +280,7 @@ class Claims(Application[UUID]):
                 except IntegrityError:
                     continue  # another account proved the address at the same moment: look again
                 return claim.status
-            if record.owner is not None or record.dispute_claim is not None:
+            if record.owner not in (None, claim.account_id) or record.dispute_claim is not None:
                 raise ClaimConflictError(
                     "another account became this record's owner first; withdraw this claim and claim again "
                     "to open a dispute"
@@ -303,7 +320,7 @@ class Claims(Application[UUID]):
                 raise ClaimConflictError("the record's owner has changed since this dispute; claim it again")
             if record.dispute_claim is not None:
                 raise ClaimConflictError("this record is already under another dispute")
-        elif record.owner is not None:
+        elif record.owner not in (None, account_id):
             raise ClaimConflictError("the record has an owner now; claim it again to open a dispute")
         claim.appeal(reason)
         record.note_claim_opened(claim.id, account_id)
@@ -324,7 +341,7 @@ class Claims(Application[UUID]):
                 raise ClaimConflictError("this dispute no longer stands: the record's owner has changed")
             record.remove_owner(record.owner, "transferred", actor, reason)
             record.resolve_dispute(claim.id, "transferred", actor)
-        elif record.owner is not None:
+        elif record.owner not in (None, claim.account_id):
             raise ClaimConflictError("the record has an owner already; this claim cannot be approved")
         claim.approve(actor, level, reason)
         self._make_owner(record, claim, level, reason, actor, _proof_expiry(claim))
@@ -408,13 +425,22 @@ class Claims(Application[UUID]):
 
     def lapse_expired_evidence(self, researcher_id: UUID) -> bool:
         """Lower a record whose time-limited proof has lapsed (L2 by institutional email -> L1),
-        through the same VerificationChanged event. True if it lapsed."""
+        through the same VerificationChanged event; and one the system approved on an
+        institutional address alone, as it once did: an address proves affiliation, not
+        authorship. True if it was lowered; its owner can claim it again for a moderator."""
         record = self.get_record(researcher_id)
-        if record is None or record.level_expires_at is None or record.level_expires_at > self.clock():
+        if record is None or record.owner is None:
             return False
-        lapsed = [{"kind": "institutional_email", "expired_at": record.level_expires_at.isoformat(),
-                   "claim_id": str(record.owner_claim)}]
-        self._change_level(record, "L1", "the institutional email proof lapsed", lapsed, "system", None)
+        if record.level_by_address_alone:
+            reason = "an institutional address alone does not verify authorship: claim again for a moderator"
+            lapsed = [{"kind": "institutional_email", "claim_id": str(record.owner_claim)}]
+        elif record.level_expires_at is not None and record.level_expires_at <= self.clock():
+            reason = "the institutional email proof lapsed"
+            lapsed = [{"kind": "institutional_email", "expired_at": record.level_expires_at.isoformat(),
+                       "claim_id": str(record.owner_claim)}]
+        else:
+            return False
+        self._change_level(record, "L1", reason, lapsed, "system", None)
         self.save(record)
         return True
 
@@ -423,8 +449,10 @@ class Claims(Application[UUID]):
     def view(self, claim_id: UUID, viewer_id: UUID, *, is_moderator: bool) -> ClaimView:
         """Visible to its claimant and to moderators; to anyone else it does not exist."""
         claim = self._claim(claim_id)
-        if viewer_id not in (claim.account_id, claim.disputes_owner) and not is_moderator:
-            raise ClaimNotFoundError
+        if viewer_id not in (claim.account_id, claim.disputes_owner):
+            # A moderator with a side in the record (owns it, has claimed it) reads none of it.
+            if not is_moderator or self._record_of(claim).conflicts_with(viewer_id):
+                raise ClaimNotFoundError
         return ClaimView(
             id=claim.id,
             researcher_id=claim.researcher_id,
@@ -476,7 +504,7 @@ class Claims(Application[UUID]):
                 address = normalise_email(item.email or "")
                 domain = address.rpartition("@")[2]
                 institution = self._institution_for(domain, facts)
-                mailbox = self.vault.email_key(address)
+                mailbox = self.vault.email_key(mailbox_of(address))
                 entry |= {
                     "status": "pending",
                     "domain": domain,
@@ -485,12 +513,10 @@ class Claims(Application[UUID]):
                     "mailbox": mailbox,  # a keyed hash: which account the address backs (Mailbox)
                 }
                 plain.append(f"email:{address}")
-                proven = self._mailbox(mailbox)
-                if proven is not None and proven.account_id != account_id:
+                if self._held_by_another(mailbox, account_id):
                     # No code: the address cannot back this account's claims; a moderator sees why.
                     entry |= {"status": "failed", "failure": SHARED_MAILBOX}
                 else:
-                    self.code_mail_quota(account_id, mailbox)
                     addresses[entry["id"]] = address
             elif item.kind == "statement":
                 text = check_free_text("text", (item.text or "").strip())
@@ -524,6 +550,15 @@ class Claims(Application[UUID]):
             f"{domain} is not the domain of an institution of this record; "
             "use an address of one of the record's institutions, or another kind of evidence"
         )
+
+    def _count_code_mails(self, account_id: UUID, addresses: dict[str, str]) -> None:
+        for address in addresses.values():
+            self.code_mail_quota(account_id, self.vault.email_key(mailbox_of(address)))
+
+    def _held_by_another(self, mailbox: str, account_id: UUID) -> bool:
+        """Another live account proved this mailbox first (an erased one holds nothing)."""
+        proven = self._mailbox(mailbox)
+        return proven is not None and proven.account_id != account_id and self.account_exists(proven.account_id)
 
     def _issue_codes(self, claim: Claim, addresses: dict[str, str]) -> list[tuple[str, str]]:
         mails = []

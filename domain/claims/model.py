@@ -42,9 +42,16 @@ class Mailbox(Aggregate):
         self.email_key = email_key
         self.account_id = account_id
 
+    class HandedOver(Aggregate.Event):
+        account_id: UUID  # the account that proved it again after the first was erased
+
     @classmethod
     def create_id(cls, email_key: str, **_: Any) -> UUID:
         return mailbox_id_for(email_key)
+
+    @event(HandedOver)
+    def hand_over(self, account_id: UUID) -> None:
+        self.account_id = account_id
 
 
 class Claim(Aggregate):
@@ -254,6 +261,7 @@ class Record(Aggregate):
         self.claimants: dict[str, str] = {}  # every account that ever claimed it -> its last claim
         self.rejected_claims: dict[str, str] = {}  # account id -> its last rejected claim
         self.owner_identities: list[str] = []  # what proved the owner: "orcid:<iD>", "mailbox:<key>"
+        self.level_by_address_alone = False  # approved by the system on an institutional address (the old rule)
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -305,6 +313,8 @@ class Record(Aggregate):
     ) -> None:
         self.level = new_level
         self.level_expires_at = expires_at
+        self.level_by_address_alone = (actor == "system" and new_level in ("L2", "L3") and bool(evidence)
+                                       and all(item["kind"] == "institutional_email" for item in evidence))
         identities = [item["identity"] for item in evidence if item.get("identity")]
         if identities:  # a claim's proof behind the level; a lapse or a vouch keeps the owner's
             self.owner_identities = identities

@@ -28,6 +28,7 @@ from projections.profiles.build import (
     MAX_AUTHORS_FOR_COLLABORATION,
     ProfileFacts,
     encode_profile,
+    shown_name,
     sorted_topics,
 )
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
@@ -601,12 +602,13 @@ class ProfilesView(SqlView):
         return known, owners
 
     def owner_names(self, account_ids: Sequence[str]) -> dict[str, str]:
-        """Accounts' display names (none once an account is erased)."""
+        """Accounts' display names as shown (none once an account is erased; names stored before
+        they were checked lose their control and direction characters here)."""
         found: dict[str, str] = {}
         for chunk in chunks(account_ids):
             clause, params = self._in("account_id", chunk)
             for row in self._query("SELECT account_id, display_name FROM {owners} WHERE " + clause, params):
-                found[row["account_id"]] = row["display_name"]
+                found[row["account_id"]] = shown_name(row["display_name"])
         return found
 
     def records_owned_by(self, account_id: str) -> list[str]:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 from eventsourcing.persistence import StoredEvent
 from litestar.testing import TestClient
@@ -13,7 +20,7 @@ from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn
 from domain.claims.model import record_id_for
 from domain.follows.model import Follow
-from tests.conftest import settings_for
+from tests.conftest import CHEAP_HASHING, settings_for
 from tests.e2e.support import (
     assert_problem,
     facts,
@@ -246,14 +253,14 @@ def test_malformed_json_on_a_signed_in_route_is_a_400(client):
 # -- 9. A disputed record's owner sends no invitations ----------------------------------------------
 
 def test_the_owner_of_a_disputed_record_cannot_send_invitations(client):
-    sender, recipient = person(client, "Ada One", owns="A1"), person(client, "Ben Two", owns="A2")
+    sender = person(client, "Ada One", owns="A1")
+    person(client, "Ben Two", owns="A2")  # a recipient who would otherwise take the invitation
     challenger = person(client, "Ri Val")
     assert claim(client, challenger, "A1", STATEMENT).json()["status"] == "disputing"
     settle(client)
     refused = client.post("/researchers/A2/invitations", json={"message": "Work together?"},
                           headers=sender["headers"])
     assert_problem(refused, 409, "your record's ownership is disputed")
-    assert recipient  # the recipient's side is untouched: its own record is not disputed
 
 
 # -- 10. Names ------------------------------------------------------------------------------------------
@@ -308,3 +315,69 @@ def test_only_the_bearer_scheme_carries_a_token(client, scheme):
     else:
         assert_problem(response, 401, "a valid access token is required")
     assert UUID(client.get("/me", headers=me["headers"]).json()["id"]) == me["id"]
+
+
+# -- 13. A resend answers before it mails -----------------------------------------------------------
+
+class HoldingMailServer:
+    """An SMTP server on loopback that, once told to, takes connections and never answers them
+    (until released): what a slow or hanging mail server looks like from the service."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.port = self.socket.getsockname()[1]
+        self.holding, self.released, self.held = threading.Event(), threading.Event(), []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                return
+            if self.holding.is_set():
+                self.held.append(conn)  # no greeting: the client waits
+            else:
+                conn.close()  # refused at once: mail fails fast (registration goes on without it)
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.socket.close()
+
+
+def test_a_resend_answers_at_once_even_while_the_mail_server_hangs(tmp_path):
+    mail = HoldingMailServer()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_SMTP_HOST": "127.0.0.1",
+                "PEERLEDGER_SMTP_PORT": str(mail.port), "PEERLEDGER_SMTP_TLS": "none", **CHEAP_HASHING}
+    server = subprocess.Popen([sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
+                              env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.post(base + "/accounts", json={"email": "ada@example.org", "password": "a long enough password",
+                                                    "display_name": "Ada"}, timeout=30).status_code == 201
+        mail.holding.set()
+        # The mail server now hangs (smtplib would wait 10 s): the answer must not wait for it.
+        for address in ("ada@example.org", "nobody@example.org"):
+            answer = httpx.post(base + "/accounts/confirm/resend", json={"email": address}, timeout=5)
+            assert answer.status_code == 202
+        deadline = time.monotonic() + 10
+        while not mail.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mail.held, "the resend did try to mail, after answering"
+    finally:
+        mail.close()  # the held connections end: the resends behind the answers finish
+        server.terminate()
+        server.wait(timeout=20)

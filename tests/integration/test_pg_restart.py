@@ -198,3 +198,23 @@ def test_after_postgres_restarts_the_very_next_read_follow_and_claim_succeed(pos
         claim = http.post("/researchers/A9/claims", headers=headers,
                           json={"evidence": [{"kind": "statement", "text": "These are my papers."}]})
         assert claim.status_code == 201, claim.text
+
+
+def test_while_postgres_is_down_every_request_is_a_quick_503_and_none_waits_for_its_pools(postgres, api):
+    _, headers = api.people[0]
+    with httpx.Client(base_url=api.base, timeout=60) as http:
+        assert http.put("/me/following/A11", headers=headers).status_code == 201
+        postgres.stop_immediately()
+        time.sleep(2.5)  # the API notices within a second or two
+        for method, path, body in [("GET", "/researchers/A12/works", None), ("PUT", "/me/following/A12", None),
+                                   ("POST", "/researchers/A12/claims", {"evidence": [
+                                       {"kind": "statement", "text": "These are my papers."}]}), ("GET", "/me", None)]:
+            started = time.monotonic()
+            r = http.request(method, path, headers=headers, json=body)
+            assert r.status_code == 503 and r.headers["retry-after"], (path, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert time.monotonic() - started < 10, path  # not the minutes of pool waits and retries
+        assert http.get("/health").status_code == 200
+        postgres.start()
+        time.sleep(2.5)
+        assert http.put("/me/following/A12", headers=headers).status_code == 201

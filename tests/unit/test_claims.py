@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.claims.application import Claims, EvidenceIn, RecordFacts
+from domain.claims.application import SHARED_MAILBOX, Claims, EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError, TooManyRequestsError
 from adapters.sqlstore import SQLiteStore
 from adapters.vault import SqlVault
@@ -472,3 +472,70 @@ def test_an_address_another_account_proved_backs_no_claim_of_this_one(claims, ou
     assert claims.confirm_email_code(two, second, codes[two], other) == "pending"
     evidence = claims.view(two, second, is_moderator=False).evidence[0]
     assert evidence["status"] == "failed" and "another account" in evidence["failure"]
+
+
+def test_a_tagged_address_reaches_the_same_mailbox_and_backs_no_second_account(claims, outbox):
+    first, second = uuid4(), uuid4()
+    one = claims.open_claim(first, FACTS, [EvidenceIn("institutional_email", email="lab@uni.example")])
+    claims.confirm_email_code(one, first, outbox.code_to("lab@uni.example"), FACTS)
+    other = RecordFacts(uuid4(), None, "L1", frozenset({"I1"}))
+    two = claims.open_claim(second, other, [EvidenceIn("institutional_email", email="lab+second@uni.example")])
+    assert claims.view(two, second, is_moderator=False).evidence[0]["failure"] == SHARED_MAILBOX
+    assert [to for to, *_ in outbox.sent] == ["lab@uni.example"]  # no code for the tagged address
+
+
+def test_an_erased_accounts_mailbox_is_free_for_the_next_account(claims, outbox):
+    erased, erased_accounts = uuid4(), set()
+    claims.account_exists = lambda account_id: account_id not in erased_accounts
+    one = claims.open_claim(erased, FACTS, [EvidenceIn("institutional_email", email="ada@uni.example")])
+    claims.confirm_email_code(one, erased, outbox.code_to("ada@uni.example"), FACTS)
+    erased_accounts.add(erased)
+    again = uuid4()
+    other = RecordFacts(uuid4(), None, "L1", frozenset({"I1"}))
+    claim_id = claims.open_claim(again, other, [EvidenceIn("institutional_email", email="ada@uni.example")])
+    assert claims.confirm_email_code(claim_id, again, outbox.code_to("ada@uni.example"), other) == "pending"
+    assert claims.view(claim_id, again, is_moderator=False).evidence[0]["status"] == "verified"
+
+
+def test_code_mail_counts_only_when_a_code_is_sent(tmp_path, outbox):
+    counted = []
+    app = Claims(env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+                 vault=SqlVault(SQLiteStore(tmp_path / "keys.sqlite"), b"k"), mailer=outbox,
+                 institution_domains=lambda i: frozenset({"uni.example"}),
+                 code_mail_quota=lambda account_id, mailbox: counted.append(mailbox))
+    me = uuid4()
+    evidence = [EvidenceIn("institutional_email", email="victim@uni.example")]
+    app.open_claim(me, FACTS, evidence)
+    for _ in range(3):  # refused: an open claim already; nothing mailed, nothing counted
+        with pytest.raises(ClaimConflictError):
+            app.open_claim(me, FACTS, evidence)
+    assert len(counted) == len(outbox.sent) == 1
+
+
+def test_a_moderator_with_a_side_does_not_read_the_rivals_claim(claims):
+    moderator, rival = uuid4(), uuid4()
+    claims.open_claim(moderator, FACTS, STATEMENT)
+    rivals = claims.open_claim(rival, FACTS, [EvidenceIn("statement", text="my papers, my evidence")])
+    with pytest.raises(ClaimNotFoundError):
+        claims.view(rivals, moderator, is_moderator=True)
+    assert claims.view(rivals, uuid4(), is_moderator=True).status == "pending"  # any other moderator does
+
+
+def test_a_record_the_old_rule_verified_on_an_address_alone_is_lowered_and_its_owner_claims_again(claims):
+    owner = uuid4()
+    # As the old code did: an institutional address confirmed, the system approves at L2.
+    claim_id = claims.open_claim(owner, FACTS, [EvidenceIn("institutional_email", email="me@uni.example")])
+    claim, record = claims._claim(claim_id), claims.get_record(RESEARCHER)
+    claim.verify_evidence(claim.evidence[0]["id"], {"confirmed_at": "2025-01-01T00:00:00+00:00"})
+    claim.approve("system", "L2", "institutional email address confirmed")
+    claims._make_owner(record, claim, "L2", "institutional email address confirmed", "system", None)
+    claims.save(claim, record)
+    assert claims.lapse_expired_evidence(RESEARCHER) is True
+    record = claims.get_record(RESEARCHER)
+    assert (record.owner, record.level) == (owner, "L1")
+    assert claims.lapse_expired_evidence(RESEARCHER) is False
+    again = claims.open_claim(owner, FACTS, STATEMENT)  # the owner, to be verified again
+    claims.approve(again, uuid4(), "L2", "publication list matches", FACTS)
+    assert (claims.get_record(RESEARCHER).owner, claims.get_record(RESEARCHER).level) == (owner, "L2")
+    with pytest.raises(ClaimConflictError, match="already own this record, verified at L2"):
+        claims.open_claim(owner, FACTS, STATEMENT)

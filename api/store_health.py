@@ -1,0 +1,64 @@
+"""While PostgreSQL does not answer, requests are answered 503 at once.
+
+Otherwise a request in an outage waits for a pooled connection (POSTGRES_CONNECT_TIMEOUT) once
+per retry eventsourcing makes (ten), close to two minutes, and the session check before it as
+long again. A thread connects once a second with a short timeout; the guard, the outermost
+middleware but for the error table, turns requests away while the last try failed. Requests
+already waiting when the server went away still wait for their pools; every later one does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from api.errors import ProblemError
+
+log = logging.getLogger("peerledger.api")
+
+OPEN_WHILE_DOWN = ("/health", "/schema")  # answered without the store
+
+
+class StoreHealth:
+    def __init__(self, probe: Callable[[], None], interval: float = 1.0) -> None:
+        self.probe = probe  # raises when the store does not answer
+        self.interval = interval
+        self.down = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="store-health", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.probe()
+            except Exception as e:  # noqa: BLE001 - any failure to connect is an outage
+                if not self.down:
+                    log.warning("the store does not answer (%s): requests get 503 until it does", type(e).__name__)
+                self.down = True
+            else:
+                if self.down:
+                    log.warning("the store answers again")
+                self.down = False
+
+
+def store_guard(app: Any) -> Any:
+    """ASGI middleware: a 503 problem for every request but OPEN_WHILE_DOWN while the store is down."""
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(OPEN_WHILE_DOWN):
+            health: StoreHealth | None = getattr(scope["app"].state, "store_health", None)
+            if health is not None and health.down:
+                raise ProblemError(503, "the service cannot reach its store right now; try again shortly",
+                                   headers={"Retry-After": "5"})
+        await app(scope, receive, send)
+
+    return guarded
