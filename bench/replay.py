@@ -64,7 +64,7 @@ def write_logs(services: Services, events: int, rng: random.Random) -> None:
         follows = []
         for _ in range(PAGE // 2):  # each pair once: reader i % 50,000, a different record each round
             reader = pair % len(readers)
-            follow = Follow(account_id=readers[reader],
+            follow = Follow(account_id=readers[reader], confirmed=True,
                             researcher_id=known[(reader * 7919 + pair // len(readers)) % len(known)])
             if rng.random() < 0.5:
                 follow.unfollow()

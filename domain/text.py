@@ -57,6 +57,12 @@ def check_name(field: str, name: str) -> str:
     return name
 
 
+def needs_cleaning(name: str) -> bool:
+    """Whether clean_name would change the name (a quick look for what it drops)."""
+    return (bool(_NAME_FORBIDDEN.search(name)) or name != " ".join(name.split())
+            or not any(is_visible(ch) for ch in name))
+
+
 def clean_name(name: str) -> tuple[str, bool]:
     """A name from outside (an import) with forbidden characters dropped and whitespace collapsed:
     (the name, whether anything was dropped). An empty name means nothing visible was left."""

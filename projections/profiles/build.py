@@ -21,7 +21,7 @@ from uuid import UUID
 
 import msgspec
 
-from domain.text import clean_name
+from domain.text import clean_name, needs_cleaning
 from projections.profiles.documents import InstitutionOut, OwnerOut, ProfileDoc, TopicCountOut, TrustOut
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
@@ -80,7 +80,7 @@ def name_keys(key: str) -> list[str]:
 def shown_name(name: str | None) -> str | None:
     """A name as a page may show it: names stored before they were checked at the door may hold
     control or text-direction characters; those are left out here."""
-    return clean_name(name)[0] if name else name
+    return clean_name(name)[0] if name and needs_cleaning(name) else name
 
 
 def sorted_topics(counts: Iterable[tuple[str, str | None, int]]) -> list[tuple[str, str | None, int]]:
