@@ -115,15 +115,20 @@ class Deltas:
         self.candidates: dict[str, dict[str, tuple[str, Any]]] = defaultdict(dict)  # rid -> fact -> (key, value)
         self.lost: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # rid -> fact -> keys
 
-    def add(self, fields: dict[str, Any], sort_key: str, sign: int) -> None:
+    def add(self, fields: dict[str, Any], sort_key: str, sign: int, *, in_sql: bool = False) -> None:
+        """A work's contribution, added (sign 1) or taken away (-1). `in_sql`: its topic tallies
+        and co-author pairs are counted by the database from the stored authorships instead (a
+        new work: nothing to take away, and the quadratic part runs in C)."""
         authors = listings(fields)
         year = year_of(sort_key)
+        for t in fields["topics"]:
+            self.topic_names[t["openalex_id"]] = t["display_name"]
         for rid, a in authors.items():
             self.works[rid] += sign
             self.openalex[rid] = a["openalex_id"]
-            for t in fields["topics"]:
-                self.tallies[(rid, t["openalex_id"])] += sign
-                self.topic_names[t["openalex_id"]] = t["display_name"]
+            if not in_sql:
+                for t in fields["topics"]:
+                    self.tallies[(rid, t["openalex_id"])] += sign
             for inst in a["institutions"]:
                 key = (rid, place_key(inst))
                 self.places[key] += sign
@@ -143,7 +148,7 @@ class Deltas:
                         self.candidates[rid][fact] = (sort_key, value)
                 else:
                     self.lost[rid][fact].add(sort_key)
-        if len(fields["authorships"]) > MAX_AUTHORS_FOR_COLLABORATION:
+        if in_sql or len(fields["authorships"]) > MAX_AUTHORS_FOR_COLLABORATION:
             return  # hyperauthorship says little about who works with whom
         ordered = sorted(authors)
         for i, a in enumerate(ordered):
@@ -162,8 +167,9 @@ class ProfilesView(SqlView):
     claims), owners (account names), docs (encoded profiles, numbered by a view-wide sequence)."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "ownership", "owners", "docs", "seq")
-    VERIFY_SKIP = {"docs": ("position",), "seq": ("*",)}
+              "ownership", "owners", "docs", "seq", "new_works", "new_topics", "new_pairs")
+    VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
+                   "new_pairs": ("*",)}
     SQLITE_PREFIX = "profiles"
     SCHEMA_VERSION = 2  # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works
 
@@ -209,6 +215,11 @@ class ProfilesView(SqlView):
             "CREATE TABLE IF NOT EXISTS {owners} (account_id TEXT PRIMARY KEY, display_name TEXT)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
+            # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
+            "CREATE TABLE IF NOT EXISTS {new_works} (work_id TEXT PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS {new_topics} (work_id TEXT NOT NULL, topic_id TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {{new_pairs}} (a TEXT NOT NULL, b TEXT NOT NULL, shared {i} NOT NULL,"
+            " latest TEXT NOT NULL, PRIMARY KEY (a, b))",
             # Docs are numbered across all upstream applications: batches lock this row in turn,
             # so numbers follow commit order (what the API's profile cache relies on).
             f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
@@ -274,17 +285,58 @@ class ProfilesView(SqlView):
              for wid, w in works.items() for rid, a in listings(w.new).items()],
         )
         deltas = Deltas()
+        new = [wid for wid, w in works.items() if w.old is None]
         for w in works.values():
             if w.old is not None:
                 deltas.add(w.old, sort_key_of(w.old), -1)
-            deltas.add(w.new, w.sort_key, +1)
+            deltas.add(w.new, w.sort_key, +1, in_sql=w.old is None)
         touched = set(deltas.works)
         self._apply_counts(c, deltas)
         self._apply_tallies(c, deltas)
         close = self._apply_pairs(c, deltas)
+        if new:
+            self._count_new_works(c, new, {wid: works[wid].new["topics"] for wid in new}, close)
         self._apply_places(c, deltas)
         self._apply_identity(c, deltas, close)
         return touched
+
+    def _count_new_works(self, c: Any, new: list[str], topics: dict[str, list[dict[str, Any]]],
+                         close: dict[str, int]) -> None:
+        """Topic tallies and co-author pairs of works new in this batch, counted set-wise from their
+        stored authorships; `close` gains the pairs that reach two shared works."""
+        self._stage(c, "new_works", "work_id text", [(wid,) for wid in new])
+        self._stage(c, "new_topics", "work_id text, topic_id text",
+                    [(wid, t["openalex_id"]) for wid in new for t in topics[wid]])
+        c.execute(self._sql(
+            "INSERT INTO {tallies} (researcher_id, topic_id, works) SELECT a.researcher_id, t.topic_id, COUNT(*)"
+            " FROM {new_topics} t JOIN {authorships} a ON a.work_id = t.work_id WHERE true"
+            " GROUP BY a.researcher_id, t.topic_id"
+            " ON CONFLICT (researcher_id, topic_id) DO UPDATE SET works = {tallies}.works + excluded.works"))
+        c.execute(self._sql("DELETE FROM {new_pairs}"))
+        c.execute(self._sql(
+            "INSERT INTO {new_pairs} (a, b, shared, latest) SELECT x.researcher_id, y.researcher_id, COUNT(*),"
+            " MAX(x.sort_key) FROM {new_works} n JOIN {authorships} x ON x.work_id = n.work_id"
+            " JOIN {authorships} y ON y.work_id = x.work_id AND y.researcher_id > x.researcher_id"
+            " WHERE x.authors_count <= %s GROUP BY x.researcher_id, y.researcher_id"),
+            (MAX_AUTHORS_FOR_COLLABORATION,))
+        c.execute(self._sql(
+            "SELECT n.a, n.b FROM {new_pairs} n LEFT JOIN {pairs} p ON p.a = n.a AND p.b = n.b"
+            " WHERE COALESCE(p.shared, 0) < %s AND COALESCE(p.shared, 0) + n.shared >= %s"),
+            (CLOSE_COLLABORATOR_SHARED_WORKS, CLOSE_COLLABORATOR_SHARED_WORKS))
+        for row in c.fetchall():
+            close[row["a"]] += 1
+            close[row["b"]] += 1
+        c.execute(self._sql(
+            "INSERT INTO {pairs} (a, b, shared, latest) SELECT a, b, shared, latest FROM {new_pairs} WHERE true"
+            " ON CONFLICT (a, b) DO UPDATE SET shared = {pairs}.shared + excluded.shared,"
+            " latest = CASE WHEN excluded.latest > {pairs}.latest THEN excluded.latest ELSE {pairs}.latest END"))
+
+    def _stage(self, c: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        """Fill a scratch table with this batch's rows (the batch's transaction holds it alone)."""
+        c.execute(self._sql(f"DELETE FROM {{{table}}}"))
+        if rows:
+            names = ", ".join(column.split()[0] for column in columns.split(","))
+            self._many(c, f"INSERT INTO {{{table}}} ({names}) SELECT {names} FROM {{rows}}", columns, rows)
 
     def _apply_counts(self, c: Any, d: Deltas) -> None:
         # A work may name a researcher before their Registered event is processed: the row starts here.
