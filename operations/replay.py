@@ -29,7 +29,7 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from projections.runner import BatchProjectionRunner
+from projections.runner import BatchProjectionRunner, catch_up_together
 from bootstrap.registry import PROJECTIONS, READS, VIEW_CLASSES
 from bootstrap.services import Services, store_env
 from bootstrap.settings import Settings
@@ -115,20 +115,32 @@ def replay(services: Services, names: list[str] | None = None, progress: Progres
                         on_batch()
 
             processed = dict.fromkeys(chosen, 0)
-            # Projections read from the logs are built side by side, each in its thread (the
-            # database works for one while Python decodes for another); those built from other
-            # read models after them.
+            # Projections read from the logs are built together: each log is read and decoded once
+            # for every projection that follows it, the logs side by side, each in its thread (the
+            # database works for one while Python decodes another). Those built from other read
+            # models come after them.
             for stage in ([n for n in chosen if n not in READS], [n for n in chosen if n in READS]):
                 if not stage:
                     continue
                 for name in stage:
                     progress.begin(name, plan[name], runners[name], resumed=resumed[name], bar=False)
                 progress.begin(", ".join(stage), None, [r for name in stage for r in runners[name]], resumed=False)
-                with ThreadPoolExecutor(len(stage), thread_name_prefix="replay") as pool:
-                    built = {name: pool.submit(lambda n=name: sum(r.catch_up(on_batch=tick) for r in runners[n]))
-                             for name in stage}
-                    for name, future in built.items():
-                        processed[name] += future.result()
+                by_log: dict[str, list[Any]] = {}
+                owner: dict[int, str] = {}
+                derived = []
+                for name in stage:
+                    for runner in runners[name]:
+                        if isinstance(runner, BatchProjectionRunner):
+                            by_log.setdefault(runner.app.name, []).append(runner)
+                            owner[id(runner)] = name
+                        else:
+                            derived.append((name, runner))
+                with ThreadPoolExecutor(max(1, len(by_log)), thread_name_prefix="replay") as pool:
+                    for future in [pool.submit(catch_up_together, group, tick) for group in by_log.values()]:
+                        for runner_id, n in future.result().items():
+                            processed[owner[runner_id]] += n
+                for name, runner in derived:
+                    processed[name] += runner.catch_up(on_batch=tick)
                 progress.end()
             # The log moved on meanwhile: catch up again until little is left, then once more
             # just before the switch.
