@@ -468,9 +468,6 @@ class Claims(Application[UUID]):
             updated_at=claim.modified_on,
         )
 
-    def claim_status(self, claim_id: UUID) -> str:
-        return self._claim(claim_id).status
-
     def claimant(self, claim_id: UUID) -> UUID:
         return self._claim(claim_id).account_id
 

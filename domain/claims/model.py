@@ -8,6 +8,7 @@ owner" hold whatever the timing: of two concurrent approvals, one save conflicts
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -19,6 +20,57 @@ from domain.catalogue.model import PEERLEDGER_NAMESPACE
 LEVELS = ("L0", "L1", "L2", "L3")
 OPEN = ("awaiting_verification", "pending", "info_requested", "disputing")
 CLOSED = ("approved", "rejected", "withdrawn")
+
+
+def open_status(disputes: bool, checks_waiting: bool) -> str:
+    """An open claim's status: a dispute stays a dispute; otherwise the claim waits on its
+    claimant (a code, an ORCID sign-in) or on the moderators."""
+    if disputes:
+        return "disputing"
+    return "awaiting_verification" if checks_waiting else "pending"
+
+
+def waiting_checks(evidence: list[dict[str, Any]]) -> set[str]:
+    """Evidence waiting for its claimant to finish a check (a code, an ORCID sign-in)."""
+    return {e["id"] for e in evidence if e["status"] == "pending" and e["kind"] != "statement"}
+
+
+@dataclass(frozen=True)
+class ClaimProgress:
+    """A claim's status worked out from its events alone, for readers of the log (the moderation
+    queue): the Claim's own rules (tests/unit/test_claims_stateful.py checks they agree)."""
+
+    status: str
+    disputes: bool
+    checks: frozenset[str]  # evidence ids waiting for a check
+
+    @classmethod
+    def opened(cls, e: Claim.Opened) -> ClaimProgress:
+        checks = frozenset(waiting_checks(e.evidence))
+        disputes = e.disputes_owner is not None
+        return cls(open_status(disputes, bool(checks)), disputes, checks)
+
+    def after(self, e: Any) -> ClaimProgress:
+        status, checks = self.status, self.checks
+        if isinstance(e, Claim.EvidenceAdded):
+            checks = checks | waiting_checks(e.evidence)
+            if status in OPEN:
+                status = open_status(self.disputes, bool(checks))
+        elif isinstance(e, Claim.EvidenceVerified | Claim.EvidenceFailed):
+            checks = checks - {e.evidence_id}
+            if status == "awaiting_verification":
+                status = open_status(self.disputes, bool(checks))
+        elif isinstance(e, Claim.InfoRequested):
+            status = "info_requested"
+        elif isinstance(e, Claim.Approved):
+            status = "approved"
+        elif isinstance(e, Claim.Rejected):
+            status = "rejected"
+        elif isinstance(e, Claim.Withdrawn):
+            status = "withdrawn"
+        elif isinstance(e, Claim.Appealed):
+            status = open_status(self.disputes, bool(checks))
+        return ClaimProgress(status, self.disputes, frozenset(checks))
 
 
 def record_id_for(researcher_id: UUID) -> UUID:
@@ -121,12 +173,7 @@ class Claim(Aggregate):
         self.excluded_moderators: list[str] = []
 
     def _open_status(self) -> str:
-        """A dispute stays a dispute; otherwise the claim waits on its claimant (a code, an ORCID
-        sign-in) or on the moderators."""
-        if self.disputes_owner:
-            return "disputing"
-        waiting = any(e["status"] == "pending" and e["kind"] != "statement" for e in self.evidence)
-        return "awaiting_verification" if waiting else "pending"
+        return open_status(bool(self.disputes_owner), bool(waiting_checks(self.evidence)))
 
     @property
     def is_open(self) -> bool:

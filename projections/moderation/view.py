@@ -1,4 +1,4 @@
-"""ModerationView: one row per claim with its status, oldest first for the queue."""
+"""ModerationView: one row per claim with its status (and what it follows from), oldest first for the queue."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+from domain.claims.model import ClaimProgress
+
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 WAITING_FOR_MODERATORS = ("pending", "disputing")
 
@@ -15,11 +17,13 @@ WAITING_FOR_MODERATORS = ("pending", "disputing")
 class ModerationView(SqlView):
     TABLES = ("claims",)
     SQLITE_PREFIX = "moderation"
+    SCHEMA_VERSION = 2  # 2: what the status follows from (disputes, checks) kept beside it
 
     def _schema_statements(self) -> list[str]:
         return [
             "CREATE TABLE IF NOT EXISTS {claims} (id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
-            " account_id TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+            " account_id TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+            " disputes INTEGER NOT NULL, checks TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {claims}_queue ON {claims} (status, opened_at, id)",
         ]
 
@@ -28,23 +32,22 @@ class ModerationView(SqlView):
             self._insert_tracking(c, tracking)
             c.executemany(
                 self._sql(
-                    "INSERT INTO {claims} (id, researcher_id, account_id, status, opened_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-                    " status = excluded.status, updated_at = excluded.updated_at"
+                    "INSERT INTO {claims} (id, researcher_id, account_id, status, opened_at, updated_at, disputes,"
+                    " checks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                    " status = excluded.status, updated_at = excluded.updated_at, checks = excluded.checks"
                 ),
-                [(r["id"], r["researcher_id"], r["account_id"], r["status"], r["opened_at"], r["updated_at"])
-                 for r in rows],
+                [(r["id"], r["researcher_id"], r["account_id"], r["progress"].status, r["opened_at"], r["updated_at"],
+                  int(r["progress"].disputes), ",".join(sorted(r["progress"].checks))) for r in rows],
             )
 
     def rows_for(self, claim_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(claim_ids):
-            clause, params = self._in("id", chunk)
-            for row in self._query(
-                "SELECT id, researcher_id, account_id, opened_at FROM {claims} WHERE " + clause, params
-            ):
-                found[row["id"]] = dict(row)
-        return found
+        """Stored claims, each with its progress."""
+        return {row["id"]: {"id": row["id"], "researcher_id": row["researcher_id"], "account_id": row["account_id"],
+                            "opened_at": row["opened_at"],
+                            "progress": ClaimProgress(row["status"], bool(row["disputes"]),
+                                                      frozenset(c for c in row["checks"].split(",") if c))}
+                for row in self._rows_in(None, "SELECT id, researcher_id, account_id, opened_at, status, disputes,"
+                                               " checks FROM {claims} WHERE {in}", "id", claim_ids)}
 
     def queue(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
         """(opened_at, claim id) of claims waiting for a moderator, oldest first."""

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from domain.claims.application import Claims, EvidenceIn, RecordFacts
-from domain.claims.model import Claim, Record, record_id_for
+from domain.claims.model import Claim, ClaimProgress, Record, record_id_for
 from domain.errors import DomainError
 from adapters.sqlstore import SQLiteStore
 from adapters.vault import SqlVault
@@ -157,6 +157,16 @@ class ClaimMachine(RuleBasedStateMachine):
         if owner_claim.decided_by == "system":  # approved without a moderator: only by verified evidence
             assert record.level == "L2"
             assert any(e["status"] == "verified" and e["kind"] != "statement" for e in owner_claim.evidence)
+
+    @invariant()
+    def the_status_worked_out_from_the_events_alone_is_the_claims_own(self) -> None:
+        """What the moderation queue folds (ClaimProgress) agrees with the Claim's own rules."""
+        for claim_id, _ in self.opened:
+            events = list(self.claims.events.get(claim_id))
+            progress = ClaimProgress.opened(events[0])
+            for e in events[1:]:
+                progress = progress.after(e)
+            assert progress.status == self.claims.repository.get(claim_id).status
 
     @invariant()
     def aggregates_rebuilt_from_their_events_equal_the_live_ones(self) -> None:
