@@ -11,6 +11,7 @@ import threading
 from uuid import UUID
 
 from bootstrap.services import Services
+from operations.timetravel import take_snapshots
 
 log = logging.getLogger("peerledger.expiry")
 
@@ -34,12 +35,14 @@ def lapse_due(services: Services) -> int:
 
 
 def expire_loop(services: Services, interval: float, stop: threading.Event) -> None:
-    """Also run inside the API process in the embedded default (no separate workers there)."""
+    """Also run inside the API process in the embedded default (no separate workers there).
+    Each pass also takes the time-travel snapshots that are due."""
     while True:
         try:
-            expired, lapsed = expire_due(services), lapse_due(services)
-            if expired or lapsed:
-                log.info("expired %d invitation(s), lowered %d record(s)", expired, lapsed)
+            expired, lapsed, snapshots = expire_due(services), lapse_due(services), take_snapshots(services)
+            if expired or lapsed or snapshots:
+                log.info("expired %d invitation(s), lowered %d record(s), took %d snapshot(s)", expired, lapsed,
+                         snapshots)
         except Exception:  # noqa: BLE001 - keep going; the store may be back next round
             log.exception("expiry pass failed; trying again in %.0f s", interval)
         if stop.wait(interval):

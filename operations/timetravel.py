@@ -23,7 +23,7 @@ from uuid import UUID
 
 import msgspec
 
-from domain.catalogue.model import Researcher, Work, recency_key
+from domain.catalogue.model import WORK_FIELDS, Researcher, Work, recency_key
 from domain.claims.model import record_id_for
 from domain.trust import TrustInputs
 from projections.history.view import stamp
@@ -34,13 +34,11 @@ from projections.profiles.build import (
     encode_profile,
     facts_from_works,
 )
-from projections.profiles.documents import ProfileDoc
+from projections.profiles.documents import trust_inputs
 from bootstrap.services import Services
 
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
 SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed
-WORK_FIELDS = ("openalex_id", "doi", "title", "publication_year", "publication_date", "type", "venue",
-               "cited_by_count", "abstract", "topics", "authorships")
 
 
 @dataclass(frozen=True)
@@ -50,9 +48,7 @@ class PastProfile:
     verified_followers: int
 
     def trust_inputs(self) -> TrustInputs:
-        d = msgspec.json.decode(self.doc, type=ProfileDoc)
-        return TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
-                           d.close_collaborators_count, self.followers, self.verified_followers)
+        return trust_inputs(self.doc, self.followers, self.verified_followers)
 
 
 def profile_at(services: Services, researcher_id: str, moment: datetime) -> PastProfile | None:
@@ -88,45 +84,44 @@ def _events(services: Services, originator_ids: list[UUID]) -> list[Any]:
 
 def works_at(services: Services, researcher_id: str, at: str) -> dict[str, list[Any]]:
     """work id -> [sort key, institutions, topics, name, ORCID iD, co-authors] for each work that
-    named the researcher at `at`: a snapshot's, with the works changed since folded on top."""
+    named the researcher at `at`: a snapshot's, with the works changed since folded on top. Reads
+    write nothing: snapshots are taken by housekeeping (take_snapshots)."""
     view = services.history_view
     snapshot = view.snapshot_before(researcher_id, at)
     if snapshot is None:
-        since, works, changed = None, {}, view.works_of(researcher_id)
+        works, changed = {}, view.works_of(researcher_id)
     else:
-        since, works = snapshot[0], msgspec.json.decode(snapshot[1])
-        changed = view.works_changed(researcher_id, since, at)
+        works, changed = msgspec.json.decode(snapshot[1]), view.works_changed(researcher_id, snapshot[0], at)
     events = _events(services, [UUID(w) for w in changed])
-    keep_at = _snapshot_moment(services, researcher_id, since, events, at)
-    if keep_at is not None:
-        kept = _overlay(dict(works), changed, _fold(events, keep_at), researcher_id)
-        view.save_snapshot(researcher_id, keep_at, msgspec.json.encode(kept))
-        if keep_at == at:
-            return kept
     return _overlay(works, changed, _fold(events, at), researcher_id)
 
 
-def _snapshot_moment(services: Services, researcher_id: str, since: str | None, events: list[Any],
-                     at: str) -> str | None:
-    """Where this read should save a snapshot, if anywhere.
-
-    At the stamp of the last work event folded that is at most `at` and over a minute old: every
-    event stamped up to then is committed (a save takes seconds, not minutes), and, once the
-    history view has caught up with the catalogue's log, processed, so the snapshot never goes
-    stale. Snapshots lie SNAPSHOT_AFTER work events apart or more, on both sides, so reads at
-    ever earlier moments cannot pile them up."""
-    limit = min(at, stamp(datetime.now(UTC) - SETTLED))
-    settled = sorted(t for t in (stamp(e.timestamp) for e in events) if t <= limit)
-    if len(settled) < SNAPSHOT_AFTER or (since is not None and settled[-1] <= since):
-        return None
-    moment, view = settled[-1], services.history_view
-    following = view.snapshot_after(researcher_id, moment)
-    if following is not None and len(view.works_changed(researcher_id, moment, following)) < SNAPSHOT_AFTER:
-        return None
-    catalogue = services.catalogue
+def take_snapshots(services: Services, now: datetime | None = None) -> int:
+    """Snapshots of the works of records that gained SNAPSHOT_AFTER work events or more since
+    their last one (the history view counts them), so time travel folds only what changed
+    since. Each is taken at the stamp of the newest work event over SETTLED old: every event
+    stamped up to then is committed (a save takes seconds, not minutes) and, once the history
+    view has caught up with the catalogue's log, processed, so a snapshot never goes stale.
+    Run by housekeeping (operations/expiry.py). Returns how many were taken."""
+    view, catalogue = services.history_view, services.catalogue
     if (view.max_tracking_id(catalogue.name) or 0) < (catalogue.recorder.max_notification_id() or 0):
-        return None  # the view has not processed every event yet: what changed since would be wrong
-    return moment
+        return 0  # the view has not processed every event yet: what changed since would be wrong
+    limit = stamp((now or datetime.now(UTC)) - SETTLED)
+    taken = 0
+    for researcher_id in view.snapshots_due(SNAPSHOT_AFTER):
+        snapshot = view.snapshot_before(researcher_id, limit)
+        since = snapshot[0] if snapshot else None
+        changed = view.works_changed(researcher_id, since, limit) if since else view.works_of(researcher_id)
+        events = _events(services, [UUID(w) for w in changed])
+        settled = [t for t in (stamp(e.timestamp) for e in events) if t <= limit and (since is None or t > since)]
+        if len(settled) < SNAPSHOT_AFTER:
+            continue  # the events that made it due are too recent yet: next time
+        moment = max(settled)
+        works = msgspec.json.decode(snapshot[1]) if snapshot else {}
+        view.save_snapshot(researcher_id, moment, msgspec.json.encode(
+            _overlay(works, changed, _fold(events, moment), researcher_id)))
+        taken += 1
+    return taken
 
 
 def _overlay(works: dict[str, list[Any]], changed: list[str], fields: dict[str, dict[str, Any]],
@@ -154,7 +149,7 @@ def _fold(events: Iterable[Any], at: str) -> dict[str, dict[str, Any]]:
             continue
         wid = str(e.originator_id)
         if isinstance(e, Work.Imported):
-            works[wid] = {k: getattr(e, k) for k in WORK_FIELDS}
+            works[wid] = {k: getattr(e, k) for k in ("openalex_id", *WORK_FIELDS)}
         elif isinstance(e, Work.Corrected) and wid in works:
             works[wid] = {**works[wid], **e.changes}
     return works

@@ -26,7 +26,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from domain.text import safe_text
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 VERIFIED_LEVELS = ("L2", "L3")
 
@@ -77,9 +77,10 @@ class HistoryChanges:
 
 
 class HistoryView(SqlView):
-    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "snapshots", "lock", "confirmed")
+    TABLES = ("entries", "edges", "spans", "works", "claims", "erased", "totals", "snapshots", "lock", "confirmed",
+              "due")
     SCHEMA_VERSION = 2  # 2: time travel counts followers from when they confirmed their address
-    VERIFY_SKIP = {"lock": ("*",), "snapshots": ("*",)}
+    VERIFY_SKIP = {"lock": ("*",), "snapshots": ("*",), "due": ("*",)}
     SQLITE_PREFIX = "history"
 
     def _schema_statements(self) -> list[str]:
@@ -111,6 +112,8 @@ class HistoryView(SqlView):
             f"CREATE TABLE IF NOT EXISTS {{snapshots}} (researcher TEXT NOT NULL, at TEXT NOT NULL,"
             f" works {self.blob} NOT NULL, PRIMARY KEY (researcher, at))",
             "CREATE TABLE IF NOT EXISTS {lock} (name TEXT PRIMARY KEY)",
+            # Work events per record since its last time-travel snapshot: housekeeping takes one past 500.
+            f"CREATE TABLE IF NOT EXISTS {{due}} (researcher TEXT PRIMARY KEY, works {i} NOT NULL)",
             "INSERT INTO {lock} (name) VALUES ('history') ON CONFLICT (name) DO NOTHING",
         ]
 
@@ -144,6 +147,14 @@ class HistoryView(SqlView):
                 for e in changes.entries:
                     if e.record is not None:
                         e.parties = sorted(set(e.parties) | owners.get((e.record, e.at), set()))
+            work_events: dict[str, int] = {}
+            for e in changes.entries:
+                if e.kind in ("work.added", "work.corrected"):
+                    work_events[e.subject] = work_events.get(e.subject, 0) + 1
+            if work_events:
+                self._many(c, "INSERT INTO {due} (researcher, works) SELECT researcher, works FROM {rows} WHERE true"
+                              " ON CONFLICT (researcher) DO UPDATE SET works = {due}.works + excluded.works",
+                           "researcher text, works bigint", sorted(work_events.items()))
             if changes.entries:
                 self._many(
                     c,
@@ -159,9 +170,7 @@ class HistoryView(SqlView):
     def _erase(self, c: Any, accounts: list[str]) -> None:
         self._many(c, "INSERT INTO {erased} (account) SELECT account FROM {rows} WHERE true"
                       " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
-        for chunk in chunks(accounts):
-            clause, params = self._in("follower", chunk)
-            c.execute(self._sql("DELETE FROM {edges} WHERE " + clause), params)
+        self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
         """Open and close follow edges, in event order; an erased follower's follows are left out."""
@@ -283,27 +292,17 @@ class HistoryView(SqlView):
 
     def authors_of(self, works: Sequence[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for chunk in chunks(sorted(set(works))):
-            clause, params = self._in("work", chunk)
-            for row in self._query("SELECT work, researcher FROM {works} WHERE " + clause, params):
-                found.setdefault(row["work"], set()).add(row["researcher"])
+        for row in self._rows_in(None, "SELECT work, researcher FROM {works} WHERE {in}", "work", sorted(set(works))):
+            found.setdefault(row["work"], set()).add(row["researcher"])
         return found
 
     def claims_of(self, claims: Sequence[str]) -> dict[str, tuple[str, str]]:
-        found = {}
-        for chunk in chunks(sorted(set(claims))):
-            clause, params = self._in("claim", chunk)
-            for row in self._query("SELECT claim, researcher, claimant FROM {claims} WHERE " + clause, params):
-                found[row["claim"]] = (row["researcher"], row["claimant"])
-        return found
+        return {row["claim"]: (row["researcher"], row["claimant"]) for row in self._rows_in(
+            None, "SELECT claim, researcher, claimant FROM {claims} WHERE {in}", "claim", sorted(set(claims)))}
 
     def researchers_of_records(self, records: Sequence[str]) -> dict[str, str]:
-        found = {}
-        for chunk in chunks(sorted(set(records))):
-            clause, params = self._in("record", chunk)
-            for row in self._query("SELECT DISTINCT record, researcher FROM {spans} WHERE " + clause, params):
-                found[row["record"]] = row["researcher"]
-        return found
+        return {row["record"]: row["researcher"] for row in self._rows_in(
+            None, "SELECT DISTINCT record, researcher FROM {spans} WHERE {in}", "record", sorted(set(records)))}
 
     def erased_among(self, accounts: Sequence[str]) -> set[str]:
         if not accounts:
@@ -325,15 +324,18 @@ class HistoryView(SqlView):
                            " ORDER BY at DESC LIMIT 1", (researcher, at))
         return (rows[0]["at"], bytes(rows[0]["works"])) if rows else None
 
-    def snapshot_after(self, researcher: str, at: str) -> str | None:
-        rows = self._query("SELECT at FROM {snapshots} WHERE researcher = %s AND at > %s ORDER BY at LIMIT 1",
-                           (researcher, at))
-        return rows[0]["at"] if rows else None
-
     def save_snapshot(self, researcher: str, at: str, works: bytes) -> None:
+        """A snapshot of a record's works, and the count of work events since it starting again."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._sql("INSERT INTO {snapshots} (researcher, at, works) VALUES (%s, %s, %s)"
                                 " ON CONFLICT (researcher, at) DO NOTHING"), (researcher, at, works))
+            c.execute(self._sql("UPDATE {due} SET works = (SELECT COUNT(*) FROM {entries} WHERE subject = %s"
+                                " AND at > %s AND kind IN ('work.added', 'work.corrected')) WHERE researcher = %s"),
+                      (researcher, at, researcher))
+
+    def snapshots_due(self, threshold: int) -> list[str]:
+        return [row["researcher"] for row in self._query(
+            "SELECT researcher FROM {due} WHERE works >= %s ORDER BY works DESC LIMIT 1000", (threshold,))]
 
     def span_at(self, record: str, at: str) -> dict[str, Any] | None:
         rows = self._query("SELECT researcher, owner, level, disputed FROM {spans} WHERE record = %s AND since <= %s"

@@ -285,15 +285,14 @@ def test_time_travel_from_snapshots_answers_as_a_full_fold_does(client, monkeypa
     settle(client)
     moments.append(moment())
     rid = str(researcher_id_for("A1"))
-    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 10**9)
     folded = [timetravel.profile_at(services, rid, datetime.fromisoformat(m)) for m in moments]
-    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 0
-    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 1)
+    assert snapshots(services) == 0  # reads write nothing
+    monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 4)
     monkeypatch.setattr(timetravel, "SETTLED", timedelta(0))
+    assert timetravel.take_snapshots(services) >= 1  # housekeeping
     order = [3, 1, 4, 0, 2, 4, 3]
     for n in order:
         assert timetravel.profile_at(services, rid, datetime.fromisoformat(moments[n])) == folded[n], n
-    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] >= 2
     assert [json.loads(p.doc)["works_count"] for p in folded[1:]] == [3 + 5, 3 + 10, 3 + 15, 3 + 14]
 
 
@@ -341,7 +340,11 @@ def test_a_reimport_that_only_refreshes_citation_counts_adds_no_history(client):
     assert [(e["kind"], e["changes"]["title"]) for e in corrected] == [("work.corrected", "Retitled")]
 
 
-def test_no_snapshot_is_kept_while_the_history_view_lags_behind_the_catalogue(services, monkeypatch):
+def snapshots(services) -> int:
+    return services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"]
+
+
+def test_no_snapshot_is_taken_while_the_history_view_lags_behind_the_catalogue(services, monkeypatch):
     import operations.timetravel as timetravel
 
     monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 1)
@@ -351,18 +354,16 @@ def test_no_snapshot_is_kept_while_the_history_view_lags_behind_the_catalogue(se
         runner.catch_up()
     import_body(services.catalogue, json.dumps([work(9, [author(1)], year=2024)]).encode())  # not yet projected
     rid = str(researcher_id_for("A1"))
-    lagging = timetravel.profile_at(services, rid, datetime.now(UTC))
-    assert json.loads(lagging.doc)["works_count"] == 3
-    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 0
+    assert timetravel.take_snapshots(services) == 0
+    assert json.loads(timetravel.profile_at(services, rid, datetime.now(UTC)).doc)["works_count"] == 3
     for runner in services.runners:
         runner.catch_up()
-    caught_up = timetravel.profile_at(services, rid, datetime.now(UTC))
-    assert json.loads(caught_up.doc)["works_count"] == 4
-    assert services.history_view._query("SELECT COUNT(*) AS n FROM {snapshots}", ())[0]["n"] == 1
+    assert timetravel.take_snapshots(services) >= 1
     assert json.loads(timetravel.profile_at(services, rid, datetime.now(UTC)).doc)["works_count"] == 4
+    assert timetravel.take_snapshots(services) == 0  # nothing new since: none due
 
 
-def test_reads_at_ever_earlier_moments_do_not_pile_up_snapshots(services, monkeypatch):
+def test_reads_write_no_snapshot_and_housekeeping_takes_them_apart(services, monkeypatch):
     import operations.timetravel as timetravel
 
     monkeypatch.setattr(timetravel, "SNAPSHOT_AFTER", 3)
@@ -371,10 +372,13 @@ def test_reads_at_ever_earlier_moments_do_not_pile_up_snapshots(services, monkey
     for n in range(10):
         import_body(services.catalogue, json.dumps([work(100 + n, [author(1)], year=2000 + n)]).encode())
         moments.append(datetime.now(UTC))
-    for runner in services.runners:
-        runner.catch_up()
+        for runner in services.runners:
+            runner.catch_up()
+        if n % 2:
+            timetravel.take_snapshots(services)
     rid = str(researcher_id_for("A1"))
+    taken = snapshots(services)
     for moment in reversed(moments):
         timetravel.profile_at(services, rid, moment)
-    stamps = [row["at"] for row in services.history_view._query("SELECT at FROM {snapshots} ORDER BY at", ())]
-    assert 1 <= len(stamps) <= 10 // 3
+    assert snapshots(services) == taken  # reads at any moments add none
+    assert 1 <= taken <= 10 // 3
