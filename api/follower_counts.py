@@ -1,9 +1,10 @@
-"""Follower counts held in memory, kept fresh by the followers view's position.
+"""Follower counts held in memory, kept fresh by the followers view's position; and the one
+function that builds a served profile (`profile_body`).
 
 Counts change far more often than profiles, so they are not part of the stored profile
-document: the API appends them to it (`with_counts`). Every count is loaded at start; a
-refresh reads the counts rewritten since the last one. Nothing is older than the last
-refresh; a client that wants its own follow seen passes the position its command returned.
+document: the API adds them when it serves it. Every count is loaded at start; a refresh reads
+the counts rewritten since the last one. Nothing is older than the last refresh; a client that
+wants its own follow seen passes the position its command returned.
 """
 
 from __future__ import annotations
@@ -14,32 +15,25 @@ import threading
 import msgspec
 
 from api.replica import PolledReplica
-from domain.trust import TrustInputs, trust
+from domain.trust import trust
 from projections.followers.view import FollowersView
-from projections.trust.runner import DocInputs
+from projections.profiles.documents import ProfileDoc, ProfileOut, TrustOut, trust_inputs
 
-TRUST_PLACEHOLDER = b'"trust":{"score":null,"tier":null}}'
-_decode_inputs = msgspec.json.Decoder(DocInputs).decode
+_decode_doc = msgspec.json.Decoder(ProfileDoc).decode
+_encode = msgspec.json.Encoder().encode
 
 
 @functools.lru_cache(maxsize=20_000)  # bodies of about 2 KB: some 80 MB at most, with the documents
-def _served(doc: bytes, counts: tuple[int, int]) -> bytes:
-    """The body for one stored document and its counts. Remembered: profiles come from the cache
-    as the same bytes objects (whose hash Python keeps) and counts change rarely, so a repeated
-    read skips decoding the document and working out the score."""
-    if doc.endswith(TRUST_PLACEHOLDER):
-        d = _decode_inputs(doc)
-        s = trust(TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
-                              d.close_collaborators_count, counts[0], counts[1]))
-        doc = doc[: -len(TRUST_PLACEHOLDER)] + b'"trust":{"score":%d,"tier":"%s"}}' % (s.score, s.tier.encode())
-    return doc[:-1] + b',"followers_count":%d,"verified_followers_count":%d}' % counts
-
-
-def with_counts(doc: bytes, counts: tuple[int, int]) -> bytes:
-    """The stored profile document (a JSON object) with the counts appended as its last fields,
-    and its trust score and tier worked out from the document and those counts (domain.trust):
-    the same formula, over the same inputs, as the trust projection."""
-    return _served(doc, counts)
+def profile_body(doc: bytes, counts: tuple[int, int], following: bool | None = None) -> bytes:
+    """A profile as served (ProfileOut): the stored document, its follower counts, its trust score
+    and tier worked out from both (domain.trust, the formula the trust projection uses), and for a
+    signed-in reader whether they follow. Remembered: profiles come from the cache as the same
+    bytes objects (whose hash Python keeps) and counts change rarely."""
+    d = _decode_doc(doc)
+    s = trust(trust_inputs(d, *counts))
+    fields = {f: getattr(d, f) for f in ProfileDoc.__struct_fields__}
+    return _encode(ProfileOut(**{**fields, "trust": TrustOut(s.score, s.tier)}, followers_count=counts[0],
+                              verified_followers_count=counts[1], following=following))
 
 
 class FollowerCounts(PolledReplica):

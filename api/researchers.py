@@ -17,7 +17,7 @@ from litestar.params import FromPath, Parameter
 
 from api.auth import PUBLIC, optional_principal
 from api.errors import ProblemError
-from api.follower_counts import with_counts
+from api.follower_counts import profile_body
 from domain.catalogue.model import researcher_id_for
 from domain.errors import ResearcherNotFoundError
 from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPageOut
@@ -164,7 +164,7 @@ class ResearchersController(Controller):
                     raise ProblemError(400, "as_of reads the past; consistent_with waits for the present: "
                                             "ask with one of them")
                 _, past = await anyio.to_thread.run_sync(past_profile, state, researcher_id, as_of)
-                return Response(with_counts(past.doc, (past.followers, past.verified_followers)), media_type=JSON)
+                return Response(profile_body(past.doc, (past.followers, past.verified_followers)), media_type=JSON)
             await self._catch_up(state, request.query_params.get("consistent_with"))
         internal_id, orcid = parse_researcher_id(researcher_id)
         doc = state.profile_cache.get(internal_id) if internal_id is not None else None
@@ -172,13 +172,12 @@ class ResearchersController(Controller):
             internal_id, doc = await anyio.to_thread.run_sync(
                 self._load_profile, state, internal_id, orcid, researcher_id
             )
-        body = with_counts(doc, state.follower_counts.get(internal_id))
+        follows = None
         if reader is not None:  # a signed-in reader sees whether they follow
             follows = await anyio.to_thread.run_sync(
                 state.services.followers_view.follows, internal_id, str(reader.account_id)
             )
-            body = body[:-1] + (b',"following":true}' if follows else b',"following":false}')
-        return Response(body, media_type=JSON)
+        return Response(profile_body(doc, state.follower_counts.get(internal_id), follows), media_type=JSON)
 
     @staticmethod
     async def _catch_up(state: State, position: str | None) -> None:
@@ -216,7 +215,7 @@ class ResearchersController(Controller):
         rows = state.services.profiles_view.search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         counts = state.follower_counts
-        docs = [with_counts(doc, counts.get(rid)) for _, rid, doc in rows[:limit]]
+        docs = [profile_body(doc, counts.get(rid)) for _, rid, doc in rows[:limit]]
         return Response(page(docs, next_cursor), media_type=JSON)
 
     @get("/{researcher_id:str}/works", summary="A researcher's works, newest first", description=ID_HELP,

@@ -19,13 +19,19 @@ from api.errors import ProblemError
 log = logging.getLogger("peerledger.api")
 
 OPEN_WHILE_DOWN = ("/health", "/schema")  # answered without the store
+# What a connection attempt says when no server is there to answer (not when one is busy: "too many
+# clients" means it answers, and its requests wait for pools as usual).
+UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "shutting down", "starting up",
+               "no route to host", "server closed the connection", "terminating connection")
 
 
 class StoreHealth:
-    def __init__(self, probe: Callable[[], None], interval: float = 1.0) -> None:
+    def __init__(self, probe: Callable[[], None], interval: float = 1.0, failures_before_down: int = 2) -> None:
         self.probe = probe  # raises when the store does not answer
         self.interval = interval
+        self.failures_before_down = failures_before_down
         self.down = False
+        self._failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="store-health", daemon=True)
 
@@ -40,14 +46,17 @@ class StoreHealth:
         while not self._stop.wait(self.interval):
             try:
                 self.probe()
-            except Exception as e:  # noqa: BLE001 - any failure to connect is an outage
-                if not self.down:
+            except Exception as e:  # noqa: BLE001 - sorted below
+                if not any(words in str(e).lower() for words in UNREACHABLE):
+                    continue  # the server answered, if with an error: not an outage
+                self._failures += 1
+                if self._failures >= self.failures_before_down and not self.down:
                     log.warning("the store does not answer (%s): requests get 503 until it does", type(e).__name__)
-                self.down = True
+                    self.down = True
             else:
                 if self.down:
                     log.warning("the store answers again")
-                self.down = False
+                self._failures, self.down = 0, False
 
 
 def store_guard(app: Any) -> Any:

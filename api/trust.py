@@ -26,8 +26,9 @@ from api.researchers import (
     reject_unknown_query,
 )
 from domain.errors import ResearcherNotFoundError
-from domain.trust import FORMULA, TrustInputs
-from projections.trust.runner import DocInputs, snapshot_of
+from domain.trust import FORMULA
+from projections.profiles.documents import trust_inputs
+from projections.trust.runner import snapshot_of
 
 GRAPH_COAUTHORS = 25
 GRAPH_SECOND_DEGREE = 25
@@ -149,10 +150,7 @@ def profile_doc(state: State, raw: str) -> tuple[str, bytes]:
 
 
 def live_snapshot(state: State, internal_id: str, doc: bytes) -> dict[str, Any]:
-    d = msgspec.json.decode(doc, type=DocInputs)
-    followers, verified = state.follower_counts.get(internal_id)
-    return snapshot_of(TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
-                                   d.close_collaborators_count, followers, verified))
+    return snapshot_of(trust_inputs(doc, *state.follower_counts.get(internal_id)))
 
 
 class TrustController(Controller):

@@ -99,6 +99,22 @@ class SqlView(TrackingRecorder):
     def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Like _many, for a SELECT: the rows it finds for all the given rows."""
 
+    def _rows_in(self, c: Any, statement: str, column: str, values: Iterable[Any]) -> list[Any]:
+        """The rows of `statement`, whose `{in}` stands for "`column` is one of `values`", asked in
+        chunks of BATCH_IN: in the transaction `c`, or in a read of its own when `c` is None.
+        Statements without rows (DELETE, UPDATE) return none."""
+        found: list[Any] = []
+        for chunk in chunks(list(values)):
+            clause, params = self._in(column, chunk)
+            sql = statement.replace("{in}", clause)
+            if c is None:
+                found.extend(self._query(sql, params))
+                continue
+            c.execute(self._sql(sql), params)
+            if sql.startswith("SELECT"):
+                found.extend(c.fetchall())
+        return found
+
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         """Record the batch's position, refusing a batch that does not start where the view is.
 

@@ -94,3 +94,17 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture
 def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
     return settings_for("postgres", tmp_path, pg_schema)
+
+
+# Tests that talk to PostgreSQL or NATS: marked `services`, so `scripts/test -m "not services"`
+# runs the rest (unit tests, the embedded SQLite store, the command line on it) without them.
+NEEDS_SERVICES = {"pg_schema", "pg_settings"}
+SERVICE_MODULES = {"test_relay", "test_pg_restart", "test_history_export", "test_projection_worker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (NEEDS_SERVICES & set(getattr(item, "fixturenames", ())) or params.get("backend") == "postgres"
+                or "postgres" in item.name or item.module.__name__.rpartition(".")[2] in SERVICE_MODULES):
+            item.add_marker(pytest.mark.services)

@@ -14,7 +14,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 
 class FollowersView(SqlView):
@@ -184,12 +184,8 @@ class FollowersView(SqlView):
 
     def _accounts_in(self, c: Any, table: str, accounts: Iterable[str]) -> set[str]:
         """Which of `accounts` the table (verified, confirmed, erased) holds."""
-        found: set[str] = set()
-        for chunk in chunks(sorted(accounts)):
-            clause, params = self._in("account_id", chunk)
-            c.execute(self._sql(f"SELECT account_id FROM {{{table}}} WHERE " + clause), params)
-            found.update(row["account_id"] for row in c.fetchall())
-        return found
+        return {row["account_id"] for row in self._rows_in(
+            c, f"SELECT account_id FROM {{{table}}} WHERE {{in}}", "account_id", sorted(accounts))}
 
     def _verified(self, c: Any, accounts: Iterable[str]) -> set[str]:
         return self._accounts_in(c, "verified", accounts)
@@ -201,21 +197,13 @@ class FollowersView(SqlView):
         return self._accounts_in(c, "erased", accounts)
 
     def _verified_by_ownership(self, c: Any, accounts: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(sorted(accounts)):
-            clause, params = self._in("owner_id", chunk)
-            c.execute(self._sql("SELECT DISTINCT owner_id FROM {owned} WHERE level IN ('L2', 'L3') AND " + clause),
-                      params)
-            found.update(row["owner_id"] for row in c.fetchall())
-        return found
+        return {row["owner_id"] for row in self._rows_in(
+            c, "SELECT DISTINCT owner_id FROM {owned} WHERE level IN ('L2', 'L3') AND {in}", "owner_id",
+            sorted(accounts))}
 
     def load_owned(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(record_ids):
-            clause, params = self._in("record_id", chunk)
-            for row in self._query("SELECT record_id, owner_id, level FROM {owned} WHERE " + clause, params):
-                found[row["record_id"]] = {"owner_id": row["owner_id"], "level": row["level"]}
-        return found
+        return {row["record_id"]: {"owner_id": row["owner_id"], "level": row["level"]} for row in self._rows_in(
+            None, "SELECT record_id, owner_id, level FROM {owned} WHERE {in}", "record_id", record_ids)}
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -234,12 +222,9 @@ class FollowersView(SqlView):
         return [(r["researcher_id"], r["followers"], r["verified"], r["position"]) for r in rows]
 
     def counts_of(self, researcher_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        found: dict[str, tuple[int, int]] = {}
-        for chunk in chunks(list(researcher_ids)):
-            clause, params = self._in("researcher_id", chunk)
-            for r in self._query("SELECT researcher_id, followers, verified FROM {counts} WHERE " + clause, params):
-                found[r["researcher_id"]] = (r["followers"], r["verified"])
-        return found
+        return {r["researcher_id"]: (r["followers"], r["verified"]) for r in self._rows_in(
+            None, "SELECT researcher_id, followers, verified FROM {counts} WHERE {in}", "researcher_id",
+            researcher_ids)}
 
     def all_counts(self) -> list[tuple[str, int, int]]:
         return [(r["researcher_id"], r["followers"], r["verified"])

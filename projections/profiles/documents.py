@@ -6,6 +6,8 @@ from uuid import UUID
 
 import msgspec
 
+from domain.trust import TrustInputs
+
 
 class InstitutionOut(msgspec.Struct):
     openalex_id: str | None
@@ -53,8 +55,9 @@ class ProfileDoc(msgspec.Struct):
     trust: TrustOut
 
 
-class ProfileOut(ProfileDoc):
-    """What GET /researchers/{id} returns: the stored document and the follower counts."""
+class ProfileOut(ProfileDoc, omit_defaults=True):
+    """What GET /researchers/{id} returns: the stored document and the follower counts, and
+    `following` for a signed-in reader only (api/follower_counts.py: profile_body builds it)."""
 
     followers_count: int
     verified_followers_count: int  # followers who own a record verified at L2 or L3
@@ -102,3 +105,24 @@ class ResearcherPageOut(msgspec.Struct):
 class WorkPageOut(msgspec.Struct):
     items: list[WorkOut]
     next_cursor: str | None
+
+
+class ScoredFields(msgspec.Struct):
+    """The fields of a profile document the trust score reads (a quick decode of just these)."""
+
+    verification_level: str
+    claim_status: str
+    works_count: int
+    topics_count: int
+    close_collaborators_count: int
+
+
+_decode_scored = msgspec.json.Decoder(ScoredFields).decode
+
+
+def trust_inputs(doc: bytes | ProfileDoc | ScoredFields, followers: int, verified_followers: int) -> TrustInputs:
+    """What the trust formula reads of a profile, with its follower counts: the one place they meet
+    (the served profile, the trust snapshot, its history and time travel all come through here)."""
+    d = _decode_scored(doc) if isinstance(doc, bytes) else doc
+    return TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
+                       d.close_collaborators_count, followers, verified_followers)

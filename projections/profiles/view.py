@@ -269,10 +269,8 @@ class ProfilesView(SqlView):
             f"id text, sort_key text, topics text, fields text, doc {self.blob.lower()}",
             [(wid, w.sort_key, to_json(w.new["topics"]), to_json(w.new), w.doc) for wid, w in works.items()],
         )
-        replaced = [wid for wid, w in works.items() if w.old is not None]
-        for chunk in chunks(replaced):
-            clause, params = self._in("work_id", chunk)
-            c.execute(self._sql("DELETE FROM {authorships} WHERE " + clause), params)
+        self._rows_in(c, "DELETE FROM {authorships} WHERE {in}", "work_id",
+                      [wid for wid, w in works.items() if w.old is not None])
         self._many(
             c,
             "INSERT INTO {authorships} (researcher_id, work_id, sort_key, institutions, authors_count, author_name,"
@@ -451,12 +449,9 @@ class ProfilesView(SqlView):
         rids = sorted(set(d.candidates) | set(d.lost) | set(close))
         if not rids:
             return
-        stored: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(rids):
-            clause, params = self._in("id", chunk)
-            c.execute(self._sql("SELECT id, name_sort, name, orcid_sort, work_orcid, aff_sort, affiliation, close"
-                                " FROM {researchers} WHERE " + clause), params)
-            stored.update((row["id"], dict(row)) for row in c.fetchall())
+        stored = {row["id"]: dict(row) for row in self._rows_in(
+            c, "SELECT id, name_sort, name, orcid_sort, work_orcid, aff_sort, affiliation, close FROM {researchers}"
+               " WHERE {in}", "id", rids)}
         updates = []
         for rid in rids:
             row = stored[rid]
@@ -528,9 +523,7 @@ class ProfilesView(SqlView):
             "display_name text, orcid text, name_key text, id text",
             [(i["display_name"], i["orcid"], i["name_key"], rid) for rid, i in renamed],
         )
-        for chunk in chunks([rid for rid, _ in renamed]):
-            clause, params = self._in("researcher_id", chunk)
-            c.execute(self._sql("DELETE FROM {names} WHERE " + clause), params)
+        self._rows_in(c, "DELETE FROM {names} WHERE {in}", "researcher_id", [rid for rid, _ in renamed])
         keys = [(key, rid) for rid, i in renamed for key in i["search_keys"]]
         if keys:
             self._many(c, "INSERT INTO {names} (key, researcher_id) SELECT key, researcher_id FROM {rows}",
@@ -588,40 +581,23 @@ class ProfilesView(SqlView):
                     facts.same_person = sorted(r for r in owners[facts.owner_id] if r != facts.id)
 
     def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(sorted(account_ids)):
-            clause, params = self._in("owner_id", chunk)
-            c.execute(self._sql("SELECT researcher_id FROM {ownership} WHERE " + clause), params)
-            found.update(row["researcher_id"] for row in c.fetchall())
-        return found
+        return {row["researcher_id"] for row in self._rows_in(
+            c, "SELECT researcher_id FROM {ownership} WHERE {in}", "owner_id", sorted(account_ids))}
 
     def _owners_of(self, c: Any, researcher_ids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(sorted(researcher_ids)):
-            clause, params = self._in("researcher_id", chunk)
-            c.execute(self._sql("SELECT owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND " + clause), params)
-            found.update(row["owner_id"] for row in c.fetchall())
-        return found
+        return {row["owner_id"] for row in self._rows_in(
+            c, "SELECT owner_id FROM {ownership} WHERE owner_id IS NOT NULL AND {in}", "researcher_id",
+            sorted(researcher_ids))}
 
     def load_ownership(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(record_ids):
-            clause, params = self._in("record_id", chunk)
-            for row in self._query(
-                "SELECT record_id, researcher_id, owner_id, level, disputed FROM {ownership} WHERE " + clause, params
-            ):
-                found[row["record_id"]] = {"researcher_id": row["researcher_id"], "owner_id": row["owner_id"],
-                                           "level": row["level"], "disputed": bool(row["disputed"])}
-        return found
+        return {row["record_id"]: {"researcher_id": row["researcher_id"], "owner_id": row["owner_id"],
+                                   "level": row["level"], "disputed": bool(row["disputed"])}
+                for row in self._rows_in(None, "SELECT record_id, researcher_id, owner_id, level, disputed"
+                                               " FROM {ownership} WHERE {in}", "record_id", record_ids)}
 
     def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        with self.datastore.transaction(commit=False) as c:
-            for chunk in chunks(work_ids):
-                clause, params = self._in("id", chunk)
-                c.execute(self._sql("SELECT id, fields FROM {works} WHERE " + clause), params)
-                found.update((row["id"], json.loads(row["fields"])) for row in c.fetchall())
-        return found
+        return {row["id"]: json.loads(row["fields"])
+                for row in self._rows_in(None, "SELECT id, fields FROM {works} WHERE {in}", "id", work_ids)}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -657,26 +633,19 @@ class ProfilesView(SqlView):
         """Which of these records exist, and the owners of those that have one (one query)."""
         known: set[str] = set()
         owners: dict[str, str] = {}
-        for chunk in chunks(researcher_ids):
-            clause, params = self._in("d.id", chunk)
-            for row in self._query(
-                "SELECT d.id, o.owner_id FROM {docs} d LEFT JOIN {ownership} o"
-                " ON o.researcher_id = d.id AND o.owner_id IS NOT NULL WHERE " + clause, params
-            ):
-                known.add(row["id"])
-                if row["owner_id"] is not None:
-                    owners[row["id"]] = row["owner_id"]
+        for row in self._rows_in(None, "SELECT d.id, o.owner_id FROM {docs} d LEFT JOIN {ownership} o"
+                                       " ON o.researcher_id = d.id AND o.owner_id IS NOT NULL WHERE {in}",
+                                 "d.id", researcher_ids):
+            known.add(row["id"])
+            if row["owner_id"] is not None:
+                owners[row["id"]] = row["owner_id"]
         return known, owners
 
     def owner_names(self, account_ids: Sequence[str]) -> dict[str, str]:
         """Accounts' display names as shown (none once an account is erased; names stored before
         they were checked lose their control and direction characters here)."""
-        found: dict[str, str] = {}
-        for chunk in chunks(account_ids):
-            clause, params = self._in("account_id", chunk)
-            for row in self._query("SELECT account_id, display_name FROM {owners} WHERE " + clause, params):
-                found[row["account_id"]] = shown_name(row["display_name"])
-        return found
+        return {row["account_id"]: shown_name(row["display_name"]) for row in self._rows_in(
+            None, "SELECT account_id, display_name FROM {owners} WHERE {in}", "account_id", account_ids)}
 
     def records_owned_by(self, account_id: str) -> list[str]:
         rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id = %s ORDER BY researcher_id",
@@ -832,12 +801,8 @@ class ProfilesView(SqlView):
         return [(row["id"], bytes(row["doc"]), row["position"]) for row in rows]
 
     def docs_of(self, researcher_ids: Sequence[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        for chunk in chunks(researcher_ids):
-            clause, params = self._in("id", chunk)
-            found.update((row["id"], bytes(row["doc"])) for row in self._query(
-                "SELECT id, doc FROM {docs} WHERE " + clause, params))
-        return found
+        return {row["id"]: bytes(row["doc"])
+                for row in self._rows_in(None, "SELECT id, doc FROM {docs} WHERE {in}", "id", researcher_ids)}
 
     def changed_since(self, after: int) -> list[tuple[str, bytes, int]]:
         """Profiles rewritten after a position, with theirs: how API caches stay fresh."""

@@ -13,9 +13,9 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-import msgspec
 
 from domain.trust import TrustInputs, trust
+from projections.profiles.documents import trust_inputs
 from projections.runner import PollingRunner
 from projections.sqlview import BatchTracking
 from projections.trust.view import COUNTS_FEED, DOCS_FEED, TrustView
@@ -24,17 +24,6 @@ log = logging.getLogger(__name__)
 STEP = 200  # upstream batches per trust batch
 
 
-class DocInputs(msgspec.Struct):
-    """The fields of a profile document the score reads."""
-
-    verification_level: str
-    claim_status: str
-    works_count: int
-    topics_count: int
-    close_collaborators_count: int
-
-
-_decode = msgspec.json.Decoder(DocInputs).decode
 
 
 def snapshot_of(inputs: TrustInputs) -> dict[str, Any]:
@@ -85,10 +74,7 @@ class TrustRunner(PollingRunner):
         for rid in affected:
             if rid not in docs:
                 continue  # counted before its profile exists: taken up when the profile appears
-            d = _decode(docs[rid])
-            followers, verified = counts.get(rid, (0, 0))
-            inputs = TrustInputs(d.verification_level, d.claim_status, d.works_count, d.topics_count,
-                                 d.close_collaborators_count, followers, verified)
+            inputs = trust_inputs(docs[rid], *counts.get(rid, (0, 0)))
             snap = snapshot_of(inputs)
             old = before.get(rid)
             if old == snap:

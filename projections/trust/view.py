@@ -14,7 +14,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
+from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 DOCS_FEED, COUNTS_FEED = "profiles-docs", "followers-counts"
 
@@ -65,12 +65,8 @@ class TrustView(SqlView):
         return self.max_tracking_id(feed) or 0
 
     def snapshots(self, researcher_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(list(researcher_ids)):
-            clause, params = self._in("researcher_id", chunk)
-            for row in self._query("SELECT researcher_id, snapshot FROM {trust} WHERE " + clause, params):
-                found[row["researcher_id"]] = json.loads(row["snapshot"])
-        return found
+        return {row["researcher_id"]: json.loads(row["snapshot"]) for row in self._rows_in(
+            None, "SELECT researcher_id, snapshot FROM {trust} WHERE {in}", "researcher_id", researcher_ids)}
 
     def all_scores(self) -> dict[str, tuple[int, str]]:
         return {r["researcher_id"]: (r["score"], r["tier"])

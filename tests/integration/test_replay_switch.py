@@ -301,7 +301,9 @@ def open_followers_view(settings: Settings, version: int):
 def test_a_replay_under_read_load_fails_no_request_and_no_count_goes_backwards(tmp_path, pg_schema):
     env = {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_SECRET_KEY": TEST_SECRET, **CHEAP_HASHING,
            "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": pg_schema,
-           "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_LOG_LEVEL": "WARNING"}
+           "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_LOG_LEVEL": "WARNING",
+           # Three processes share PostgreSQL's 100 connections (and other tests may run beside them).
+           "POSTGRES_MAX_OVERFLOW": "3"}
     settings = Settings.from_env(env)
     hot = [f"A{n}" for n in range(1, 9)]
     hot_ids = [researcher_id_for(a) for a in hot]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from bootstrap.settings import Settings, SettingsError
+from bootstrap.settings import SETTINGS_HELP, Settings, SettingsError
 
 
 def test_no_configuration_means_the_embedded_default():
@@ -58,3 +59,24 @@ def test_postgres_without_a_password_starts_as_trust_authentication_allows():
     assert Settings.from_env(env).store_env["POSTGRES_PASSWORD"] == ""
     assert Settings.from_env(env | {"POSTGRES_PASSWORD": "s3cret"}).store_env["POSTGRES_PASSWORD"] == "s3cret"
     assert "POSTGRES_PASSWORD" not in Settings.from_env({}).store_env
+
+
+def readme_rows() -> dict[str, tuple[str, str]]:
+    """README's configuration table: name -> (default, meaning)."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = text.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        name, default, meaning = (cell.strip() for cell in line.strip().strip("|").split(" | "))
+        rows[name.replace("`", "").replace(", ", " / ")] = (default, meaning)
+    return rows
+
+
+def test_the_readme_table_is_the_settings_table_in_the_code():
+    assert readme_rows() == SETTINGS_HELP
+
+
+def test_the_defaults_written_for_people_are_the_ones_the_code_uses():
+    """SETTINGS_HELP's defaults, read as the environment would give them, make Settings() itself
+    (but for the store settings passed on to eventsourcing, which name the store chosen)."""
+    assert msgspec.structs.replace(Settings.from_env({}), store_env={}) == Settings()
