@@ -42,7 +42,8 @@ from adapters.orcid import OrcidSignIn
 from adapters.passwords import Argon2Hasher
 from adapters.ratelimit import RateLimiter
 from bootstrap.settings import Settings
-from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore
+from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_conninfo
+from adapters.logwatch import LogWatch
 from adapters.vault import SqlVault
 from bootstrap.registry import AREAS, POSTGRES, PROJECTIONS, READ_MODEL, READS, SQLITE, VIEW_CLASSES
 from bootstrap.versions import ProjectionVersions, postgres_fence, version_prefix
@@ -129,6 +130,11 @@ def mailer(settings: Settings) -> Any:
     return FolderMailer(settings.data_dir / "mail", settings.smtp_from)
 
 
+# How long a runner woken by the log watch waits before looking anyway (a safety net for a wake-up
+# lost while LISTEN reconnects, or a write by another process on SQLite).
+WATCHED_IDLE_WAIT = 1.0
+
+
 class Services:
     """Everything a process needs to serve requests or run workers; close() releases it all.
 
@@ -175,9 +181,11 @@ class Services:
             )
             # Every business area's application (bootstrap/registry.py), by name and as an attribute.
             self.applications: dict[str, Any] = {}
+            self.log_watch = LogWatch()  # wakes the readers of a log when it records events
             for area in AREAS:
                 app = self.applications[area.name] = area.build(self, store_env(settings, area.name))
                 setattr(self, area.attribute, app)
+                self.log_watch.attach(app)
             self.versions = ProjectionVersions(self.sql, PROJECTIONS)
             self._factories: dict[int, Any] = {}  # id(view) -> the factory that opened it
             current = self.versions.all()
@@ -199,6 +207,8 @@ class Services:
         self._closing = threading.Event()
         self._watcher: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
+        self._unwatch: dict[int, list[Callable[[], None]]] = {}  # id(runner) -> its log watches
+        self._log_watch_started = False
 
     def claim_code_quota(self, account_id: UUID, mailbox: str) -> None:
         """Claim codes mailed: per claimant a day, per address an hour and a day (a claimant
@@ -277,16 +287,39 @@ class Services:
                 log.exception("projection %s could not catch up; its thread keeps trying", runner.name)
         with self._lifecycle:
             for runner in self._started.pop(projection, []):
-                runner.stop()
+                self._stop(runner)
             runners = self._runners_to_run(projection)
             for runner in runners:
-                runner.start()
+                self._start(runner)
             self._started[projection] = runners
 
     def stop_runners(self, projection: str) -> None:
         with self._lifecycle:
             for runner in self._started.pop(projection, []):
-                runner.stop()
+                self._stop(runner)
+
+    def watch_log(self, application: str, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` when `application` records events (here at once; from other processes
+        through LISTEN/NOTIFY on PostgreSQL). Returns the way to stop."""
+        with self._lifecycle:
+            if not self._log_watch_started and self.settings.is_postgres:
+                channels = {app.recorder.channel_name: name for name, app in self.applications.items()}
+                self.log_watch.listen(postgres_conninfo(self.settings.store_env), channels)
+            self._log_watch_started = True
+        return self.log_watch.watch(application, wake)
+
+    def _start(self, runner: Any) -> None:
+        """Run it in its thread, woken when a log it reads records events."""
+        self._stop(runner)
+        runner.start()
+        self._unwatch[id(runner)] = [self.watch_log(name, runner.wake) for name in runner.applications]
+        if self._unwatch[id(runner)]:
+            runner.idle_wait = WATCHED_IDLE_WAIT
+
+    def _stop(self, runner: Any) -> None:
+        for unwatch in self._unwatch.pop(id(runner), []):
+            unwatch()
+        runner.stop()
 
     def _runners_to_run(self, projection: str) -> list[Any]:
         with self._lifecycle:
@@ -337,9 +370,9 @@ class Services:
             for name in names:
                 if name in self._started:  # the old version is retired: its runners have no more to do
                     for runner in self._started[name]:
-                        runner.stop()
+                        self._stop(runner)
                     for runner in new[name]:
-                        runner.start()
+                        self._start(runner)
                     self._started[name] = new[name]
         if not self._wait_until_caught_up(names, old, new, wanted):
             with self._lifecycle:
@@ -347,10 +380,10 @@ class Services:
                     self._pending.pop(name, None)
                     if self._started.get(name) is new[name]:
                         for runner in new[name]:
-                            runner.stop()
+                            self._stop(runner)
                         if not self._closing.is_set():
                             for runner in old[name]:
-                                runner.start()
+                                self._start(runner)
                         self._started[name] = old[name]
             self.close_views(views.values())
             return False
@@ -408,7 +441,8 @@ class Services:
         with self._lifecycle:
             running = [runner for runners in (*self._started.values(), *self._pending.values()) for runner in runners]
         for runner in [*self.runners, *running]:
-            runner.stop()
+            self._stop(runner)
+        self.log_watch.close()
         self._close_stores()
 
     def _close_stores(self) -> None:

@@ -52,14 +52,18 @@ class PollingRunner:
 
     name: str
     projection_name: str
+    applications: tuple[str, ...] = ()  # whose logs it reads: saves there wake it
 
     def __init__(self, *, poll_interval: float = 0.05) -> None:
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval  # the first back-off after a failure
+        self.idle_wait = poll_interval  # how long it waits for a wake-up before looking anyway
         self.error: BaseException | None = None
         self.failed_event: FailedEvent | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # Its thread and a caller of catch_up (expiry, say) take turns: one batch at a time.
+        self._driving = threading.RLock()
 
     def position(self) -> int:
         raise NotImplementedError
@@ -73,6 +77,10 @@ class PollingRunner:
     def catch_up(self, on_batch: Callable[[], None] | None = None) -> int:
         """Process until nothing is left (or the view is retired); returns how much was processed.
         `on_batch` is called after each batch (progress)."""
+        with self._driving:
+            return self._catch_up(on_batch)
+
+    def _catch_up(self, on_batch: Callable[[], None] | None) -> int:
         total = 0
         while True:
             try:
@@ -116,7 +124,8 @@ class PollingRunner:
         backoff = self.poll_interval
         while not self._stopping.is_set():
             try:
-                processed = self.run_batch()
+                with self._driving:
+                    processed = self.run_batch()
             except IntegrityError:
                 # Another runner recorded this position first: nothing was applied twice;
                 # re-read the position and go on.
@@ -135,7 +144,7 @@ class PollingRunner:
             self.error = None
             backoff = self.poll_interval
             if not processed:
-                self._wake.wait(self.poll_interval)
+                self._wake.wait(self.idle_wait)
                 self._wake.clear()
 
 
@@ -164,6 +173,10 @@ class BatchProjectionRunner(PollingRunner):
     @property
     def projection_name(self) -> str:
         return self.projection.name
+
+    @property
+    def applications(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.app.name,)
 
     def position(self) -> int:
         return self.projection.view.max_tracking_id(self.app.name) or 0
@@ -228,6 +241,10 @@ class BatchProjectionRunner(PollingRunner):
         writing thread mostly waits for the database), which is what a long backlog needs.
         Another runner doing the same at the same time is fine: a batch it recorded first is
         not applied twice here (the tracking insert fails), and this one reads on from there."""
+        with self._driving:
+            return self._read_ahead_catch_up(on_batch)
+
+    def _read_ahead_catch_up(self, on_batch: Callable[[], None] | None) -> int:
         total = 0
         batches, analyze_at = 0, 4
         with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{self.projection.name}") as reader:

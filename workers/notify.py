@@ -62,11 +62,13 @@ async def _run(services: Services, settings: Settings) -> int:
 class LocalNotifier:
     """The embedded default's delivery: the logs read in process, a position per application."""
 
-    def __init__(self, notifier: Notifier, interval: float = 0.2) -> None:
+    def __init__(self, notifier: Notifier, interval: float = 1.0) -> None:
         self.notifier = notifier
-        self.interval = interval
+        self.interval = interval  # a look without a wake-up, in case one was missed
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unwatch: list[Any] = []
 
     def run_once(self) -> int:
         handled = 0
@@ -86,9 +88,13 @@ class LocalNotifier:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
         self._thread.start()
+        self._unwatch = [self.notifier.services.watch_log(name, self._wake.set) for name in self.notifier.apps]
 
     def stop(self) -> None:
+        for unwatch in self._unwatch:
+            unwatch()
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -96,7 +102,8 @@ class LocalNotifier:
         while not self._stop.is_set():
             try:
                 if not self.run_once():
-                    self._stop.wait(self.interval)
+                    self._wake.wait(self.interval)
+                    self._wake.clear()
             except Exception:  # noqa: BLE001 - logged, tried again
                 log.exception("notifications failed; retrying")
                 self._stop.wait(1.0)

@@ -11,8 +11,9 @@ moves only after JetStream has acknowledged every message up to it, so:
   goes on recording events;
 - notification ids have gaps; it reads "greater than the last id seen", so a gap is never a stall.
 
-It wakes on PostgreSQL's LISTEN/NOTIFY (eventsourcing notifies each application's channel on
-every insert), and polls once a second in case a notification was missed.
+It is woken by the services' log watch (adapters/logwatch.py: PostgreSQL's LISTEN/NOTIFY, which
+eventsourcing sends on each application's channel with every insert), and polls once a second in
+case a wake-up was missed.
 """
 
 from __future__ import annotations
@@ -21,17 +22,16 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats
-import psycopg
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from adapters.nats import encode, subject_for
 from adapters.prometheus import serve_metrics
-from adapters.sqlstore import SqlStore, postgres_conninfo
+from adapters.sqlstore import SqlStore
 from bootstrap.services import Services
 from bootstrap.settings import Settings
 from operations.metrics import render
@@ -65,13 +65,14 @@ class RelayPositions:
 
 class Relay:
     def __init__(self, apps: Sequence[Any], positions: RelayPositions, *, urls: Sequence[str], stream: str,
-                 prefix: str, store_env: dict[str, str], batch: int = 1_000) -> None:
+                 prefix: str, watch: Callable[[str, Callable[[], None]], Callable[[], None]],
+                 batch: int = 1_000) -> None:
         self.apps = list(apps)
         self.positions = positions
         self.urls = list(urls)
         self.stream = stream
         self.prefix = prefix
-        self.store_env = store_env
+        self.watch = watch  # (application, wake) -> unwatch
         self.batch = batch
         self.published = 0
         self._position = {app.name: positions.get(app.name) for app in self.apps}
@@ -83,7 +84,8 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         nc = await nats.connect(servers=self.urls, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                 allow_reconnect=True, connect_timeout=2)
-        listener = asyncio.create_task(self._listen(stop))
+        loop = asyncio.get_running_loop()
+        unwatch = [self.watch(app.name, lambda: loop.call_soon_threadsafe(self._wake.set)) for app in self.apps]
         try:
             js = nc.jetstream(timeout=5)
             await self._ensure_stream(js, stop)
@@ -105,7 +107,8 @@ class Relay:
                     self._wake.clear()
                     await _wait(stop, 1.0, self._wake)
         finally:
-            listener.cancel()
+            for stop_watching in unwatch:
+                stop_watching()
             await nc.drain() if nc.is_connected else await nc.close()
 
     async def _ensure_stream(self, js: Any, stop: asyncio.Event) -> None:
@@ -140,23 +143,6 @@ class Relay:
         self.published += sum(1 for ack in acks if not ack.duplicate)
         return len(notifications)
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Wake the loop when any application records events."""
-        channels = [app.recorder.channel_name for app in self.apps if hasattr(app.recorder, "channel_name")]
-        while not stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(postgres_conninfo(self.store_env),
-                                                                 autocommit=True) as conn:
-                    for channel in channels:
-                        await conn.execute(f'LISTEN "{channel}"')
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - PostgreSQL restarting: the poll covers meanwhile
-                log.warning("LISTEN connection lost (%s); reconnecting", e)
-                await _wait(stop, 1.0)
-
 
 async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
     waits = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(wake.wait())] if wake else [])
@@ -181,7 +167,7 @@ def run_relay(settings: Settings) -> int:
 def relay_for(services: Services, settings: Settings) -> Relay:
     apps = list(services.applications.values())
     return Relay(apps, RelayPositions(services.sql), urls=settings.nats_urls, stream=settings.nats_stream,
-                 prefix=settings.nats_subject_prefix, store_env=settings.store_env)
+                 prefix=settings.nats_subject_prefix, watch=services.watch_log)
 
 
 async def _run(services: Services, settings: Settings) -> int:
