@@ -10,7 +10,7 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.params import JSONBody
@@ -44,6 +44,11 @@ LIMITS = {
     ("confirmation attempts", "account"): (5, 900),
     ("confirmation codes", "account"): (3, 900),
     ("confirmation codes a day", "account"): (10, 86_400),
+    ("password reset requests", "address"): (20, 600),
+    ("password reset codes", "account"): (3, 900),
+    ("password reset codes a day", "account"): (10, 86_400),
+    ("password reset attempts", "address"): (20, 600),
+    ("password changes", "account"): (10, 3_600),
 }
 
 
@@ -69,6 +74,25 @@ class ResendCode(Strict):
 class LogIn(Strict):
     email: Email
     password: Password
+
+
+class ChangePassword(Strict):
+    current_password: Password
+    new_password: Password
+
+
+class AskPasswordReset(Strict):
+    email: Email
+
+
+class ResetPassword(Strict):
+    email: Email
+    code: Code
+    new_password: Password
+
+
+class ChangeAccount(Strict):
+    display_name: DisplayName
 
 
 class UseRefreshToken(Strict):
@@ -209,6 +233,37 @@ class AuthController(Controller):
     def refresh(self, state: State, data: JSONBody[UseRefreshToken]) -> TokensOut:
         return tokens(state, state.services.accounts.refresh(data.refresh_token))
 
+    @post("/password-reset", summary="Mail a single-use code that sets a new password (30 minutes)", opt=PUBLIC,
+          sync_to_thread=True, status_code=202)
+    def ask_password_reset(self, request: Request, state: State, data: JSONBody[AskPasswordReset]
+                           ) -> Response[AcceptedOut]:
+        limit(state, "password reset requests", "address", client_address(request))
+        account_key = state.services.vault.email_key(data.email.strip().lower())
+        limit(state, "password reset codes", "account", account_key)
+        limit(state, "password reset codes a day", "account", account_key)
+        normalise_email(data.email)  # a malformed address is refused now; the rest happens after the answer
+
+        async def mail_after_answering() -> None:
+            # After the response, as for confirmation codes: the same answer, as fast, whether or
+            # not the address has an account.
+            try:
+                await anyio.to_thread.run_sync(state.services.accounts.request_password_reset, data.email)
+            except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
+                log.warning("a password reset code could not be mailed", exc_info=True)
+
+        return Response(AcceptedOut("if the address has a confirmed account, a reset code is on its way to it"),
+                        status_code=202, background=BackgroundTask(mail_after_answering))
+
+    @post("/password-reset/confirm", summary="Set a new password with the mailed reset code; every session ends",
+          opt=PUBLIC, status_code=204)
+    async def reset_password(self, request: Request, state: State, data: JSONBody[ResetPassword]) -> None:
+        def run() -> UUID:
+            limit(state, "password reset attempts", "address", client_address(request))
+            return state.services.accounts.reset_password(data.email, data.code, data.new_password)
+
+        account_id = await hashing(state, run)
+        state.session_gate.forget_account(account_id)
+
     @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC, sync_to_thread=True,
           status_code=204)
     def logout(self, state: State, data: JSONBody[UseRefreshToken]) -> None:
@@ -230,6 +285,25 @@ class MeController(Controller):
     @get("/", summary="The caller's account, roles and claimed researcher records", sync_to_thread=True)
     def me(self, request: Request[Principal, object, State], state: State) -> MeOut:
         return me_out(state, request.user.account_id)
+
+    @patch("/", summary="Change the caller's display name", sync_to_thread=True)
+    def change(self, request: Request[Principal, object, State], state: State, data: JSONBody[ChangeAccount]) -> MeOut:
+        state.services.accounts.change_display_name(request.user.account_id, data.display_name)
+        return me_out(state, request.user.account_id)
+
+    @post("/password", summary="Change the password (the current one asked again); other sessions end",
+          status_code=204)
+    async def change_password(self, request: Request[Principal, object, State], state: State,
+                              data: JSONBody[ChangePassword]) -> None:
+        me = request.user
+
+        def run() -> None:
+            limit(state, "password changes", "account", str(me.account_id))
+            state.services.accounts.change_password(me.account_id, me.session_id, data.current_password,
+                                                    data.new_password)
+
+        await hashing(state, run)
+        state.session_gate.forget_account(me.account_id)
 
     @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
     def erase(self, request: Request[Principal, object, State], state: State) -> None:

@@ -70,6 +70,18 @@ class InvalidConfirmationCodeError(InvalidInputError):
         super().__init__("the confirmation code is wrong or has expired; ask for a new one")
 
 
+class InvalidResetCodeError(InvalidInputError):
+    def __init__(self) -> None:
+        super().__init__("the reset code is wrong, spent or has expired; ask for a new one")
+
+
+class WrongPasswordError(ForbiddenError):
+    """The current password, asked for again before it changes, is not right."""
+
+    def __init__(self) -> None:
+        super().__init__("the current password is wrong")
+
+
 class InvalidRefreshTokenError(UnauthorizedError):
     def __init__(self) -> None:
         super().__init__("the refresh token is not valid; log in again")

@@ -129,7 +129,8 @@ class Redactor:
 
     def _subject(self, event: Any, container: dict[str, Any]) -> UUID | None:
         """Whose key sealed a value: as the applications that seal them decide it."""
-        if isinstance(event, (Account.Registered, Account.PasswordRehashed)):
+        if isinstance(event, (Account.Registered, Account.PasswordRehashed, Account.PasswordChanged,
+                              Account.DisplayNameChanged)):
             return event.originator_id
         if isinstance(event, (Claim.Opened, Claim.EvidenceAdded)):
             if "by" in container:  # the record owner's side of a dispute

@@ -26,13 +26,16 @@ from domain.errors import (
     InvalidCredentialsError,
     InvalidInputError,
     InvalidRefreshTokenError,
+    InvalidResetCodeError,
     UnavailableError,
     WeakPasswordError,
+    WrongPasswordError,
 )
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
+RESET_CODE_GUESSES = 5  # wrong codes before a reset code is void
 
 
 def utcnow() -> datetime:
@@ -258,7 +261,7 @@ class Accounts(Application[UUID]):
             self._revoke(session.id, "a refresh token was used twice")
             raise InvalidRefreshTokenError
         account = self._account(session.account_id)
-        if account.erased:
+        if account.erased or not account.session_is_current(session.id, session.created_on):
             raise InvalidRefreshTokenError
         new_secret = secrets.token_urlsafe(32)
         expires_at = self.clock() + self.session_ttl
@@ -299,7 +302,9 @@ class Accounts(Application[UUID]):
         if not isinstance(session, Session) or session.revoked or session.expires_at <= self.clock():
             return None
         account = self._account(session.account_id)
-        return None if account.erased else (account.id, sorted(account.roles), account.email_confirmed)
+        if account.erased or not account.session_is_current(session.id, session.created_on):
+            return None
+        return account.id, sorted(account.roles), account.email_confirmed
 
     def _session_for(self, refresh_token: str) -> Session:
         session_part, dot, secret = refresh_token.partition(".")
@@ -312,6 +317,70 @@ class Accounts(Application[UUID]):
         if session.revoked or session.expires_at < self.clock():
             raise InvalidRefreshTokenError
         return session
+
+    # -- password and name -----------------------------------------------------------------
+
+    def change_password(self, account_id: UUID, session_id: UUID | None, current: str, new: str) -> None:
+        """With the current password asked again; every session but the caller's ends."""
+        account = self._live_account(account_id)
+        if not self.hasher.verify(self._open(account, account.sealed_password_hash) or self._dummy_hash, current):
+            raise WrongPasswordError
+        self._set_password(account, new, keep=session_id)
+
+    def request_password_reset(self, email: str) -> None:
+        """Mail a single-use code to a confirmed account's address. Says nothing about whether the
+        address has one (the caller answers before this runs)."""
+        account = self._account_by_email(normalise_email(email))
+        if account is None or account.erased or not account.email_confirmed:
+            return
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        account.issue_reset_code(self._code_hash(account.id, f"reset:{code}"), self.clock() + self.code_ttl)
+        self.save(account)
+        address = self._open(account, account.sealed_email)
+        if address:
+            self.mailer.send(
+                account_id=account.id, to=address, subject="Your PeerLedger password reset code",
+                body=f"Your password reset code is {code}.\n\nIt expires in "
+                     f"{int(self.code_ttl.total_seconds() // 60)} minutes and works once. If you did not ask "
+                     "for it, ignore this message: your password stays as it is.\n",
+            )
+
+    def reset_password(self, email: str, code: str, new: str) -> UUID:
+        """Set a new password with a mailed reset code; every session ends. A wrong code is refused
+        the same way whether or not the address has an account; after RESET_CODE_GUESSES wrong
+        codes the code is void."""
+        account = self._account_by_email(normalise_email(email))
+        if account is None or account.erased or account.reset_code_hash is None or account.reset_expires_at is None \
+                or account.reset_expires_at < self.clock() or account.reset_failures >= RESET_CODE_GUESSES:
+            raise InvalidResetCodeError
+        if not hmac.compare_digest(account.reset_code_hash, self._code_hash(account.id, f"reset:{code}")):
+            account.fail_reset_code()
+            self.save(account)
+            raise InvalidResetCodeError
+        self._set_password(account, new, keep=None)
+        return account.id
+
+    def _set_password(self, account: Account, new: str, *, keep: UUID | None) -> None:
+        check_password(new, self._open(account, account.sealed_email) or "")
+        account.change_password(self.vault.seal(account.id, self.hasher.hash(new)), keep)
+        try:
+            self.save(account)
+        except IntegrityError:  # changed meanwhile: the caller tries again
+            raise UnavailableError("the account changed meanwhile; try again") from None
+
+    def change_display_name(self, account_id: UUID, display_name: str) -> str:
+        account = self._live_account(account_id)
+        display_name = check_display_name(display_name)
+        if display_name != self._open(account, account.sealed_display_name):
+            account.change_display_name(self.vault.seal(account.id, display_name))
+            self.save(account)
+        return display_name
+
+    def _live_account(self, account_id: UUID) -> Account:
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        return account
 
     # -- reading, roles, erasure ------------------------------------------------------------
 

@@ -54,6 +54,33 @@ class Account(Aggregate):
     class MailNotificationsSet(Aggregate.Event):
         kinds: list[str]  # the notifications this person also wants by mail
 
+    class PasswordChanged(Aggregate.Event):
+        sealed_password_hash: str
+        kept_session: UUID | None  # the session that changed it; every other one ends
+
+        def apply(self, aggregate: Account) -> None:
+            aggregate.sealed_password_hash = self.sealed_password_hash
+            aggregate.sessions_ended_at = self.timestamp  # sessions are timed by their events too
+            aggregate.kept_session = self.kept_session
+            aggregate.reset_code_hash = aggregate.reset_expires_at = None  # a reset code is spent, or void
+
+    class PasswordResetCodeIssued(Aggregate.Event):
+        code_hash: str
+        expires_at: datetime
+
+    class PasswordResetCodeFailed(Aggregate.Event):
+        pass
+
+    class DisplayNameChanged(Aggregate.Event):
+        sealed_display_name: str
+
+    # Defaults for accounts recorded (or snapshotted) before these facts existed.
+    sessions_ended_at: datetime | None = None  # sessions started before then have ended...
+    kept_session: UUID | None = None  # ...but this one
+    reset_code_hash: str | None = None
+    reset_expires_at: datetime | None = None
+    reset_failures = 0
+
     @event(Registered)
     def __init__(
         self, account_id: UUID, sealed_email: str, sealed_display_name: str, sealed_password_hash: str, email_key: str
@@ -114,11 +141,33 @@ class Account(Aggregate):
     def _revoke(self, role: str, revoked_by: str) -> None:
         self.roles.discard(role)
 
+    def change_password(self, sealed_password_hash: str, kept_session: UUID | None) -> None:
+        self.trigger_event(self.PasswordChanged, sealed_password_hash=sealed_password_hash, kept_session=kept_session)
+
+    def session_is_current(self, session_id: UUID, started_at: datetime) -> bool:
+        """A session lives on after a password change only if it made the change."""
+        return self.sessions_ended_at is None or session_id == self.kept_session or started_at > self.sessions_ended_at
+
+    @event(PasswordResetCodeIssued)
+    def issue_reset_code(self, code_hash: str, expires_at: datetime) -> None:
+        self.reset_code_hash = code_hash
+        self.reset_expires_at = expires_at
+        self.reset_failures = 0
+
+    @event(PasswordResetCodeFailed)
+    def fail_reset_code(self) -> None:
+        self.reset_failures += 1
+
+    @event(DisplayNameChanged)
+    def change_display_name(self, sealed_display_name: str) -> None:
+        self.sealed_display_name = sealed_display_name
+
     @event(Erased)
     def erase(self) -> None:
         self.erased = True
         self.roles = set()
         self.code_hash = None
+        self.reset_code_hash = None
 
 
 class EmailAddress(Aggregate):

@@ -100,7 +100,7 @@ class ProfilesProjection(Projection[ProfilesView]):
         self.view.apply_batch(changes, tracking)
 
     def _claims_or_accounts(self, changes: BatchChanges, e: Any) -> None:
-        if isinstance(e, Account.Registered):
+        if isinstance(e, Account.Registered | Account.DisplayNameChanged):
             changes.owner_names[str(e.originator_id)] = shown_name(self.open_sealed(e.originator_id,
                                                                                     e.sealed_display_name))
             changes.affected_owners.add(str(e.originator_id))
