@@ -13,13 +13,13 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
 from api.errors import ProblemError
 from api.text import name
 from domain.accounts.application import normalise_email
-from domain.errors import InvalidCredentialsError
+from domain.errors import AccountNotFoundError, InvalidCredentialsError
 from domain.text import FREE_TEXT_PATTERN
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=FREE_TEXT_PATTERN)]
@@ -99,6 +99,19 @@ class UseRefreshToken(Strict):
     refresh_token: RefreshToken
 
 
+class OwnedRecordOut(msgspec.Struct):
+    researcher_id: UUID
+    verification_level: str
+
+
+class AccountCardOut(msgspec.Struct):
+    """What anyone may see of an account: its public name and the records it owns."""
+
+    id: UUID
+    display_name: str
+    owned_records: list[OwnedRecordOut]
+
+
 class AccountCreatedOut(msgspec.Struct):
     id: UUID
     email_confirmed: bool
@@ -175,6 +188,16 @@ class AccountsController(Controller):
 
         account_id = await hashing(state, run)
         return AccountCreatedOut(account_id, False, "a confirmation code was sent to the email address")
+
+    @get("/{account_id:uuid}", summary="An account's public card: its name and the records it owns", opt=PUBLIC,
+         sync_to_thread=True)
+    def card(self, state: State, account_id: FromPath[UUID]) -> AccountCardOut:
+        view = state.services.profiles_view
+        name = view.owner_names([str(account_id)]).get(str(account_id))
+        if not name:  # unknown, or erased: nothing to show
+            raise AccountNotFoundError
+        owned = sorted(view.levels_owned_by(str(account_id)).items())
+        return AccountCardOut(account_id, name, [OwnedRecordOut(UUID(r), level) for r, level in owned])
 
     @post("/confirm", summary="Confirm the email address with the mailed code", opt=PUBLIC, sync_to_thread=True,
           status_code=200)

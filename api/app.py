@@ -19,7 +19,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api.accounts import AccountsController, AuthController, MeController
 from api.auth import SessionGate, make_jwt_auth
-from api.claims import ClaimsController, ModerationController
+from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.follower_counts import FollowerCounts
 from api.follows import FollowsController
@@ -128,6 +128,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         AuthController,
         MeController,
         ClaimsController,
+        MyClaimsController,
         ModerationController,
         FollowsController,
         InvitationsController,

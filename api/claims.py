@@ -257,6 +257,27 @@ def limit_code_entry(state: State, account_id: UUID, researcher_id: UUID) -> Non
                                     "code attempts for this record")
 
 
+class MyClaimsController(Controller):
+    path = "/me/claims"
+    tags = ["claims"]
+    response_headers = NO_STORE
+
+    @get("/", summary="My claims, the latest change first, each as GET /claims/{id} shows it", sync_to_thread=True)
+    def mine(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
+             cursor: Cursor = None) -> ClaimPageOut:
+        me = request.user.account_id
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.moderation_view.claims_by(str(me), after, limit + 1)  # type: ignore[arg-type]
+        items = []
+        for _, cid in rows[:limit]:
+            try:
+                items.append(claim_out(state.services.claims.view(UUID(cid), me, is_moderator=False)))
+            except ClaimNotFoundError:
+                continue
+        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+        return ClaimPageOut(items, next_cursor)
+
+
 class ModerationController(Controller):
     """What moderators do."""
 

@@ -25,6 +25,7 @@ class ModerationView(SqlView):
             " account_id TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
             " disputes INTEGER NOT NULL, checks TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {claims}_queue ON {claims} (status, opened_at, id)",
+            "CREATE INDEX IF NOT EXISTS {claims}_claimant ON {claims} (account_id, updated_at, id)",
         ]
 
     def apply_batch(self, rows: list[dict[str, Any]], tracking: Tracking) -> None:
@@ -62,8 +63,15 @@ class ModerationView(SqlView):
         )
         return [(row["opened_at"], row["id"]) for row in rows]
 
-    def claims_of(self, account_id: str) -> Sequence[Any]:
-        return self._query("SELECT id, status FROM {claims} WHERE account_id = %s ORDER BY opened_at", (account_id,))
+    def claims_by(self, account_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(updated_at, claim id) of an account's claims, the latest change first."""
+        where, params = "account_id = %s", [account_id]
+        if after is not None:
+            where += " AND (updated_at < %s OR (updated_at = %s AND id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query("SELECT updated_at, id FROM {claims} WHERE " + where
+                           + " ORDER BY updated_at DESC, id DESC LIMIT %s", [*params, limit])
+        return [(row["updated_at"], row["id"]) for row in rows]
 
 
 class SQLiteModerationView(ModerationView, SQLiteSqlView):

@@ -194,3 +194,59 @@ def test_a_bad_display_name_is_a_400_and_changes_nothing(client, name, part):
 
     assert_problem(client.patch("/me", headers=ada["headers"], json={"display_name": name}), 400, part)
     assert client.get("/me", headers=ada["headers"]).json()["display_name"] == "Ada One"
+
+
+# -- lists and public cards ----------------------------------------------------------------------
+
+def test_my_claims_list_the_latest_change_first_and_page_through_each_once(client):
+    from tests.factories import author as a, work as w  # more records to claim
+    from operations.importing import import_body
+    import json
+
+    services = client.app.state.services
+    import_body(services.catalogue, json.dumps([w(n, [a(n, f"Person {n}")]) for n in range(2, 6)]).encode())
+    settle(client)
+    ada = person(client, "Ada One")
+    statement = [{"kind": "statement", "text": "These are my papers.", "links": ["https://example.org/cv"]}]
+    opened = [client.post(f"/researchers/A{n}/claims", headers=ada["headers"], json={"evidence": statement}).json()["id"]
+              for n in range(1, 6)]
+    client.post(f"/claims/{opened[0]}/withdraw", headers=ada["headers"])  # the latest change now
+    settle(client)
+
+    seen, cursor = [], None
+    while True:
+        page = client.get("/me/claims", headers=ada["headers"], params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+
+    assert [c["id"] for c in seen][0] == opened[0]
+    assert sorted(c["id"] for c in seen) == sorted(opened)
+    assert seen[0]["status"] == "withdrawn"
+    other = person(client, "Bo Other")
+    assert client.get("/me/claims", headers=other["headers"]).json()["items"] == []
+    assert_problem(client.get("/me/claims"), 401, "")
+
+
+def test_an_accounts_public_card_shows_its_name_and_records_and_nothing_private(client):
+    ada = person(client, "Ada One", owns="A1")
+
+    card = client.get(f"/accounts/{ada['id']}")
+
+    assert card.status_code == 200, card.text
+    body = card.json()
+    assert body["display_name"] == "Ada One"
+    assert [r["verification_level"] for r in body["owned_records"]] == ["L2"]
+    assert "email" not in card.text and ada["email"] not in card.text
+
+
+def test_an_unknown_or_erased_account_has_no_card(client):
+    ada = person(client, "Ada One")
+    assert client.delete("/me", headers=ada["headers"]).status_code in (200, 204)
+    settle(client)
+
+    assert_problem(client.get(f"/accounts/{ada['id']}"), 404, "no such account")
+    assert_problem(client.get("/accounts/00000000-0000-0000-0000-000000000000"), 404, "no such account")
+    assert client.get("/accounts/not-a-uuid").status_code == 404  # no such route: ids are UUIDs
