@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template

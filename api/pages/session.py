@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -62,7 +62,7 @@ def session_cookie(state: State, request: Request, account_id: UUID, refresh_tok
     value = f"{account_id}.{refresh_token}"
     return Cookie(key=SESSION_COOKIE, value=f"{value}.{_mac(state, 'session', value)}", path="/",
                   httponly=True, samesite="lax", secure=_secure(request),
-                  expires=int(expires_at.timestamp()))
+                  max_age=max(0, int((expires_at - datetime.now(UTC)).total_seconds())))
 
 
 def expired_session_cookie(request: Request) -> Cookie:
