@@ -16,11 +16,19 @@ def demo_works() -> list[dict[str, Any]]:
     return json.loads(DEMO.read_text())["results"]
 
 
+HOSTILE_AUTHOR = "A5999000900"  # not the demo researcher, whose page must stay as the seed shows it
+
+
 def hostile_work() -> dict[str, Any]:
-    """A work of the demo researcher, newest of all (first on the page), with markup in its text."""
+    """A work by an author of its own, with markup in its title and abstract."""
     work = json.loads(json.dumps(demo_works()[0]))
+    authorship = work["authorships"][0] | {"author_position": "first", "institutions": [], "countries": [],
+                                           "raw_author_name": "Mark Upton"}
+    authorship["author"] = {"id": f"https://openalex.org/{HOSTILE_AUTHOR}", "display_name": "Mark Upton",
+                            "orcid": None}
     work |= {"id": "https://openalex.org/W5999999901", "doi": None, "title": HOSTILE_TITLE,
              "display_name": HOSTILE_TITLE, "publication_year": 2027, "publication_date": "2027-01-02",
+             "authorships": [authorship],
              "abstract_inverted_index": {w: [i] for i, w in enumerate(HOSTILE_ABSTRACT_WORDS)}}
     return work
 

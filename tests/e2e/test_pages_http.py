@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import settings_for
-from tests.e2e.pages_support import HOSTILE_TITLE, csrf_of, demo_works, hostile_work
+from tests.e2e.pages_support import HOSTILE_AUTHOR, HOSTILE_TITLE, csrf_of, demo_works, hostile_work
 from tests.e2e.support import PASSWORD, person, serving
 
 DEMO_ID = "A5999000001"
@@ -72,7 +72,7 @@ def test_an_unknown_researcher_is_a_404_page_and_a_malformed_id_a_400_page(clien
 
 
 def test_titles_and_abstracts_with_markup_are_shown_as_text(client):
-    text = client.get(f"/r/{DEMO_ID}").text
+    text = client.get(f"/r/{HOSTILE_AUTHOR}").text
     assert "&lt;script&gt;document.title=&#39;owned&#39;&lt;/script&gt;" in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text and "$\\frac{a}{b}$" in text
     assert "&lt;script&gt;alert(2)&lt;/script&gt; \\textbf{bold} &amp;amp; &lt;b&gt;not bold&lt;/b&gt;" in text
