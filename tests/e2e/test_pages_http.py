@@ -191,3 +191,10 @@ def test_history_shows_the_public_entries_of_the_api(client):
     api = client.get(f"/researchers/{DEMO_ID}/history", params={"order": "newest"}).json()
     text = client.get(f"/r/{DEMO_ID}/history").text
     assert api["items"] and all(item["kind"] in text for item in api["items"])
+
+
+def test_over_https_the_cookies_are_secure(client):
+    client.base_url = "https://testserver.local"  # as uvicorn reports it behind a trusted TLS proxy
+    who = signed_in(client, "Secure Reader")
+    cookies = who["login"].headers.get_list("set-cookie")
+    assert cookies and all("Secure" in c for c in cookies), cookies
