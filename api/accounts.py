@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 from api.auth import PUBLIC, Principal, issue_access_token
 from api.errors import ProblemError
 from api.text import name
-from domain.accounts.application import normalise_email
+from domain.accounts.application import LoggedIn, normalise_email
 from domain.errors import AccountNotFoundError, InvalidCredentialsError
 from domain.text import FREE_TEXT_PATTERN
 
@@ -175,6 +175,25 @@ def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
     )
 
 
+async def limited_login(state: State, address: str, email: str, password: str) -> LoggedIn:
+    """Log in under the login rate limits (the API's tokens and the pages' cookie both start here)."""
+
+    def run() -> LoggedIn:
+        limit(state, "login attempts", "address", address)
+        # Per account only failures count: a person logging in often is not an attack on them.
+        account_key = state.services.vault.email_key(email.strip().lower())
+        limit(state, "failed login attempts", "account from address", f"{account_key}:{address}", count=False)
+        limit(state, "failed login attempts", "account", account_key, count=False)
+        try:
+            return state.services.accounts.login(email, password)
+        except InvalidCredentialsError:
+            limit(state, "failed login attempts", "account from address", f"{account_key}:{address}")
+            limit(state, "failed login attempts", "account", account_key)
+            raise
+
+    return await hashing(state, run)
+
+
 class AccountsController(Controller):
     path = "/accounts"
     tags = ["accounts"]
@@ -235,21 +254,8 @@ class AuthController(Controller):
 
     @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, status_code=200)
     async def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
-        def run() -> TokensOut:
-            address = client_address(request)
-            limit(state, "login attempts", "address", address)
-            # Per account only failures count: a person logging in often is not an attack on them.
-            account_key = state.services.vault.email_key(data.email.strip().lower())
-            limit(state, "failed login attempts", "account from address", f"{account_key}:{address}", count=False)
-            limit(state, "failed login attempts", "account", account_key, count=False)
-            try:
-                return tokens(state, state.services.accounts.login(data.email, data.password))
-            except InvalidCredentialsError:
-                limit(state, "failed login attempts", "account from address", f"{account_key}:{address}")
-                limit(state, "failed login attempts", "account", account_key)
-                raise
-
-        return await hashing(state, run)
+        logged_in = await limited_login(state, client_address(request), data.email, data.password)
+        return tokens(state, logged_in)
 
     @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
           sync_to_thread=True, status_code=200)

@@ -28,6 +28,7 @@ from api.imports import make_import_handler
 from api.invitations import ConversationsController, InvitationsController
 from api.metrics import count_responses, metrics
 from api.notifications import NotificationsController
+from api.pages import PAGE_ROUTES, TEMPLATE_CONFIG
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.store_health import StoreHealth, store_guard
@@ -137,6 +138,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         HistoryController,
         NotificationsController,
         make_import_handler(settings.import_max_bytes),
+        *PAGE_ROUTES,
     ]
     # The token secret comes from the data folder or the settings; build it before the app.
     jwt_secret = (services or _SecretOnly(settings)).jwt_secret
@@ -146,6 +148,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         lifespan=[lifespan],
         middleware=[store_guard],
         exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TEMPLATE_CONFIG,
         request_max_body_size=settings.max_body_bytes,
         response_headers=RESPONSE_HEADERS,
         before_request=require_json_bodies,

@@ -56,6 +56,10 @@ class SessionGate:
             session_id = UUID(token.extras["sid"])
         except (KeyError, ValueError, TypeError, AttributeError):
             return None
+        return await self.principal_of_session(account_id, session_id)
+
+    async def principal_of_session(self, account_id: UUID, session_id: UUID) -> Principal | None:
+        """The same check for a session named another way (the pages' signed session cookie)."""
         now = time.monotonic()
         known = self._known.get(session_id)
         if known is None or known[0] <= now:

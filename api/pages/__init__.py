@@ -1,0 +1,21 @@
+"""Server-rendered pages for people (the profile at /r/{id}, the rest under /p/), beside the JSON API."""
+
+from __future__ import annotations
+
+from litestar.datastructures import CacheControlHeader
+from litestar.static_files import create_static_files_router
+
+from api.auth import PUBLIC
+from api.pages.profile import ProfilePagesController
+from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
+from api.pages.signin import SignInPagesController
+
+PAGE_ROUTES = [
+    ProfilePagesController,
+    SignInPagesController,
+    create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
+                               cache_control=CacheControlHeader(max_age=3600, public=True),
+                               exception_handlers=PAGE_EXCEPTION_HANDLERS),
+]
+
+__all__ = ["PAGE_ROUTES", "TEMPLATE_CONFIG"]

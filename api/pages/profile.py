@@ -1,0 +1,170 @@
+"""ProfilePagesController: the researcher profile page at /r/{id}, its Follow form, trust explained
+and the public history, read through the same read models and functions as the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import anyio
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from api.auth import PUBLIC, Principal
+from api.follower_counts import profile_body
+from api.follows import require_confirmed, researcher_uuid, run_command
+from api.history import HistoryController
+from api.pages.graph_svg import research_graph_svg
+from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
+from api.researchers import ResearchersController, decode_cursor, encode_cursor
+from api.trust import graph_out, live_snapshot, profile_doc
+from domain.errors import ForbiddenError
+from domain.follows.application import FollowCommand
+from domain.trust import FORMULA
+
+WORKS_PER_PAGE = 10
+HISTORY_PER_PAGE = 20
+FORM = {**PUBLIC, "body_types": ("application/x-www-form-urlencoded", "multipart/form-data")}
+
+CLAIM_LABELS = {"unclaimed": "Unclaimed author", "claimed": "Claimed author", "disputed": "Ownership disputed"}
+
+
+def profile_of(state: State, raw: str, principal: Principal | None) -> tuple[str, dict[str, Any]]:
+    """The profile exactly as GET /researchers/{id} serves it to this reader (profile_body)."""
+    internal_id, doc = profile_doc(state, raw)
+    following = None
+    if principal is not None:
+        following = state.services.followers_view.follows(internal_id, str(principal.account_id))
+    body = profile_body(doc, state.follower_counts.get(internal_id), following)
+    return internal_id, msgspec.json.decode(body)
+
+
+def works_page(state: State, internal_id: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """As GET /researchers/{id}/works pages them: newest first, `cursor` from the previous page."""
+    after = decode_cursor(cursor, 2) if cursor else None
+    rows = state.services.profiles_view.works_of(internal_id, after, WORKS_PER_PAGE + 1)
+    next_cursor = encode_cursor(rows[WORKS_PER_PAGE - 1][0], rows[WORKS_PER_PAGE - 1][1]) \
+        if len(rows) > WORKS_PER_PAGE else None
+    return [msgspec.json.decode(doc) for _, _, doc in rows[:WORKS_PER_PAGE]], next_cursor
+
+
+def profile_page_data(state: State, raw: str, principal: Principal | None, cursor: str | None) -> dict[str, Any]:
+    internal_id, profile = profile_of(state, raw, principal)
+    works, next_cursor = works_page(state, internal_id, cursor)
+    graph = msgspec.to_builtins(graph_out(state, internal_id, 1))
+    owner = profile["owner"]
+    mine = principal is not None and internal_id in state.services.profiles_view.records_owned_by(
+        str(principal.account_id))
+    return {
+        "raw_id": raw,
+        "p": profile,
+        "trust_label": f"Trust {profile['trust']['score']} - {profile['trust']['tier']}",
+        "claim_label": CLAIM_LABELS.get(profile["claim_status"], profile["claim_status"]),
+        "owner_name": (owner["display_name"] or "an erased account") if owner else None,
+        "mine": mine,
+        "works": works,
+        "works_cursor": cursor,
+        "next_works_cursor": next_cursor,
+        "graph": graph,
+        "graph_svg": research_graph_svg(profile, graph),
+        "close_collaborators": [c for c in graph["coauthors"] if c["close"]],
+    }
+
+
+def trust_page_data(state: State, raw: str) -> dict[str, Any]:
+    internal_id, doc = profile_doc(state, raw)
+    _, profile = profile_of(state, raw, None)
+    snap = live_snapshot(state, internal_id, doc)
+    rules = {c["name"]: c["rule"] for c in FORMULA["components"]}
+    components = [{**c, "rule": rules.get(c["name"], ""), "label": c["name"].replace("_", " ").capitalize(),
+                   "width": round(300 * c["points"] / c["maximum"]) if c["maximum"] else 0}
+                  for c in snap["components"]]
+    history = state.services.trust_view.history(internal_id, None, 200, newest_first=False)
+    return {"raw_id": raw, "p": profile, "score": snap["score"], "tier": snap["tier"],
+            "trust_label": f"Trust {snap['score']} - {snap['tier']}", "components": components,
+            "formula": FORMULA, "history": history, "history_points": line_points(history)}
+
+
+def line_points(history: list[dict[str, Any]], width: int = 600, height: int = 160) -> str:
+    """The score over time as a polyline's points: one step per change, 0 to 100 bottom to top."""
+    if not history:
+        return ""
+    step = width / max(len(history) - 1, 1)
+    return " ".join(f"{round(i * step, 1)},{round(height - height * h['score'] / 100, 1)}"
+                    for i, h in enumerate(history))
+
+
+class ProfilePagesController(Controller):
+    """Pages for one researcher record; `/r/{id}` is the canonical, shareable address."""
+
+    path = "/r"
+    opt = PUBLIC
+    include_in_schema = False
+    response_headers = RESPONSE_HEADERS
+    exception_handlers = PAGE_EXCEPTION_HANDLERS
+
+    @get("/{researcher_id:str}")
+    async def profile(self, request: Request, researcher_id: FromPath[str]) -> Template:
+        principal = await page_principal(request)
+        cursor = request.query_params.get("works")
+        data = await anyio.to_thread.run_sync(profile_page_data, request.app.state, researcher_id, principal, cursor)
+        return await page(request, "profile.html", principal, **data)
+
+    @post("/{researcher_id:str}/follow", opt=FORM, status_code=303)
+    async def follow(self, request: Request, researcher_id: FromPath[str]) -> Redirect:
+        return await self._follow(request, researcher_id, True)
+
+    @post("/{researcher_id:str}/unfollow", opt=FORM, status_code=303)
+    async def unfollow(self, request: Request, researcher_id: FromPath[str]) -> Redirect:
+        return await self._follow(request, researcher_id, False)
+
+    @staticmethod
+    async def _follow(request: Request, researcher_id: str, follow: bool) -> Redirect:
+        """The API's follow command (PUT/DELETE /me/following/{id}), then back to the profile with
+        the count caught up to this follow (as `consistent_with` does)."""
+        form = await request.form()
+        if not csrf_holds(request, form):
+            raise ForbiddenError(CSRF_REFUSED)
+        state = request.app.state
+        principal = await page_principal(request)
+        back = f"/r/{researcher_id}"
+        if principal is None:
+            return see_other(f"/p/login?next={back}")
+        rid: UUID = await researcher_uuid(state, researcher_id)
+        if follow:
+            await require_confirmed(state, principal)
+        outcome = await run_command(state, FollowCommand(principal.account_id, rid, follow, confirmed=follow))
+        if outcome.position is not None:
+            await ResearchersController._catch_up(state, str(outcome.position))
+        return see_other(f"{back}#follow")
+
+    @get("/{researcher_id:str}/trust")
+    async def trust(self, request: Request, researcher_id: FromPath[str]) -> Template:
+        principal = await page_principal(request)
+        data = await anyio.to_thread.run_sync(trust_page_data, request.app.state, researcher_id)
+        return await page(request, "trust.html", principal, **data)
+
+    @get("/{researcher_id:str}/history")
+    async def history(self, request: Request, researcher_id: FromPath[str]) -> Template:
+        """The record's audit history as GET /researchers/{id}/history shows it to this reader."""
+        principal = await page_principal(request)
+        cursor = request.query_params.get("cursor")
+        state = request.app.state
+
+        def read() -> dict[str, Any]:
+            _, profile = profile_of(state, researcher_id, None)
+            entries = HistoryController._record_history(state, researcher_id, "newest", HISTORY_PER_PAGE, cursor,
+                                                        principal)
+            return {"raw_id": researcher_id, "p": profile, "entries": msgspec.to_builtins(entries.items),
+                    "next_cursor": entries.next_cursor, "cursor": cursor}
+
+        return await page(request, "history.html", principal, **await anyio.to_thread.run_sync(read))
+
+
+CSRF_REFUSED = ("this form could not be accepted: it has expired or did not come from this site. "
+                "Go back, reload the page and send it again")
+__all__ = ["CSRF_FIELD", "CSRF_REFUSED", "ProfilePagesController"]

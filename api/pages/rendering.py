@@ -1,0 +1,121 @@
+"""How every page is answered: autoescaped Jinja2 templates, a strict CSP, the CSRF seed, and
+errors as HTML pages (the API's problem+json table stays the API's)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from api.auth import Principal
+from api.errors import SECURITY_HEADERS, TITLES
+from api.pages.session import csrf_seed, csrf_token
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnavailableError,
+)
+
+log = logging.getLogger("peerledger.pages")
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+# No inline script or style, nothing from elsewhere: the app's stylesheet and its pinned htmx, which
+# makes the same requests the forms do (every page works without it).
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": CSP, "Cache-Control": "no-store"}
+RESPONSE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in PAGE_HEADERS.items()]
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["plural"] = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
+    return env
+
+
+TEMPLATE_CONFIG = TemplateConfig(instance=JinjaTemplateEngine.from_environment(_environment()))
+
+
+async def viewer_name(request: Request, principal: Principal | None) -> str | None:
+    if principal is None:
+        return None
+    account = await anyio.to_thread.run_sync(request.app.state.services.accounts.view, principal.account_id)
+    return account.display_name or "your account"
+
+
+async def page(request: Request, template: str, principal: Principal | None, *, status: int = 200,
+               cookies: list[Any] = (), **context: Any) -> Template:
+    """A page, with what every page shows: who is signed in, a CSRF token for its forms."""
+    seed, seed_cookie = csrf_seed(request)
+    return Template(
+        template_name=template,
+        context={"signed_in": principal is not None, "viewer": await viewer_name(request, principal),
+                 "csrf_token": csrf_token(request.app.state, seed), "here": request.url.path, **context},
+        status_code=status,
+        cookies=[*cookies, *([seed_cookie] if seed_cookie else [])],
+        headers=PAGE_HEADERS,
+        media_type="text/html",
+    )
+
+
+def see_other(path: str, cookies: list[Any] = ()) -> Redirect:
+    """POST-redirect-GET: 303, so a reload does not post again."""
+    return Redirect(path, status_code=303, cookies=list(cookies), headers=PAGE_HEADERS)
+
+
+def safe_next(value: Any, default: str = "/") -> str:
+    """Only paths on this site ("/r/A1"), never "//elsewhere" or "https://elsewhere"."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value \
+            and len(value) <= 300 and value.isprintable():
+        return value
+    return default
+
+
+# -- errors as pages ---------------------------------------------------------------------------
+
+STATUS_FOR = [(UnauthorizedError, 401), (TooManyRequestsError, 429), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409),
+              (ForbiddenError, 403), (DomainError, 422)]
+
+
+def error_page(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    engine = request.app.template_engine
+    html = engine.get_template("error.html").render(
+        status=status, title=TITLES.get(status, "Error"), detail=detail, signed_in=False, viewer=None,
+        csrf_token="", here=request.url.path)
+    return Response(html, status_code=status, media_type="text/html", headers={**PAGE_HEADERS, **(headers or {})})
+
+
+def on_page_domain_error(request: Request, exc: DomainError) -> Response:
+    status = next(s for kind, s in STATUS_FOR if isinstance(exc, kind))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else None
+    return error_page(request, status, exc.detail, headers)
+
+
+def on_page_http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code >= 500:
+        log.error("HTTP %s on a page: %s", exc.status_code, exc.detail)
+        return error_page(request, exc.status_code, "the service could not show this page; try again later")
+    detail = exc.detail
+    if isinstance(exc, NotAuthorizedException):
+        detail = "sign in to see this page"
+    return error_page(request, exc.status_code, detail, exc.headers)
+
+
+PAGE_EXCEPTION_HANDLERS: dict[Any, Any] = {DomainError: on_page_domain_error, HTTPException: on_page_http_error}

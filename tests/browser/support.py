@@ -1,0 +1,109 @@
+"""A live `peerledger serve` for the browser, Debian's Chromium driven by Playwright, and axe-core
+from the npm registry (pinned; fetched once with `npm pack` into .venv)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CHEAP_HASHING
+from tests.e2e.pages_support import HOSTILE_AUTHOR, hostile_work
+from tests.e2e.support import PASSWORD
+from tests.schema_fuzz import free_port, wait_until_up
+
+CHROMIUM = os.environ.get("PEERLEDGER_CHROMIUM", "/usr/bin/chromium")
+AXE_VERSION = "4.14.1"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LiveServer:
+    base: str
+    data_dir: Path
+
+    def confirmed_account(self, name: str) -> str:
+        """Registered and confirmed through the API (the code read from the mail folder); its address."""
+        address = f"{name.lower().replace(' ', '.')}@example.org"
+        registered = httpx.post(self.base + "/accounts", json={"email": address, "password": PASSWORD,
+                                                               "display_name": name})
+        assert registered.status_code == 201, registered.text
+        mail = next(p.read_text() for p in sorted((self.data_dir / "mail").glob("*.eml"))
+                    if f"To: {address}" in p.read_text())
+        code = re.search(r"code is (\d{6})", mail).group(1)
+        confirmed = httpx.post(self.base + "/accounts/confirm", json={"email": address, "code": code})
+        assert confirmed.status_code == 200, confirmed.text
+        return address
+
+
+@contextmanager
+def live_server() -> Iterator[LiveServer]:
+    """The embedded service with the demo data and a work whose title and abstract carry markup."""
+    with tempfile.TemporaryDirectory(prefix="pl-pages-") as folder:
+        data_dir = Path(folder) / "var"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "POSTGRES_", "PERSISTENCE_"))}
+        env |= {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_RATE_LIMIT_SCALE": "100",
+                "PEERLEDGER_LOG_LEVEL": "WARNING", **CHEAP_HASHING}
+        works = Path(folder) / "hostile.json"
+        works.write_text(json.dumps([hostile_work()]))
+        imported = subprocess.run([sys.executable, "-m", "peerledger", "import", str(works)], env=env,
+                                  capture_output=True, text=True, timeout=120)
+        assert imported.returncode == 0, imported.stderr
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = Path(folder) / "server.log"
+        with log.open("w") as server_log:
+            server = subprocess.Popen([sys.executable, "-m", "peerledger", "serve", "--port", str(port)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=server_log, text=True)
+            try:
+                wait_until_up(base, server, log)
+                wait_for_works(base, 12)
+                wait_for_works(base, 1, HOSTILE_AUTHOR)
+                yield LiveServer(base, data_dir)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+def wait_for_works(base: str, count: int, author: str = "A5999000001") -> None:
+    """Projections run in the server's process: wait until the record shows its works."""
+    for _ in range(300):
+        answer = httpx.get(f"{base}/researchers/{author}")
+        if answer.status_code == 200 and answer.json()["works_count"] >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{author} did not show its works")
+
+
+def axe_source() -> str:
+    """axe-core's browser build, from the npm registry at a pinned version."""
+    folder = ROOT / ".venv" / f"axe-core-{AXE_VERSION}"
+    script = folder / "package" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to fetch axe-core for the accessibility checks"
+        folder.mkdir(parents=True, exist_ok=True)
+        packed = subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(folder)],
+                                capture_output=True, text=True, timeout=300, check=True)
+        tarball = folder / packed.stdout.strip().splitlines()[-1]
+        with tarfile.open(tarball) as archive:
+            archive.extractall(folder, filter="data")
+    return script.read_text()
+
+
+def chromium_path() -> str:
+    assert Path(CHROMIUM).exists(), (f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does), "
+                                     "or set PEERLEDGER_CHROMIUM")
+    return CHROMIUM

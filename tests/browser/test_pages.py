@@ -1,0 +1,163 @@
+"""The pages in a real browser (Debian's Chromium through Playwright) against a live server with the
+demo data: what a person sees matches the API's JSON, the Follow form works with and without
+JavaScript, markup in titles stays text, axe-core finds no serious violation, the CSP holds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser.support import LiveServer, axe_source, chromium_path, live_server
+from tests.e2e.pages_support import HOSTILE_AUTHOR, HOSTILE_TITLE
+from tests.e2e.support import PASSWORD
+
+pytestmark = pytest.mark.browser
+DEMO = "A5999000001"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with live_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Every console message and page error: a CSP violation shows up here."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if "Content Security Policy" in m or "Refused to" in m]
+
+
+def open_page(browser: Browser, server: LiveServer, *, javascript: bool = True,
+              width: int = 1280) -> tuple[Page, Console]:
+    context = browser.new_context(base_url=server.base, java_script_enabled=javascript,
+                                  viewport={"width": width, "height": 900})
+    page = context.new_page()
+    console = Console()
+    page.on("console", lambda m: console.messages.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.messages.append(f"pageerror: {e}"))
+    return page, console
+
+
+def api(server: LiveServer, path: str, **params: Any) -> Any:
+    return httpx.get(server.base + path, params=params).json()
+
+
+def axe_serious(page: Page) -> list[dict[str, Any]]:
+    page.evaluate(axe_source())  # evaluated by the driver, not a page script: the CSP stays as served
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:120] for n in v["nodes"][:3]]}
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_the_demo_profile_shows_the_records_facts_as_the_api_gives_them(browser, server):
+    profile = api(server, f"/researchers/{DEMO}")
+    trust = api(server, f"/researchers/{DEMO}/trust")
+    graph = api(server, f"/researchers/{DEMO}/graph")
+    works = api(server, f"/researchers/{DEMO}/works", limit=10)
+    page, console = open_page(browser, server)
+    response = page.goto(f"/r/{DEMO}")
+    assert response.status == 200
+    assert page.locator("h1").inner_text() == profile["display_name"]
+    hero = page.locator("header.hero").inner_text()
+    assert "Researcher" in hero and "Affiliation not imported" in hero
+    assert page.locator(".quick li").all_inner_texts() == [trust["label"], "Verification L1", "Unclaimed author"]
+    assert trust["label"] == "Trust 21 - Emerging"
+    counts = [" ".join(t.split()) for t in page.locator(".counts li").all_inner_texts()]
+    assert counts == [f"{profile['works_count']} works", f"{profile['followers_count']} followers",
+                      f"{profile['topics_count']} topics",
+                      f"{profile['close_collaborators_count']} close collaborators"]
+    assert " ".join(page.locator("#follow .button").inner_text().split()) == "Follow researcher 0"
+    assert page.get_by_role("link", name="Log in to claim").is_visible()
+    assert "Claim this author entity first to unlock direct invitations." in page.locator(".locked").inner_text()
+    # The graph picture: the 4 close collaborators, each a link to their own page.
+    close = [c for c in graph["coauthors"] if c["close"]]
+    drawn = page.locator("svg.graph a.coauthor.close")
+    assert drawn.count() == len(close) == profile["close_collaborators_count"] == 4
+    assert sorted(drawn.evaluate_all("nodes => nodes.map(n => n.getAttribute('href'))")) == \
+        sorted(f"/r/{c['openalex_id']}" for c in close)
+    # Published work, newest first: type, year, venue, title and abstract.
+    assert page.locator(".works h3").all_inner_texts() == [w["title"] for w in works["items"]]
+    newest = works["items"][0]
+    meta = page.locator(".works .meta").first.inner_text()
+    assert all(str(part) in meta for part in (newest["type"], newest["publication_year"], newest["venue"]["display_name"]))
+    assert page.locator(".works .abstract").first.inner_text() == newest["abstract"]
+    assert console.csp_violations() == []
+
+
+def test_a_title_with_script_and_tex_markup_is_shown_as_text(browser, server):
+    page, console = open_page(browser, server)
+    page.goto(f"/r/{HOSTILE_AUTHOR}")
+    first = page.locator(".works li").first
+    assert first.locator("h3").inner_text() == HOSTILE_TITLE
+    assert first.locator(".abstract").inner_text().startswith("<script>alert(2)</script> \\textbf{bold} &amp;")
+    assert page.title() == "Mark Upton · PeerLedger"  # the title's script never ran
+    assert page.locator("main img, main script, main b").count() == 0
+    assert console.csp_violations() == []
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_follow_asks_to_sign_in_then_counts_and_unfollow_uncounts(browser, server, javascript):
+    address = server.confirmed_account(f"Follower {'Js' if javascript else 'Nojs'}")
+    page, console = open_page(browser, server, javascript=javascript)
+    page.goto(f"/r/{DEMO}")
+    before = api(server, f"/researchers/{DEMO}")["followers_count"]
+    page.get_by_role("link", name="Follow researcher").click()
+    assert page.url.endswith(f"/p/login?next=/r/{DEMO}")
+    page.get_by_label("Email address").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url.endswith(f"/r/{DEMO}")
+    assert "Signed in as" in page.locator("header.site").inner_text()
+    page.get_by_role("button", name="Follow researcher").click()
+    unfollow = page.get_by_role("button", name="Unfollow researcher")
+    assert unfollow.locator(".count").inner_text() == str(before + 1)
+    # Without JavaScript the form posts and the browser follows the redirect; with it, htmx makes the
+    # same request and swaps the section in place (the address stays as it was).
+    assert page.url.endswith(f"/r/{DEMO}#follow") != javascript
+    assert api(server, f"/researchers/{DEMO}")["followers_count"] == before + 1
+    unfollow.click()
+    follow = page.get_by_role("button", name=re.compile("^Follow researcher"))  # not "Unfollow researcher"
+    assert follow.locator(".count").inner_text() == str(before)
+    page.get_by_role("button", name="Sign out").click()
+    assert page.get_by_role("link", name="Sign in").is_visible()
+    assert console.csp_violations() == []
+
+
+def test_an_unknown_id_is_a_404_page(browser, server):
+    page, console = open_page(browser, server)
+    response = page.goto("/r/A5999999999")
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    assert page.locator("h1").inner_text() == "Not found"
+    assert axe_serious(page) == []
+    assert console.csp_violations() == []
+
+
+@pytest.mark.parametrize("path", [f"/r/{DEMO}", f"/r/{DEMO}/trust", f"/r/{DEMO}/history", "/p/login"])
+def test_axe_finds_no_serious_violation(browser, server, path):
+    page, console = open_page(browser, server)
+    assert page.goto(path).status == 200
+    assert axe_serious(page) == []
+    assert console.csp_violations() == []
+
+
+def test_the_profile_fits_a_360_pixel_screen(browser, server):
+    page, _ = open_page(browser, server, width=360)
+    page.goto(f"/r/{DEMO}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
