@@ -25,7 +25,8 @@ from api.researchers import (
 class NotificationOut(msgspec.Struct):
     key: str
     kind: str  # new_follower, invitation_received, invitation_accepted, invitation_declined,
-    # claim_approved, claim_rejected, verification_changed
+    # claim_approved, claim_rejected, verification_changed, message_received, conversation_closed,
+    # claim_question. `data` holds the ids it is about and, beside an account id, its public name
     data: dict[str, Any]
     created_at: str
     read: bool

@@ -1,5 +1,6 @@
-"""Notifications for people: new followers, invitations received and answered, claims decided,
-verification changed.
+"""Notifications for people: new followers, invitations received and answered, messages and
+closed conversations, moderators' questions on claims, claims decided, verification changed.
+Each carries the ids it is about and the public names a list needs to show it.
 
 `Notifier.handle` turns one relayed event into the notifications it causes and stores them
 keyed by (application, notification id, recipient), so handling an event twice changes nothing.
@@ -19,7 +20,7 @@ from adapters.nats import RelayedEvent
 from adapters.notification_store import NotificationStore
 from domain.claims.model import Claim, Record
 from domain.follows.model import Follow
-from domain.invitations.model import Invitation
+from domain.invitations.model import Conversation, Invitation
 
 MAIL_SUBJECTS = {
     "new_follower": "You have a new follower",
@@ -29,8 +30,13 @@ MAIL_SUBJECTS = {
     "claim_approved": "Your claim was approved",
     "claim_rejected": "Your claim was rejected",
     "verification_changed": "Your record's verification changed",
+    "message_received": "You have a new message",
+    "conversation_closed": "A conversation was closed",
+    "claim_question": "A moderator asks about your claim",
 }
 FOLLOW_WINDOW = timedelta(hours=24)  # one new_follower per follower and record in this time
+MESSAGE_WINDOW = timedelta(minutes=15)  # one message_received per conversation and reader in this time
+NAMED = {"follower_id": "follower_name", "sender_id": "sender_name", "author_id": "author_name"}
 
 
 class Notifier:
@@ -51,10 +57,12 @@ class Notifier:
         domain_event = app.mapper.to_domain_event(stored)
         at = domain_event.timestamp.astimezone(timezone.utc).isoformat()
         new = 0
-        for account, kind, data in self.notifications_for(domain_event):
+        for account, kind, data in self.with_names(self.notifications_for(domain_event)):
             once_per = None
             if kind == "new_follower":  # following and unfollowing again and again tells the owner once
                 once_per = (f"new_follower:{account}:{data['researcher_id']}:{data['follower_id']}", FOLLOW_WINDOW)
+            elif kind == "message_received":  # a lively conversation tells its reader now and then
+                once_per = (f"message_received:{account}:{data['conversation_id']}", MESSAGE_WINDOW)
             if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at,
                               once_per):
                 new += 1
@@ -69,6 +77,14 @@ class Notifier:
         details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(data.items()))
         self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
                                                     "PUT /me/notification-settings.", account_id=account)
+
+    def with_names(self, found: list[tuple[UUID, str, dict[str, Any]]]) -> list[tuple[UUID, str, dict[str, Any]]]:
+        """Each account a notification names (follower, sender, author, closer) with its public name
+        beside it (null once erased), read when the notification is made."""
+        people = {v for _, _, data in found for k, v in data.items() if k in NAMED}
+        names = self.services.profiles_view.owner_names(sorted(people)) if people else {}
+        return [(account, kind, {**data, **{NAMED[k]: names.get(v) for k, v in data.items() if k in NAMED}})
+                for account, kind, data in found]
 
     def notifications_for(self, e: Any) -> list[tuple[UUID, str, dict[str, Any]]]:
         s = self.services
@@ -88,6 +104,15 @@ class Notifier:
         elif isinstance(e, Claim.Approved | Claim.Rejected):
             kind = "claim_approved" if isinstance(e, Claim.Approved) else "claim_rejected"
             return [(s.claims.claimant(e.originator_id), kind, {"claim_id": str(e.originator_id)})]
+        elif isinstance(e, Conversation.MessagePosted | Conversation.Closed):
+            conversation = s.invitations.repository.get(e.originator_id)
+            by = e.author_id if isinstance(e, Conversation.MessagePosted) else e.by
+            kind = "message_received" if isinstance(e, Conversation.MessagePosted) else "conversation_closed"
+            return [(other, kind, {"conversation_id": str(e.originator_id), "author_id": str(by)})
+                    for other in conversation.participants if other != by]
+        elif isinstance(e, Claim.InfoRequested):
+            return [(s.claims.claimant(e.originator_id), "claim_question", {"claim_id": str(e.originator_id),
+                                                                            "question": e.question})]
         elif isinstance(e, Record.VerificationChanged):
             record = s.claims.repository.get(e.originator_id)
             if record.owner is not None:

@@ -94,7 +94,8 @@ class LoggedIn:
 
 
 NOTIFICATION_KINDS = ("new_follower", "invitation_received", "invitation_accepted", "invitation_declined",
-                      "claim_approved", "claim_rejected", "verification_changed")
+                      "claim_approved", "claim_rejected", "verification_changed", "message_received",
+                      "conversation_closed", "claim_question")
 
 
 class Accounts(Application[UUID]):

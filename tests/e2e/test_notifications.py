@@ -27,7 +27,8 @@ def test_people_hear_of_follows_invitations_and_claim_decisions(client):
     invitation = invite(client, sender, "A2").json()["id"]
     received = notifications(client, recipient, expect=3)
     assert received["items"][0]["kind"] == "invitation_received"
-    assert received["items"][0]["data"] == {"invitation_id": invitation, "sender_id": str(sender["id"])}
+    assert received["items"][0]["data"] == {"invitation_id": invitation, "sender_id": str(sender["id"]),
+                                            "sender_name": "Sender One"}
     client.post(f"/invitations/{invitation}/accept", headers=recipient["headers"])
     assert notifications(client, sender, expect=3)["items"][0]["kind"] == "invitation_accepted"
 
@@ -36,8 +37,44 @@ def test_people_hear_of_follows_invitations_and_claim_decisions(client):
     page = notifications(client, recipient, expect=4)
     assert page["items"][0]["kind"] == "new_follower"
     assert page["items"][0]["data"]["follower_id"] == str(fan["id"])
+    assert page["items"][0]["data"]["follower_name"] == "A Fan"
     assert page["unread_count"] == 4
     assert notifications(client, fan)["items"] == []  # nothing about others
+
+
+def test_messages_and_a_closed_conversation_tell_the_other_party_and_a_busy_one_tells_it_once(client):
+    sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
+    invitation = invite(client, sender, "A2").json()["id"]
+    conversation = client.post(f"/invitations/{invitation}/accept", headers=recipient["headers"]).json()[
+        "conversation_id"]
+    before = len(notifications(client, recipient, expect=3)["items"])
+
+    for text in ("Hello!", "Are you there?", "Third message"):
+        sent = client.post(f"/conversations/{conversation}/messages", json={"text": text}, headers=sender["headers"])
+        assert sent.status_code == 201, sent.text
+    client.post(f"/conversations/{conversation}/close", headers=sender["headers"])
+
+    page = notifications(client, recipient, expect=before + 2)["items"]
+    new = [n for n in page if n["kind"] in ("message_received", "conversation_closed")]
+    assert sorted(n["kind"] for n in new) == ["conversation_closed", "message_received"]  # one for three messages
+    for n in new:
+        assert n["data"] == {"conversation_id": conversation, "author_id": str(sender["id"]),
+                             "author_name": "Sender One"}
+    assert not [n for n in notifications(client, sender)["items"] if n["kind"] == "message_received"]
+
+
+def test_a_moderators_question_on_a_claim_reaches_the_claimant(client):
+    ada = person(client, "Unclaimed Five")
+    mod = person(client, "Mo Derator")
+    client.app.state.services.accounts.grant_role(mod["email"], "moderator", "test")
+    claim = client.post("/researchers/A5/claims", headers=ada["headers"],
+                        json={"evidence": [{"kind": "statement", "text": "mine"}]}).json()["id"]
+
+    asked = client.post(f"/claims/{claim}/request-info", headers=mod["headers"], json={"question": "Which lab?"})
+    assert asked.status_code == 200, asked.text
+
+    [question] = [n for n in notifications(client, ada, expect=1)["items"] if n["kind"] == "claim_question"]
+    assert question["data"] == {"claim_id": claim, "question": "Which lab?"}
 
 
 def test_marking_read_by_key_and_all(client):
