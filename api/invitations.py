@@ -96,6 +96,22 @@ class ConversationOut(msgspec.Struct):
     closed: bool
 
 
+class ConversationSummaryOut(msgspec.Struct):
+    id: UUID
+    invitation_id: UUID
+    other_party_id: UUID
+    other_party_name: str | None  # null once their account is erased
+    messages: int
+    unread: int
+    closed: bool
+    active_at: str  # the latest message, or when it opened or closed
+
+
+class ConversationPageOut(msgspec.Struct):
+    items: list[ConversationSummaryOut]
+    next_cursor: str | None
+
+
 class ReportOut(msgspec.Struct):
     invitation_id: UUID
     sender_id: UUID
@@ -230,6 +246,20 @@ class InvitationsController(Controller):
 class ConversationsController(Controller):
     tags = ["invitations"]
     response_headers = NO_STORE
+
+    @get("/me/conversations", summary="My conversations, the latest activity first, with unread counts",
+         sync_to_thread=True)
+    def mine(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
+             cursor: Cursor = None) -> ConversationPageOut:
+        reject_unknown_query(request, {"limit", "cursor"})
+        after = decode_cursor(cursor, 2) if cursor else None
+        rows = state.services.invitations_view.conversations_of(str(request.user.account_id), after, limit + 1)
+        names = state.services.profiles_view.owner_names([r["other_id"] for r in rows[:limit]])
+        next_cursor = encode_cursor(rows[limit - 1]["active_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+        return ConversationPageOut([
+            ConversationSummaryOut(UUID(r["id"]), UUID(r["invitation_id"]), UUID(r["other_id"]), names.get(r["other_id"]),
+                                   r["messages"], r["unread"], bool(r["closed"]), r["active_at"])
+            for r in rows[:limit]], next_cursor)
 
     @get("/conversations/{conversation_id:uuid}", summary="A conversation (its two parties only)",
          sync_to_thread=True)

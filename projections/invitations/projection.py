@@ -48,18 +48,21 @@ class InvitationsProjection(Projection[InvitationsView]):
             elif isinstance(e, Conversation.Opened):
                 first, second = (str(p) for p in e.participants)
                 statements.append((
-                    "INSERT INTO {conversations} (id, first_id, second_id, messages, first_read, second_read, closed)"
-                    " VALUES (%s, %s, %s, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING", (iid, first, second)))
+                    "INSERT INTO {conversations} (id, first_id, second_id, messages, first_read, second_read, closed,"
+                    " invitation_id, active_at) VALUES (%s, %s, %s, 0, 0, 0, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    (iid, first, second, str(e.invitation_id), e.timestamp.isoformat())))
             elif isinstance(e, Conversation.MessagePosted | Conversation.ReadUpTo):
                 author = str(e.author_id if isinstance(e, Conversation.MessagePosted) else e.account_id)
-                bump = "messages = messages + 1, " if isinstance(e, Conversation.MessagePosted) else ""
-                number = "messages + 1" if isinstance(e, Conversation.MessagePosted) else "%s"
-                params: tuple[Any, ...] = () if isinstance(e, Conversation.MessagePosted) else (e.number,)
+                posted = isinstance(e, Conversation.MessagePosted)
+                bump = "messages = messages + 1, active_at = %s, " if posted else ""
+                number = "messages + 1" if posted else "%s"
+                params: tuple[Any, ...] = () if posted else (e.number,)
                 statements.append((
                     f"UPDATE {{conversations}} SET {bump}"
                     f"first_read = CASE WHEN first_id = %s THEN {number} ELSE first_read END,"
                     f" second_read = CASE WHEN second_id = %s THEN {number} ELSE second_read END WHERE id = %s",
-                    (author, *params, author, *params, iid)))
+                    ((e.timestamp.isoformat(),) if posted else ()) + (author, *params, author, *params, iid)))
             elif isinstance(e, Conversation.Closed):
-                statements.append(("UPDATE {conversations} SET closed = 1 WHERE id = %s", (iid,)))
+                statements.append(("UPDATE {conversations} SET closed = 1, active_at = %s WHERE id = %s",
+                                   (e.timestamp.isoformat(), iid)))
         self.view.apply_batch(statements, tracking)

@@ -16,6 +16,7 @@ from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 class InvitationsView(SqlView):
     TABLES = ("invitations", "conversations", "reports")
     SQLITE_PREFIX = "invitations"
+    SCHEMA_VERSION = 2  # 2: a conversation's invitation and latest activity, for the list of them
 
     def _schema_statements(self) -> list[str]:
         return [
@@ -28,9 +29,10 @@ class InvitationsView(SqlView):
             "CREATE INDEX IF NOT EXISTS {invitations}_due ON {invitations} (status, expires_at)",
             "CREATE TABLE IF NOT EXISTS {conversations} (id TEXT PRIMARY KEY, first_id TEXT NOT NULL,"
             " second_id TEXT NOT NULL, messages INTEGER NOT NULL, first_read INTEGER NOT NULL,"
-            " second_read INTEGER NOT NULL, closed INTEGER NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS {conversations}_first ON {conversations} (first_id)",
-            "CREATE INDEX IF NOT EXISTS {conversations}_second ON {conversations} (second_id)",
+            " second_read INTEGER NOT NULL, closed INTEGER NOT NULL, invitation_id TEXT NOT NULL,"
+            " active_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {conversations}_first ON {conversations} (first_id, active_at, id)",
+            "CREATE INDEX IF NOT EXISTS {conversations}_second ON {conversations} (second_id, active_at, id)",
             "CREATE TABLE IF NOT EXISTS {reports} (invitation_id TEXT PRIMARY KEY, sender_id TEXT NOT NULL,"
             " recipient_id TEXT NOT NULL, reported_at TEXT NOT NULL)",
         ]
@@ -57,6 +59,21 @@ class InvitationsView(SqlView):
             params += [after[0], after[0], after[1]]
         rows = self._query("SELECT * FROM {invitations} WHERE " + where
                            + " ORDER BY sent_at DESC, id DESC LIMIT %s", [*params, limit])
+        return [dict(r) for r in rows]
+
+    def conversations_of(self, account_id: str, after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+        """The conversations this account takes part in, the latest message (or opening, or
+        closing) first, each with the other party and how many messages this account has not read."""
+        where, params = "(first_id = %s OR second_id = %s)", [account_id, account_id]
+        if after is not None:
+            where += " AND (active_at < %s OR (active_at = %s AND id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query(
+            "SELECT id, invitation_id, active_at, messages, closed,"
+            " CASE WHEN first_id = %s THEN second_id ELSE first_id END AS other_id,"
+            " CASE WHEN first_id = %s THEN messages - first_read ELSE messages - second_read END AS unread"
+            " FROM {conversations} WHERE " + where + " ORDER BY active_at DESC, id DESC LIMIT %s",
+            [account_id, account_id, *params, limit])
         return [dict(r) for r in rows]
 
     def pending_received(self, account_id: str) -> int:

@@ -367,3 +367,42 @@ def test_a_record_whose_owner_erased_their_account_cannot_be_invited(client):
     sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
     assert client.delete("/me", headers=recipient["headers"]).status_code == 204
     assert_problem(invite(client, sender, "A2"), 409, "not claimed")
+
+
+def test_my_conversations_list_the_latest_activity_first_with_the_other_party_and_unread_counts(client):
+    sender, close, far = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2"), \
+        person(client, "Far Three", owns="A3")
+    first = invite(client, sender, "A2").json()["id"]
+    second = invite(client, sender, "A3").json()["id"]
+    to_close = client.post(f"/invitations/{first}/accept", headers=close["headers"]).json()["conversation_id"]
+    to_far = client.post(f"/invitations/{second}/accept", headers=far["headers"]).json()["conversation_id"]
+    for text in ("one", "two"):
+        client.post(f"/conversations/{to_close}/messages", json={"text": text}, headers=close["headers"])
+    client.post(f"/conversations/{to_far}/messages", json={"text": "latest"}, headers=sender["headers"])
+    runner = client.app.state.services.invitations_runner
+    assert runner.wait(runner.head(), 10)
+
+    page = client.get("/me/conversations", headers=sender["headers"], params={"limit": 1})
+    assert page.status_code == 200, page.text
+    [latest] = page.json()["items"]
+    rest = client.get("/me/conversations", headers=sender["headers"],
+                      params={"limit": 1, "cursor": page.json()["next_cursor"]}).json()
+
+    assert (latest["id"], latest["other_party_name"], latest["unread"]) == (to_far, "Far Three", 0)
+    [older] = rest["items"]
+    assert (older["id"], older["invitation_id"], older["other_party_id"], older["other_party_name"]) == (
+        to_close, first, str(close["id"]), "Close Two")
+    assert (older["messages"], older["unread"], older["closed"]) == (2, 2, False)
+    assert rest["next_cursor"] is None
+    far_side = client.get("/me/conversations", headers=far["headers"]).json()["items"]
+    assert [(c["id"], c["unread"]) for c in far_side] == [(to_far, 1)]
+
+
+def test_my_conversations_refuses_strangers_and_bad_paging(client):
+    sender = person(client, "Sender One", owns="A1")
+
+    assert_problem(client.get("/me/conversations"), 401, "")
+    assert client.get("/me/conversations", headers=sender["headers"]).json() == {"items": [], "next_cursor": None}
+    assert client.get("/me/conversations", headers=sender["headers"], params={"cursor": "%%%"}).status_code == 400
+    assert client.get("/me/conversations", headers=sender["headers"], params={"limit": 0}).status_code == 400
+    assert client.get("/me/conversations", headers=sender["headers"], params={"colour": "x"}).status_code == 400
