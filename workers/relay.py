@@ -6,7 +6,9 @@ Each event goes to `<prefix>.<area>.<Aggregate>.<Event>` (for example
 moves only after JetStream has acknowledged every message up to it, so:
 
 - killed at any point, it publishes again from its last position, and the stream drops what it
-  already holds by Msg-Id (the duplicate window is an hour: longer than any retry here);
+  already holds by Msg-Id (the duplicate window is an hour: longer than any retry here); and as
+  it starts it reads the stream's last message of each application and moves its position past
+  it, so a relay that was down for longer than the duplicate window publishes nothing twice;
 - while NATS is down it keeps retrying the same batch, and the API, which never waits for NATS,
   goes on recording events;
 - notification ids have gaps; it reads "greater than the last id seen", so a gap is never a stall.
@@ -27,7 +29,7 @@ from typing import Any
 
 import nats
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from adapters.nats import encode, subject_for
 from adapters.prometheus import serve_metrics
@@ -89,6 +91,7 @@ class Relay:
         try:
             js = nc.jetstream(timeout=5)
             await self._ensure_stream(js, stop)
+            await self._resume_when_possible(js, stop)
             backoff = 0.2
             while not stop.is_set():
                 moved, failed = 0, False
@@ -124,6 +127,32 @@ class Relay:
             except Exception as e:  # noqa: BLE001 - NATS not there yet
                 log.warning("cannot set up stream %s yet (%s)", self.stream, e)
                 await _wait(stop, 1.0)
+
+    async def _resume_when_possible(self, js: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._resume_from_stream(js)
+                return
+            except Exception as e:  # noqa: BLE001 - NATS or PostgreSQL away: ask again
+                log.warning("cannot read the stream's last events yet (%s)", e)
+                await _wait(stop, 1.0)
+
+    async def _resume_from_stream(self, js: Any) -> None:
+        """Move each application's position past the last event the stream holds of it: what was
+        acknowledged before a crash that lost the position's update is not published again, however
+        long ago that was (the stream's own duplicate check forgets after its window)."""
+        for app in self.apps:
+            try:
+                last = await js.get_last_msg(self.stream, subject_for(self.prefix, app.name, ">"))
+            except NotFoundError:
+                continue  # nothing of this application in the stream yet
+            application, _, number = (last.headers or {}).get("Nats-Msg-Id", "").partition(":")
+            if application != app.name or not number.isdigit():
+                continue
+            if int(number) > self._position[app.name]:
+                log.info("%s: the stream holds events up to %s; resuming after it", app.name, number)
+                await asyncio.to_thread(self.positions.save, app.name, int(number))
+                self._position[app.name] = int(number)
 
     async def _relay_batch(self, js: Any, app: Any, max_payload: int) -> int:
         start = self._position[app.name]

@@ -294,3 +294,34 @@ def test_the_notify_consumer_is_idempotent_and_dead_letters_a_poison_message(env
         assert notifier.handle(slim) == 1
     finally:
         services.close()
+
+
+def test_a_relay_that_lost_its_position_past_the_duplicate_window_publishes_nothing_twice(env, monkeypatch):
+    """The position is saved after the acknowledgements: a crash in between, and a restart later
+    than the stream's duplicate window, would publish the batch again but for the resume from the
+    stream's own last message of each application."""
+    import workers.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "DUPLICATE_WINDOW", 0.5)  # the stream forgets Msg-Ids after this
+    settings = Settings.from_env(env)
+    services = Services(settings)
+    try:
+        follow_events(services, 500)
+
+        async def relay_until_relayed() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(relay_module.relay_for(services, settings).run(stop))
+            await asyncio.to_thread(wait_until_relayed, services)
+            stop.set()
+            await task
+
+        asyncio.run(relay_until_relayed())
+        # A crash between the acknowledgements and the position's update:
+        services.sql.execute("UPDATE peerledger_relay_positions SET position = 0 WHERE application = 'Follows'")
+        time.sleep(1.0)  # past the duplicate window
+        follow_events(services, 250)
+        asyncio.run(relay_until_relayed())
+
+        assert_exactly_once_in_order(stream_contents(env), services)
+    finally:
+        services.close()
