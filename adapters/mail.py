@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 import uuid
@@ -15,13 +16,21 @@ from pathlib import Path
 ACCOUNT_HEADER = "X-PeerLedger-Account"  # only in the mail folder's copies, never sent
 
 
-def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+def message_id(idempotency_key: str | None) -> str:
+    """A fresh id, or the same one for every sending of one message (mail clients and the folder
+    below keep one copy of a Message-ID)."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+
+
+def _message(sender: str, to: str, subject: str, body: str, ident: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
-    message["Message-ID"] = f"<{uuid.uuid4()}@peerledger>"
+    message["Message-ID"] = f"<{ident}@peerledger>"
     message.set_content(body)
     return message
 
@@ -34,9 +43,13 @@ class FolderMailer:
         self.sender = sender
         folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None) -> None:
-        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
-        message = _message(self.sender, to, subject, body)
+    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None,
+             idempotency_key: str | None = None) -> None:
+        ident = message_id(idempotency_key)
+        if idempotency_key is not None and list(self.folder.glob(f"*-{ident}.eml")):
+            return  # sent before: the same message once
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{ident}.eml"
+        message = _message(self.sender, to, subject, body, ident)
         if account_id is not None:
             message[ACCOUNT_HEADER] = str(account_id)
         (self.folder / name).write_bytes(bytes(message))
@@ -59,8 +72,9 @@ class SmtpMailer:
         self.user, self.password, self.sender, self.timeout = user, password, sender, timeout
         self.sender_address = parseaddr(sender)[1]
 
-    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None) -> None:
-        message = _message(self.sender, to, subject, body)
+    def send(self, to: str, subject: str, body: str, *, account_id: uuid.UUID | None = None,
+             idempotency_key: str | None = None) -> None:
+        message = _message(self.sender, to, subject, body, message_id(idempotency_key))
         context = ssl.create_default_context()
         if self.tls == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)

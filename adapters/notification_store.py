@@ -1,5 +1,6 @@
 """Notifications as stored for people to read: one row per (event, recipient), read marks, the
-in-process notifier's positions, and when a notification of a kind last went out for a subject."""
+in-process notifier's positions, when a notification of a kind last went out for a subject, and
+the mail outbox (a notification's mail is stored with it and marked once sent)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ class NotificationStore:
                       f" position {store.bigint} NOT NULL)")
         # The last time a notification of a kind went out for a subject (a follower of a record).
         store.execute("CREATE TABLE IF NOT EXISTS peerledger_notify_windows (key TEXT PRIMARY KEY, at TEXT NOT NULL)")
+        # Mail owed for a notification: written with it, so a crash before sending leaves it owed.
+        store.execute("CREATE TABLE IF NOT EXISTS peerledger_mail_outbox (key TEXT PRIMARY KEY,"
+                      " account_id TEXT NOT NULL, sent INTEGER NOT NULL)")
 
     def add(self, key: str, account_id: str, kind: str, data: dict[str, Any], at: str,
-            once_per: tuple[str, timedelta] | None = None) -> bool:
+            once_per: tuple[str, timedelta] | None = None, *, mail: bool = False) -> bool:
         """Store a notification unless it is stored already; with `once_per=(subject, window)`,
         also unless one for the same subject went out within `window` before `at` (event times,
-        so a replay or a redelivery decides the same). True when stored."""
+        so a replay or a redelivery decides the same); with `mail`, its mail is owed (the
+        outbox). True when stored."""
         with self.store.transaction() as run:
             if once_per is not None:
                 subject, window = once_per
@@ -40,7 +45,24 @@ class NotificationStore:
                 "INSERT INTO peerledger_notifications (key, account_id, kind, data, created_at, seen)"
                 " VALUES (%s, %s, %s, %s, %s, 0) ON CONFLICT (key) DO NOTHING RETURNING key",
                 (key, account_id, kind, json.dumps(data), at))
+            if rows and mail:
+                run("INSERT INTO peerledger_mail_outbox (key, account_id, sent) VALUES (%s, %s, 0)"
+                    " ON CONFLICT (key) DO NOTHING", (key, account_id))
             return bool(rows)
+
+    def owed_mail(self, key: str) -> dict[str, Any] | None:
+        """The notification whose mail is owed under `key`, or None (none owed, or sent)."""
+        rows = self.store.execute(
+            "SELECT n.account_id, n.kind, n.data FROM peerledger_mail_outbox o JOIN peerledger_notifications n"
+            " ON n.key = o.key WHERE o.key = %s AND o.sent = 0", (key,))
+        return {"account_id": rows[0][0], "kind": rows[0][1], "data": json.loads(rows[0][2])} if rows else None
+
+    def mail_sent(self, key: str) -> None:
+        self.store.execute("UPDATE peerledger_mail_outbox SET sent = 1 WHERE key = %s", (key,))
+
+    def owed_mail_keys(self, limit: int = 100) -> list[str]:
+        rows = self.store.execute("SELECT key FROM peerledger_mail_outbox WHERE sent = 0 LIMIT %s", (limit,))
+        return [r[0] for r in rows]
 
     def page(self, account_id: str, unread_only: bool, after: tuple[str, str] | None,
              limit: int) -> list[dict[str, Any]]:

@@ -63,20 +63,29 @@ class Notifier:
                 once_per = (f"new_follower:{account}:{data['researcher_id']}:{data['follower_id']}", FOLLOW_WINDOW)
             elif kind == "message_received":  # a lively conversation tells its reader now and then
                 once_per = (f"message_received:{account}:{data['conversation_id']}", MESSAGE_WINDOW)
-            if self.store.add(f"{event.application}:{event.notification_id}:{account}", str(account), kind, data, at,
-                              once_per):
+            key = f"{event.application}:{event.notification_id}:{account}"
+            address, wanted = self.services.accounts.mail_notifications(account)
+            if self.store.add(key, str(account), kind, data, at, once_per, mail=address is not None and kind in wanted):
                 new += 1
-                self._mail(account, kind, data)  # only when new: a redelivery mails nobody twice
+            # New, or stored by a try that died before its mail went out: the outbox says which.
+            self.send_owed_mail(key)
         return new
 
-    def _mail(self, account: UUID, kind: str, data: dict[str, Any]) -> None:
-        address, wanted = self.services.accounts.mail_notifications(account)
-        if address is None or kind not in wanted:
-            return
-        subject = MAIL_SUBJECTS.get(kind, "News on PeerLedger")
-        details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(data.items()))
-        self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
-                                                    "PUT /me/notification-settings.", account_id=account)
+    def send_owed_mail(self, key: str) -> bool:
+        """Send the mail owed for a notification, then mark it sent. A crash between the two sends
+        it again with the same Message-ID (the mailer's idempotency key): one message to the reader."""
+        owed = self.store.owed_mail(key)
+        if owed is None:
+            return False
+        address, _ = self.services.accounts.mail_notifications(UUID(owed["account_id"]))
+        if address is not None:  # else erased or unconfirmed since: nobody to mail
+            subject = MAIL_SUBJECTS.get(owed["kind"], "News on PeerLedger")
+            details = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(owed["data"].items()))
+            self.services.mailer.send(address, subject, f"{subject}.\n\n{details}\n\nChange what we mail you at "
+                                                        "PUT /me/notification-settings.",
+                                      account_id=UUID(owed["account_id"]), idempotency_key=f"notification:{key}")
+        self.store.mail_sent(key)
+        return True
 
     def with_names(self, found: list[tuple[UUID, str, dict[str, Any]]]) -> list[tuple[UUID, str, dict[str, Any]]]:
         """Each account a notification names (follower, sender, author, closer) with its public name

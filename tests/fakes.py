@@ -12,7 +12,8 @@ class Outbox:
         self.sent: list[tuple[str, str, str]] = []
         self.accounts: list[object] = []  # the account each mail was for
 
-    def send(self, to: str, subject: str, body: str, *, account_id: object = None) -> None:
+    def send(self, to: str, subject: str, body: str, *, account_id: object = None,
+             idempotency_key: str | None = None) -> None:
         self.sent.append((to, subject, body))
         self.accounts.append(account_id)
 

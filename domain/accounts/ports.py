@@ -33,9 +33,11 @@ class PasswordHasher(Protocol):
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, body: str, *, account_id: UUID | None = None) -> None:
+    def send(self, to: str, subject: str, body: str, *, account_id: UUID | None = None,
+             idempotency_key: str | None = None) -> None:
         """Mail `to`; `account_id` is the person the mail is for or about (a claimant's code goes to
-        an institutional address that is not the account's own)."""
+        an institutional address that is not the account's own). Sent again with the same
+        `idempotency_key`, it is the same message (the same Message-ID; one file in the folder)."""
 
     def forget(self, account_id: UUID, address: str | None) -> None:
         """Drop any copy kept on our side of mail for this account or to this address (erasure)."""
