@@ -49,6 +49,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_NATS_URL": ("nats://127.0.0.1:4222", "NATS server(s) for `peerledger worker relay`, comma-separated"),
     "PEERLEDGER_NATS_STREAM": ("PEERLEDGER", "the JetStream stream the relay publishes every event to"),
     "PEERLEDGER_NATS_SUBJECT_PREFIX": ("peerledger", "subjects are <prefix>.<area>.<Aggregate>.<Event>"),
+    "PEERLEDGER_NATS_REPLICAS": ("1", "copies of the stream in a NATS cluster (3 in production; 1 for one server)"),
     "PERSISTENCE_MODULE": (
         "eventsourcing.sqlite",
         "eventsourcing's store: eventsourcing.sqlite (embedded) or eventsourcing.postgres",
@@ -105,6 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_urls: tuple[str, ...] = ("nats://127.0.0.1:4222",)
     nats_stream: str = "PEERLEDGER"
     nats_subject_prefix: str = "peerledger"
+    nats_replicas: int = 1
     # eventsourcing's variables, passed through to the applications and views untouched.
     store_env: dict[str, str] = {}
 
@@ -227,5 +229,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             nats_urls=tuple(u.strip() for u in get("PEERLEDGER_NATS_URL").split(",") if u.strip()),
             nats_stream=token("PEERLEDGER_NATS_STREAM"),
             nats_subject_prefix=token("PEERLEDGER_NATS_SUBJECT_PREFIX"),
+            nats_replicas=integer("PEERLEDGER_NATS_REPLICAS", 1, 5),
             store_env=store_env,
         )

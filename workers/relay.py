@@ -41,6 +41,9 @@ from operations.metrics import render
 log = logging.getLogger("peerledger.relay")
 
 DUPLICATE_WINDOW = 3600.0  # seconds
+# How long a batch waits for its acknowledgements before it is sent again (a cluster electing a new
+# stream leader answers nothing meanwhile; a repeat is dropped by its Msg-Id).
+PUBLISH_TIMEOUT = 2.0
 
 
 class RelayPositions:
@@ -68,13 +71,14 @@ class RelayPositions:
 class Relay:
     def __init__(self, apps: Sequence[Any], positions: RelayPositions, *, urls: Sequence[str], stream: str,
                  prefix: str, watch: Callable[[str, Callable[[], None]], Callable[[], None]],
-                 batch: int = 1_000) -> None:
+                 replicas: int = 1, batch: int = 1_000) -> None:
         self.apps = list(apps)
         self.positions = positions
         self.urls = list(urls)
         self.stream = stream
         self.prefix = prefix
         self.watch = watch  # (application, wake) -> unwatch
+        self.replicas = replicas
         self.batch = batch
         self.published = 0
         self._position = {app.name: positions.get(app.name) for app in self.apps}
@@ -89,7 +93,7 @@ class Relay:
         loop = asyncio.get_running_loop()
         unwatch = [self.watch(app.name, lambda: loop.call_soon_threadsafe(self._wake.set)) for app in self.apps]
         try:
-            js = nc.jetstream(timeout=5)
+            js = nc.jetstream(timeout=PUBLISH_TIMEOUT)
             await self._ensure_stream(js, stop)
             await self._resume_when_possible(js, stop)
             backoff = 0.2
@@ -116,7 +120,7 @@ class Relay:
 
     async def _ensure_stream(self, js: Any, stop: asyncio.Event) -> None:
         config = StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"], storage=StorageType.FILE,
-                              duplicate_window=DUPLICATE_WINDOW)
+                              duplicate_window=DUPLICATE_WINDOW, num_replicas=self.replicas)
         while not stop.is_set():
             try:
                 try:
@@ -196,7 +200,7 @@ def run_relay(settings: Settings) -> int:
 def relay_for(services: Services, settings: Settings) -> Relay:
     apps = list(services.applications.values())
     return Relay(apps, RelayPositions(services.sql), urls=settings.nats_urls, stream=settings.nats_stream,
-                 prefix=settings.nats_subject_prefix, watch=services.watch_log)
+                 prefix=settings.nats_subject_prefix, watch=services.watch_log, replicas=settings.nats_replicas)
 
 
 async def _run(services: Services, settings: Settings) -> int:
