@@ -123,6 +123,41 @@ def main(argv: list[str] | None = None) -> int:
     except OutdatedReadModelsError as e:
         print(f"peerledger: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\npeerledger: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a person reads one line, not a traceback
+        print(f"peerledger: {describe_failure(settings, e)}", file=sys.stderr)
+        logging.getLogger("peerledger").debug("the failure in full", exc_info=True)
+        return STORE_UNAVAILABLE if is_store_failure(e) else 70
+
+
+STORE_UNAVAILABLE = 2  # exit status when the store cannot be written (locked, down)
+
+
+def is_store_failure(e: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    return isinstance(e, (PersistenceError, sqlite3.Error, psycopg.Error))
+
+
+def describe_failure(settings: Settings, e: BaseException) -> str:
+    """One line saying what went wrong and what to do about it."""
+    from bootstrap.services import SQLITE_LOCK_SECONDS
+
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if is_store_failure(e) and "locked" in text:
+        seconds = settings.store_env.get("SQLITE_LOCK_TIMEOUT") or SQLITE_LOCK_SECONDS
+        return (f"the embedded store in {settings.data_dir} stayed locked by another process for {seconds} s "
+                f"(an import, or `peerledger serve` catching one up): run the command again once it is done, "
+                f"or let it wait longer with SQLITE_LOCK_TIMEOUT=SECONDS")
+    if is_store_failure(e):
+        where = "PostgreSQL" if settings.is_postgres else f"the embedded store in {settings.data_dir}"
+        return f"{where} cannot be used: {text}"
+    return f"failed: {type(e).__name__}: {text} (PEERLEDGER_LOG_LEVEL=DEBUG shows where)"
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
