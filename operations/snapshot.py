@@ -184,11 +184,24 @@ def import_part(services: Any, part: Part, *, batch_size: int, ledger: ImportLed
 _job: dict[str, Any] = {}
 
 
+def _die_with_parent() -> None:
+    """Linux: this job ends when the importing process does (kill -9 included), so the next run
+    does not find its parts still held by jobs of the last one."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere a job finishes its part, then finds its parent gone and stops
+
+
 def _open_job(settings: Any, batch_size: int) -> None:
     from multiprocessing.util import Finalize
 
     from bootstrap.services import Services
 
+    _die_with_parent()
     try:
         services = Services(settings)
         _job.update(services=services, ledger=ImportLedger(services.sql), batch_size=batch_size)
