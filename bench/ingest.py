@@ -1,6 +1,6 @@
 """An OpenAlex snapshot, from its first byte read to every profile being right, against reading it raw.
 
-    python -m bench.run ingest [--works 10000] [--parts 8] [--backends sqlite postgres]
+    python -m bench.run ingest [--works 5000] [--parts 8] [--backends sqlite postgres]
     python -m bench.run ingest --works 200000 --parts 40        # the issue's size
 
 Writes skewed snapshot-shaped works (tests/factories.py: skewed_works; a few authors on thousands
@@ -185,6 +185,6 @@ def bench_ingest(args: argparse.Namespace) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest")
-    p.add_argument("--works", type=int, default=10_000, help="works in the snapshot (the issue's target: 200000)")
+    p.add_argument("--works", type=int, default=5_000, help="works in the snapshot (the issue's target: 200000)")
     p.add_argument("--parts", type=int, default=8)
     p.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])

@@ -9,7 +9,7 @@
     python -m bench.run lag                           commit-to-read-model lag at 1,000 commands/s
     python -m bench.run timetravel                    profile and trust as_of, record with 10,000 events
     python -m bench.run replay                        full replay of 1,000,000 events vs reading them raw
-    python -m bench.run ingest [--works 10000]        an OpenAlex snapshot to right profiles vs gunzip + parse
+    python -m bench.run ingest [--works 5000]         an OpenAlex snapshot to right profiles vs gunzip + parse
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
