@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -19,38 +20,41 @@ from typing import Annotated, Any
 
 import msgspec
 
-from domain.catalogue.application import AuthorshipRecord, WorkRecord
-from domain.text import clean_name
+from domain.catalogue.application import AuthorshipRecord, InstitutionRecord, WorkRecord
+from domain.text import clean_free_text, clean_name
 
 NO_NUL = "^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it at the door
 Text = Annotated[str, msgspec.Meta(max_length=2_000, pattern=NO_NUL)]
-LongText = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
+# Titles and names are cleaned by the project's text rules (domain/text.py) field by field,
+# with a warning, rather than refused at the door: they are only bounded here.
+FreeText = Annotated[str, msgspec.Meta(max_length=2_000)]
+LongFreeText = Annotated[str, msgspec.Meta(max_length=10_000)]
 MAX_ABSTRACT_WORDS = 20_000
-MAX_AUTHORSHIPS = 5_000  # physics papers have thousands of authors; bound it anyway
+# The largest known author lists are about 5,200 (ATLAS and CMS); above this bound the first
+# ones are kept with a warning rather than the work refused.
+MAX_AUTHORSHIPS = 10_000
+MAX_INSTITUTIONS = 100  # per authorship, likewise
 
 
 class OAInstitution(msgspec.Struct):
     id: Text | None = None
-    display_name: Text | None = None
+    display_name: FreeText | None = None
     ror: Text | None = None
-    country_code: Annotated[str, msgspec.Meta(max_length=8)] | None = None
-
-
-class OAAuthor(msgspec.Struct):
-    id: Text | None = None
-    display_name: Text | None = None
-    orcid: Text | None = None
+    country_code: Annotated[str, msgspec.Meta(max_length=8, pattern=NO_NUL)] | None = None
 
 
 class OAAuthorship(msgspec.Struct):
-    author: OAAuthor
-    author_position: Annotated[str, msgspec.Meta(max_length=16)] | None = None
-    institutions: Annotated[list[OAInstitution], msgspec.Meta(max_length=100)] = []
+    """One author of a work. Decoded loosely: each field is checked on its own in to_record, so
+    a bad one (an ORCID iD, an institution of another shape) is dropped, not the work."""
+
+    author: Any = None
+    author_position: Any = None
+    institutions: Any = []
 
 
 class OASource(msgspec.Struct):
     id: Text | None = None
-    display_name: Text | None = None
+    display_name: FreeText | None = None
     type: Text | None = None
 
 
@@ -60,14 +64,14 @@ class OALocation(msgspec.Struct):
 
 class OATopic(msgspec.Struct):
     id: Text
-    display_name: Text | None = None
+    display_name: FreeText | None = None
 
 
 class OAWork(msgspec.Struct):
     id: Text
     doi: Text | None = None
-    title: LongText | None = None
-    display_name: LongText | None = None
+    title: LongFreeText | None = None
+    display_name: LongFreeText | None = None
     publication_year: Annotated[int, msgspec.Meta(ge=0, le=3000)] | None = None
     publication_date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     type: Text | None = None
@@ -75,7 +79,7 @@ class OAWork(msgspec.Struct):
     cited_by_count: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = 0
     abstract_inverted_index: dict[Text, list[Annotated[int, msgspec.Meta(ge=0, le=10**6)]]] | None = None
     topics: Annotated[list[OATopic], msgspec.Meta(max_length=100)] = []
-    authorships: Annotated[list[OAAuthorship], msgspec.Meta(max_length=MAX_AUTHORSHIPS)] = []
+    authorships: list[OAAuthorship] = []
 
 
 class MalformedRecordError(ValueError):
@@ -148,10 +152,105 @@ def clean_imported_name(value: str | None, field: str, warnings: list[str]) -> s
     return cleaned or None
 
 
+def clean_imported_text(value: str | None, field: str, warnings: list[str]) -> str | None:
+    """Free text (a title) with control characters dropped, a warning saying so."""
+    if value is None:
+        return None
+    cleaned, changed = clean_free_text(value)
+    if changed:
+        warnings.append(f"{field}: control characters dropped")
+    return cleaned
+
+
+def _institution(raw: Any, where: str, warnings: list[str]) -> InstitutionRecord | None:
+    """One institution of an authorship, or None (with a warning) when its shape is unknown."""
+    try:
+        institution = msgspec.convert(raw, OAInstitution)
+    except msgspec.ValidationError as e:
+        warnings.append(f"{where}: not an OpenAlex institution ({e}); left out")
+        return None
+    openalex = None
+    if institution.id:
+        try:
+            openalex = openalex_id(institution.id, "I")
+        except MalformedRecordError as e:
+            warnings.append(f"{where}.id: {e}; left out")
+    name = clean_imported_name(institution.display_name, f"{where}.display_name", warnings)
+    if openalex is None and name is None:
+        if institution.id or institution.display_name:
+            warnings.append(f"{where}: neither an id nor a name left; left out")
+        return None
+    return {"openalex_id": openalex, "display_name": name, "ror": institution.ror,
+            "country_code": institution.country_code}
+
+
+def _authorship(a: OAAuthorship, where: str, warnings: list[str]) -> AuthorshipRecord | None:
+    """One authorship with its bad fields dropped; None when it names no author we can keep."""
+    author = a.author
+    if not isinstance(author, dict):
+        if author is not None:
+            warnings.append(f"{where}.author: expected an object, got {type(author).__name__}; authorship left out")
+        return None
+    raw_id = author.get("id")
+    if raw_id is None or raw_id == "":
+        return None  # OpenAlex could not identify this author: nothing to attach a profile to
+    try:
+        if not isinstance(raw_id, str):
+            raise MalformedRecordError(f"{raw_id!r} is not an OpenAlex author id")
+        author_id = openalex_id(raw_id, "A")
+    except MalformedRecordError as e:
+        warnings.append(f"{where}.author.id: {e}; authorship left out")
+        return None
+    orcid = None
+    raw_orcid = author.get("orcid")
+    if raw_orcid:
+        try:
+            if not isinstance(raw_orcid, str):
+                raise MalformedRecordError(f"{raw_orcid!r} is not a valid ORCID iD")
+            orcid = normalise_orcid(raw_orcid)
+        except MalformedRecordError as e:
+            warnings.append(f"{where}.author.orcid: {e}; left out")
+    raw_name = author.get("display_name")
+    if raw_name is not None and (not isinstance(raw_name, str) or len(raw_name) > 2_000):
+        warnings.append(f"{where}.author.display_name: expected a text of at most 2,000 characters; left out")
+        raw_name = None
+    position = a.author_position
+    if position is not None and (not isinstance(position, str) or len(position) > 16):
+        warnings.append(f"{where}.author_position: expected one of first, middle, last; left out")
+        position = None
+    raw_institutions = a.institutions
+    if raw_institutions is None:
+        raw_institutions = []
+    if not isinstance(raw_institutions, list):
+        warnings.append(f"{where}.institutions: expected a list, got {type(raw_institutions).__name__}; left out")
+        raw_institutions = []
+    if len(raw_institutions) > MAX_INSTITUTIONS:
+        warnings.append(f"{where}.institutions: {len(raw_institutions):,} listed; the first {MAX_INSTITUTIONS} kept")
+        raw_institutions = raw_institutions[:MAX_INSTITUTIONS]
+    institutions = [i for m, raw in enumerate(raw_institutions, start=1)
+                    if (i := _institution(raw, f"{where}.institutions[{m}]", warnings)) is not None]
+    return {
+        "openalex_id": author_id,
+        "display_name": clean_imported_name(raw_name, f"{where}.author.display_name", warnings) or "",
+        "orcid": orcid,
+        "position": position,
+        "institutions": institutions,
+    }
+
+
+def _merge(first: AuthorshipRecord, again: AuthorshipRecord) -> None:
+    """A work that lists one author twice has one authorship: the first, with the ORCID iD and
+    the institutions the second adds."""
+    if first["orcid"] is None:
+        first["orcid"] = again["orcid"]
+    known = {(i["openalex_id"], i["display_name"]) for i in first["institutions"]}
+    first["institutions"].extend(i for i in again["institutions"] if (i["openalex_id"], i["display_name"]) not in known)
+
+
 def to_record(work: OAWork, warnings: list[str] | None = None) -> WorkRecord:
     """Validate and normalise one decoded Work. A bad field of an authorship (an ORCID iD with a
-    wrong check digit, a name of invisible characters) is dropped with a warning added to
-    `warnings`: the work and its other authors still import."""
+    wrong check digit, a name of invisible characters, an institution of another shape) is
+    dropped with a warning added to `warnings`: the work and its other authors still import."""
     warnings = [] if warnings is None else warnings
     if work.publication_date is not None:
         try:
@@ -165,51 +264,45 @@ def to_record(work: OAWork, warnings: list[str] | None = None) -> WorkRecord:
     if source is not None and (source.id or source.display_name):
         venue = {
             "openalex_id": openalex_id(source.id, "S") if source.id else None,
-            "display_name": source.display_name,
+            "display_name": clean_imported_name(source.display_name, "primary_location.source.display_name",
+                                                warnings),
             "type": source.type,
         }
+    listed = work.authorships
+    if len(listed) > MAX_AUTHORSHIPS:
+        warnings.append(f"authorships: {len(listed):,} listed; the first {MAX_AUTHORSHIPS:,} kept")
+        listed = listed[:MAX_AUTHORSHIPS]
     authorships: list[AuthorshipRecord] = []
-    for n, a in enumerate(work.authorships, start=1):
-        if not a.author.id:
-            continue  # OpenAlex could not identify this author: nothing to attach a profile to
+    seen: dict[str, tuple[int, AuthorshipRecord]] = {}
+    for n, a in enumerate(listed, start=1):
         where = f"authorships[{n}]"
-        orcid = None
-        if a.author.orcid:
-            try:
-                orcid = normalise_orcid(a.author.orcid)
-            except MalformedRecordError as e:
-                warnings.append(f"{where}.author.orcid: {e}; left out")
-        authorships.append(
-            {
-                "openalex_id": openalex_id(a.author.id, "A"),
-                "display_name": clean_imported_name(a.author.display_name, f"{where}.author.display_name",
-                                                    warnings) or "",
-                "orcid": orcid,
-                "position": a.author_position,
-                "institutions": [
-                    {
-                        "openalex_id": openalex_id(i.id, "I") if i.id else None,
-                        "display_name": clean_imported_name(i.display_name,
-                                                            f"{where}.institutions[{m}].display_name", warnings),
-                        "ror": i.ror,
-                        "country_code": i.country_code,
-                    }
-                    for m, i in enumerate(a.institutions, start=1)
-                ],
-            }
-        )
+        authorship = _authorship(a, where, warnings)
+        if authorship is None:
+            continue
+        earlier = seen.get(authorship["openalex_id"])
+        if earlier is not None:
+            warnings.append(f"{where}.author.id: {authorship['openalex_id']} is listed already at "
+                            f"authorships[{earlier[0]}]; merged into it")
+            _merge(earlier[1], authorship)
+            continue
+        seen[authorship["openalex_id"]] = (n, authorship)
+        authorships.append(authorship)
+    title = work.title if work.title is not None else work.display_name
     return {
         "openalex_id": openalex_id(work.id, "W"),
         "doi": normalise_doi(work.doi) if work.doi else None,
-        "title": work.title if work.title is not None else work.display_name,
+        "title": clean_imported_text(title, "title", warnings),
         "publication_year": work.publication_year,
         "publication_date": work.publication_date,
         "type": work.type,
         "venue": venue,
         "cited_by_count": work.cited_by_count or 0,
-        "abstract": rebuild_abstract(work.abstract_inverted_index),
+        "abstract": clean_imported_text(rebuild_abstract(work.abstract_inverted_index), "abstract_inverted_index",
+                                        warnings),
         "topics": [
-            {"openalex_id": openalex_id(t.id, "T"), "display_name": t.display_name} for t in work.topics
+            {"openalex_id": openalex_id(t.id, "T"),
+             "display_name": clean_imported_name(t.display_name, f"topics[{n}].display_name", warnings)}
+            for n, t in enumerate(work.topics, start=1)
         ],
         "authorships": authorships,
     }
@@ -240,10 +333,23 @@ def _parse_work(raw: Any, where: str) -> Parsed:
         return Parsed(where, error=str(e))
 
 
+def not_utf8(data: bytes) -> str:
+    """Where the first byte that is not UTF-8 is, in words (msgspec's error does not say)."""
+    try:
+        data.decode()
+    except UnicodeDecodeError as e:
+        error = e
+    else:
+        return "not UTF-8"
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return f"not UTF-8: byte 0x{data[error.start]:02x} at line {line}, column {column}"
+
+
 def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
     try:  # the common case, decoded straight into the typed Work (about twice as fast)
         work = _work_decoder.decode(line)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         pass  # an API page on one line, or a bad record: the general path says which
     else:
         warnings: list[str] = []
@@ -257,6 +363,9 @@ def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
         raw = _any_decoder.decode(line)
     except msgspec.DecodeError as e:
         yield Parsed(where, error=f"not JSON: {e}")
+        return
+    except UnicodeDecodeError:
+        yield Parsed(where, error=not_utf8(line).replace(" at line 1, ", " at "))
         return
     except RecursionError:
         yield Parsed(where, error="JSON nested too deeply")
@@ -286,6 +395,10 @@ def parse_bytes(data: bytes) -> Iterator[Parsed]:
     stripped = data.lstrip()
     if not stripped:
         raise UnreadableFileError("the input is empty")
+    try:
+        data.decode()  # JSON is UTF-8 (RFC 8259): say where it is not, before anything is parsed
+    except UnicodeDecodeError:
+        raise UnreadableFileError(f"the input is {not_utf8(data)}") from None
     try:
         raw = _any_decoder.decode(stripped)
     except RecursionError:
@@ -323,7 +436,7 @@ class WorkFileReader:
     def __iter__(self) -> Iterator[Parsed]:
         try:
             yield from self._read()
-        except (OSError, EOFError) as e:  # unreadable, or a .gz that is not gzip
+        except (OSError, EOFError, zlib.error) as e:  # unreadable, a .gz that is not gzip, or cut short
             raise UnreadableFileError(f"{self.path}: cannot be read: {e}") from None
 
     def _read(self) -> Iterator[Parsed]:
@@ -339,6 +452,8 @@ class WorkFileReader:
                 try:
                     _any_decoder.decode(first)
                     is_json_lines = True
+                except UnicodeDecodeError:  # a whole object on the line, with a bad byte in it
+                    is_json_lines = first.rstrip().endswith(b"}")
                 except (msgspec.DecodeError, RecursionError):
                     is_json_lines = False  # a pretty-printed object spans lines
             else:

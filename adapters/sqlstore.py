@@ -6,6 +6,8 @@ Statements are written with %s markers; on SQLite they become ?. Both backends a
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +39,13 @@ class SqlStore:
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """One holder at a time for `name`, across the processes sharing this store."""
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        """Whether this process holds `name`, without waiting, until the block ends (or the
+        process dies): one holder across the processes and machines sharing this store."""
         raise NotImplementedError
         yield
 
@@ -74,11 +83,32 @@ class SQLiteStore(SqlStore):
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
-        # The embedded store serves one process: a lock per name in it is enough.
+        # A lock per name in this process, and a lock file across the processes beside it (CLI
+        # commands, import jobs) that start on a fresh store together and create its tables.
         with self._names_lock:
             lock = self._named.setdefault(name, threading.Lock())
-        with lock:
+        with lock, self._lock_file(name) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
             yield
+
+    def _lock_file(self, name: str) -> Any:
+        # The kernel releases a lock on it when the process dies.
+        folder = self.path.parent / "locks"
+        folder.mkdir(exist_ok=True)
+        return (folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock").open("a")
+
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        with self._lock_file(name) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def postgres_conninfo(env: dict[str, str]) -> str:
@@ -131,6 +161,20 @@ class PostgresStore(SqlStore):
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
             yield
+
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        # A session advisory lock on a connection kept for the block: the server releases it
+        # if this process or its machine goes away.
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            held = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name]).fetchone()[0]
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+                conn.autocommit = False
 
     def close(self) -> None:
         self.pool.close()

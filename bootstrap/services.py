@@ -42,6 +42,7 @@ from adapters.orcid import OrcidSignIn
 from adapters.passwords import Argon2Hasher
 from adapters.ratelimit import RateLimiter
 from bootstrap.settings import Settings
+from adapters.sqlite_writers import FACTORY_TOPIC as SQLITE_FACTORY_TOPIC
 from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_conninfo
 from adapters.logwatch import LogWatch
 from adapters.vault import SqlVault
@@ -57,6 +58,7 @@ CLAIM_CODE_MAIL_LIMITS = (
     ("claim code mails:address:{mailbox}", 3, 3_600, "claim codes mailed to this address in the last hour"),
     ("claim code mails:address-day:{mailbox}", 5, 86_400, "claim codes mailed to this address today"),
 )
+SQLITE_LOCK_SECONDS = 30  # how long an embedded write waits for another process's (SQLITE_LOCK_TIMEOUT)
 RETIRED_VIEWS_CLOSE_AFTER = 10.0  # seconds: requests still reading a retired version finish first
 
 
@@ -86,7 +88,9 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
-        env.setdefault(f"{prefix}_SQLITE_LOCK_TIMEOUT", "30")
+        env.setdefault(f"{prefix}_SQLITE_LOCK_TIMEOUT", env.get("SQLITE_LOCK_TIMEOUT") or str(SQLITE_LOCK_SECONDS))
+        # Writes wait for the write lock up to that timeout, also beside another process's writes.
+        env["PERSISTENCE_MODULE"] = SQLITE_FACTORY_TOPIC
     if settings.persistence_module in RECORDERS and name in (Catalogue.name, Follows.name):  # batch writers
         env.setdefault(f"{prefix}_APPLICATION_RECORDER_TOPIC", RECORDERS[settings.persistence_module])
     return env

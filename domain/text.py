@@ -72,6 +72,14 @@ def clean_name(name: str) -> tuple[str, bool]:
     return cleaned, cleaned != " ".join(name.split())
 
 
+def clean_free_text(text: str) -> tuple[str, bool]:
+    """Free text from outside (an import) with control characters dropped: (the text, whether
+    anything was)."""
+    if not _CONTROL.search(text):
+        return text, False
+    return _CONTROL.sub("", text), True
+
+
 def safe_text(text: str) -> str:
     """Text already stored, made safe to write into a read model: controls become U+FFFD."""
     return _CONTROL.sub("\ufffd", text) if _CONTROL.search(text) else text

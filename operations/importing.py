@@ -56,7 +56,7 @@ class ImportSummary(msgspec.Struct, kw_only=True):
             self.problems.append(RecordProblem(parsed.where, parsed.error or "malformed"))
 
 
-def _import_stream(
+def import_stream(
     catalogue: Catalogue,
     parsed: Iterable[Parsed],
     batch_size: int,
@@ -99,7 +99,7 @@ def import_file(
     """Import every good record of a file; bad ones are counted and reported, not fatal."""
     reader = WorkFileReader(path)
     callback = (lambda s: on_batch(s, reader)) if on_batch else None
-    return _import_stream(catalogue, reader, batch_size, callback)
+    return import_stream(catalogue, reader, batch_size, callback)
 
 
 class MalformedImportError(ValueError):
@@ -120,4 +120,4 @@ def import_body(catalogue: Catalogue, data: bytes) -> ImportSummary:
     if check.malformed:
         raise MalformedImportError(check)
     # One transaction for the whole body, so a failure leaves nothing half-written.
-    return _import_stream(catalogue, parsed, max(1, len(parsed)))
+    return import_stream(catalogue, parsed, max(1, len(parsed)))

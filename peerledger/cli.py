@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO
 from uuid import UUID
@@ -17,6 +17,7 @@ import msgspec
 
 from domain.errors import DomainError
 from operations.importing import ImportSummary, import_file
+from operations.snapshot import PartResult, SnapshotError, SnapshotSummary, import_snapshot, works_folder
 from adapters.openalex import UnreadableFileError, WorkFileReader, openalex_id
 from bootstrap.registry import PROJECTIONS
 from bootstrap.services import OutdatedReadModelsError, Services
@@ -46,12 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo researcher")
     imp = commands.add_parser(
         "import",
-        help="import OpenAlex works from a file",
+        help="import OpenAlex works from a file or a snapshot folder",
         description="Import works in OpenAlex's Work format: a JSON object, a JSON list, an API page "
-        "or JSON Lines (.gz too). Bad records are reported and skipped; exit status 1 if any.",
+        "or JSON Lines (.gz too), or OpenAlex's works snapshot as published: a folder (PATH or PATH/works) "
+        "of updated_date=YYYY-MM-DD/part_NNN.gz parts and its manifest. A snapshot is imported part by "
+        "part; each part is checked against the manifest's record count and marked done once all its "
+        "events are stored, so a run interrupted (even by kill -9) resumes with the same command and "
+        "writes no event twice. Bad records are reported and skipped.",
+        epilog="exit status: 0 everything imported; 1 imported, but some records were malformed and skipped; "
+        "2 nothing could be done (no such file, not a snapshot, unreadable input, the store locked or down); "
+        "3 (snapshot) some parts were left for a later run: unreadable or truncated, a record count that "
+        "disagrees with the manifest, missing, or being imported by another process. Run the same "
+        "command again to import what is left.",
     )
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, metavar="PATH", help="a file of works, or a snapshot folder")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.add_argument("--since", type=date_argument, metavar="YYYY-MM-DD",
+                     help="snapshot: only partitions updated on or after this date (the date itself "
+                          "included: OpenAlex's way of taking an update; parts already done are skipped anyway)")
+    imp.add_argument("--jobs", type=jobs_argument, default=1, metavar="N",
+                     help="snapshot: import parts in N processes (default 1); writes take turns on the "
+                          "store's write lock")
     accounts = commands.add_parser("accounts", help="manage accounts")
     actions = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action in ("grant", "revoke"):
@@ -123,6 +139,41 @@ def main(argv: list[str] | None = None) -> int:
     except OutdatedReadModelsError as e:
         print(f"peerledger: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\npeerledger: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a person reads one line, not a traceback
+        print(f"peerledger: {describe_failure(settings, e)}", file=sys.stderr)
+        logging.getLogger("peerledger").debug("the failure in full", exc_info=True)
+        return STORE_UNAVAILABLE if is_store_failure(e) else 70
+
+
+STORE_UNAVAILABLE = 2  # exit status when the store cannot be written (locked, down)
+
+
+def is_store_failure(e: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    return isinstance(e, (PersistenceError, sqlite3.Error, psycopg.Error))
+
+
+def describe_failure(settings: Settings, e: BaseException) -> str:
+    """One line saying what went wrong and what to do about it."""
+    from bootstrap.services import SQLITE_LOCK_SECONDS
+
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if is_store_failure(e) and "locked" in text:
+        seconds = settings.store_env.get("SQLITE_LOCK_TIMEOUT") or SQLITE_LOCK_SECONDS
+        return (f"the embedded store in {settings.data_dir} stayed locked by another process for {seconds} s "
+                f"(an import, or `peerledger serve` catching one up): run the command again once it is done, "
+                f"or let it wait longer with SQLITE_LOCK_TIMEOUT=SECONDS")
+    if is_store_failure(e):
+        where = "PostgreSQL" if settings.is_postgres else f"the embedded store in {settings.data_dir}"
+        return f"{where} cannot be used: {text}"
+    return f"failed: {type(e).__name__}: {text} (PEERLEDGER_LOG_LEVEL=DEBUG shows where)"
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -229,6 +280,19 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
             for row in d.only_rebuilt[:10]:
                 print(f"  rebuilt: {dict(row)}")
     return 1 if differing else 0
+
+
+def date_argument(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD") from None
+
+
+def jobs_argument(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64")
+    return int(text)
 
 
 def timestamp_argument(text: str) -> datetime:
@@ -379,10 +443,19 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+PARTS_LEFT = 3  # exit status: a snapshot's parts were left for a later run
+
+
 def import_command(settings: Settings, args: argparse.Namespace) -> int:
     path: Path = args.file
+    if path.is_dir():
+        return snapshot_command(settings, args)
     if not path.is_file():
-        print(f"peerledger import: {path}: no such file", file=sys.stderr)
+        print(f"peerledger import: {path}: no such file or folder", file=sys.stderr)
+        return 2
+    if args.since is not None or args.jobs != 1:
+        print(f"peerledger import: --since and --jobs apply to a snapshot folder; {path} is a file",
+              file=sys.stderr)
         return 2
     services = Services(settings)
     bar = ProgressBar(sys.stderr.isatty() and not args.json)
@@ -420,3 +493,62 @@ def print_summary(s: ImportSummary, path: Path) -> None:
             print(f"    ... and {s.malformed - len(s.problems):,} more", file=sys.stderr)
 
 
+
+
+def snapshot_command(settings: Settings, args: argparse.Namespace) -> int:
+    folder = works_folder(args.file)
+    if folder is None:
+        print(f"peerledger import: {args.file} is a folder, but not an OpenAlex snapshot: no manifest or "
+              f"updated_date=YYYY-MM-DD folders in it or in its works folder", file=sys.stderr)
+        return 2
+
+    def report(part: PartResult, so_far: SnapshotSummary) -> None:
+        if args.json:
+            return
+        s = part.summary
+        count = so_far.parts_done + len(so_far.parts_left) + so_far.parts_already_done
+        state = "done" if part.done else f"LEFT: {part.problem}"
+        print(f"[{count}/{so_far.parts_listed}] {part.part}: {s.records_read:,} records, {s.works_created:,} new, "
+              f"{s.works_corrected:,} corrected, {s.events_written:,} events; {state}",
+              file=sys.stderr if not part.done else sys.stdout, flush=True)
+
+    try:
+        summary = import_snapshot(settings, folder, since=args.since, jobs=args.jobs,
+                                  batch_size=settings.import_batch, on_part=report)
+    except SnapshotError as e:
+        print(f"peerledger import: {e}", file=sys.stderr)
+        return 2
+    except DomainError as e:
+        print(f"peerledger import: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    else:
+        print_snapshot_summary(summary)
+    if summary.parts_left:
+        return PARTS_LEFT
+    return 1 if summary.totals.malformed else 0
+
+
+def print_snapshot_summary(s: SnapshotSummary) -> None:
+    t = s.totals
+    rate = t.records_read / s.seconds if s.seconds else 0.0
+    print(f"{s.folder}: {s.parts_listed:,} parts, {s.parts_already_done:,} done before, {s.parts_done:,} done now, "
+          f"{len(s.parts_left):,} left; {t.records_read:,} records in {s.seconds:.2f}s ({rate:,.0f}/s)")
+    print(f"  works:       {t.works_created:,} new, {t.works_corrected:,} corrected, {t.works_unchanged:,} unchanged")
+    print(f"  researchers: {t.researchers_created:,} new")
+    print(f"  events written: {t.events_written:,}")
+    if t.warned:
+        print(f"  imported with a field left out: {t.warned:,}", file=sys.stderr)
+        for p in t.warnings:
+            print(f"    {p.where}: {p.reason}", file=sys.stderr)
+    if t.malformed:
+        print(f"  malformed: {t.malformed:,} (skipped)", file=sys.stderr)
+        for p in t.problems:
+            print(f"    {p.where}: {p.reason}", file=sys.stderr)
+        if t.malformed > len(t.problems):
+            print(f"    ... and {t.malformed - len(t.problems):,} more", file=sys.stderr)
+    if s.parts_left:
+        print(f"  parts left for a later run (run the same command again): {len(s.parts_left):,}", file=sys.stderr)
+        for p in s.parts_left:
+            print(f"    {p.where}: {p.reason}", file=sys.stderr)

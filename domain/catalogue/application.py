@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -74,7 +76,7 @@ class Catalogue(ReadsManyAggregates):
     """Public author and work records. One table, one write lock: batches keep it fast."""
 
     name = "Catalogue"
-    save_retries = 5
+    save_retries = 12
 
     def import_works(self, records: Sequence[WorkRecord]) -> ImportReport:
         """Create or correct the works and their authors, all in one atomic save.
@@ -93,6 +95,9 @@ class Catalogue(ReadsManyAggregates):
                     raise ConflictError(
                         "the records changed concurrently; try the import again"
                     ) from None
+                # Parallel imports of parts that share authors create the same new records:
+                # back off a random while, so they stop planning and colliding in step.
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
                 continue
             report.events = len(recordings)
             report.position = recordings[-1].notification.id if recordings else None

@@ -50,7 +50,7 @@ def test_malformed_lines_are_reported_and_the_rest_imports(tmp_path):
 
 def test_a_missing_or_unreadable_file_exits_with_status_2(tmp_path):
     missing = run(tmp_path, "import", str(tmp_path / "nope.json"))
-    assert (missing.returncode, missing.stderr.strip()) == (2, f"peerledger import: {tmp_path / 'nope.json'}: no such file")
+    assert (missing.returncode, missing.stderr.strip()) == (2, f"peerledger import: {tmp_path / 'nope.json'}: no such file or folder")
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("hello")
     result = run(tmp_path, "import", str(garbage))

@@ -219,6 +219,10 @@ ADMIN = "admin"
         (b"", "application/json", ADMIN, 400, "empty"),
         (b"<xml/>", "application/json", ADMIN, 400, "neither JSON nor JSON Lines"),
         (b"[" * 50_000 + b"]" * 50_000, "application/json", ADMIN, 400, "nested too deeply"),
+        (b'[{"id": "W1", "title": "Caf\xe9"}]', "application/json", ADMIN, 400,
+         "the input is not UTF-8: byte 0xe9 at line 1, column 28"),
+        (json.dumps(work(7200, [author(7200)])).encode() + b'\n{"id": "W7201", "title": "\xff"}\n',
+         "application/x-ndjson", ADMIN, 400, "the input is not UTF-8: byte 0xff at line 2, column 27"),
         (b"[" + b" " * 300_000 + b"]", "application/json", ADMIN, 413, "larger than this endpoint accepts"),
     ],
 )

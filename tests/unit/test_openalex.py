@@ -15,7 +15,7 @@ from adapters.openalex import (
     parse_bytes,
     rebuild_abstract,
 )
-from tests.factories import author, work
+from tests.factories import author, institution, work
 
 
 def read(path: Path):
@@ -75,7 +75,6 @@ def test_a_bad_record_in_a_list_is_reported_by_position():
         ("publication_date", "2020-13-40", "is not a YYYY-MM-DD date"),
         ("cited_by_count", -1, "Expected `int` >= 0"),
         ("title", "x" * 10_001, "Expected `str` of length <= 10000"),
-        ("title", "nul\x00byte", "Expected `str` matching regex"),
         ("publication_date", "20200601", "Expected `str` matching regex"),
         ("cited_by_count", 10**30, "Expected `int` <= 9007199254740992"),
     ],
@@ -192,3 +191,97 @@ def test_a_gz_file_that_is_not_gzip_is_unreadable(tmp_path):
     path.write_text(json.dumps(work(1, [author(1)])))
     with pytest.raises(UnreadableFileError, match="cannot be read"):
         read(path)
+
+
+def test_control_characters_leave_titles_venues_and_topic_names_with_a_warning():
+    w = work(1, [author(1)], title="Deep\x00 learning\x0b now", topics=[(1, "Bio\u202einformatics")])
+    w["primary_location"]["source"]["display_name"] = "Journal\x1b One"
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.record["title"] == "Deep learning now"
+    assert parsed.record["venue"]["display_name"] == "Journal One"
+    assert parsed.record["topics"][0]["display_name"] == "Bioinformatics"
+    assert parsed.warnings == ("primary_location.source.display_name: control or text-direction characters dropped",
+                               "title: control characters dropped",
+                               "topics[1].display_name: control or text-direction characters dropped")
+
+
+def test_institutions_of_an_unknown_shape_are_left_out_and_the_authorship_kept():
+    w = work(1, [author(1), author(2)])
+    w["authorships"][0]["institutions"] = ["Uni Example", {"id": "https://openalex.org/W5", "display_name": "Uni"},
+                                           {"id": "https://openalex.org/I7", "display_name": 7}, {"lineage": []},
+                                           {"id": "https://openalex.org/I8", "display_name": "Uni Eight"}]
+    w["authorships"][1]["institutions"] = {"id": "https://openalex.org/I9"}
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    first, second = parsed.record["authorships"]
+    assert first["institutions"] == [
+        {"openalex_id": None, "display_name": "Uni", "ror": None, "country_code": None},
+        {"openalex_id": "I8", "display_name": "Uni Eight", "ror": None, "country_code": None},
+    ]
+    assert second["institutions"] == []
+    assert parsed.warnings == (
+        "authorships[1].institutions[1]: not an OpenAlex institution (Expected `object`, got `str`); left out",
+        "authorships[1].institutions[2].id: 'https://openalex.org/W5' is not an OpenAlex institution id; left out",
+        "authorships[1].institutions[3]: not an OpenAlex institution (Expected `str | null`, got `int` - at "
+        "`$.display_name`); left out",
+        "authorships[2].institutions: expected a list, got dict; left out",
+    )
+
+
+def test_an_author_of_another_shape_loses_that_authorship_only():
+    w = work(1, [author(1), author(2), author(3)])
+    w["authorships"][0]["author"] = "Ana Silva"
+    w["authorships"][1]["author"]["id"] = "https://openalex.org/W2"
+    w["authorships"][2]["author"]["orcid"] = 12
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert [(a["openalex_id"], a["orcid"]) for a in parsed.record["authorships"]] == [("A3", None)]
+    assert parsed.warnings == (
+        "authorships[1].author: expected an object, got str; authorship left out",
+        "authorships[2].author.id: 'https://openalex.org/W2' is not an OpenAlex author id; authorship left out",
+        "authorships[3].author.orcid: 12 is not a valid ORCID iD; left out",
+    )
+
+
+def test_an_author_listed_twice_is_one_authorship_with_what_both_say():
+    orcid = "https://orcid.org/0000-0002-1825-0097"
+    w = work(1, [author(1), author(2), author(1, orcid=orcid)],
+             institutions=[[institution(1)], [], [institution(2)]])
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert [a["openalex_id"] for a in parsed.record["authorships"]] == ["A1", "A2"]
+    first = parsed.record["authorships"][0]
+    assert first["orcid"] == "0000-0002-1825-0097"
+    assert [i["openalex_id"] for i in first["institutions"]] == ["I1", "I2"]
+    assert parsed.warnings == ("authorships[3].author.id: A1 is listed already at authorships[1]; merged into it",)
+
+
+def test_a_work_with_5000_authors_imports_whole():
+    w = work(1, [author(n) for n in range(1, 5_001)])
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert len(parsed.record["authorships"]) == 5_000 and parsed.warnings == ()
+
+
+def test_above_10000_authors_the_first_10000_are_kept_with_a_warning():
+    w = work(1, [author(n) for n in range(1, 10_003)])
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert len(parsed.record["authorships"]) == 10_000
+    assert parsed.warnings == ("authorships: 10,002 listed; the first 10,000 kept",)
+
+
+def test_a_record_without_an_id_is_skipped_with_the_reason():
+    w = work(1, [author(1)])
+    del w["id"]
+    [parsed] = parse_bytes(json.dumps(w).encode())
+    assert parsed.record is None and "missing required field `id`" in parsed.error
+
+
+def test_a_body_that_is_not_utf8_is_unreadable_and_says_where():
+    data = json.dumps(work(1, [author(1)])).encode() + b"\n" + b'{"id": "W2", "title": "Caf\xe9"}\n'
+    with pytest.raises(UnreadableFileError, match=r"^the input is not UTF-8: byte 0xe9 at line 2, column 27$"):
+        list(parse_bytes(data))
+
+
+def test_a_line_that_is_not_utf8_is_malformed_and_the_rest_of_the_file_reads(tmp_path):
+    path = tmp_path / "works.jsonl"
+    path.write_bytes(b'{"id": "W2", "title": "Caf\xe9"}\n' + json.dumps(work(1, [author(1)])).encode() + b"\n")
+    parsed = read(path)
+    assert (parsed[0].where, parsed[0].error) == ("line 1", "not UTF-8: byte 0xe9 at column 27")
+    assert parsed[1].record["openalex_id"] == "W1"
