@@ -164,6 +164,26 @@ def limit(state: State, what: str, scope: str, key: str, *, count: bool = True) 
     (limiter.hit if count else limiter.check)(f"{what}:{scope}:{key}", scaled, window, what)
 
 
+def mail_after_answering(request: Request, state: State, email: str, per_address: str, codes: str,
+                         mail: Callable[[str], None], answer: str) -> Response[AcceptedOut]:
+    """A code mailed on request (confirmation, password reset): a flood or a malformed address is
+    refused now; the code is made and mailed after the response, so the answer reads the same, and
+    takes as long, whether or not the address has an account (or the mail server answers)."""
+    limit(state, per_address, "address", client_address(request))
+    account_key = state.services.vault.email_key(email.strip().lower())
+    limit(state, codes, "account", account_key)
+    limit(state, f"{codes} a day", "account", account_key)
+    normalise_email(email)
+
+    async def after_answering() -> None:
+        try:
+            await anyio.to_thread.run_sync(mail, email)
+        except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
+            log.warning("a code could not be mailed (%s)", codes, exc_info=True)
+
+    return Response(AcceptedOut(answer), status_code=202, background=BackgroundTask(after_answering))
+
+
 def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
     settings = state.services.settings
     return TokensOut(
@@ -229,22 +249,9 @@ class AccountsController(Controller):
     @post("/confirm/resend", summary="Mail a new confirmation code", opt=PUBLIC, sync_to_thread=True,
           status_code=202)
     def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> Response[AcceptedOut]:
-        limit(state, "confirmation attempts", "address", client_address(request))
-        account_key = state.services.vault.email_key(data.email.strip().lower())
-        limit(state, "confirmation codes", "account", account_key)
-        limit(state, "confirmation codes a day", "account", account_key)
-        normalise_email(data.email)  # a malformed address is refused now; the rest happens after the answer
-
-        async def resend_after_answering() -> None:
-            # After the response: the answer takes as long, and reads the same, whether or not
-            # the address has an unconfirmed account (or the mail server answers).
-            try:
-                await anyio.to_thread.run_sync(state.services.accounts.resend_code, data.email)
-            except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
-                log.warning("a confirmation code could not be resent", exc_info=True)
-
-        return Response(AcceptedOut("if the address has an unconfirmed account, a new code is on its way to it"),
-                        status_code=202, background=BackgroundTask(resend_after_answering))
+        return mail_after_answering(request, state, data.email, "confirmation attempts", "confirmation codes",
+                                    state.services.accounts.resend_code,
+                                    "if the address has an unconfirmed account, a new code is on its way to it")
 
 
 class AuthController(Controller):
@@ -266,22 +273,9 @@ class AuthController(Controller):
           sync_to_thread=True, status_code=202)
     def ask_password_reset(self, request: Request, state: State, data: JSONBody[AskPasswordReset]
                            ) -> Response[AcceptedOut]:
-        limit(state, "password reset requests", "address", client_address(request))
-        account_key = state.services.vault.email_key(data.email.strip().lower())
-        limit(state, "password reset codes", "account", account_key)
-        limit(state, "password reset codes a day", "account", account_key)
-        normalise_email(data.email)  # a malformed address is refused now; the rest happens after the answer
-
-        async def mail_after_answering() -> None:
-            # After the response, as for confirmation codes: the same answer, as fast, whether or
-            # not the address has an account.
-            try:
-                await anyio.to_thread.run_sync(state.services.accounts.request_password_reset, data.email)
-            except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
-                log.warning("a password reset code could not be mailed", exc_info=True)
-
-        return Response(AcceptedOut("if the address has a confirmed account, a reset code is on its way to it"),
-                        status_code=202, background=BackgroundTask(mail_after_answering))
+        return mail_after_answering(request, state, data.email, "password reset requests", "password reset codes",
+                                    state.services.accounts.request_password_reset,
+                                    "if the address has a confirmed account, a reset code is on its way to it")
 
     @post("/password-reset/confirm", summary="Set a new password with the mailed reset code; every session ends",
           opt=PUBLIC, status_code=204)
