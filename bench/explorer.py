@@ -6,7 +6,8 @@ Works have 1 to 6 authors (1 in 100 a consortium of 150), drawn so that a few au
 hundreds of works; topics and institutions are skewed the same way (the first topic is on about
 a third of the works; most authors sit at a few institutions); names carry accents. Each route
 is read with ids drawn as clicks would land: works uniformly, topics and institutions (and the
-baseline's researchers) in proportion to how often the works name them, so the heaviest ones are
+baseline's researchers, and theirs for the existing paged route /researchers/{id}/works, shown
+for comparison) in proportion to how often the works name them, so the heaviest ones are
 read most. wrk, one API process, one run per route after the baseline.
 """
 
@@ -98,6 +99,8 @@ def bench_explorer(args: argparse.Namespace) -> None:
               f"{max(len(s) for s in institution_researchers.values()):,} researchers")
         routes = {
             "/researchers/{id} (baseline)": [f"/researchers/{rng.choice(researcher_hits)}" for _ in range(5000)],
+            "/researchers/{id}/works (existing)": [f"/researchers/{rng.choice(researcher_hits)}/works"
+                                                   for _ in range(5000)],
             "/works/{id}": [f"/works/W{rng.randint(1, args.works)}" for _ in range(5000)],
             "/topics/{id}": [f"/topics/{rng.choice(topic_hits)}" for _ in range(5000)],
             "/topics/{id}/researchers": [f"/topics/{rng.choice(topic_hits)}/researchers" for _ in range(5000)],
@@ -110,7 +113,7 @@ def bench_explorer(args: argparse.Namespace) -> None:
         script = Path(__file__).resolve().parent / "profile_paths.lua"
         print(f"reads, wrk -t1 -c{args.connections} {args.seconds}s each, one API process, ids weighted as clicks land "
               f"(lists: first page of 20):")
-        print(f"{'route':<34} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs profile':>10} {'non-2xx':>8}")
+        print(f"{'route':<36} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs profile':>10} {'non-2xx':>8}")
         with serving(env) as base:
             baseline = None
             for label, paths in routes.items():
@@ -118,7 +121,7 @@ def bench_explorer(args: argparse.Namespace) -> None:
                 paths_file.write_text("\n".join(paths) + "\n")
                 r = wrk(base + "/", args.seconds, args.connections, script, paths_file)
                 baseline = baseline or r
-                print(f"{label:<34} {r['rps']:>9,.0f} {r['p50']:>9} {r['p99']:>9} "
+                print(f"{label:<36} {r['rps']:>9,.0f} {r['p50']:>9} {r['p99']:>9} "
                       f"{r['rps'] / baseline['rps']:>10.0%} {r['non2xx']:>8}")
 
 
