@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -245,11 +246,9 @@ def test_after_a_replay_the_routes_answer_the_same(client, settings):
         replay(rebuilder, ["profiles"])
     finally:
         rebuilder.close()
-    for _ in range(300):
+    for _ in range(300):  # the API looks at the versions table every second
         if api.version_of("profiles") == 2:
             break
-        import time
-
         time.sleep(0.05)
     assert api.version_of("profiles") == 2
     settle(client)
