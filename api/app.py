@@ -21,6 +21,7 @@ from api.accounts import AccountsController, AuthController, MeController
 from api.auth import SessionGate, make_jwt_auth
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
+from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
 from api.follows import FollowsController
 from api.history import HistoryController
@@ -135,6 +136,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         InvitationsController,
         ConversationsController,
         TrustController,
+        WorksController,
+        TopicsController,
+        InstitutionsController,
         HistoryController,
         NotificationsController,
         make_import_handler(settings.import_max_bytes),

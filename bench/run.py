@@ -10,6 +10,7 @@
     python -m bench.run timetravel                    profile and trust as_of, record with 10,000 events
     python -m bench.run replay                        full replay of 1,000,000 events vs reading them raw
     python -m bench.run ingest [--works 5000]         an OpenAlex snapshot to right profiles vs gunzip + parse
+    python -m bench.run explorer                      works, topics, institutions routes vs the profile read
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -570,13 +571,14 @@ def main() -> None:
     follows.add_argument("--api-processes", type=int, default=2)
     follows.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                          help="run the projections worker during the flood (default: yes)")
-    from bench import ingest, replay, timetravel  # (they import this module: PgSchema, serving)
+    from bench import explorer, ingest, replay, timetravel  # (they import this module: PgSchema, serving)
 
-    timetravel.add_parser(sub)
-    replay.add_parser(sub)
-    ingest.add_parser(sub)
+    for bench in (timetravel, replay, ingest, explorer):
+        bench.add_parser(sub)
     args = parser.parse_args()
-    {"ingest": ingest.bench_ingest, "timetravel": timetravel.bench_timetravel, "replay": replay.bench_replay, "import": bench_import, "reads": bench_reads, "logins": bench_logins, "follows": bench_follows,
+    {"ingest": ingest.bench_ingest, "explorer": explorer.bench_explorer, "timetravel": timetravel.bench_timetravel,
+     "replay": replay.bench_replay, "import": bench_import, "reads": bench_reads, "logins": bench_logins,
+     "follows": bench_follows,
      "graph": bench_graph, "relay": bench_relay, "lag": bench_lag}[args.bench](args)
 
 

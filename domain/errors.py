@@ -35,6 +35,16 @@ class WorkNotFoundError(NotFoundError):
         super().__init__(f"no work with id {work_id!r}")
 
 
+class TopicNotFoundError(NotFoundError):
+    def __init__(self, topic_id: str) -> None:
+        super().__init__(f"no work on record has topic {topic_id!r}")
+
+
+class InstitutionNotFoundError(NotFoundError):
+    def __init__(self, institution_id: str) -> None:
+        super().__init__(f"no work on record names institution {institution_id!r}")
+
+
 class UnauthorizedError(DomainError):
     """The caller did not prove who they are (bad credentials or token)."""
 

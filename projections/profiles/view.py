@@ -163,15 +163,20 @@ class Deltas:
 class ProfilesView(SqlView):
     """Tables: researchers (identity and the facts kept per record), names (search keys), works,
     authorships (researcher x work), topics (names), tallies (researcher x topic), pairs
-    (co-authors, each pair once, a < b), places (researcher x institution), ownership (from
-    claims), owners (account names), docs (encoded profiles, numbered by a view-wide sequence)."""
+    (co-authors, each pair once, a < b), places (researcher x institution), topic_works and
+    institution_works (which works carry a topic or an OpenAlex institution: the explorer's
+    lists), ownership (from claims), owners (account names), docs (encoded profiles, numbered by
+    a view-wide sequence)."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "ownership", "owners", "docs", "seq", "new_works", "new_topics", "new_pairs")
+              "topic_works", "institution_works", "ownership", "owners", "docs", "seq", "new_works",
+              "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
     SQLITE_PREFIX = "profiles"
-    SCHEMA_VERSION = 2  # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works
+    # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
+    # 3: topic_works and institution_works, filled from every work (the explorer routes).
+    SCHEMA_VERSION = 3
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -206,6 +211,16 @@ class ProfilesView(SqlView):
             f" institution TEXT NOT NULL, works {i} NOT NULL, first_year INTEGER, last_year INTEGER,"
             " PRIMARY KEY (researcher_id, place))",
             "CREATE INDEX IF NOT EXISTS {places}_place ON {places} (place, works)",
+            # Each work under each of its topics and OpenAlex institutions, newest first by index.
+            "CREATE TABLE IF NOT EXISTS {topic_works} (topic_id TEXT NOT NULL, work_id TEXT NOT NULL,"
+            " sort_key TEXT NOT NULL, PRIMARY KEY (topic_id, work_id))",
+            "CREATE INDEX IF NOT EXISTS {topic_works}_newest ON {topic_works} (topic_id, sort_key, work_id)",
+            "CREATE INDEX IF NOT EXISTS {topic_works}_work ON {topic_works} (work_id)",
+            "CREATE TABLE IF NOT EXISTS {institution_works} (institution_id TEXT NOT NULL, work_id TEXT NOT NULL,"
+            " sort_key TEXT NOT NULL, PRIMARY KEY (institution_id, work_id))",
+            "CREATE INDEX IF NOT EXISTS {institution_works}_newest ON {institution_works}"
+            " (institution_id, sort_key, work_id)",
+            "CREATE INDEX IF NOT EXISTS {institution_works}_work ON {institution_works} (work_id)",
             # What claims decided: one row per claimed-at-least-once record.
             "CREATE TABLE IF NOT EXISTS {ownership} (record_id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
             " owner_id TEXT, level TEXT, disputed INTEGER NOT NULL)",
@@ -282,6 +297,7 @@ class ProfilesView(SqlView):
               a["orcid"], to_json(a["institutions"][0]) if a["institutions"] else None)
              for wid, w in works.items() for rid, a in listings(w.new).items()],
         )
+        self._index_works(c, works)
         deltas = Deltas()
         new = [wid for wid, w in works.items() if w.old is None]
         for w in works.values():
@@ -297,6 +313,24 @@ class ProfilesView(SqlView):
         self._apply_places(c, deltas)
         self._apply_identity(c, deltas, close)
         return touched
+
+    def _index_works(self, c: Any, works: dict[str, WorkChange]) -> None:
+        """Each work under its topics and its authors' OpenAlex institutions (an author listed
+        twice: the first listing, as the places count it), as the batch leaves it."""
+        changed = [wid for wid, w in works.items() if w.old is not None]
+        self._rows_in(c, "DELETE FROM {topic_works} WHERE {in}", "work_id", changed)
+        self._rows_in(c, "DELETE FROM {institution_works} WHERE {in}", "work_id", changed)
+        topics = {(t["openalex_id"], wid, w.sort_key) for wid, w in works.items() for t in w.new["topics"]}
+        places = {(i["openalex_id"], wid, w.sort_key) for wid, w in works.items()
+                  for a in listings(w.new).values() for i in a["institutions"] if i.get("openalex_id")}
+        if topics:
+            self._many(c, "INSERT INTO {topic_works} (topic_id, work_id, sort_key)"
+                          " SELECT topic_id, work_id, sort_key FROM {rows}",
+                       "topic_id text, work_id text, sort_key text", sorted(topics))
+        if places:
+            self._many(c, "INSERT INTO {institution_works} (institution_id, work_id, sort_key)"
+                          " SELECT institution_id, work_id, sort_key FROM {rows}",
+                       "institution_id text, work_id text, sort_key text", sorted(places))
 
     def _count_new_works(self, c: Any, new: list[str], topics: dict[str, list[dict[str, Any]]],
                          close: dict[str, int]) -> None:
@@ -793,6 +827,91 @@ class ProfilesView(SqlView):
             [*params, limit],
         )
         return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
+
+    # -- the explorer: works, topics and institutions with their researchers and works -----------
+
+    def work(self, work_id: str) -> dict[str, Any] | None:
+        """A work's fields as the catalogue last gave them (authorships with their institutions)."""
+        rows = self._query("SELECT fields FROM {works} WHERE id = %s", (work_id,))
+        return json.loads(rows[0]["fields"]) if rows else None
+
+    def topic(self, topic_id: str) -> dict[str, Any] | None:
+        """A topic some work carries now: its name, its works and researchers (None: no work does)."""
+        rows = self._query(
+            "SELECT (SELECT display_name FROM {topics} WHERE id = %s) AS display_name,"
+            " (SELECT COUNT(*) FROM {topic_works} WHERE topic_id = %s) AS works,"
+            " (SELECT COUNT(*) FROM {tallies} WHERE topic_id = %s) AS researchers",
+            (topic_id, topic_id, topic_id))
+        return dict(rows[0]) if rows and rows[0]["works"] else None
+
+    def institution(self, institution_id: str) -> dict[str, Any] | None:
+        """An OpenAlex institution some work names now, as the newest such work gives it, with
+        its works and researchers (None: no work names it)."""
+        rows = self._query(
+            "SELECT w.fields, (SELECT COUNT(*) FROM {institution_works} WHERE institution_id = %s) AS works,"
+            " (SELECT COUNT(*) FROM {places} WHERE place = %s) AS researchers"
+            " FROM {works} w WHERE w.id = (SELECT work_id FROM {institution_works} WHERE institution_id = %s"
+            " ORDER BY sort_key DESC, work_id DESC LIMIT 1)",
+            (institution_id, institution_id, institution_id))
+        if not rows:
+            return None
+        fields = json.loads(rows[0]["fields"])
+        given = next(i for a in fields["authorships"] for i in a["institutions"]
+                     if i.get("openalex_id") == institution_id)
+        return {**given, "works": rows[0]["works"], "researchers": rows[0]["researchers"]}
+
+    def _works_under(self, table: str, column: str, key: str, after: tuple[str, str] | None,
+                     limit: int) -> list[tuple[str, str, bytes]]:
+        where, params = f"x.{column} = %s", [key]
+        if after is not None:
+            where += " AND (x.sort_key < %s OR (x.sort_key = %s AND x.work_id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query(
+            f"SELECT x.sort_key, x.work_id, w.doc FROM {{{table}}} x JOIN {{works}} w ON w.id = x.work_id"
+            " WHERE " + where + " ORDER BY x.sort_key DESC, x.work_id DESC LIMIT %s",
+            [*params, limit],
+        )
+        return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
+
+    def works_on_topic(self, topic_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
+        """Works carrying a topic, newest first, after a cursor (sort key, work id)."""
+        return self._works_under("topic_works", "topic_id", topic_id, after, limit)
+
+    def works_at_institution(self, institution_id: str, after: tuple[str, str] | None,
+                             limit: int) -> list[tuple[str, str, bytes]]:
+        """Works naming an institution for one of their authors, newest first, after a cursor."""
+        return self._works_under("institution_works", "institution_id", institution_id, after, limit)
+
+    def _researchers_under(self, sql: str, key: str, after: tuple[int, str, str] | None,
+                           limit: int) -> list[dict[str, Any]]:
+        name = "r.name_key" + self.binary_collation  # code point order, whatever the database's locale
+        where, params = "", [key]
+        if after is not None:
+            where = (f" AND (x.works < %s OR (x.works = %s AND ({name} > %s"
+                     f" OR ({name} = %s AND r.id > %s))))")
+            params += [after[0], after[0], after[1], after[1], after[2]]
+        rows = self._query(sql.replace("{where}", where) + f" ORDER BY x.works DESC, {name}, r.id LIMIT %s",
+                           [*params, limit])
+        return [dict(row) for row in rows]
+
+    def researchers_on_topic(self, topic_id: str, after: tuple[int, str, str] | None,
+                             limit: int) -> list[dict[str, Any]]:
+        """Researchers with works on a topic: most such works first, then by name (accents and case
+        ignored, as search orders them), after a cursor (works, name key, id)."""
+        return self._researchers_under(
+            "SELECT r.id, r.openalex_id, r.display_name, r.name_key, r.works AS works_count, x.works"
+            " FROM {tallies} x JOIN {researchers} r ON r.id = x.researcher_id WHERE x.topic_id = %s{where}",
+            topic_id, after, limit)
+
+    def researchers_at_institution(self, institution_id: str, after: tuple[int, str, str] | None,
+                                   limit: int) -> list[dict[str, Any]]:
+        """Researchers with works naming an institution for them: most such works first, then by
+        name, with the first and last year, after a cursor (works, name key, id)."""
+        return self._researchers_under(
+            "SELECT r.id, r.openalex_id, r.display_name, r.name_key, r.works AS works_count, x.works,"
+            " x.first_year, x.last_year FROM {places} x JOIN {researchers} r ON r.id = x.researcher_id"
+            " WHERE x.place = %s{where}",
+            institution_id, after, limit)
 
     def docs_between(self, after: int, upto: int) -> list[tuple[str, bytes, int]]:
         """Profiles last rewritten by the batches numbered after `after` up to `upto`."""
