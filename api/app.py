@@ -64,7 +64,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         health = None
         if settings.is_postgres:
             conninfo = postgres_conninfo(settings.store_env)
-            health = app.state.store_health = StoreHealth(lambda: psycopg.connect(conninfo, connect_timeout=2).close())
+            health = app.state.store_health = StoreHealth(lambda: psycopg.connect(conninfo, connect_timeout=2).close(),
+                                                            on_back=svc.refresh_pools)
             health.start()
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)

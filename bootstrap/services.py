@@ -186,6 +186,7 @@ class Services:
             # Every business area's application (bootstrap/registry.py), by name and as an attribute.
             self.applications: dict[str, Any] = {}
             self.log_watch = LogWatch()  # wakes the readers of a log when it records events
+            self.log_watch.on_reconnect = self.refresh_pools
             for area in AREAS:
                 app = self.applications[area.name] = area.build(self, store_env(settings, area.name))
                 setattr(self, area.attribute, app)
@@ -305,12 +306,34 @@ class Services:
     def watch_log(self, application: str, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` when `application` records events (here at once; from other processes
         through LISTEN/NOTIFY on PostgreSQL). Returns the way to stop."""
+        self.watch_store()
+        return self.log_watch.watch(application, wake)
+
+    def watch_store(self) -> None:
+        """Keep the log watch's connection open (PostgreSQL) even with nobody to wake, so that
+        pooled connections are refreshed as soon as the server is back (refresh_pools)."""
         with self._lifecycle:
             if not self._log_watch_started and self.settings.is_postgres:
                 channels = {app.recorder.channel_name: name for name, app in self.applications.items()}
                 self.log_watch.listen(postgres_conninfo(self.settings.store_env), channels)
             self._log_watch_started = True
-        return self.log_watch.watch(application, wake)
+
+    def refresh_pools(self) -> None:
+        """After PostgreSQL restarted: check every pooled connection now and replace the dead ones.
+        Otherwise each checkout that meets a dead connection (pre-ping) sleeps psycopg_pool's
+        back-off, a second and doubling, before the next one: a few seconds per pool."""
+        if not self.settings.is_postgres:
+            return
+        pools = [getattr(getattr(app.factory, "datastore", None), "pool", None) for app in self.applications.values()]
+        pools += [getattr(getattr(f, "datastore", None), "pool", None) for f in list(self._factories.values())]
+        pools.append(getattr(self.sql, "pool", None))
+        for pool in pools:
+            if pool is None:
+                continue
+            try:
+                pool.check()
+            except Exception:  # noqa: BLE001 - the server went away again: pre-ping still guards each checkout
+                log.warning("refreshing a connection pool failed", exc_info=True)
 
     def _start(self, runner: Any) -> None:
         """Run it in its thread, woken when a log it reads records events."""

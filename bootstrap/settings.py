@@ -43,6 +43,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
+    "PEERLEDGER_EXPIRE_INTERVAL": ("60", "seconds between `peerledger worker expire`'s passes"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
     "PEERLEDGER_METRICS_PORT": ("0", "workers serve GET /metrics on this port (0: not at all)"),
     "PEERLEDGER_METRICS_HOST": ("127.0.0.1", "address the workers' /metrics listens on"),
@@ -100,6 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
     profile_cache_entries: int = 100_000
+    expire_interval: float = 60.0
     log_level: str = "INFO"
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -223,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),
             profile_cache_entries=integer("PEERLEDGER_PROFILE_CACHE_ENTRIES", 0, 50_000_000),
+            expire_interval=number("PEERLEDGER_EXPIRE_INTERVAL", 86_400),
             log_level=get("PEERLEDGER_LOG_LEVEL").upper(),
             metrics_port=integer("PEERLEDGER_METRICS_PORT", 0, 65535),
             metrics_host=get("PEERLEDGER_METRICS_HOST"),
