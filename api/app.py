@@ -85,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                     "follower_counts": ("followers", lambda view: FollowerCounts(
                         view, refresh_seconds=settings.cache_refresh_seconds))}
         for attr, (projection, make) in replicas.items():
-            replica = make(getattr(svc, f"{projection}_view"))
+            replica = make(svc.read_view(projection))  # the standby's, if there is one
             await anyio.to_thread.run_sync(replica.start)
             setattr(app.state, attr, replica)
 

@@ -47,6 +47,7 @@ from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_con
 from adapters.logwatch import LogWatch
 from adapters.vault import SqlVault
 from bootstrap.registry import AREAS, POSTGRES, PROJECTIONS, READ_MODEL, READS, SQLITE, VIEW_CLASSES
+from bootstrap.standby import StandbyReads
 from bootstrap.versions import ProjectionVersions, postgres_fence, version_prefix
 
 log = logging.getLogger("peerledger.versions")
@@ -201,6 +202,8 @@ class Services:
             if self.outdated and not allow_outdated:
                 self._close_stores()
                 raise OutdatedReadModelsError(self.outdated)
+            # Public reads from a hot standby, if there is one (bootstrap/standby.py).
+            self.standby = StandbyReads(settings, store_env, self._open) if settings.read_postgres_host else None
             self._runners = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             # In this order: trust, last, reads the profile documents and follower counts.
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
@@ -241,6 +244,12 @@ class Services:
     @property
     def trust_runner(self) -> TrustRunner:
         return self._runners["trust"][0]
+
+    def read_view(self, projection: str) -> Any:
+        """The view public reads use: the standby's, if there is one, else the primary's."""
+        if self.standby is not None and projection in self.standby.views:
+            return self.standby.views[projection]
+        return getattr(self, f"{projection}_view")
 
     def version_of(self, projection: str) -> int:
         """The version of the projection's read model this process reads."""
@@ -470,6 +479,8 @@ class Services:
         for runner in [*self.runners, *running]:
             self._stop(runner)
         self.log_watch.close()
+        if self.standby is not None:
+            self.standby.close()
         self._close_stores()
 
     def _close_stores(self) -> None:

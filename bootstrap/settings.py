@@ -51,6 +51,9 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_NATS_STREAM": ("PEERLEDGER", "the JetStream stream the relay publishes every event to"),
     "PEERLEDGER_NATS_SUBJECT_PREFIX": ("peerledger", "subjects are <prefix>.<area>.<Aggregate>.<Event>"),
     "PEERLEDGER_NATS_REPLICAS": ("1", "copies of the stream in a NATS cluster (3 in production; 1 for one server)"),
+    "PEERLEDGER_READ_POSTGRES_HOST": ("", "a PostgreSQL hot standby that serves profile, follower, trust and graph reads (empty: the primary)"),
+    "PEERLEDGER_READ_POSTGRES_PORT": ("5432", "the standby's port (database, user and password are the primary's)"),
+    "PEERLEDGER_READ_MAX_WAIT": ("1", "seconds a read that must see a write waits for the standby to replay it before reading the primary"),
     "PERSISTENCE_MODULE": (
         "eventsourcing.sqlite",
         "eventsourcing's store: eventsourcing.sqlite (embedded) or eventsourcing.postgres",
@@ -109,6 +112,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_stream: str = "PEERLEDGER"
     nats_subject_prefix: str = "peerledger"
     nats_replicas: int = 1
+    read_postgres_host: str = ""
+    read_postgres_port: int = 5432
+    read_max_wait: float = 1.0
     # eventsourcing's variables, passed through to the applications and views untouched.
     store_env: dict[str, str] = {}
 
@@ -233,5 +239,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             nats_stream=token("PEERLEDGER_NATS_STREAM"),
             nats_subject_prefix=token("PEERLEDGER_NATS_SUBJECT_PREFIX"),
             nats_replicas=integer("PEERLEDGER_NATS_REPLICAS", 1, 5),
+            read_postgres_host=env.get("PEERLEDGER_READ_POSTGRES_HOST", "").strip() if module == "eventsourcing.postgres" else "",
+            read_postgres_port=integer("PEERLEDGER_READ_POSTGRES_PORT", 1, 65535),
+            read_max_wait=number("PEERLEDGER_READ_MAX_WAIT"),
             store_env=store_env,
         )
