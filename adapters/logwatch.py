@@ -29,6 +29,9 @@ class LogWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listening = False  # a LISTEN connection is open (PostgreSQL)
+        # Called when the LISTEN connection is back after being lost: the server restarted, and
+        # pooled connections elsewhere in the process are dead too.
+        self.on_reconnect: Callable[[], None] | None = None
 
     def watch(self, application: str, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` whenever `application` records events; returns the way to stop."""
@@ -77,11 +80,18 @@ class LogWatch:
             self._thread.join(timeout=5)
 
     def _listen(self, conninfo: str, channels: dict[str, str]) -> None:
+        lost = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
                     for channel in channels:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    if lost and self.on_reconnect is not None:
+                        try:
+                            self.on_reconnect()
+                        except Exception:  # noqa: BLE001 - a hook's trouble must not stop the watch
+                            log.exception("after reconnecting")
+                    lost = False
                     # Whatever was recorded while the connection was away: everyone reads again.
                     self._wake_all(channels.values())
                     self.listening = True
@@ -93,7 +103,7 @@ class LogWatch:
             except psycopg.Error as e:
                 if self.listening or not self._stop.is_set():
                     log.warning("LISTEN connection lost (%s); readers poll until it is back", e)
-                self.listening = False
+                self.listening, lost = False, True
                 self._stop.wait(1.0)
         self.listening = False
 

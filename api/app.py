@@ -65,7 +65,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         health = None
         if settings.is_postgres:
             conninfo = postgres_conninfo(settings.store_env)
-            health = app.state.store_health = StoreHealth(lambda: psycopg.connect(conninfo, connect_timeout=2).close())
+            health = app.state.store_health = StoreHealth(lambda: psycopg.connect(conninfo, connect_timeout=2).close(),
+                                                            on_back=svc.refresh_pools)
             health.start()
         if owned and settings.demo_data:
             summary = await anyio.to_thread.run_sync(load_demo_data, svc.catalogue)
@@ -85,7 +86,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                     "follower_counts": ("followers", lambda view: FollowerCounts(
                         view, refresh_seconds=settings.cache_refresh_seconds))}
         for attr, (projection, make) in replicas.items():
-            replica = make(getattr(svc, f"{projection}_view"))
+            replica = make(svc.read_view(projection))  # the standby's, if there is one
             await anyio.to_thread.run_sync(replica.start)
             setattr(app.state, attr, replica)
 

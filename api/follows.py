@@ -124,10 +124,10 @@ class FollowsController(Controller):
     def followers(self, request: Request, state: State, researcher_id: FromPath[str], limit: Limit = 20,
                   cursor: Cursor = None) -> FollowerPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
-        view = state.services.profiles_view
+        view = state.services.read_view("profiles")
         internal_id = resolve_researcher(view, researcher_id)
         after = decode_cursor(cursor, 2) if cursor else None
-        rows = state.services.followers_view.followers_of(internal_id, after, limit + 1)
+        rows = state.services.read_view("followers").followers_of(internal_id, after, limit + 1)
         names = view.owner_names([a for _, a in rows[:limit]])
         next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
         return FollowerPageOut([FollowerOut(names.get(a), since) for since, a in rows[:limit]], next_cursor)

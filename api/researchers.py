@@ -24,6 +24,7 @@ from projections.profiles.documents import ProfileOut, ResearcherPageOut, WorkPa
 from projections.profiles.build import name_key
 from projections.profiles.view import ProfilesView
 from adapters.openalex import MalformedRecordError, normalise_orcid
+from bootstrap.standby import primary_position
 from operations.timetravel import PastProfile, profile_at
 
 JSON = "application/json"
@@ -165,36 +166,52 @@ class ResearchersController(Controller):
                                             "ask with one of them")
                 _, past = await anyio.to_thread.run_sync(past_profile, state, researcher_id, as_of)
                 return Response(profile_body(past.doc, (past.followers, past.verified_followers)), media_type=JSON)
-            await self._catch_up(state, request.query_params.get("consistent_with"))
+            from_primary = await self._catch_up(state, request.query_params.get("consistent_with"))
+        else:
+            from_primary = False
         internal_id, orcid = parse_researcher_id(researcher_id)
         doc = state.profile_cache.get(internal_id) if internal_id is not None else None
         if doc is None:
             internal_id, doc = await anyio.to_thread.run_sync(
                 self._load_profile, state, internal_id, orcid, researcher_id
             )
+        counts = state.follower_counts.get(internal_id)
+        if from_primary:  # the standby has not replayed the follow yet: this count from the primary
+            counts = (await anyio.to_thread.run_sync(state.services.followers_view.counts_of, [internal_id])
+                      ).get(internal_id, (0, 0))
         follows = None
-        if reader is not None:  # a signed-in reader sees whether they follow
+        # A signed-in reader sees whether they follow: their own writes, read from the primary.
+        if reader is not None:
             follows = await anyio.to_thread.run_sync(
                 state.services.followers_view.follows, internal_id, str(reader.account_id)
             )
-        return Response(profile_body(doc, state.follower_counts.get(internal_id), follows), media_type=JSON)
+        return Response(profile_body(doc, counts, follows), media_type=JSON)
 
     @staticmethod
-    async def _catch_up(state: State, position: str | None) -> None:
-        """Read-your-writes: wait (at most 2 s) until follows up to `position` are counted."""
+    async def _catch_up(state: State, position: str | None) -> bool:
+        """Read-your-writes: wait (at most 2 s) until follows up to `position` are counted. With a
+        standby, then until it has replayed the primary's WAL as it is once they are (at most
+        PEERLEDGER_READ_MAX_WAIT); True if it has not, and the counts must be read from the primary."""
         if position is None:
-            return
+            return False
         if not (position.isascii() and position.isdigit()) or len(position) > 18:
             raise ProblemError(400, "consistent_with is the position a follow or unfollow returned")
         runner = state.services.followers_runner
         head = await anyio.to_thread.run_sync(runner.head)
-        if await anyio.to_thread.run_sync(runner.wait, min(int(position), head), 2.0):
-            await anyio.to_thread.run_sync(state.follower_counts.refresh)
+        services = state.services
+        if not await anyio.to_thread.run_sync(runner.wait, min(int(position), head), 2.0):
+            return False
+        if services.standby is not None:
+            lsn = await anyio.to_thread.run_sync(primary_position, services.settings)
+            if not await anyio.to_thread.run_sync(services.standby.wait_for, lsn, services.settings.read_max_wait):
+                return True
+        await anyio.to_thread.run_sync(state.follower_counts.refresh)
+        return False
 
     @staticmethod
     def _load_profile(state: State, internal_id: str | None, orcid: str | None, asked: str) -> tuple[str, bytes]:
         if internal_id is None:
-            internal_id = state.services.profiles_view.researcher_id_for_orcid(orcid)
+            internal_id = state.services.read_view("profiles").researcher_id_for_orcid(orcid)
         doc = state.profile_cache.load(internal_id) if internal_id else None
         if doc is None:
             raise ResearcherNotFoundError(asked)
@@ -212,7 +229,7 @@ class ResearchersController(Controller):
         reject_unknown_query(request, {"q", "limit", "cursor"})
         reject_control_characters("q", q)
         after = decode_cursor(cursor, 2) if cursor else None
-        rows = state.services.profiles_view.search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
+        rows = state.services.read_view("profiles").search(name_key(q), after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         counts = state.follower_counts
         docs = [profile_body(doc, counts.get(rid)) for _, rid, doc in rows[:limit]]
@@ -224,7 +241,7 @@ class ResearchersController(Controller):
         self, request: Request, state: State, researcher_id: ResearcherIdParam, limit: Limit = 20, cursor: Cursor = None
     ) -> Response[WorkPageOut]:
         reject_unknown_query(request, {"limit", "cursor"})
-        view = state.services.profiles_view
+        view = state.services.read_view("profiles")
         internal_id = resolve_researcher(view, researcher_id)
         after = decode_cursor(cursor, 2) if cursor else None
         rows = view.works_of(internal_id, after, limit + 1)  # type: ignore[arg-type]

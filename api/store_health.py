@@ -26,8 +26,10 @@ UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "sh
 
 
 class StoreHealth:
-    def __init__(self, probe: Callable[[], None], interval: float = 1.0, failures_before_down: int = 2) -> None:
+    def __init__(self, probe: Callable[[], None], interval: float = 1.0, failures_before_down: int = 2,
+                 on_back: Callable[[], None] | None = None) -> None:
         self.probe = probe  # raises when the store does not answer
+        self.on_back = on_back  # called when it answers again (the pools' dead connections replaced)
         self.interval = interval
         self.failures_before_down = failures_before_down
         self.down = False
@@ -56,6 +58,11 @@ class StoreHealth:
             else:
                 if self.down:
                     log.warning("the store answers again")
+                    if self.on_back is not None:
+                        try:
+                            self.on_back()
+                        except Exception:  # noqa: BLE001 - each checkout is still pre-pinged
+                            log.exception("after the store came back")
                 self._failures, self.down = 0, False
 
 

@@ -140,7 +140,7 @@ def profile_doc(state: State, raw: str) -> tuple[str, bytes]:
     when it is cached); 404 if unknown."""
     internal_id, orcid = parse_researcher_id(raw)
     if internal_id is None:
-        internal_id = state.services.profiles_view.researcher_id_for_orcid(orcid)
+        internal_id = state.services.read_view("profiles").researcher_id_for_orcid(orcid)
     doc = None
     if internal_id is not None:
         doc = state.profile_cache.get(internal_id) or state.profile_cache.load(internal_id)
@@ -186,7 +186,7 @@ class TrustController(Controller):
                 cursor: Annotated[str | None, Parameter(pattern=r"^\d{1,9}$")] = None) -> HistoryOut:
         reject_unknown_query(request, {"order", "limit", "cursor"})
         internal_id, _ = profile_doc(state, researcher_id)
-        rows = state.services.trust_view.history(internal_id, int(cursor) if cursor else None, limit + 1,
+        rows = state.services.read_view("trust").history(internal_id, int(cursor) if cursor else None, limit + 1,
                                                  newest_first=order == "newest")
         next_cursor = str(rows[limit - 1]["number"]) if len(rows) > limit else None
         return HistoryOut([HistoryPointOut(r["number"], r["at"], r["score"], r["tier"], r["cause"])
@@ -206,7 +206,7 @@ class TrustController(Controller):
 
 def graph_out(state: State, researcher_id: str, depth: int) -> GraphOut:
     """The research graph around a researcher (GET /researchers/{id}/graph, and the profile page's picture)."""
-    view = state.services.profiles_view
+    view = state.services.read_view("profiles")
     internal_id, doc = profile_doc(state, researcher_id)
     topics = msgspec.json.decode(doc)["topics"]
     coauthors = view.coauthors([internal_id], GRAPH_COAUTHORS)

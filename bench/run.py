@@ -43,14 +43,16 @@ from bootstrap.services import Services
 from bootstrap.settings import Settings
 from tests.factories import author, institution, synthetic_works, work
 
+# The local server by default; POSTGRES_HOST/_PORT/_DBNAME point a run at another (a server of
+# the run's own when the shared one is short of connections).
 PG = {
-    "POSTGRES_HOST": "127.0.0.1",
-    "POSTGRES_PORT": "5432",
-    "POSTGRES_DBNAME": "test",
+    "POSTGRES_HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+    "POSTGRES_PORT": os.environ.get("POSTGRES_PORT", "5432"),
+    "POSTGRES_DBNAME": os.environ.get("POSTGRES_DBNAME", "test"),
     "POSTGRES_USER": "postgres",
     "POSTGRES_PASSWORD": "",
 }
-DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+DSN = f"host={PG['POSTGRES_HOST']} port={PG['POSTGRES_PORT']} dbname={PG['POSTGRES_DBNAME']} user=postgres"
 BENCH_SECRET = "bench-secret-key-0123456789abcdef-0123456789"
 
 
@@ -449,7 +451,7 @@ def pgbench_inserts(schema: str, seconds: int) -> float:
         script.flush()
         out = subprocess.run(
             ["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(seconds), "-f", script.name,
-             "-h", "127.0.0.1", "-U", "postgres", "test"],
+             "-h", PG["POSTGRES_HOST"], "-p", PG["POSTGRES_PORT"], "-U", "postgres", PG["POSTGRES_DBNAME"]],
             capture_output=True, text=True, check=True,
         ).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))

@@ -47,6 +47,7 @@ from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_con
 from adapters.logwatch import LogWatch
 from adapters.vault import SqlVault
 from bootstrap.registry import AREAS, POSTGRES, PROJECTIONS, READ_MODEL, READS, SQLITE, VIEW_CLASSES
+from bootstrap.standby import StandbyReads
 from bootstrap.versions import ProjectionVersions, postgres_fence, version_prefix
 
 log = logging.getLogger("peerledger.versions")
@@ -186,6 +187,7 @@ class Services:
             # Every business area's application (bootstrap/registry.py), by name and as an attribute.
             self.applications: dict[str, Any] = {}
             self.log_watch = LogWatch()  # wakes the readers of a log when it records events
+            self.log_watch.on_reconnect = self.refresh_pools
             for area in AREAS:
                 app = self.applications[area.name] = area.build(self, store_env(settings, area.name))
                 setattr(self, area.attribute, app)
@@ -200,6 +202,8 @@ class Services:
             if self.outdated and not allow_outdated:
                 self._close_stores()
                 raise OutdatedReadModelsError(self.outdated)
+            # Public reads from a hot standby, if there is one (bootstrap/standby.py).
+            self.standby = StandbyReads(settings, store_env, self._open) if settings.read_postgres_host else None
             self._runners = {name: self.runners_for(name, getattr(self, f"{name}_view")) for name in PROJECTIONS}
             # In this order: trust, last, reads the profile documents and follower counts.
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
@@ -240,6 +244,12 @@ class Services:
     @property
     def trust_runner(self) -> TrustRunner:
         return self._runners["trust"][0]
+
+    def read_view(self, projection: str) -> Any:
+        """The view public reads use: the standby's, if there is one, else the primary's."""
+        if self.standby is not None and projection in self.standby.views:
+            return self.standby.views[projection]
+        return getattr(self, f"{projection}_view")
 
     def version_of(self, projection: str) -> int:
         """The version of the projection's read model this process reads."""
@@ -305,12 +315,34 @@ class Services:
     def watch_log(self, application: str, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` when `application` records events (here at once; from other processes
         through LISTEN/NOTIFY on PostgreSQL). Returns the way to stop."""
+        self.watch_store()
+        return self.log_watch.watch(application, wake)
+
+    def watch_store(self) -> None:
+        """Keep the log watch's connection open (PostgreSQL) even with nobody to wake, so that
+        pooled connections are refreshed as soon as the server is back (refresh_pools)."""
         with self._lifecycle:
             if not self._log_watch_started and self.settings.is_postgres:
                 channels = {app.recorder.channel_name: name for name, app in self.applications.items()}
                 self.log_watch.listen(postgres_conninfo(self.settings.store_env), channels)
             self._log_watch_started = True
-        return self.log_watch.watch(application, wake)
+
+    def refresh_pools(self) -> None:
+        """After PostgreSQL restarted: check every pooled connection now and replace the dead ones.
+        Otherwise each checkout that meets a dead connection (pre-ping) sleeps psycopg_pool's
+        back-off, a second and doubling, before the next one: a few seconds per pool."""
+        if not self.settings.is_postgres:
+            return
+        pools = [getattr(getattr(app.factory, "datastore", None), "pool", None) for app in self.applications.values()]
+        pools += [getattr(getattr(f, "datastore", None), "pool", None) for f in list(self._factories.values())]
+        pools.append(getattr(self.sql, "pool", None))
+        for pool in pools:
+            if pool is None:
+                continue
+            try:
+                pool.check()
+            except Exception:  # noqa: BLE001 - the server went away again: pre-ping still guards each checkout
+                log.warning("refreshing a connection pool failed", exc_info=True)
 
     def _start(self, runner: Any) -> None:
         """Run it in its thread, woken when a log it reads records events."""
@@ -447,6 +479,8 @@ class Services:
         for runner in [*self.runners, *running]:
             self._stop(runner)
         self.log_watch.close()
+        if self.standby is not None:
+            self.standby.close()
         self._close_stores()
 
     def _close_stores(self) -> None:

@@ -43,6 +43,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
+    "PEERLEDGER_EXPIRE_INTERVAL": ("60", "seconds between `peerledger worker expire`'s passes"),
     "PEERLEDGER_LOG_LEVEL": ("INFO", "log level"),
     "PEERLEDGER_METRICS_PORT": ("0", "workers serve GET /metrics on this port (0: not at all)"),
     "PEERLEDGER_METRICS_HOST": ("127.0.0.1", "address the workers' /metrics listens on"),
@@ -50,6 +51,9 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_NATS_STREAM": ("PEERLEDGER", "the JetStream stream the relay publishes every event to"),
     "PEERLEDGER_NATS_SUBJECT_PREFIX": ("peerledger", "subjects are <prefix>.<area>.<Aggregate>.<Event>"),
     "PEERLEDGER_NATS_REPLICAS": ("1", "copies of the stream in a NATS cluster (3 in production; 1 for one server)"),
+    "PEERLEDGER_READ_POSTGRES_HOST": ("", "a PostgreSQL hot standby that serves profile, follower, trust and graph reads (empty: the primary)"),
+    "PEERLEDGER_READ_POSTGRES_PORT": ("5432", "the standby's port (database, user and password are the primary's)"),
+    "PEERLEDGER_READ_MAX_WAIT": ("1", "seconds a read that must see a write waits for the standby to replay it before reading the primary"),
     "PERSISTENCE_MODULE": (
         "eventsourcing.sqlite",
         "eventsourcing's store: eventsourcing.sqlite (embedded) or eventsourcing.postgres",
@@ -100,6 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_refresh_seconds: float = 0.05
     import_batch: int = 1_000
     profile_cache_entries: int = 100_000
+    expire_interval: float = 60.0
     log_level: str = "INFO"
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -107,6 +112,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_stream: str = "PEERLEDGER"
     nats_subject_prefix: str = "peerledger"
     nats_replicas: int = 1
+    read_postgres_host: str = ""
+    read_postgres_port: int = 5432
+    read_max_wait: float = 1.0
     # eventsourcing's variables, passed through to the applications and views untouched.
     store_env: dict[str, str] = {}
 
@@ -223,6 +231,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             cache_refresh_seconds=number("PEERLEDGER_CACHE_REFRESH_SECONDS"),
             import_batch=integer("PEERLEDGER_IMPORT_BATCH", 1, 100_000),
             profile_cache_entries=integer("PEERLEDGER_PROFILE_CACHE_ENTRIES", 0, 50_000_000),
+            expire_interval=number("PEERLEDGER_EXPIRE_INTERVAL", 86_400),
             log_level=get("PEERLEDGER_LOG_LEVEL").upper(),
             metrics_port=integer("PEERLEDGER_METRICS_PORT", 0, 65535),
             metrics_host=get("PEERLEDGER_METRICS_HOST"),
@@ -230,5 +239,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             nats_stream=token("PEERLEDGER_NATS_STREAM"),
             nats_subject_prefix=token("PEERLEDGER_NATS_SUBJECT_PREFIX"),
             nats_replicas=integer("PEERLEDGER_NATS_REPLICAS", 1, 5),
+            read_postgres_host=env.get("PEERLEDGER_READ_POSTGRES_HOST", "").strip() if module == "eventsourcing.postgres" else "",
+            read_postgres_port=integer("PEERLEDGER_READ_POSTGRES_PORT", 1, 65535),
+            read_max_wait=number("PEERLEDGER_READ_MAX_WAIT"),
             store_env=store_env,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from uuid import UUID
 
 from bootstrap.services import Services
@@ -34,16 +35,25 @@ def lapse_due(services: Services) -> int:
     return sum(1 for r in services.profiles_view.owned_records() if services.claims.lapse_expired_evidence(UUID(r)))
 
 
-def expire_loop(services: Services, interval: float, stop: threading.Event) -> None:
+def expire_loop(services: Services, interval: float, stop: threading.Event,
+                passed: Callable[[], None] | None = None) -> None:
     """Also run inside the API process in the embedded default (no separate workers there).
-    Each pass also takes the time-travel snapshots that are due."""
+    Each pass also takes the time-travel snapshots that are due; `passed` is called after each
+    pass that worked."""
+    failed = 0  # passes failed in a row: an operator sees when they work again
     while True:
         try:
             expired, lapsed, snapshots = expire_due(services), lapse_due(services), take_snapshots(services)
             if expired or lapsed or snapshots:
                 log.info("expired %d invitation(s), lowered %d record(s), took %d snapshot(s)", expired, lapsed,
                          snapshots)
+            if failed:
+                log.warning("expiry passes work again after %d failed", failed)
+            failed = 0
+            if passed is not None:
+                passed()
         except Exception:  # noqa: BLE001 - keep going; the store may be back next round
+            failed += 1
             log.exception("expiry pass failed; trying again in %.0f s", interval)
         if stop.wait(interval):
             return

@@ -41,6 +41,19 @@ def render(services: Any) -> list[str]:
     lines += gauge("peerledger_projection_failing", "1 while a projection's last batch failed", failing)
     lines += gauge("peerledger_projection_failed_event", "The event a failing projection cannot get past",
                    failed_events)
+    standby = getattr(services, "standby", None)
+    if standby is not None:
+        try:
+            behind, seconds = standby.lag()
+        except Exception:  # noqa: BLE001 - a standby that does not answer shows as -1
+            behind, seconds = -1.0, -1.0
+        lines += gauge("peerledger_standby_replay_lag_bytes", "Bytes of the primary's WAL the read standby has not"
+                       " replayed (-1: it does not answer)", [({}, behind)])
+        lines += gauge("peerledger_standby_replay_lag_seconds", "Age of the standby's last replayed commit while it"
+                       " is behind (0: caught up)", [({}, seconds)])
+        lines += gauge("peerledger_standby_consistent_reads", "Reads that had to see a write, by where they were"
+                       " served (the standby once it replayed the write, else the primary)",
+                       [({"served_by": k}, v) for k, v in sorted(standby.waits.items())])
     relay = relay_positions(services)
     if relay:
         lines += gauge("peerledger_log_head", "Last notification id of each application's event log",

@@ -200,7 +200,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "worker" and args.worker == "expire":
         from workers.expire import run_expire
 
-        return run_expire(settings)
+        return run_expire(settings, settings.expire_interval)
     if args.command == "worker":
         from workers.projections import run_projections
 

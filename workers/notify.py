@@ -33,6 +33,7 @@ CONSUMER = "notify"
 def run_notify(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped while starting
     services = Services(settings)
+    services.watch_store()  # its pools refreshed as soon as PostgreSQL is back after a restart
     try:
         return asyncio.run(_run(services, settings))
     finally:

@@ -24,16 +24,18 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats
+import psycopg
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from adapters.nats import encode, subject_for
 from adapters.prometheus import serve_metrics
-from adapters.sqlstore import SqlStore
+from adapters.sqlstore import SqlStore, postgres_conninfo
 from bootstrap.services import Services
 from bootstrap.settings import Settings
 from operations.metrics import render
@@ -188,13 +190,44 @@ def run_relay(settings: Settings) -> int:
     if not settings.is_postgres:
         log.error("the relay tails PostgreSQL's event logs: set PERSISTENCE_MODULE=eventsourcing.postgres")
         return 2
-    # Stopped while starting: nothing was published yet, so a plain exit is clean.
+    # Stopped while starting (or while standing by): nothing was published yet, so a plain exit is clean.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    lock = hold_relay_lock(settings)
     services = Services(settings)
     try:
         return asyncio.run(_run(services, settings))
     finally:
         services.close()
+        lock.close()
+
+
+def hold_relay_lock(settings: Settings) -> Any:
+    """One relay publishes at a time: a second one (a standby on another host) waits here, queued
+    for a session lock in PostgreSQL, and takes over the moment the first one's session ends. Two
+    relays publishing at once would lose nothing and reorder nothing (each publishes in order and
+    the stream keeps the first copy of each Msg-Id) but would send everything twice. If the lock's
+    session is lost while PostgreSQL restarts, both may publish for a while: harmless, as said."""
+    key = f"peerledger relay {settings.store_env.get('POSTGRES_SCHEMA', 'public')} {settings.nats_stream}"
+    told = False
+    while True:
+        lock = None
+        try:
+            lock = psycopg.connect(postgres_conninfo(settings.store_env), autocommit=True, connect_timeout=5)
+            lock.execute("SET lock_timeout = '1s'")  # SIGTERM is seen between tries
+            while True:
+                try:
+                    lock.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+                    log.info("this relay is the active one")
+                    return lock
+                except psycopg.errors.LockNotAvailable:
+                    if not told:
+                        log.info("another relay is active: standing by")
+                        told = True
+        except psycopg.Error as e:  # PostgreSQL away: wait for it
+            if lock is not None:
+                lock.close()
+            log.warning("cannot take the relay's lock yet (%s)", e)
+            time.sleep(1.0)
 
 
 def relay_for(services: Services, settings: Settings) -> Relay:
