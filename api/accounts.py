@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
-from api.errors import ProblemError
+from api.errors import ApiCode, ProblemError
 from api.text import name
 from domain.accounts.application import LoggedIn, normalise_email
 from domain.errors import AccountNotFoundError, InvalidCredentialsError
@@ -148,7 +148,7 @@ async def hashing(state: State, work: Callable[[], T]) -> T:
     limiter: anyio.CapacityLimiter = state.hash_limiter
     if limiter.statistics().tasks_waiting >= MAX_WAITING_FOR_HASHING:
         raise ProblemError(503, "too many logins and registrations at once; try again shortly",
-                           headers={"Retry-After": "2"})
+                           headers={"Retry-After": "2"}, code=ApiCode.OVERLOADED)
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 

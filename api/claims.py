@@ -26,7 +26,7 @@ from api.researchers import (
     resolve_researcher,
 )
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
-from domain.errors import ClaimNotFoundError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import ClaimNotFoundError, ErrorCode, ForbiddenError, InvalidInputError, ResearcherNotFoundError
 
 Reason = free_text(2_000)
 
@@ -138,7 +138,8 @@ def facts_of_claim(state: State, claim_id: FromPath[UUID]) -> RecordFacts:
 
 def evidence_in(state: State, items: list[EvidenceBody]) -> list[EvidenceIn]:
     if any(e.kind == "orcid" for e in items) and not state.services.orcid.configured:
-        raise InvalidInputError("ORCID sign-in is not configured on this server: use another kind of evidence")
+        raise InvalidInputError("ORCID sign-in is not configured on this server: use another kind of evidence",
+                                code=ErrorCode.ORCID_NOT_CONFIGURED)
     return [EvidenceIn(e.kind, e.email, e.text, tuple(e.links)) for e in items]
 
 
@@ -164,7 +165,7 @@ class ClaimsController(Controller):
                    data: JSONBody[OpenClaim]) -> ClaimOut:
         me = request.user
         if not state.services.accounts.view(me.account_id).email_confirmed:
-            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)")
+            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)", code=ErrorCode.EMAIL_UNCONFIRMED)
         facts = facts_for(state, researcher_id)
         claim_id = state.services.claims.open_claim(me.account_id, facts, evidence_in(state, data.evidence))
         return with_sign_in(state, state.services.claims.view(claim_id, me.account_id, is_moderator=False))

@@ -28,7 +28,7 @@ from api.researchers import (
     reject_unknown_query,
     resolve_researcher,
 )
-from domain.errors import ForbiddenError, UnavailableError
+from domain.errors import ErrorCode, ForbiddenError, UnavailableError
 from domain.follows.application import FollowCommand
 
 
@@ -73,7 +73,8 @@ async def require_confirmed(state: State, me: Principal) -> None:
         return
     account = await anyio.to_thread.run_sync(state.services.accounts.view, me.account_id)
     if not account.email_confirmed:
-        raise ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow")
+        raise ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow",
+                             code=ErrorCode.EMAIL_UNCONFIRMED)
 
 
 COMMAND_TIMEOUT = 10.0

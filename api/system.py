@@ -7,7 +7,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from api.auth import PUBLIC
-from api.errors import problem
+from api.errors import ApiCode, problem
 
 
 class HealthOut(msgspec.Struct):
@@ -49,10 +49,10 @@ def ready(state: State) -> Response[ReadyOut]:
                 error = f"projection is failing{at}: {type(runner.error).__name__}"
             statuses.append(ProjectionStatusOut(runner.name, position, head, head - position, error))
     except Exception:
-        return problem(503, "the event store does not answer", headers={"Retry-After": "5"})
+        return problem(503, "the event store does not answer", headers={"Retry-After": "5"}, code=ApiCode.STORE_UNAVAILABLE)
     max_lag = services.settings.ready_max_lag
     behind = [s for s in statuses if s.lag > max_lag or s.error]
     if behind:
         names = ", ".join(f"{s.name} ({s.error or f'{s.lag} events behind'})" for s in behind)
-        return problem(503, f"projections not ready: {names}", headers={"Retry-After": "5"})
+        return problem(503, f"projections not ready: {names}", headers={"Retry-After": "5"}, code=ApiCode.NOT_READY)
     return Response(ReadyOut("ready", statuses))
