@@ -31,6 +31,7 @@ RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 log = logging.getLogger("peerledger.api")
 T = TypeVar("T")
 NO_STORE = {"Cache-Control": "no-store"}
+PUBLIC_401 = {**PUBLIC, "errors": (401,)}  # public, and refusing bad credentials or refresh tokens
 
 # Limits per (what, scope): attempts per window in seconds. Counted in the database.
 LIMITS = {
@@ -252,12 +253,12 @@ class AuthController(Controller):
     tags = ["accounts"]
     response_headers = NO_STORE
 
-    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, status_code=200)
+    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC_401, status_code=200)
     async def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
         logged_in = await limited_login(state, client_address(request), data.email, data.password)
         return tokens(state, logged_in)
 
-    @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
+    @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC_401,
           sync_to_thread=True, status_code=200)
     def refresh(self, state: State, data: JSONBody[UseRefreshToken]) -> TokensOut:
         return tokens(state, state.services.accounts.refresh(data.refresh_token))
@@ -293,7 +294,7 @@ class AuthController(Controller):
         account_id = await hashing(state, run)
         state.session_gate.forget_account(account_id)
 
-    @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC, sync_to_thread=True,
+    @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC_401, sync_to_thread=True,
           status_code=204)
     def logout(self, state: State, data: JSONBody[UseRefreshToken]) -> None:
         state.services.accounts.logout(data.refresh_token)

@@ -19,6 +19,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api.accounts import AccountsController, AuthController, MeController
 from api.auth import SessionGate, make_jwt_auth
+from api.conditional import PeerLedgerApp, conditional_get
+from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.follower_counts import FollowerCounts
@@ -143,10 +145,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     # The token secret comes from the data folder or the settings; build it before the app.
     jwt_secret = (services or _SecretOnly(settings)).jwt_secret
     jwt_auth = make_jwt_auth(jwt_secret, settings.access_token_minutes)
-    return Litestar(
+    app = PeerLedgerApp(
         route_handlers=route_handlers,
         lifespan=[lifespan],
-        middleware=[store_guard],
+        middleware=[store_guard, conditional_get],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TEMPLATE_CONFIG,
         request_max_body_size=settings.max_body_bytes,
@@ -164,6 +166,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ),
         debug=False,
     )
+    return apply_contract(app)
 
 
 JSON_TYPES = ("application/json",)

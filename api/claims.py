@@ -227,7 +227,8 @@ class ClaimsController(Controller):
         level = state.services.claims.vouch(facts, me.account_id, [facts_for(state, r) for r in mine])
         return LevelOut(facts.researcher_id, level)
 
-    @get("/orcid/callback", summary="Finish ORCID sign-in (called with the claimant's token)", sync_to_thread=True)
+    @get("/orcid/callback", summary="Finish ORCID sign-in (called with the claimant's token)", sync_to_thread=True,
+         opt={"errors": (404, 409, 422)})
     def orcid_callback(
         self,
         request: Request[Principal, Any, State],

@@ -14,6 +14,7 @@ from uuid import UUID
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.datastructures import State
 from litestar.params import FromPath
 
@@ -95,7 +96,7 @@ class FollowsController(Controller):
     tags = ["follows"]
 
     @put("/me/following/{researcher_id:str}", summary="Follow a researcher (201 new, 200 already)",
-         response_headers=NO_STORE)
+         response_headers=NO_STORE, responses={201: ResponseSpec(FollowOut, description="a new follow")})
     async def follow(self, request: Request[Principal, Any, State], state: State,
                      researcher_id: FromPath[str]) -> Response[FollowOut]:
         await require_confirmed(state, request.user)

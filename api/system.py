@@ -6,7 +6,7 @@ import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 
-from api.auth import PUBLIC
+from api.auth import LIVE
 from api.errors import ApiCode, problem
 
 
@@ -30,12 +30,12 @@ class ReadyOut(msgspec.Struct):
 _HEALTH = msgspec.json.encode(HealthOut("ok"))
 
 
-@get("/health", summary="The process is up", tags=["operations"], opt=PUBLIC)
+@get("/health", summary="The process is up", tags=["operations"], opt=LIVE)
 async def health() -> Response[HealthOut]:
     return Response(_HEALTH, media_type="application/json")
 
 
-@get("/ready", summary="The store answers and projections are caught up", tags=["operations"], opt=PUBLIC,
+@get("/ready", summary="The store answers and projections are caught up", tags=["operations"], opt=LIVE,
      sync_to_thread=True)
 def ready(state: State) -> Response[ReadyOut]:
     services = state.services

@@ -66,6 +66,8 @@ class ErrorCode(StrEnum):
     ALREADY_REPORTED = "already_reported"
     CONVERSATION_CLOSED = "conversation_closed"
     CONVERSATION_FULL = "conversation_full"
+    UNKNOWN_WORK = "unknown_work"
+    UNKNOWN_TOPIC = "unknown_topic"
 
 
 class DomainError(Exception):

@@ -87,3 +87,10 @@ class Follows(ReadsManyAggregates):
             position = recordings[-1].notification.id
             return [FollowOutcome(o.changed, position if o.changed else None, o.error) for o in outcomes]
         raise ConflictError("these follows are changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
+
+    def end_owners_follows(self, owned: Sequence[tuple[UUID, UUID]]) -> int:
+        """(account, record) pairs where the account now owns the record it followed: each follow
+        ends with an Unfollowed event, since an owner is never its own follower. Idempotent."""
+        commands = [FollowCommand(account_id, record_id, False) for account_id, record_id in owned]
+        outcomes = self.apply_all(commands, known={record_id for _, record_id in owned}, owners={})
+        return sum(1 for outcome in outcomes if outcome.changed)
