@@ -57,7 +57,7 @@ def one_as_of(request: Request) -> str | None:
     """The as_of parameter, if given (once: a second one is a 400)."""
     values = request.query_params.getall("as_of", [])
     if len(values) > 1:
-        raise ProblemError(400, "as_of is given once")
+        raise ProblemError(400, "as_of is given once", field="as_of")
     return values[0] if values else None
 
 
@@ -73,7 +73,8 @@ def parse_as_of(value: str) -> datetime:
             return moment.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
             pass
-    raise ProblemError(400, "as_of is a moment in ISO 8601 with its time zone, e.g. 2026-01-31T00:00:00Z")
+    raise ProblemError(400, "as_of is a moment in ISO 8601 with its time zone, e.g. 2026-01-31T00:00:00Z",
+                       field="as_of")
 
 
 def past_profile(state: State, raw: str, as_of: str) -> tuple[str, PastProfile]:
@@ -119,12 +120,12 @@ def resolve_researcher(view: ProfilesView, raw: str) -> str:
 def reject_unknown_query(request: Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise ProblemError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+        raise ProblemError(400, f"unknown query parameter(s): {', '.join(unknown)}", field=unknown[0])
 
 
 def reject_control_characters(name: str, value: str) -> None:
     if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
-        raise ProblemError(400, f"{name} must not contain control characters")
+        raise ProblemError(400, f"{name} must not contain control characters", field=name)
 
 
 def encode_cursor(*parts: str) -> str:
@@ -141,7 +142,7 @@ def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:
         and len(parts) == size
         and all(isinstance(p, str) and "\x00" not in p for p in parts)
     ):
-        raise ProblemError(400, "cursor is not one this API gave out; start again without it")
+        raise ProblemError(400, "cursor is not one this API gave out; start again without it", field="cursor")
     return tuple(parts)
 
 
@@ -192,7 +193,8 @@ class ResearchersController(Controller):
         if position is None:
             return
         if not (position.isascii() and position.isdigit()) or len(position) > 18:
-            raise ProblemError(400, "consistent_with is the position a follow or unfollow returned")
+            raise ProblemError(400, "consistent_with is the position a follow or unfollow returned",
+                               field="consistent_with")
         runner = state.services.followers_runner
         head = await anyio.to_thread.run_sync(runner.head)
         if await anyio.to_thread.run_sync(runner.wait, min(int(position), head), 2.0):

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
+from domain.claims.model import record_id_for
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 
@@ -35,6 +37,7 @@ class FollowersView(SqlView):
             " since TEXT NOT NULL, counted INTEGER NOT NULL, PRIMARY KEY (researcher_id, account_id))",
             "CREATE INDEX IF NOT EXISTS {follows}_newest ON {follows} (researcher_id, since, account_id)",
             "CREATE INDEX IF NOT EXISTS {follows}_account ON {follows} (account_id, since, researcher_id)",
+            "CREATE INDEX IF NOT EXISTS {follows}_owners ON {follows} (researcher_id) WHERE counted = 2",
             f"CREATE TABLE IF NOT EXISTS {{counts}} (researcher_id TEXT PRIMARY KEY, followers {i} NOT NULL,"
             f" verified {i} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {counts}_position ON {counts} (position)",
@@ -75,7 +78,8 @@ class FollowersView(SqlView):
                 verified_now = self._verified(c, {row["account_id"] for row in waiting})
                 for row in waiting:
                     bump(row["researcher_id"], row["account_id"], +1, verified_now)
-                self._many(c, "UPDATE {follows} SET counted = 1 WHERE account_id IN (SELECT account_id FROM {rows})",
+                self._many(c, "UPDATE {follows} SET counted = 1 WHERE counted = 0"
+                              " AND account_id IN (SELECT account_id FROM {rows})",
                            "account_id text", [(a,) for a in changes.confirmed])
 
             # 1. Ownership and levels: who is verified after this batch.
@@ -105,9 +109,8 @@ class FollowersView(SqlView):
                     for row in c.fetchall():
                         deltas.setdefault(row["researcher_id"], [0, 0])[1] += 1 if is_ else -1
                 # An account that becomes a record's owner stops counting as its follower, at once.
-                new_owners = [(r, o["owner_id"]) for r, o in changes.owned.items() if o["owner_id"]]
-                own = [pair for pair, counted in self._stored_pairs(c, new_owners).items() if counted] \
-                    if new_owners else []
+                own = self._owners_counted_follows(c, {(r, o["owner_id"]) for r, o in changes.owned.items()
+                                                       if o["owner_id"]})
                 if own:
                     verified_now = self._verified(c, {a for _, a in own})
                     for researcher_id, account_id in own:
@@ -123,7 +126,7 @@ class FollowersView(SqlView):
                 verified = self._verified(c, accounts)
                 erased = self._erased(c, accounts) | changes.erased
                 confirmed = self._confirmed(c, accounts)
-                owners = self._owners(c, {r for r, _ in changes.pairs})
+                owners = self._owners(c, {r for r, _ in changes.pairs})  # researcher -> owner
                 inserts, deletes, restarted, recounted = [], [], [], []
                 for pair, (active, since) in changes.pairs.items():
                     researcher_id, account_id = pair
@@ -199,16 +202,27 @@ class FollowersView(SqlView):
                                  "researcher_id text, account_id text", pairs)
         return {(row["researcher_id"], row["account_id"]): row["counted"] == 1 for row in rows}
 
-    def _owners(self, c: Any, records: Iterable[str]) -> dict[str, str]:
-        return {row["record_id"]: row["owner_id"] for row in self._rows_in(
+    def _owners(self, c: Any, researchers: Iterable[str]) -> dict[str, str]:
+        """researcher -> its owner's account, for those with an owner (claims key records by their own id)."""
+        record_of = {str(record_id_for(UUID(r))): r for r in researchers}
+        return {record_of[row["record_id"]]: row["owner_id"] for row in self._rows_in(
             c, "SELECT record_id, owner_id FROM {owned} WHERE owner_id IS NOT NULL AND {in}", "record_id",
-            sorted(records))}
+            sorted(record_of))}
+
+    def _owners_counted_follows(self, c: Any, owned: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(researcher, account) pairs, counted, where the account owns the researcher's record."""
+        found = []
+        for record_id, account_id in sorted(owned):
+            c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s AND counted = 1"),
+                      (account_id,))
+            found += [(row["researcher_id"], account_id) for row in c.fetchall()
+                      if str(record_id_for(UUID(row["researcher_id"]))) == record_id]
+        return found
 
     def owners_following_their_records(self, limit: int = 1000) -> list[tuple[str, str]]:
-        """(record, account) where the account follows a record it owns: follows to end."""
-        rows = self._query("SELECT f.researcher_id, f.account_id FROM {follows} f JOIN {owned} o"
-                           " ON o.record_id = f.researcher_id AND o.owner_id = f.account_id"
-                           " ORDER BY f.researcher_id, f.account_id LIMIT %s", (limit,))
+        """(researcher, account) where the account follows a record it owns: follows to end."""
+        rows = self._query("SELECT researcher_id, account_id FROM {follows} WHERE counted = 2"
+                           " ORDER BY researcher_id, account_id LIMIT %s", (limit,))
         return [(r["researcher_id"], r["account_id"]) for r in rows]
 
     def _accounts_in(self, c: Any, table: str, accounts: Iterable[str]) -> set[str]:
