@@ -27,6 +27,7 @@ from api.researchers import (
 )
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
 from domain.errors import ClaimNotFoundError, ErrorCode, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from projections.vocabulary import ClaimProgress, EvidenceKind, EvidenceStatus, EvidenceStrength, Level
 
 Reason = free_text(2_000)
 
@@ -65,9 +66,9 @@ class Question(Strict):
 
 class EvidenceOut(msgspec.Struct):
     id: str
-    kind: str
-    strength: str
-    status: str
+    kind: EvidenceKind
+    strength: EvidenceStrength
+    status: EvidenceStatus
     email: str | None = None
     domain: str | None = None
     institution_id: str | None = None
@@ -81,12 +82,12 @@ class ClaimOut(msgspec.Struct):
     id: UUID
     researcher_id: UUID
     claimant_id: UUID
-    status: str
+    status: ClaimProgress
     evidence: list[EvidenceOut]
     question: str | None
     decided_by: str | None
     decision_reason: str | None
-    level: str | None
+    level: Level | None
     appealed: bool
     opened_at: datetime
     updated_at: datetime
@@ -100,12 +101,12 @@ class ClaimPageOut(msgspec.Struct):
 
 class LevelOut(msgspec.Struct):
     researcher_id: UUID
-    verification_level: str
+    verification_level: Level
 
 
 class ClaimStatusOut(msgspec.Struct):
     claim_id: UUID
-    status: str
+    status: ClaimProgress
 
 
 def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
