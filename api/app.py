@@ -15,7 +15,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import SerializationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api.accounts import AccountsController, AuthController, MeController
 from api.auth import SessionGate, make_jwt_auth
@@ -31,6 +30,7 @@ from api.invitations import ConversationsController, InvitationsController
 from api.metrics import count_responses, metrics
 from api.notifications import NotificationsController
 from api.pages import PAGE_ROUTES, TEMPLATE_CONFIG
+from api.schema_page import OfflineSwaggerPlugin
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.store_health import StoreHealth, store_guard
@@ -162,7 +162,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             version="0.1.0",
             description="Researcher profiles, claims and collaboration, event-sourced.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[OfflineSwaggerPlugin()],
         ),
         debug=False,
     )

@@ -191,3 +191,18 @@ def test_the_readme_documents_every_code():
     undocumented = [code for code in ALL_CODES if f"`{code}`" not in readme]
     assert undocumented == []
     assert ApiCode.VALIDATION_FAILED in ALL_CODES
+
+
+def test_the_schema_page_needs_no_network(client):
+    page = client.get("/schema")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "script-src 'self'" in html and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing from another origin
+    assets = re.findall(r"(?:src|href)=\"(/schema/[^\"]+)\"", html)
+    assert len(assets) == 3
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 100, asset
+    assert client.get("/schema/swagger").text == html
+    assert "Apache License" in client.get("/schema/assets/swagger-ui/LICENSE").text
