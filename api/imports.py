@@ -7,7 +7,7 @@ from litestar import Request, post
 from litestar.datastructures import State
 
 from api.auth import requires_role
-from api.errors import ProblemError
+from api.errors import ApiCode, ProblemError
 from operations.importing import ImportSummary, MalformedImportError, import_body
 from adapters.openalex import UnreadableFileError
 
@@ -51,6 +51,7 @@ def make_import_handler(max_bytes: int):  # noqa: ANN201 - a Litestar route hand
                 422,
                 f"{e.summary.malformed} of {e.summary.records_read} records are malformed; nothing was imported",
                 records=[{"where": p.where, "reason": p.reason} for p in e.summary.problems],
+                code=ApiCode.IMPORT_MALFORMED,
             ) from None
 
     return import_works
