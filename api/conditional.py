@@ -81,7 +81,9 @@ def conditional_get(app: Any) -> Any:
         async def send_with_validator(message: dict[str, Any]) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
-                if message["status"] != 200:
+                own = {k.lower(): v for k, v in message["headers"]}
+                # A handler that set its own policy (pages: no-store) or validator (files) keeps it.
+                if message["status"] != 200 or b"etag" in own or b"no-store" in own.get(b"cache-control", b""):
                     await send(message)
                     return
                 started = message  # held until the body is known
@@ -96,8 +98,10 @@ def conditional_get(app: Any) -> Any:
                 return
             body = message.get("body", b"")
             etag = etag_of(body)
-            headers = [(k, v) for k, v in started["headers"] if k.lower() not in (b"etag", b"cache-control")]
-            headers += [(b"etag", etag), (b"cache-control", cache_control), (b"vary", b"Authorization")]
+            headers = list(started["headers"])
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                headers.append((b"cache-control", cache_control))
+            headers += [(b"etag", etag), (b"vary", b"Authorization")]
             if if_none_match is not None and matches(if_none_match, etag):
                 kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")]
                 await send({**started, "status": 304, "headers": kept})

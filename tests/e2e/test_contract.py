@@ -206,3 +206,9 @@ def test_the_schema_page_needs_no_network(client):
         assert response.status_code == 200 and len(response.content) > 100, asset
     assert client.get("/schema/swagger").text == html
     assert "Apache License" in client.get("/schema/assets/swagger-ui/LICENSE").text
+
+
+def test_pages_keep_their_own_no_store_policy(client):
+    page = client.get(f"/r/{ZHIWU}")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store" and "etag" not in page.headers
