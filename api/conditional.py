@@ -67,26 +67,33 @@ def conditional_get(app: Any) -> Any:
     matching If-None-Match turns it into a 304 without a body."""
 
     async def middleware(scope: Any, receive: Any, send: Any) -> None:
-        handler = scope.get("route_handler")
-        opt = getattr(handler, "opt", None) or {}
-        if scope["type"] != "http" or scope["method"] != "GET" or not opt.get("exclude_from_auth") \
-                or opt.get("cache") == "no-store":
+        opt = getattr(scope.get("route_handler"), "opt", None)
+        if scope["method"] != "GET" or not opt or not opt.get("exclude_from_auth") or opt.get("cache") == "no-store":
             await app(scope, receive, send)
             return
-        request_headers = dict(scope["headers"])
-        cache_control = PRIVATE_CACHE if b"authorization" in request_headers else PUBLIC_CACHE
-        if_none_match = request_headers.get(b"if-none-match")
+        cache_control, if_none_match = PUBLIC_CACHE, None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                cache_control = PRIVATE_CACHE
+            elif name == b"if-none-match":
+                if_none_match = value
         started: dict[str, Any] | None = None
+        has_policy = False
 
         async def send_with_validator(message: dict[str, Any]) -> None:
-            nonlocal started
+            nonlocal started, has_policy
             if message["type"] == "http.response.start":
-                own = {k.lower(): v for k, v in message["headers"]}
-                # A handler that set its own policy (pages: no-store) or validator (files) keeps it.
-                if message["status"] != 200 or b"etag" in own or b"no-store" in own.get(b"cache-control", b""):
-                    await send(message)
-                    return
-                started = message  # held until the body is known
+                if message["status"] == 200:
+                    for name, value in message["headers"]:
+                        name = name.lower()
+                        # A handler that set its own validator (files) or no-store (pages) keeps it.
+                        if name == b"etag" or (name == b"cache-control" and b"no-store" in value):
+                            break
+                        has_policy = has_policy or name == b"cache-control"
+                    else:
+                        started = message  # held until the body is known
+                        return
+                await send(message)
                 return
             if started is None:
                 await send(message)
@@ -96,12 +103,10 @@ def conditional_get(app: Any) -> Any:
                 started = None
                 await send(message)
                 return
-            body = message.get("body", b"")
-            etag = etag_of(body)
-            headers = list(started["headers"])
-            if not any(k.lower() == b"cache-control" for k, _ in headers):
+            etag = etag_of(message.get("body", b""))
+            headers = [*started["headers"], (b"etag", etag), (b"vary", b"Authorization")]
+            if not has_policy:
                 headers.append((b"cache-control", cache_control))
-            headers += [(b"etag", etag), (b"vary", b"Authorization")]
             if if_none_match is not None and matches(if_none_match, etag):
                 kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")]
                 await send({**started, "status": 304, "headers": kept})
