@@ -153,8 +153,12 @@ class _ContractPlugin(OpenAPIPlugin):
             handlers: dict[tuple[str, str], dict[str, Any]] = {}
             for route in self.included_routes.values():
                 for handler in route.route_handlers:
+                    opt = dict(handler.opt)
+                    if any(h.name.lower() == "cache-control" and "no-store" in (h.value or "")
+                           for h in handler.resolve_response_headers()):
+                        opt["cache"] = "no-store"  # its own policy: api/conditional.py leaves it alone
                     for method in handler.http_methods:
-                        handlers[(route.path_format or "/", method.lower())] = handler.opt
+                        handlers[(route.path_format or "/", method.lower())] = opt
             self._openapi_schema = complete(self.provide_openapi().to_schema(), handlers)
         return self._openapi_schema
 

@@ -208,6 +208,14 @@ def test_the_schema_page_needs_no_network(client):
     assert "Apache License" in client.get("/schema/assets/swagger-ui/LICENSE").text
 
 
+def test_a_public_read_with_its_own_no_store_policy_is_documented_without_validators(client, document, token):
+    card = client.get(f"/accounts/{client.app.state.services.accounts.login('reader@example.org', PASSWORD).account_id}")
+    assert card.status_code == 200 and card.headers["cache-control"] == "no-store" and "etag" not in card.headers
+    operation = document["paths"]["/accounts/{account_id}"]
+    assert "head" not in operation and "304" not in operation["get"]["responses"]
+    assert "ETag" not in operation["get"]["responses"]["200"].get("headers", {})
+
+
 def test_pages_keep_their_own_no_store_policy(client):
     page = client.get(f"/r/{ZHIWU}")
     assert page.status_code == 200
