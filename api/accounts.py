@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from api.auth import PUBLIC, Principal, issue_access_token
-from api.errors import ProblemError
+from api.errors import ApiCode, ProblemError
 from api.text import name
 from domain.accounts.application import LoggedIn, normalise_email
 from domain.errors import AccountNotFoundError, InvalidCredentialsError
@@ -31,6 +31,7 @@ RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 log = logging.getLogger("peerledger.api")
 T = TypeVar("T")
 NO_STORE = {"Cache-Control": "no-store"}
+PUBLIC_401 = {**PUBLIC, "errors": (401,)}  # public, and refusing bad credentials or refresh tokens
 
 # Limits per (what, scope): attempts per window in seconds. Counted in the database.
 LIMITS = {
@@ -148,7 +149,7 @@ async def hashing(state: State, work: Callable[[], T]) -> T:
     limiter: anyio.CapacityLimiter = state.hash_limiter
     if limiter.statistics().tasks_waiting >= MAX_WAITING_FOR_HASHING:
         raise ProblemError(503, "too many logins and registrations at once; try again shortly",
-                           headers={"Retry-After": "2"})
+                           headers={"Retry-After": "2"}, code=ApiCode.OVERLOADED)
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
@@ -259,12 +260,12 @@ class AuthController(Controller):
     tags = ["accounts"]
     response_headers = NO_STORE
 
-    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC, status_code=200)
+    @post("/login", summary="Log in: an access token and a refresh token", opt=PUBLIC_401, status_code=200)
     async def login(self, request: Request, state: State, data: JSONBody[LogIn]) -> TokensOut:
         logged_in = await limited_login(state, client_address(request), data.email, data.password)
         return tokens(state, logged_in)
 
-    @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC,
+    @post("/refresh", summary="New tokens for a refresh token (which is then spent)", opt=PUBLIC_401,
           sync_to_thread=True, status_code=200)
     def refresh(self, state: State, data: JSONBody[UseRefreshToken]) -> TokensOut:
         return tokens(state, state.services.accounts.refresh(data.refresh_token))
@@ -287,7 +288,7 @@ class AuthController(Controller):
         account_id = await hashing(state, run)
         state.session_gate.forget_account(account_id)
 
-    @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC, sync_to_thread=True,
+    @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC_401, sync_to_thread=True,
           status_code=204)
     def logout(self, state: State, data: JSONBody[UseRefreshToken]) -> None:
         state.services.accounts.logout(data.refresh_token)

@@ -15,10 +15,11 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import SerializationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api.accounts import AccountsController, AuthController, MeController
 from api.auth import SessionGate, make_jwt_auth
+from api.conditional import PeerLedgerApp, conditional_get
+from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
@@ -30,6 +31,7 @@ from api.invitations import ConversationsController, InvitationsController
 from api.metrics import count_responses, metrics
 from api.notifications import NotificationsController
 from api.pages import PAGE_ROUTES, TEMPLATE_CONFIG
+from api.schema_page import OfflineSwaggerPlugin
 from api.profile_cache import ProfileCache
 from api.researchers import ResearchersController
 from api.store_health import StoreHealth, store_guard
@@ -148,10 +150,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     # The token secret comes from the data folder or the settings; build it before the app.
     jwt_secret = (services or _SecretOnly(settings)).jwt_secret
     jwt_auth = make_jwt_auth(jwt_secret, settings.access_token_minutes)
-    return Litestar(
+    app = PeerLedgerApp(
         route_handlers=route_handlers,
         lifespan=[lifespan],
-        middleware=[store_guard],
+        middleware=[store_guard, conditional_get],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TEMPLATE_CONFIG,
         request_max_body_size=settings.max_body_bytes,
@@ -165,10 +167,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             version="0.1.0",
             description="Researcher profiles, claims and collaboration, event-sourced.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[OfflineSwaggerPlugin()],
         ),
         debug=False,
     )
+    return apply_contract(app)
 
 
 JSON_TYPES = ("application/json",)

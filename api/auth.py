@@ -26,6 +26,8 @@ from api.errors import ProblemError
 ISSUER = "peerledger"
 AUDIENCE = "peerledger-api"
 PUBLIC = {"exclude_from_auth": True}
+# Public, and about this moment only: never cached (api/conditional.py), never a 304.
+LIVE = {"exclude_from_auth": True, "cache": "no-store"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,9 @@ class CachingJWTMiddleware(JWTAuthenticationMiddleware):
 
 
 async def optional_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    """On a public route: who is reading, if they sent a token; a bad token is still a 401."""
+    """On a public route: who is reading, if they sent a valid token. A token that is not valid
+    (expired, revoked, malformed, another scheme) reads as anonymous on every public route, the
+    same as no token: public reads never answer 401."""
     header = connection.headers.get("authorization")
     if not header:
         return None
@@ -145,10 +149,7 @@ async def optional_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> 
         token = TOKENS.decode(encoded, state.jwt_auth.token_secret)
     except Exception:  # noqa: BLE001 - any undecodable token
         token = None
-    principal = await state.session_gate.principal(token) if token is not None else None
-    if principal is None:
-        raise NotAuthorizedException("a valid access token is required")
-    return principal
+    return await state.session_gate.principal(token) if token is not None else None
 
 
 async def principal_from_token(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

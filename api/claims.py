@@ -26,7 +26,8 @@ from api.researchers import (
     resolve_researcher,
 )
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
-from domain.errors import ClaimNotFoundError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import ClaimNotFoundError, ErrorCode, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from projections.vocabulary import ClaimProgress, EvidenceKind, EvidenceStatus, EvidenceStrength, Level
 
 Reason = free_text(2_000)
 
@@ -65,9 +66,9 @@ class Question(Strict):
 
 class EvidenceOut(msgspec.Struct):
     id: str
-    kind: str
-    strength: str
-    status: str
+    kind: EvidenceKind
+    strength: EvidenceStrength
+    status: EvidenceStatus
     email: str | None = None
     domain: str | None = None
     institution_id: str | None = None
@@ -81,12 +82,12 @@ class ClaimOut(msgspec.Struct):
     id: UUID
     researcher_id: UUID
     claimant_id: UUID
-    status: str
+    status: ClaimProgress
     evidence: list[EvidenceOut]
     question: str | None
     decided_by: str | None
     decision_reason: str | None
-    level: str | None
+    level: Level | None
     appealed: bool
     opened_at: datetime
     updated_at: datetime
@@ -100,12 +101,12 @@ class ClaimPageOut(msgspec.Struct):
 
 class LevelOut(msgspec.Struct):
     researcher_id: UUID
-    verification_level: str
+    verification_level: Level
 
 
 class ClaimStatusOut(msgspec.Struct):
     claim_id: UUID
-    status: str
+    status: ClaimProgress
 
 
 def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
@@ -138,7 +139,8 @@ def facts_of_claim(state: State, claim_id: FromPath[UUID]) -> RecordFacts:
 
 def evidence_in(state: State, items: list[EvidenceBody]) -> list[EvidenceIn]:
     if any(e.kind == "orcid" for e in items) and not state.services.orcid.configured:
-        raise InvalidInputError("ORCID sign-in is not configured on this server: use another kind of evidence")
+        raise InvalidInputError("ORCID sign-in is not configured on this server: use another kind of evidence",
+                                code=ErrorCode.ORCID_NOT_CONFIGURED)
     return [EvidenceIn(e.kind, e.email, e.text, tuple(e.links)) for e in items]
 
 
@@ -164,7 +166,7 @@ class ClaimsController(Controller):
                    data: JSONBody[OpenClaim]) -> ClaimOut:
         me = request.user
         if not state.services.accounts.view(me.account_id).email_confirmed:
-            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)")
+            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)", code=ErrorCode.EMAIL_UNCONFIRMED)
         facts = facts_for(state, researcher_id)
         claim_id = state.services.claims.open_claim(me.account_id, facts, evidence_in(state, data.evidence))
         return with_sign_in(state, state.services.claims.view(claim_id, me.account_id, is_moderator=False))
@@ -226,7 +228,8 @@ class ClaimsController(Controller):
         level = state.services.claims.vouch(facts, me.account_id, [facts_for(state, r) for r in mine])
         return LevelOut(facts.researcher_id, level)
 
-    @get("/orcid/callback", summary="Finish ORCID sign-in (called with the claimant's token)", sync_to_thread=True)
+    @get("/orcid/callback", summary="Finish ORCID sign-in (called with the claimant's token)", sync_to_thread=True,
+         opt={"errors": (404, 409, 422)})
     def orcid_callback(
         self,
         request: Request[Principal, Any, State],

@@ -7,6 +7,7 @@ bug: a 500 whose body says nothing internal (the traceback goes to the log).
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -29,6 +30,7 @@ from domain.text import InvalidTextError
 from domain.errors import (
     ConflictError,
     DomainError,
+    ErrorCode,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
@@ -69,13 +71,56 @@ TITLES = {
 }
 
 
-class Problem(msgspec.Struct, omit_defaults=True):
-    """An RFC 9457 problem: `title` names the kind, `detail` says what to do about it."""
+class ApiCode(StrEnum):
+    """Codes of the refusals the HTTP layer makes itself (the domain's are ErrorCode)."""
 
+    VALIDATION_FAILED = "validation_failed"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    CHANGED_CONCURRENTLY = "changed_concurrently"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_INPUT = "invalid_input"
+    IMPORT_MALFORMED = "import_malformed"
+    RATE_LIMITED = "rate_limited"
+    STORE_UNAVAILABLE = "store_unavailable"
+    OVERLOADED = "overloaded"
+    NOT_READY = "not_ready"
+    INTERNAL_ERROR = "internal_error"
+
+
+# Every code a response may carry: the enum of Problem.code in the OpenAPI document.
+ALL_CODES: tuple[str, ...] = tuple(sorted({c.value for c in ErrorCode} | {c.value for c in ApiCode}))
+
+CODE_FOR_STATUS = {
+    400: ApiCode.VALIDATION_FAILED, 401: ApiCode.UNAUTHENTICATED, 403: ApiCode.FORBIDDEN,
+    404: ApiCode.NOT_FOUND, 405: ApiCode.METHOD_NOT_ALLOWED, 409: ApiCode.CONFLICT,
+    413: ApiCode.BODY_TOO_LARGE, 415: ApiCode.UNSUPPORTED_MEDIA_TYPE, 422: ApiCode.INVALID_INPUT,
+    429: ApiCode.RATE_LIMITED, 503: ApiCode.STORE_UNAVAILABLE,
+}
+
+PROBLEM_TYPE = "urn:peerledger:problem:"  # + code: RFC 9457's `type`, one per code
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem: `code` says why (stable: branch on it), `title` names the kind,
+    `detail` says what to do about it; the other members are the facts a client acts on."""
+
+    type: str
     status: int
     title: str
     detail: str
-    type: str = "about:blank"
+    code: str
+    instance: str | None = None
+    field: str | None = None  # the parameter or body member at fault
+    retry_after: int | None = None  # seconds, as in the Retry-After header
+    until: str | None = None  # ISO 8601: when the refusal ends (a cool-down)
+    claim_id: str | None = None  # the claim the refusal is about (already open, a dispute to decide)
+    claim_status: str | None = None
+    invitation_status: str | None = None
     errors: list[dict[str, Any]] | None = None
     records: list[dict[str, Any]] | None = None
 
@@ -84,9 +129,11 @@ class ProblemError(HTTPException):
     """Raised by handlers for problems that are not domain rules (auth, media types, limits)."""
 
     def __init__(
-        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None,
+        code: ApiCode | ErrorCode | None = None, **extra: Any
     ) -> None:
         super().__init__(status_code=status, detail=detail, headers=headers)
+        self.code = code
         self.problem_fields = extra
 
 
@@ -100,40 +147,54 @@ SECURITY_HEADERS = {
 
 
 def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, detail: str, headers: dict[str, str] | None = None, *, code: str | None = None,
+    instance: str | None = None, **extra: Any
 ) -> Response[Problem]:
+    code = str(code or CODE_FOR_STATUS.get(status, ApiCode.INTERNAL_ERROR))
+    retry = (headers or {}).get("Retry-After", "")
+    if retry.isdigit():
+        extra.setdefault("retry_after", int(retry))
     return Response(
-        Problem(status=status, title=TITLES.get(status, "Error"), detail=detail, **extra),
+        Problem(type=PROBLEM_TYPE + code, status=status, title=TITLES.get(status, "Error"), detail=detail,
+                code=code, instance=instance, **extra),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers={**SECURITY_HEADERS, **(headers or {})},
     )
 
 
-def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
     headers: dict[str, str] = {}
     if isinstance(exc, TooManyRequestsError):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = "Bearer"
+    facts = dict(exc.facts)
     if isinstance(exc, UnavailableError):
         headers["Retry-After"] = "30"
+        facts.setdefault("retry_after", 30)
     for kind, status, _title in STATUS_FOR_DOMAIN_ERROR:
         if isinstance(exc, kind):
-            return problem(status, exc.detail, headers)
+            return problem(status, exc.detail, headers, code=exc.code, instance=request.url.path, **facts)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
+    instance = request.url.path
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
-        return problem(status, "the service could not handle this request; try again later", exc.headers)
-    extra: dict[str, Any] = getattr(exc, "problem_fields", {})
+        return problem(status, "the service could not handle this request; try again later", exc.headers,
+                       code=getattr(exc, "code", None) or CODE_FOR_STATUS.get(status, ApiCode.INTERNAL_ERROR),
+                       instance=instance)
+    extra: dict[str, Any] = dict(getattr(exc, "problem_fields", {}))
+    code = getattr(exc, "code", None)
     detail = exc.detail
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         errors = [_public_error(e) for e in exc.extra]
         extra = {"errors": errors}
+        if errors and isinstance(errors[0].get("key"), str):
+            extra["field"] = errors[0]["key"]
         detail = f"{detail}: " + "; ".join(f"{e['key']}: {e['message']}" if "key" in e else e["message"]
                                           for e in errors)
     headers = exc.headers
@@ -143,12 +204,13 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     if status == 413:
         detail = "the request body is larger than this endpoint accepts"
-    return problem(status, detail, headers, **extra)
+    return problem(status, detail, headers, code=code, instance=instance, **extra)
 
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged")
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged",
+                   code=ApiCode.INTERNAL_ERROR, instance=request.url.path)
 
 
 def _public_error(error: Any) -> dict[str, Any]:
@@ -160,14 +222,16 @@ def _public_error(error: Any) -> dict[str, Any]:
     return {"message": describe(str(error))}
 
 
-def on_concurrent_change(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def on_concurrent_change(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.info("concurrent change: %s", type(exc).__name__)
-    return problem(409, "the resource changed at the same moment; try again")
+    return problem(409, "the resource changed at the same moment; try again", code=ApiCode.CHANGED_CONCURRENTLY,
+                   instance=request.url.path)
 
 
-def on_store_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def on_store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.warning("store unavailable: %s", type(exc).__name__)
-    return problem(503, "the service cannot reach its store right now; try again shortly", {"Retry-After": "5"})
+    return problem(503, "the service cannot reach its store right now; try again shortly", {"Retry-After": "5"},
+                   code=ApiCode.STORE_UNAVAILABLE, instance=request.url.path, retry_after=5)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -14,6 +14,7 @@ from uuid import UUID
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.datastructures import State
 from litestar.params import FromPath
 
@@ -28,7 +29,7 @@ from api.researchers import (
     reject_unknown_query,
     resolve_researcher,
 )
-from domain.errors import ForbiddenError, UnavailableError
+from domain.errors import ErrorCode, ForbiddenError, UnavailableError
 from domain.follows.application import FollowCommand
 
 
@@ -73,7 +74,8 @@ async def require_confirmed(state: State, me: Principal) -> None:
         return
     account = await anyio.to_thread.run_sync(state.services.accounts.view, me.account_id)
     if not account.email_confirmed:
-        raise ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow")
+        raise ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow",
+                             code=ErrorCode.EMAIL_UNCONFIRMED)
 
 
 COMMAND_TIMEOUT = 10.0
@@ -94,7 +96,7 @@ class FollowsController(Controller):
     tags = ["follows"]
 
     @put("/me/following/{researcher_id:str}", summary="Follow a researcher (201 new, 200 already)",
-         response_headers=NO_STORE)
+         response_headers=NO_STORE, responses={201: ResponseSpec(FollowOut, description="a new follow")})
     async def follow(self, request: Request[Principal, Any, State], state: State,
                      researcher_id: FromPath[str]) -> Response[FollowOut]:
         await require_confirmed(state, request.user)

@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
-from api.text import free_text
+from api.text import OPENALEX_TOPIC, OPENALEX_WORK, free_text
 from api.researchers import (
     Cursor,
     Limit,
@@ -26,15 +26,35 @@ from api.researchers import (
     reject_unknown_query,
     resolve_researcher,
 )
-from domain.errors import InvalidInputError
+from domain.catalogue.model import work_id_for
+from domain.errors import ErrorCode, InvalidInputError
 from domain.invitations.application import SendFacts
-from domain.invitations.model import POLICIES, TERMINAL
+from domain.invitations.model import POLICIES
+
+
+InvitationStatus = Literal["pending", "accepted", "declined", "withdrawn", "expired"]
+# topic and work_id: OpenAlex ids (api/text.py), stored short; they must name a work or topic this
+# service has imported (422 unknown_work / unknown_topic otherwise).
 
 
 class InvitationIn(Strict):
     message: free_text(2_000)
-    topic: Annotated[str, msgspec.Meta(pattern=r"^T\d{1,12}$")] | None = None  # an OpenAlex topic id
-    work_id: Annotated[str, msgspec.Meta(pattern=r"^W\d{1,12}$")] | None = None
+    topic: Annotated[str, msgspec.Meta(pattern=OPENALEX_TOPIC, description="an OpenAlex topic id")] | None = None
+    work_id: Annotated[str, msgspec.Meta(pattern=OPENALEX_WORK, description="an OpenAlex work id")] | None = None
+
+
+def short_openalex_id(value: str | None) -> str | None:
+    return None if value is None else value.rpartition("/")[2].upper()
+
+
+def known_subject(state: State, topic: str | None, work_id: str | None) -> None:
+    view = state.services.profiles_view
+    if work_id is not None and not view.has_work(str(work_id_for(work_id))):
+        raise InvalidInputError(f"work {work_id} is not among the works imported here", code=ErrorCode.UNKNOWN_WORK,
+                                field="work_id")
+    if topic is not None and not view.has_topic(topic):
+        raise InvalidInputError(f"topic {topic} is not among the topics of the works imported here",
+                                code=ErrorCode.UNKNOWN_TOPIC, field="topic")
 
 
 class ReportIn(Strict):
@@ -59,7 +79,7 @@ class InvitationOut(msgspec.Struct):
     recipient_id: UUID
     sender_record: UUID
     recipient_record: UUID
-    status: str
+    status: InvitationStatus
     topic: str | None
     work_id: str | None
     expires_at: str
@@ -166,8 +186,10 @@ class InvitationsController(Controller):
     def send(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
              data: JSONBody[InvitationIn]) -> InvitationOut:
         me = request.user.account_id
+        topic, work_id = short_openalex_id(data.topic), short_openalex_id(data.work_id)
+        known_subject(state, topic, work_id)
         facts = send_facts(state, me, researcher_id)
-        invitation_id = state.services.invitations.send(me, facts, data.message, data.topic, data.work_id)
+        invitation_id = state.services.invitations.send(me, facts, data.message, topic, work_id)
         return invitation_detail(state, invitation_id, me)
 
     @get("/invitations/{invitation_id:uuid}", summary="An invitation (its two parties only)", sync_to_thread=True)
@@ -209,10 +231,8 @@ class InvitationsController(Controller):
 
     @get("/me/invitations", summary="My invitations: inbox or sent, newest first", sync_to_thread=True)
     def box(self, request: Request[Principal, Any, State], state: State, box: FromQuery[Literal["inbox", "sent"]] = "inbox",
-            status: FromQuery[str | None] = None, limit: Limit = 20, cursor: Cursor = None) -> BoxOut:
+            status: FromQuery[InvitationStatus | None] = None, limit: Limit = 20, cursor: Cursor = None) -> BoxOut:
         reject_unknown_query(request, {"box", "status", "limit", "cursor"})
-        if status is not None and status not in ("sent", *TERMINAL):
-            raise InvalidInputError(f"status must be one of: {', '.join(('sent', *TERMINAL))}")
         me = str(request.user.account_id)
         view = state.services.invitations_view
         after = decode_cursor(cursor, 2) if cursor else None

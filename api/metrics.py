@@ -13,7 +13,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.types import Message, Scope
 
-from api.auth import PUBLIC
+from api.auth import LIVE
 from adapters.prometheus import CONTENT_TYPE
 from operations.metrics import render
 
@@ -27,7 +27,7 @@ async def count_responses(message: Message, scope: Scope) -> None:
 
 
 @get("/metrics", summary="Prometheus metrics: responses, projection lag, relay lag", tags=["operations"],
-     opt=PUBLIC, sync_to_thread=True, media_type=CONTENT_TYPE)
+     opt=LIVE, sync_to_thread=True, media_type=CONTENT_TYPE)
 def metrics(state: State) -> Response[str]:
     lines = ["# HELP peerledger_http_responses_total HTTP responses sent by this process, by status class",
              "# TYPE peerledger_http_responses_total counter"]

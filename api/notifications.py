@@ -20,13 +20,12 @@ from api.researchers import (
     encode_cursor,
     reject_unknown_query,
 )
+from projections.vocabulary import NotificationKind
 
 
 class NotificationOut(msgspec.Struct):
     key: str
-    kind: str  # new_follower, invitation_received, invitation_accepted, invitation_declined,
-    # claim_approved, claim_rejected, verification_changed, message_received, conversation_closed,
-    # claim_question. `data` holds the ids it is about and, beside an account id, its public name
+    kind: NotificationKind
     data: dict[str, Any]
     created_at: str
     read: bool

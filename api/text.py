@@ -25,13 +25,17 @@ def name(max_length: int) -> Any:
                                        description="One line without control or text-direction characters")]
 
 
+# OpenAlex ids, short (W123) or canonical (https://openalex.org/W123).
+OPENALEX_WORK = r"^(?:https://openalex\.org/)?[Ww][1-9]\d{0,11}$"
+OPENALEX_TOPIC = r"^(?:https://openalex\.org/)?[Tt][1-9]\d{0,11}$"
+
 # What each pattern the API uses means, for people reading a refusal.
 _PATTERN_WORDS = {
     FREE_TEXT_PATTERN: "text without control characters (such as NUL)",
     NAME_PATTERN: "a name without control or text-direction characters",
     r"^\s*\d{6}\s*$": "a six-digit code",
-    r"^T\d{1,12}$": "an OpenAlex topic id such as T10001",
-    r"^W\d{1,12}$": "an OpenAlex work id such as W2741809807",
+    OPENALEX_TOPIC: "an OpenAlex topic id such as T10001 or https://openalex.org/T10001",
+    OPENALEX_WORK: "an OpenAlex work id such as W2741809807 or https://openalex.org/W2741809807",
 }
 # msgspec shows a pattern as its repr without the quotes.
 PATTERN_WORDS = {repr(pattern)[1:-1]: words for pattern, words in _PATTERN_WORDS.items()}

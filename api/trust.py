@@ -29,6 +29,7 @@ from domain.errors import ResearcherNotFoundError
 from domain.trust import FORMULA
 from projections.profiles.documents import trust_inputs
 from projections.trust.runner import snapshot_of
+from projections.vocabulary import ClaimStatus, Level, Tier
 
 GRAPH_COAUTHORS = 25
 GRAPH_SECOND_DEGREE = 25
@@ -55,10 +56,10 @@ class CountsOut(msgspec.Struct):
 class TrustSnapshotOut(msgspec.Struct):
     researcher_id: UUID
     score: int
-    tier: str
+    tier: Tier
     label: str  # as the page shows it: "Trust 21 - Emerging"
-    verification_level: str
-    claim_status: str
+    verification_level: Level
+    claim_status: ClaimStatus
     counts: CountsOut
     components: list[ComponentOut]
 
@@ -67,7 +68,7 @@ class HistoryPointOut(msgspec.Struct):
     number: int
     at: str
     score: int
-    tier: str
+    tier: Tier
     cause: dict[str, Any]  # which input feed moved, and each input that changed: [before, after]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from domain.errors import InvalidInputError
+from domain.errors import ErrorCode, InvalidInputError
 
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls.
 CONTROL_CHARACTERS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
@@ -32,7 +32,7 @@ class InvalidTextError(InvalidInputError):
     """A text field holds characters it may not (answered 400, naming the field)."""
 
     def __init__(self, field: str, what: str) -> None:
-        super().__init__(f"{field}: {what}")
+        super().__init__(f"{field}: {what}", code=ErrorCode.INVALID_TEXT, field=field)
         self.field = field
 
 

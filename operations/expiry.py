@@ -1,6 +1,6 @@
 """Ending what has run out of time, as events: invitations past their 14 days become `Expired`
-(which frees the pair and the sender's quota), and records whose institutional email proof has
-lapsed are lowered. Safe in several processes: each change is a save that conflicts if another
+(which frees the pair and the sender's quota), records whose institutional email proof has
+lapsed are lowered, and an owner's follow of its own record ends. Safe in several processes: each change is a save that conflicts if another
 process made it first. Run by `peerledger worker expire`, or inside the API in the embedded default.
 """
 
@@ -35,6 +35,19 @@ def lapse_due(services: Services) -> int:
     return sum(1 for r in services.profiles_view.owned_records() if services.claims.lapse_expired_evidence(UUID(r)))
 
 
+def end_owner_follows(services: Services) -> int:
+    """Follows of a record by its own owner (made before the claim was approved) end as events;
+    this also corrects records that were in that state before the rule existed."""
+    ended = 0
+    while owned := services.followers_view.owners_following_their_records():
+        done = services.follows.end_owners_follows([(UUID(a), UUID(r)) for r, a in owned])
+        ended += done
+        services.followers_runner.catch_up()
+        if not done:
+            break  # already ended in the log, not yet in the view
+    return ended
+
+
 def expire_loop(services: Services, interval: float, stop: threading.Event,
                 passed: Callable[[], None] | None = None) -> None:
     """Also run inside the API process in the embedded default (no separate workers there).
@@ -44,9 +57,10 @@ def expire_loop(services: Services, interval: float, stop: threading.Event,
     while True:
         try:
             expired, lapsed, snapshots = expire_due(services), lapse_due(services), take_snapshots(services)
-            if expired or lapsed or snapshots:
-                log.info("expired %d invitation(s), lowered %d record(s), took %d snapshot(s)", expired, lapsed,
-                         snapshots)
+            ended = end_owner_follows(services)
+            if expired or lapsed or snapshots or ended:
+                log.info("expired %d invitation(s), lowered %d record(s), took %d snapshot(s), ended %d owner's"
+                         " follow(s) of their own record", expired, lapsed, snapshots, ended)
             if failed:
                 log.warning("expiry passes work again after %d failed", failed)
             failed = 0

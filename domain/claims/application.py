@@ -30,6 +30,7 @@ from domain.claims.model import Claim, Mailbox, Record, mailbox_id_for, record_i
 from domain.errors import (
     ClaimConflictError,
     ClaimNotFoundError,
+    ErrorCode,
     ForbiddenError,
     InvalidInputError,
 )
@@ -159,19 +160,22 @@ class Claims(Application[UUID]):
         for _ in range(5):  # claims by others on the same record are saved one after another
             record = self._load_record(facts)
             if record.owner == account_id and record.level in ("L2", "L3"):
-                raise ClaimConflictError(f"you already own this record, verified at {record.level}")
+                raise ClaimConflictError(f"you already own this record, verified at {record.level}",
+                                         code=ErrorCode.ALREADY_OWNER)
             if str(account_id) in record.open_claims:
                 raise ClaimConflictError(
-                    f"you already have an open claim on this record: {record.open_claims[str(account_id)]}"
+                    f"you already have an open claim on this record: {record.open_claims[str(account_id)]}",
+                    code=ErrorCode.CLAIM_ALREADY_OPEN, claim_id=str(record.open_claims[str(account_id)]),
                 )
             if record.rejections.get(str(account_id)) == fingerprint and not self._decided_with_a_side(record, account_id):
                 raise ClaimConflictError(
-                    "this is the evidence of your rejected claim: add new evidence, or appeal the decision"
+                    "this is the evidence of your rejected claim: add new evidence, or appeal the decision",
+                    code=ErrorCode.EVIDENCE_ALREADY_REJECTED,
                 )
             # An owner below L2 (a lapsed proof) claims again to be verified: no dispute with themselves.
             disputes = record.owner if record.owner != account_id else None
             if disputes and record.dispute_claim is not None:
-                raise ClaimConflictError("this record is already under dispute; wait for the moderators' decision")
+                raise ClaimConflictError("this record is already under dispute; wait for the moderators' decision", code=ErrorCode.DISPUTE_OPEN)
             claim = Claim(
                 researcher_id=facts.researcher_id,
                 account_id=account_id,
@@ -192,17 +196,17 @@ class Claims(Application[UUID]):
                 continue
             self._send_codes(mails, account_id)
             return claim.id
-        raise ClaimConflictError("the record is changing too fast; try again")
+        raise ClaimConflictError("the record is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     def add_evidence(self, claim_id: UUID, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]) -> None:
         """The claimant adds evidence; in a dispute, the record's owner adds theirs too."""
         claim = self._party_claim(claim_id, account_id)
         if not claim.is_open:
-            raise ClaimConflictError(f"the claim is {claim.status}; evidence can only be added to an open claim")
+            raise ClaimConflictError(f"the claim is {claim.status}; evidence can only be added to an open claim", code=ErrorCode.CLAIM_NOT_OPEN, claim_status=claim.status)
         entries, _, addresses = self._evidence_entries(account_id, facts, evidence)
         if account_id != claim.account_id:
             if any(e["kind"] != "statement" for e in entries):
-                raise InvalidInputError("in a dispute the owner adds statements; their ORCID or address proof stands")
+                raise InvalidInputError("in a dispute the owner adds statements; their ORCID or address proof stands", code=ErrorCode.INVALID_EVIDENCE)
             for entry in entries:
                 entry["by"] = str(account_id)  # the owner's side, sealed with the owner's key
         claim.add_evidence(entries)
@@ -221,7 +225,7 @@ class Claims(Application[UUID]):
             or pending["expires_at"] < self.clock()
             or not hmac.compare_digest(pending["code_hash"], _digest(f"{claim.id}:{code.strip()}"))
         ):
-            raise InvalidInputError("the code is wrong or has expired")
+            raise InvalidInputError("the code is wrong or has expired", code=ErrorCode.INVALID_EMAIL_CODE)
         expires_at = self.clock() + self.email_proof_ttl
         proof = {"confirmed_at": self.clock().isoformat(), "expires_at": expires_at.isoformat()}
         return self._verify(claim_id, pending["evidence_id"], proof, facts,
@@ -233,7 +237,7 @@ class Claims(Application[UUID]):
         claim = self._own_claim(claim_id, account_id)
         pending = next((e for e in claim.evidence if e["kind"] == "orcid" and e["status"] == "pending"), None)
         if not claim.is_open or pending is None:
-            raise ClaimConflictError("this claim is not waiting for an ORCID sign-in")
+            raise ClaimConflictError("this claim is not waiting for an ORCID sign-in", code=ErrorCode.CLAIM_NOT_OPEN)
         if facts.orcid is None or proven_orcid != facts.orcid:
             claim.fail_evidence(
                 pending["id"], f"ORCID sign-in proved {proven_orcid}, which is not this record's ORCID iD"
@@ -259,7 +263,7 @@ class Claims(Application[UUID]):
             claim = self._claim(claim_id)
             evidence = claim.evidence_by_id(evidence_id)
             if not claim.is_open or evidence is None or evidence["status"] != "pending":
-                raise ClaimConflictError(f"the claim is {claim.status}; this evidence was already settled")
+                raise ClaimConflictError(f"the claim is {claim.status}; this evidence was already settled", code=ErrorCode.CLAIM_NOT_OPEN, claim_status=claim.status)
             mailbox = None
             if evidence.get("mailbox"):
                 if self._held_by_another(evidence["mailbox"], claim.account_id):
@@ -283,7 +287,7 @@ class Claims(Application[UUID]):
             if record.owner not in (None, claim.account_id) or record.dispute_claim is not None:
                 raise ClaimConflictError(
                     "another account became this record's owner first; withdraw this claim and claim again "
-                    "to open a dispute"
+                    "to open a dispute", code=ErrorCode.RECORD_HAS_OWNER,
                 )
             claim.approve("system", "L2", reason)
             self._make_owner(record, claim, "L2", reason, "system", expires_at)
@@ -292,12 +296,12 @@ class Claims(Application[UUID]):
             except IntegrityError:
                 continue
             return claim.status
-        raise ClaimConflictError("the record is changing too fast; try again")
+        raise ClaimConflictError("the record is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     def withdraw(self, claim_id: UUID, account_id: UUID) -> None:
         claim = self._own_claim(claim_id, account_id)
         if not claim.is_open:
-            raise ClaimConflictError(f"the claim is {claim.status}; only an open claim can be withdrawn")
+            raise ClaimConflictError(f"the claim is {claim.status}; only an open claim can be withdrawn", code=ErrorCode.CLAIM_NOT_OPEN, claim_status=claim.status)
         record = self._record_of(claim)
         claim.withdraw()
         record.note_claim_closed(claim.id, claim.account_id, "withdrawn", claim.fingerprint)
@@ -309,19 +313,19 @@ class Claims(Application[UUID]):
         check_free_text("reason", reason)
         claim = self._own_claim(claim_id, account_id)
         if claim.status != "rejected":
-            raise ClaimConflictError(f"the claim is {claim.status}; only a rejected claim can be appealed")
+            raise ClaimConflictError(f"the claim is {claim.status}; only a rejected claim can be appealed", code=ErrorCode.CLAIM_NOT_OPEN, claim_status=claim.status)
         if claim.appealed:
-            raise ClaimConflictError("this claim was appealed once already")
+            raise ClaimConflictError("this claim was appealed once already", code=ErrorCode.CLAIM_ALREADY_APPEALED)
         record = self._record_of(claim)
         if str(account_id) in record.open_claims:
-            raise ClaimConflictError("you have another open claim on this record")
+            raise ClaimConflictError("you have another open claim on this record", code=ErrorCode.CLAIM_ALREADY_OPEN)
         if claim.disputes_owner is not None:
             if record.owner != claim.disputes_owner:
-                raise ClaimConflictError("the record's owner has changed since this dispute; claim it again")
+                raise ClaimConflictError("the record's owner has changed since this dispute; claim it again", code=ErrorCode.OWNER_CHANGED)
             if record.dispute_claim is not None:
-                raise ClaimConflictError("this record is already under another dispute")
+                raise ClaimConflictError("this record is already under another dispute", code=ErrorCode.DISPUTE_OPEN)
         elif record.owner not in (None, account_id):
-            raise ClaimConflictError("the record has an owner now; claim it again to open a dispute")
+            raise ClaimConflictError("the record has an owner now; claim it again to open a dispute", code=ErrorCode.RECORD_HAS_OWNER)
         claim.appeal(reason)
         record.note_claim_opened(claim.id, account_id)
         if claim.disputes_owner is not None:
@@ -338,11 +342,11 @@ class Claims(Application[UUID]):
         actor = str(moderator_id)
         if claim.disputes_owner is not None:
             if record.dispute_claim != claim.id or record.owner != claim.disputes_owner:
-                raise ClaimConflictError("this dispute no longer stands: the record's owner has changed")
+                raise ClaimConflictError("this dispute no longer stands: the record's owner has changed", code=ErrorCode.OWNER_CHANGED)
             record.remove_owner(record.owner, "transferred", actor, reason)
             record.resolve_dispute(claim.id, "transferred", actor)
         elif record.owner not in (None, claim.account_id):
-            raise ClaimConflictError("the record has an owner already; this claim cannot be approved")
+            raise ClaimConflictError("the record has an owner already; this claim cannot be approved", code=ErrorCode.RECORD_HAS_OWNER)
         claim.approve(actor, level, reason)
         self._make_owner(record, claim, level, reason, actor, _proof_expiry(claim))
         self._save_decision(claim, record)
@@ -366,11 +370,11 @@ class Claims(Application[UUID]):
         check_free_text("reason", reason)
         record = self._load_record(facts)
         if record.conflicts_with(moderator_id):
-            raise ForbiddenError("a moderator cannot revoke the ownership of a record they own or have claimed")
+            raise ForbiddenError("a moderator cannot revoke the ownership of a record they own or have claimed", code=ErrorCode.MODERATOR_INVOLVED)
         if record.owner is None:
-            raise ClaimConflictError("the record has no owner")
+            raise ClaimConflictError("the record has no owner", code=ErrorCode.RECORD_UNCLAIMED)
         if record.dispute_claim is not None:
-            raise ClaimConflictError(f"the record is under dispute: decide claim {record.dispute_claim} first")
+            raise ClaimConflictError(f"the record is under dispute: decide claim {record.dispute_claim} first", code=ErrorCode.DISPUTE_OPEN, claim_id=str(record.dispute_claim))
         record.remove_owner(record.owner, "revoked", str(moderator_id), reason)
         self._change_level(record, facts.base_level, f"ownership revoked: {reason}", [], str(moderator_id), None)
         self.save(record)
@@ -381,9 +385,9 @@ class Claims(Application[UUID]):
         check_free_text("reason", reason)
         record = self._load_record(facts)
         if record.owner != account_id:
-            raise ForbiddenError("only the record's owner can release it")
+            raise ForbiddenError("only the record's owner can release it", code=ErrorCode.NOT_OWNER)
         if record.dispute_claim is not None:
-            raise ClaimConflictError("the record is under dispute: the moderators decide first")
+            raise ClaimConflictError("the record is under dispute: the moderators decide first", code=ErrorCode.DISPUTE_OPEN)
         record.remove_owner(account_id, "released", str(account_id), reason)
         self._change_level(record, facts.base_level, f"released by its owner: {reason}", [], str(account_id), None)
         self.save(record)
@@ -394,17 +398,17 @@ class Claims(Application[UUID]):
         that are co-authors of this one. Returns the record's level afterwards."""
         record = self._load_record(facts)
         if record.owner is None:
-            raise ClaimConflictError("only a claimed record can be vouched for")
+            raise ClaimConflictError("only a claimed record can be vouched for", code=ErrorCode.RECORD_UNCLAIMED)
         if record.owner == voucher_id:
-            raise ForbiddenError("owners cannot vouch for themselves")
+            raise ForbiddenError("owners cannot vouch for themselves", code=ErrorCode.VOUCH_NOT_ALLOWED)
         if str(voucher_id) in record.vouchers:
-            raise ClaimConflictError("you have vouched for this record already")
+            raise ClaimConflictError("you have vouched for this record already", code=ErrorCode.ALREADY_VOUCHED)
         verified = [
             own for r in voucher_records
             if (own := self.get_record(r.researcher_id)) is not None and own.owner == voucher_id and own.level in ("L2", "L3")
         ]
         if not verified:
-            raise ForbiddenError("only the owner of a co-author record verified at L2 or L3 can vouch")
+            raise ForbiddenError("only the owner of a co-author record verified at L2 or L3 can vouch", code=ErrorCode.VOUCH_NOT_ALLOWED)
         # Vouches come from other people: not from the owner's own mailbox or ORCID iD under another
         # account, nor twice from one mailbox or iD.
         taken = set(record.owner_identities)
@@ -414,7 +418,8 @@ class Claims(Application[UUID]):
         qualifying = [own for own in verified if not taken.intersection(own.owner_identities)]
         if not qualifying:
             raise ForbiddenError("a vouch must come from another person: your record was verified with the same "
-                                 "address or ORCID iD as this record's owner or another voucher")
+                                 "address or ORCID iD as this record's owner or another voucher",
+                                 code=ErrorCode.VOUCH_NOT_ALLOWED)
         record.vouch(voucher_id, qualifying[0].researcher_id)
         if record.level == "L2" and len(record.vouchers) >= VOUCHES_FOR_L3:
             evidence = [{"kind": "vouch", "account_id": a, "record": r} for a, r in sorted(record.vouchers.items())]
@@ -494,7 +499,7 @@ class Claims(Application[UUID]):
             entry: dict[str, Any] = {"id": uuid4().hex, "kind": item.kind, "strength": STRENGTH.get(item.kind)}
             if item.kind == "orcid":
                 if facts.orcid is None:
-                    raise InvalidInputError("this record has no ORCID iD: use another kind of evidence")
+                    raise InvalidInputError("this record has no ORCID iD: use another kind of evidence", code=ErrorCode.INVALID_EVIDENCE)
                 entry |= {"status": "pending", "expected_orcid": facts.orcid}
                 plain.append(f"orcid:{facts.orcid}")
             elif item.kind == "institutional_email":
@@ -518,13 +523,13 @@ class Claims(Application[UUID]):
             elif item.kind == "statement":
                 text = check_free_text("text", (item.text or "").strip())
                 if not text:
-                    raise InvalidInputError("a statement needs some text")
+                    raise InvalidInputError("a statement needs some text", code=ErrorCode.INVALID_EVIDENCE)
                 if len(text) > MAX_STATEMENT:
-                    raise InvalidInputError(f"a statement has at most {MAX_STATEMENT} characters")
+                    raise InvalidInputError(f"a statement has at most {MAX_STATEMENT} characters", code=ErrorCode.INVALID_EVIDENCE)
                 for link in item.links:
                     check_free_text("links", link)
                 if len(item.links) > MAX_LINKS or not all(_URL.match(link) for link in item.links):
-                    raise InvalidInputError(f"links must be at most {MAX_LINKS} http(s) addresses")
+                    raise InvalidInputError(f"links must be at most {MAX_LINKS} http(s) addresses", code=ErrorCode.INVALID_EVIDENCE)
                 entry |= {
                     "status": "submitted",
                     "sealed_text": self.vault.seal(account_id, text),
@@ -610,7 +615,8 @@ class Claims(Application[UUID]):
             self.save(claim, record)
         except IntegrityError:
             raise ClaimConflictError(
-                "the record changed at the same moment (another claim was decided); this claim was not approved"
+                "the record changed at the same moment (another claim was decided); this claim was not approved",
+                code=ErrorCode.CHANGED_CONCURRENTLY,
             ) from None
 
     def _decidable(self, claim_id: UUID, moderator_id: UUID) -> tuple[Claim, Record]:
@@ -619,15 +625,15 @@ class Claims(Application[UUID]):
         claim = self._claim(claim_id)
         record = self._record_of(claim)
         if claim.account_id == moderator_id:
-            raise ForbiddenError("a moderator cannot decide their own claim")
+            raise ForbiddenError("a moderator cannot decide their own claim", code=ErrorCode.MODERATOR_INVOLVED)
         if claim.disputes_owner == moderator_id:
-            raise ForbiddenError("a moderator cannot decide a dispute about their own record")
+            raise ForbiddenError("a moderator cannot decide a dispute about their own record", code=ErrorCode.MODERATOR_INVOLVED)
         if record.conflicts_with(moderator_id):
-            raise ForbiddenError("a moderator cannot decide claims about a record they own or have claimed")
+            raise ForbiddenError("a moderator cannot decide claims about a record they own or have claimed", code=ErrorCode.MODERATOR_INVOLVED)
         if str(moderator_id) in claim.excluded_moderators:
-            raise ForbiddenError("an appeal goes to a different moderator than the first decision")
+            raise ForbiddenError("an appeal goes to a different moderator than the first decision", code=ErrorCode.MODERATOR_INVOLVED)
         if claim.status not in ("pending", "info_requested", "disputing", "awaiting_verification"):
-            raise ClaimConflictError(f"the claim is {claim.status}; it cannot be decided")
+            raise ClaimConflictError(f"the claim is {claim.status}; it cannot be decided", code=ErrorCode.CLAIM_NOT_OPEN, claim_status=claim.status)
         return claim, record
 
     def _decided_with_a_side(self, record: Record, account_id: UUID) -> bool:

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.batching import ReadsManyAggregates
-from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import ConflictError, ErrorCode, DomainError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
 from domain.follows.model import Follow, follow_id
 
 
@@ -57,10 +57,12 @@ class Follows(ReadsManyAggregates):
                     continue
                 if c.follow and not c.confirmed:
                     outcomes.append(FollowOutcome(False, None, ForbiddenError(
-                        "confirm your email address first (POST /accounts/confirm), then follow")))
+                        "confirm your email address first (POST /accounts/confirm), then follow",
+                        code=ErrorCode.EMAIL_UNCONFIRMED)))
                     continue
                 if c.follow and owners.get(c.researcher_id) == c.account_id:
-                    outcomes.append(FollowOutcome(False, None, InvalidInputError("you cannot follow a record you own")))
+                    outcomes.append(FollowOutcome(False, None, InvalidInputError("you cannot follow a record you own",
+                                                                                    code=ErrorCode.FOLLOW_OWN_RECORD)))
                     continue
                 fid = follow_id(c.account_id, c.researcher_id)
                 follow = follows.get(fid)
@@ -84,4 +86,11 @@ class Follows(ReadsManyAggregates):
                 continue  # another process changed one of these follows: read them again
             position = recordings[-1].notification.id
             return [FollowOutcome(o.changed, position if o.changed else None, o.error) for o in outcomes]
-        raise ConflictError("these follows are changing too fast; try again")
+        raise ConflictError("these follows are changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
+
+    def end_owners_follows(self, owned: Sequence[tuple[UUID, UUID]]) -> int:
+        """(account, record) pairs where the account now owns the record it followed: each follow
+        ends with an Unfollowed event, since an owner is never its own follower. Idempotent."""
+        commands = [FollowCommand(account_id, record_id, False) for account_id, record_id in owned]
+        outcomes = self.apply_all(commands, known={record_id for _, record_id in owned}, owners={})
+        return sum(1 for outcome in outcomes if outcome.changed)

@@ -22,7 +22,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.ports import PersonalDataVault
-from domain.errors import ConflictError, DomainError, ForbiddenError, InvalidInputError, NotFoundError, TooManyRequestsError
+from domain.errors import ConflictError, ErrorCode, DomainError, ForbiddenError, InvalidInputError, NotFoundError, TooManyRequestsError
 from domain.text import check_free_text
 from domain.invitations.model import (
     PENDING,
@@ -95,22 +95,24 @@ class Invitations(Application[UUID]):
         verified = {r: level for r, level in facts.sender_records.items() if level in QUOTAS}
         if not verified:
             raise ForbiddenError("only owners of a verified record (L2 or above) can send invitations: claim your "
-                                 "author record and verify it with ORCID or an institutional email address first")
+                                 "author record and verify it with ORCID or an institutional email address first",
+                                 code=ErrorCode.SENDER_NOT_VERIFIED)
         verified = {r: level for r, level in verified.items() if r not in facts.sender_disputed}
         if not verified:
             raise ConflictError("your record's ownership is disputed: you can send invitations again once the "
-                                "dispute is settled")
+                                "dispute is settled", code=ErrorCode.SENDER_DISPUTED)
         if facts.recipient_owner == sender_id:
-            raise InvalidInputError("you cannot invite yourself")
+            raise InvalidInputError("you cannot invite yourself", code=ErrorCode.INVITATION_TO_SELF)
         if facts.recipient_status == "disputed":
             raise ConflictError("this record's ownership is disputed: invitations to it are frozen until "
-                                "the dispute is settled")
+                                "the dispute is settled", code=ErrorCode.RECIPIENT_DISPUTED)
         if facts.recipient_owner is None:
-            raise ConflictError("this record is not claimed: direct invitations open once its author claims it")
+            raise ConflictError("this record is not claimed: direct invitations open once its author claims it",
+                                code=ErrorCode.RECIPIENT_UNCLAIMED)
         recipient = facts.recipient_owner
         preferences = self._find(Preferences, preferences_id(recipient))
         if preferences is not None and not self._allows(preferences, sender_id, facts.distance):
-            raise ForbiddenError(REFUSED)
+            raise ForbiddenError(REFUSED, code=ErrorCode.INVITATION_REFUSED)
         level = max(verified.values())
         sender_record = min((r for r, lvl in verified.items() if lvl == level), key=str)
         sealed_message = self.vault.seal(sender_id, message)  # before the lock: it needs a connection too
@@ -121,10 +123,12 @@ class Invitations(Application[UUID]):
                 self._check_quota(inviter, level, now)
                 pair = self._find(Pair, pair_id(sender_id, recipient)) or Pair(a=sender_id, b=recipient)
                 if pair.pending is not None:
-                    raise ConflictError("an invitation between you two is already pending")
+                    raise ConflictError("an invitation between you two is already pending",
+                                        code=ErrorCode.INVITATION_PENDING)
                 if pair.cool_down_until is not None and pair.cool_down_until > now:
                     raise ConflictError("a recent invitation between you two was declined or withdrawn: you can "
-                                        f"invite again from {pair.cool_down_until.date().isoformat()}")
+                                        f"invite again from {pair.cool_down_until.date().isoformat()}",
+                                        code=ErrorCode.INVITATION_COOLDOWN, until=pair.cool_down_until.isoformat())
                 invitation = Invitation(
                     sender_id=sender_id, recipient_id=recipient, sender_record=sender_record,
                     recipient_record=facts.recipient_record, sealed_message=sealed_message,
@@ -137,7 +141,7 @@ class Invitations(Application[UUID]):
                     return invitation.id
                 except IntegrityError:
                     continue  # the pair or the inviter changed meanwhile (an answer, a report)
-        raise ConflictError("invitations between you two are changing too fast; try again")
+        raise ConflictError("invitations between you two are changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     def withdraw(self, invitation_id: UUID, account_id: UUID) -> None:
         self._settle(invitation_id, account_id, "withdraw")
@@ -147,9 +151,10 @@ class Invitations(Application[UUID]):
     def accept(self, invitation_id: UUID, account_id: UUID, *, recipient_record_status: str,
                recipient_record_owner: UUID | None) -> UUID:
         if recipient_record_status == "disputed":
-            raise ConflictError("your record's ownership is disputed: invitations are frozen until it is settled")
+            raise ConflictError("your record's ownership is disputed: invitations are frozen until it is settled",
+                                code=ErrorCode.RECIPIENT_DISPUTED)
         if recipient_record_owner != account_id and self._visible(invitation_id, account_id).recipient_id == account_id:
-            raise ConflictError("you no longer own the record this invitation was sent to")
+            raise ConflictError("you no longer own the record this invitation was sent to", code=ErrorCode.NOT_OWNER)
         return self._settle(invitation_id, account_id, "accept")
 
     def decline(self, invitation_id: UUID, account_id: UUID) -> None:
@@ -162,9 +167,9 @@ class Invitations(Application[UUID]):
         for _ in range(5):
             invitation = self._visible(invitation_id, account_id)
             if invitation.recipient_id != account_id:
-                raise ForbiddenError("only the recipient can report an invitation")
+                raise ForbiddenError("only the recipient can report an invitation", code=ErrorCode.NOT_A_PARTY)
             if invitation.sealed_report is not None:
-                raise ConflictError("you have reported this invitation already")
+                raise ConflictError("you have reported this invitation already", code=ErrorCode.ALREADY_REPORTED)
             invitation.report(self.vault.seal(account_id, reason))
             inviter = self._get(Inviter, inviter_id(invitation.sender_id))
             inviter.reported(invitation.id)
@@ -176,7 +181,7 @@ class Invitations(Application[UUID]):
                 return
             except IntegrityError:
                 continue
-        raise ConflictError("this invitation is changing too fast; try again")
+        raise ConflictError("this invitation is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     # -- either party -----------------------------------------------------------------------------
 
@@ -288,16 +293,17 @@ class Invitations(Application[UUID]):
         for _ in range(5):
             conversation = self._conversation(conversation_id, account_id)
             if conversation.closed_by is not None:
-                raise ConflictError("this conversation is closed")
+                raise ConflictError("this conversation is closed", code=ErrorCode.CONVERSATION_CLOSED)
             if len(conversation.messages) >= MAX_MESSAGES:
-                raise ConflictError(f"this conversation has reached {MAX_MESSAGES} messages: start a new one")
+                raise ConflictError(f"this conversation has reached {MAX_MESSAGES} messages: start a new one",
+                                    code=ErrorCode.CONVERSATION_FULL)
             conversation.post(account_id, self.vault.seal(account_id, text), self.clock())
             try:
                 self.save(conversation)
                 return len(conversation.messages)
             except IntegrityError:
                 continue  # the other side wrote at the same moment
-        raise ConflictError("this conversation is changing too fast; try again")
+        raise ConflictError("this conversation is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     def mark_read(self, conversation_id: UUID, account_id: UUID, number: int) -> None:
         conversation = self._conversation(conversation_id, account_id)
@@ -334,13 +340,13 @@ class Invitations(Application[UUID]):
         # The same words whatever the limit is, so a sender cannot read reports off it.
         if len(inviter.pending) >= pending_limit:
             raise TooManyRequestsError("you have reached the most pending invitations allowed: wait for answers "
-                                       "or withdraw one", retry_after=3600)
+                                       "or withdraw one", retry_after=3600, code=ErrorCode.INVITATION_QUOTA)
         day_ago = now - timedelta(days=1)
         if inviter.sent_since(day_ago) >= daily_limit:
             oldest = min(at for at in inviter.recent if at > day_ago)
             wait = int((oldest + timedelta(days=1) - now).total_seconds()) + 1
             raise TooManyRequestsError("you have sent the most invitations allowed in 24 hours",
-                                       retry_after=max(wait, 1))
+                                       retry_after=max(wait, 1), code=ErrorCode.INVITATION_QUOTA)
 
     def _settle(self, invitation_id: UUID, account_id: UUID, how: str) -> Any:
         for _ in range(5):
@@ -348,11 +354,12 @@ class Invitations(Application[UUID]):
             who = invitation.sender_id if how == "withdraw" else invitation.recipient_id
             if account_id != who:
                 raise ForbiddenError("only the sender can withdraw an invitation" if how == "withdraw"
-                                     else "only the recipient can answer an invitation")
+                                     else "only the recipient can answer an invitation", code=ErrorCode.NOT_A_PARTY)
             if invitation.status != PENDING:
-                raise ConflictError(f"this invitation is {invitation.status} already")
+                raise ConflictError(f"this invitation is {invitation.status} already",
+                                    code=ErrorCode.INVITATION_NOT_PENDING, invitation_status=invitation.status)
             if invitation.expires_at <= self.clock():
-                raise ConflictError("this invitation has expired")
+                raise ConflictError("this invitation has expired", code=ErrorCode.INVITATION_EXPIRED)
             inviter = self._get(Inviter, inviter_id(invitation.sender_id))
             changed = self._close(invitation, how, inviter)
             try:
@@ -360,7 +367,7 @@ class Invitations(Application[UUID]):
             except IntegrityError:
                 continue  # answered, withdrawn or reported meanwhile: read it again
             return invitation.conversation_id
-        raise ConflictError("this invitation is changing too fast; try again")
+        raise ConflictError("this invitation is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
 
     def _close(self, invitation: Invitation, how: str, inviter: Inviter | None) -> list[Aggregate]:
         """The invitation's end, with what it changes on the pair and the sender's count."""
@@ -414,5 +421,5 @@ class Invitations(Application[UUID]):
         try:
             self.save(*aggregates)
         except IntegrityError:
-            raise ConflictError("this changed at the same moment elsewhere; try again") from None
+            raise ConflictError("this changed at the same moment elsewhere; try again", code=ErrorCode.CHANGED_CONCURRENTLY) from None
 

@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.catalogue.model import PEERLEDGER_NAMESPACE
 
 POLICIES = ("verified", "coauthors", "coauthors_of_coauthors", "nobody")
-PENDING = "sent"
+PENDING = "pending"  # one word for it everywhere: README, API, query filters
 TERMINAL = ("accepted", "declined", "withdrawn", "expired")
 
 

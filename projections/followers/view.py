@@ -4,22 +4,26 @@ A batch writes all its changes in one transaction with its tracking row: a few s
 batch whatever its size, which is what lets the projection catch up at tens of thousands of
 events a second. Counts are adjusted by deltas computed from the relations as stored, so a
 follow repeated or an unfollow of nothing never moves them. Only accounts that confirmed their
-address count (and are listed): a follow stored before its account confirms counts from then.
+address count (and are listed): a follow stored before its account confirms counts from then. A record's owner never counts among
+its followers: a follow made before the account became the owner is kept apart (`counted` 2,
+whichever log's event comes first) until the correcting Unfollowed event removes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
+from domain.claims.model import record_id_for
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 
 
 class FollowersView(SqlView):
     TABLES = ("follows", "counts", "owned", "verified", "erased", "seq", "confirmed")
-    SCHEMA_VERSION = 2  # 2: only confirmed accounts count
+    SCHEMA_VERSION = 3  # 2: only confirmed accounts count; 3: an owner's follow of its own record does not
     VERIFY_SKIP = {"counts": ("position",), "seq": ("*",)}
     VERIFY_ZERO_IS_ABSENT = {"counts": ("followers", "verified")}
     SQLITE_PREFIX = "followers"
@@ -27,11 +31,13 @@ class FollowersView(SqlView):
     def _schema_statements(self) -> list[str]:
         i = self.bigint
         return [
-            # counted: the follower had confirmed their address (only such follows count and are listed)
+            # counted: 1 the follower had confirmed their address (only such follows count and are listed);
+            # 0 not yet confirmed; 2 the follower owns the record (never counted, ended by a correcting event)
             "CREATE TABLE IF NOT EXISTS {follows} (researcher_id TEXT NOT NULL, account_id TEXT NOT NULL,"
             " since TEXT NOT NULL, counted INTEGER NOT NULL, PRIMARY KEY (researcher_id, account_id))",
             "CREATE INDEX IF NOT EXISTS {follows}_newest ON {follows} (researcher_id, since, account_id)",
             "CREATE INDEX IF NOT EXISTS {follows}_account ON {follows} (account_id, since, researcher_id)",
+            "CREATE INDEX IF NOT EXISTS {follows}_owners ON {follows} (researcher_id) WHERE counted = 2",
             f"CREATE TABLE IF NOT EXISTS {{counts}} (researcher_id TEXT PRIMARY KEY, followers {i} NOT NULL,"
             f" verified {i} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {counts}_position ON {counts} (position)",
@@ -72,7 +78,8 @@ class FollowersView(SqlView):
                 verified_now = self._verified(c, {row["account_id"] for row in waiting})
                 for row in waiting:
                     bump(row["researcher_id"], row["account_id"], +1, verified_now)
-                self._many(c, "UPDATE {follows} SET counted = 1 WHERE account_id IN (SELECT account_id FROM {rows})",
+                self._many(c, "UPDATE {follows} SET counted = 1 WHERE counted = 0"
+                              " AND account_id IN (SELECT account_id FROM {rows})",
                            "account_id text", [(a,) for a in changes.confirmed])
 
             # 1. Ownership and levels: who is verified after this batch.
@@ -101,6 +108,16 @@ class FollowersView(SqlView):
                               (account,))
                     for row in c.fetchall():
                         deltas.setdefault(row["researcher_id"], [0, 0])[1] += 1 if is_ else -1
+                # An account that becomes a record's owner stops counting as its follower, at once.
+                own = self._owners_counted_follows(c, {(r, o["owner_id"]) for r, o in changes.owned.items()
+                                                       if o["owner_id"]})
+                if own:
+                    verified_now = self._verified(c, {a for _, a in own})
+                    for researcher_id, account_id in own:
+                        bump(researcher_id, account_id, -1, verified_now)
+                    self._many(c, "UPDATE {follows} SET counted = 2 WHERE (researcher_id, account_id) IN"
+                               " (SELECT researcher_id, account_id FROM {rows})",
+                               "researcher_id text, account_id text", own)
 
             # 2. Follow relations: compare the batch's final state of each pair with what is stored.
             if changes.pairs:
@@ -109,12 +126,15 @@ class FollowersView(SqlView):
                 verified = self._verified(c, accounts)
                 erased = self._erased(c, accounts) | changes.erased
                 confirmed = self._confirmed(c, accounts)
+                owners = self._owners(c, {r for r, _ in changes.pairs})  # researcher -> owner
                 inserts, deletes, restarted, recounted = [], [], [], []
                 for pair, (active, since) in changes.pairs.items():
                     researcher_id, account_id = pair
                     if active and account_id in erased:
                         continue
-                    if active and pair not in stored:
+                    if active and pair not in stored and owners.get(researcher_id) == account_id:
+                        inserts.append((researcher_id, account_id, since, 2))  # its owner: never counted
+                    elif active and pair not in stored:
                         # Followed while confirmed (the event says so), or by an account known to
                         # have confirmed since: counted; otherwise stored, and counted on confirmation.
                         counted = pair in changes.confirmed_pairs or account_id in confirmed
@@ -180,7 +200,30 @@ class FollowersView(SqlView):
         rows = self._select_many(c, "SELECT f.researcher_id, f.account_id, f.counted FROM {follows} f JOIN {rows}"
                                  " ON f.researcher_id = rows.researcher_id AND f.account_id = rows.account_id",
                                  "researcher_id text, account_id text", pairs)
-        return {(row["researcher_id"], row["account_id"]): bool(row["counted"]) for row in rows}
+        return {(row["researcher_id"], row["account_id"]): row["counted"] == 1 for row in rows}
+
+    def _owners(self, c: Any, researchers: Iterable[str]) -> dict[str, str]:
+        """researcher -> its owner's account, for those with an owner (claims key records by their own id)."""
+        record_of = {str(record_id_for(UUID(r))): r for r in researchers}
+        return {record_of[row["record_id"]]: row["owner_id"] for row in self._rows_in(
+            c, "SELECT record_id, owner_id FROM {owned} WHERE owner_id IS NOT NULL AND {in}", "record_id",
+            sorted(record_of))}
+
+    def _owners_counted_follows(self, c: Any, owned: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(researcher, account) pairs, counted, where the account owns the researcher's record."""
+        found = []
+        for record_id, account_id in sorted(owned):
+            c.execute(self._sql("SELECT researcher_id FROM {follows} WHERE account_id = %s AND counted = 1"),
+                      (account_id,))
+            found += [(row["researcher_id"], account_id) for row in c.fetchall()
+                      if str(record_id_for(UUID(row["researcher_id"]))) == record_id]
+        return found
+
+    def owners_following_their_records(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """(researcher, account) where the account follows a record it owns: follows to end."""
+        rows = self._query("SELECT researcher_id, account_id FROM {follows} WHERE counted = 2"
+                           " ORDER BY researcher_id, account_id LIMIT %s", (limit,))
+        return [(r["researcher_id"], r["account_id"]) for r in rows]
 
     def _accounts_in(self, c: Any, table: str, accounts: Iterable[str]) -> set[str]:
         """Which of `accounts` the table (verified, confirmed, erased) holds."""

@@ -28,7 +28,7 @@ class InvitationsProjection(Projection[InvitationsView]):
             if isinstance(e, Invitation.Sent):
                 statements.append((
                     "INSERT INTO {invitations} (id, sender_id, recipient_id, sender_record, recipient_record,"
-                    " status, topic, work_id, sent_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'sent', %s, %s, %s, %s)"
+                    " status, topic, work_id, sent_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s)"
                     " ON CONFLICT (id) DO NOTHING",
                     (iid, str(e.sender_id), str(e.recipient_id), str(e.sender_record), str(e.recipient_record),
                      e.topic, e.work_id, e.timestamp.isoformat(), e.expires_at.isoformat()),

@@ -16,7 +16,8 @@ from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
 class InvitationsView(SqlView):
     TABLES = ("invitations", "conversations", "reports")
     SQLITE_PREFIX = "invitations"
-    SCHEMA_VERSION = 2  # 2: a conversation's invitation and latest activity, for the list of them
+    SCHEMA_VERSION = 2  # 2: a pending invitation is "pending" (was "sent"); a conversation's invitation and
+    # latest activity, for the list of them
 
     def _schema_statements(self) -> list[str]:
         return [
@@ -77,7 +78,7 @@ class InvitationsView(SqlView):
         return [dict(r) for r in rows]
 
     def pending_received(self, account_id: str) -> int:
-        rows = self._query("SELECT COUNT(*) AS n FROM {invitations} WHERE recipient_id = %s AND status = 'sent'",
+        rows = self._query("SELECT COUNT(*) AS n FROM {invitations} WHERE recipient_id = %s AND status = 'pending'",
                            (account_id,))
         return rows[0]["n"]
 
@@ -89,7 +90,7 @@ class InvitationsView(SqlView):
 
     def open_for(self, account_id: str) -> tuple[list[str], list[str]]:
         """Pending invitations and open conversations this account takes part in."""
-        invitations = self._query("SELECT id FROM {invitations} WHERE status = 'sent'"
+        invitations = self._query("SELECT id FROM {invitations} WHERE status = 'pending'"
                                   " AND (sender_id = %s OR recipient_id = %s)", (account_id, account_id))
         conversations = self._query("SELECT id FROM {conversations} WHERE closed = 0"
                                     " AND (first_id = %s OR second_id = %s)", (account_id, account_id))
@@ -97,7 +98,7 @@ class InvitationsView(SqlView):
 
     def due(self, now: str, limit: int = 500) -> list[str]:
         """Pending invitations whose time is up."""
-        rows = self._query("SELECT id FROM {invitations} WHERE status = 'sent' AND expires_at <= %s"
+        rows = self._query("SELECT id FROM {invitations} WHERE status = 'pending' AND expires_at <= %s"
                            " ORDER BY expires_at LIMIT %s", (now, limit))
         return [r["id"] for r in rows]
 

@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 
 from domain.trust import TrustInputs
+from projections.vocabulary import ClaimStatus, Level, Tier
 
 
 class InstitutionOut(msgspec.Struct):
@@ -27,7 +28,7 @@ class TrustOut(msgspec.Struct):
     (domain.trust), so the score always matches the counts shown beside it."""
 
     score: int | None = None
-    tier: str | None = None
+    tier: Tier | None = None
 
 
 class OwnerOut(msgspec.Struct):
@@ -48,8 +49,8 @@ class ProfileDoc(msgspec.Struct):
     topics_count: int
     topics: list[TopicCountOut]
     close_collaborators_count: int
-    claim_status: str  # unclaimed, claimed or disputed
-    verification_level: str  # L0 to L3
+    claim_status: ClaimStatus
+    verification_level: Level
     owner: OwnerOut | None
     same_person: list[UUID]  # other records approved for the same account
     trust: TrustOut
@@ -110,8 +111,8 @@ class WorkPageOut(msgspec.Struct):
 class ScoredFields(msgspec.Struct):
     """The fields of a profile document the trust score reads (a quick decode of just these)."""
 
-    verification_level: str
-    claim_status: str
+    verification_level: Level
+    claim_status: ClaimStatus
     works_count: int
     topics_count: int
     close_collaborators_count: int

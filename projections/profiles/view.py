@@ -798,6 +798,12 @@ class ProfilesView(SqlView):
     def exists(self, researcher_id: str) -> bool:
         return bool(self._query("SELECT 1 AS found FROM {docs} WHERE id = %s", (researcher_id,)))
 
+    def has_work(self, work_id: str) -> bool:
+        return bool(self._query("SELECT 1 AS found FROM {works} WHERE id = %s", (work_id,)))
+
+    def has_topic(self, openalex_id: str) -> bool:
+        return bool(self._query("SELECT 1 AS found FROM {topics} WHERE id = %s", (openalex_id,)))
+
     def search(self, name_key: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
         """Profiles with a name word starting with `name_key`, in name order, after a cursor."""
         where, params = "1 = 1", []

@@ -161,3 +161,24 @@ def test_the_profile_fits_a_360_pixel_screen(browser, server):
     page, _ = open_page(browser, server, width=360)
     page.goto(f"/r/{DEMO}")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_the_schema_page_draws_the_api_with_no_other_origin_and_no_csp_violation(browser, server):
+    page, console = open_page(browser, server)
+    elsewhere: list[str] = []
+
+    def only_this_origin(route: Any) -> None:
+        if route.request.url.startswith(server.base):
+            route.continue_()
+        else:  # offline: anything from another origin would fail here
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_origin)
+    page.goto("/schema")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    assert "PeerLedger" in page.inner_text(".info .title")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/researchers/{researcher_id}" in p for p in paths)
+    assert elsewhere == [] and console.csp_violations() == []
+    page.context.close()

@@ -202,3 +202,34 @@ def test_fifty_clients_following_at_random_leave_exact_counts(client, tmp_path, 
             assert {r: (n, v) for r, n, v in view.all_counts() if n or v} == expected
         finally:
             factory.close()
+
+
+def test_an_account_that_followed_a_record_before_owning_it_is_not_its_own_follower(client):
+    """Issue 16's trust bug: follow, claim, get approved: the owner is no follower of its own record,
+    at once, and housekeeping ends the follow with an event."""
+    services = client.app.state.services
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from operations.expiry import end_owner_follows
+
+    ada, bob = person(client, "Ada Early"), person(client, "Bob Verified")
+    for who in (ada, bob):
+        assert client.put("/me/following/A9003", headers=who).status_code == 201
+    bob_account = services.accounts.login("bob.verified@example.org", PASSWORD).account_id
+    ada_account = services.accounts.login("ada.early@example.org", PASSWORD).account_id
+    for account, record in [(bob_account, "A9008"), (ada_account, "A9003")]:
+        facts = RecordFacts(researcher_id_for(record), None, "L1", frozenset())
+        claim_id = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="mine")])
+        services.claims.approve(claim_id, researcher_id_for("A1"), "L2", "ok", facts)
+    assert services.wait_for_projections()
+    client.app.state.follower_counts.refresh()
+    assert counts(client, "A9003") == (1, 1)  # Bob only, verified; Ada owns it
+    followers = client.get("/researchers/A9003/followers").json()["items"]
+    assert [f["display_name"] for f in followers] == ["Bob Verified"]
+    trust = client.get("/researchers/A9003/trust").json()
+    assert (trust["counts"]["followers"], trust["counts"]["verified_followers"]) == (1, 1)
+
+    assert end_owner_follows(services) == 1
+    assert services.wait_for_projections()
+    assert client.get("/me/following", headers=ada).json()["items"] == []
+    assert counts(client, "A9003") == (1, 1)
+    assert_problem(client.put("/me/following/A9003", headers=ada), 422, "cannot follow a record you own")

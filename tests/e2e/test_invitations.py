@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -105,11 +105,11 @@ def box(client, who: dict, name: str = "inbox", **params) -> dict:
 def test_invite_accept_and_talk(any_client):
     client = any_client
     sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
-    sent = invite(client, sender, "A2", topic="T10", work_id="W1")
+    sent = invite(client, sender, "A2", topic="T1", work_id="https://openalex.org/W1")
     assert sent.status_code == 201, sent.text
     invitation = sent.json()
-    assert (invitation["status"], invitation["recipient_id"], invitation["topic"]) == ("sent", str(recipient["id"]),
-                                                                                       "T10")
+    assert (invitation["status"], invitation["recipient_id"], invitation["topic"]) == ("pending", str(recipient["id"]),
+                                                                                       "T1")
     assert invitation["message"] == "Shall we work together?"
 
     inbox = box(client, recipient)
@@ -117,6 +117,8 @@ def test_invite_accept_and_talk(any_client):
     assert inbox["pending_received"] == 1 and inbox["items"][0]["message"] is None  # notes only in the detail
     assert [i["id"] for i in box(client, sender, "sent")["items"]] == [invitation["id"]]
     assert box(client, recipient, status="accepted")["items"] == []
+    assert [i["id"] for i in box(client, recipient, status="pending")["items"]] == [invitation["id"]]
+    assert invitation["work_id"] == "W1"  # the canonical URL, stored as the short id
 
     accepted = client.post(f"/invitations/{invitation['id']}/accept", headers=recipient["headers"])
     assert accepted.status_code == 200, accepted.text
@@ -157,8 +159,9 @@ def test_who_cannot_invite_and_what_cannot_be_invited(client):
     assert invite(client, back, "A1").status_code == 201
     assert_problem(invite(client, sender, "A4"), 409, "already pending")
     assert client.get("/me/invitations", params={"box": "outbox"}, headers=sender["headers"]).status_code == 400
-    assert_problem(client.get("/me/invitations", params={"status": "lost"}, headers=sender["headers"]), 422,
-                   "status must be one of")
+    lost = assert_problem(client.get("/me/invitations", params={"status": "lost"}, headers=sender["headers"]), 400,
+                          "Validation failed")
+    assert (lost["code"], lost["field"]) == ("validation_failed", "status")
 
 
 def test_a_disputed_record_cannot_be_invited_and_its_invitations_cannot_be_accepted(client):
@@ -406,3 +409,35 @@ def test_my_conversations_refuses_strangers_and_bad_paging(client):
     assert client.get("/me/conversations", headers=sender["headers"], params={"cursor": "%%%"}).status_code == 400
     assert client.get("/me/conversations", headers=sender["headers"], params={"limit": 0}).status_code == 400
     assert client.get("/me/conversations", headers=sender["headers"], params={"colour": "x"}).status_code == 400
+
+
+def test_each_refusal_names_its_cause_in_a_code_with_the_facts_to_act_on(client):
+    sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
+    reader = person(client, "Plain Reader")
+
+    def code(response, status: int) -> dict:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["type"] == "urn:peerledger:problem:" + body["code"] and body["status"] == status
+        assert body["instance"] == response.request.url.path
+        return body
+
+    assert code(invite(client, reader, "A2"), 403)["code"] == "sender_not_verified"
+    assert code(invite(client, sender, "A5"), 409)["code"] == "recipient_unclaimed"
+    assert code(invite(client, sender, "A1"), 422)["code"] == "invitation_to_self"
+    assert code(invite(client, sender, "A999999"), 404)["code"] == "not_found"
+    for field, value, cause in [("work_id", "W999", "unknown_work"), ("topic", "https://openalex.org/T999", "unknown_topic")]:
+        body = code(invite(client, sender, "A2", **{field: value}), 422)
+        assert (body["code"], body["field"]) == (cause, field)
+    for field, value in [("work_id", "W0"), ("work_id", "T1"), ("topic", "T"), ("topic", "https://example.org/T1")]:
+        assert code(invite(client, sender, "A2", **{field: value}), 400)["code"] == "validation_failed"
+    first = invite(client, sender, "https://openalex.org/A2").json()["id"]  # canonical URLs wherever ids go
+    assert code(invite(client, sender, "A2"), 409)["code"] == "invitation_pending"
+    client.post(f"/invitations/{first}/decline", headers=recipient["headers"])
+    answered = code(client.post(f"/invitations/{first}/accept", headers=recipient["headers"]), 409)
+    assert (answered["code"], answered["invitation_status"]) == ("invitation_not_pending", "declined")
+    cooling = code(invite(client, recipient, "A1"), 409)
+    assert cooling["code"] == "invitation_cooldown"
+    until = datetime.fromisoformat(cooling["until"])
+    assert until.tzinfo is not None and cooling["until"][:10] in cooling["detail"]

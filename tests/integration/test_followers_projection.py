@@ -16,10 +16,11 @@ from eventsourcing.utils import Environment
 
 from domain.accounts.model import Account
 from domain.follows.application import FollowCommand
-from domain.follows.model import Follow
+from domain.follows.model import Follow, follow_id
 from projections.followers.projection import FollowersProjection
 from projections.runner import BatchProjectionRunner
 from bootstrap.services import VIEW_CLASSES, store_env
+from tests.factories import register_confirmed
 
 RESEARCHERS = [uuid.UUID(int=n) for n in range(1, 11)]
 ACCOUNTS = [uuid.UUID(int=1000 + n) for n in range(1, 31)]
@@ -119,3 +120,33 @@ def test_a_follow_recorded_before_its_account_confirmed_counts_from_the_confirma
     apply(services, FollowCommand(a, r, False))
     services.followers_runner.catch_up()
     assert counts(services) == {}
+
+
+@pytest.mark.parametrize("claims_first", [False, True])
+def test_an_owner_never_counts_as_its_own_follower_and_its_follow_ends_as_an_event(services, claims_first):
+    """Issue 16's trust bug: follow a record, claim it, get approved. Whichever log the projection
+    reads first (a replay may read the claims log before the follows log), the owner is not a
+    follower; housekeeping then ends the follow with an Unfollowed event."""
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from operations.expiry import end_owner_follows
+
+    record, other = RESEARCHERS[0], ACCOUNTS[1]
+    owner = register_confirmed(services, "owner@example.org", "Olga Owner")
+    services.follows.apply_all([FollowCommand(owner, record, True, confirmed=True),
+                                FollowCommand(other, record, True, confirmed=True)], known={record}, owners={})
+    facts = RecordFacts(record, None, "L1", frozenset())
+    claim = services.claims.open_claim(owner, facts, [EvidenceIn("statement", text="It is me.")])
+    services.claims.approve(claim, uuid.uuid4(), "L2", "checked", facts)
+    runners = sorted(services._runners["followers"], key=lambda r: (r.app.name == "Claims") != claims_first)
+    for runner in runners:
+        runner.catch_up()
+    assert counts(services) == {str(record): 1}  # only the other follower, at once
+    assert [a for _, a in services.followers_view.followers_of(str(record), None, 10)] == [str(other)]
+    assert services.followers_view.counts_of([str(record)])[str(record)] == (1, 0)
+
+    assert end_owner_follows(services) == 1
+    assert end_owner_follows(services) == 0  # idempotent
+    services.followers_runner.catch_up()
+    assert services.followers_view.following(str(owner), None, 10) == []
+    assert counts(services) == {str(record): 1}
+    assert not services.follows.repository.get(follow_id(owner, record)).active
