@@ -14,4 +14,5 @@ EvidenceKind = Literal["orcid", "institutional_email", "statement"]
 EvidenceStrength = Literal["conclusive", "strong", "weak"]
 EvidenceStatus = Literal["pending", "submitted", "verified", "failed"]
 NotificationKind = Literal["new_follower", "invitation_received", "invitation_accepted", "invitation_declined",
-                           "claim_approved", "claim_rejected", "verification_changed"]
+                           "claim_approved", "claim_rejected", "verification_changed", "message_received",
+                           "conversation_closed", "claim_question"]
