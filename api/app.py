@@ -21,6 +21,7 @@ from api.auth import SessionGate, make_jwt_auth
 from api.conditional import PeerLedgerApp, conditional_get
 from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
+from api.viewer import ViewerController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -134,6 +135,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         MeController,
         ClaimsController,
         MyClaimsController,
+        ViewerController,
         ModerationController,
         FollowsController,
         InvitationsController,

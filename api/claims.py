@@ -26,7 +26,14 @@ from api.researchers import (
     resolve_researcher,
 )
 from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
-from domain.errors import ClaimNotFoundError, ErrorCode, ForbiddenError, InvalidInputError, ResearcherNotFoundError
+from domain.errors import (
+    ClaimNotFoundError,
+    DomainError,
+    ErrorCode,
+    ForbiddenError,
+    InvalidInputError,
+    ResearcherNotFoundError,
+)
 from projections.vocabulary import ClaimProgress, EvidenceKind, EvidenceStatus, EvidenceStrength, Level
 
 Reason = free_text(2_000)
@@ -133,6 +140,15 @@ def facts_for(state: State, raw_id: str) -> RecordFacts:
     return RecordFacts(UUID(internal_id), facts["orcid"], facts["base_level"], facts["institution_ids"])
 
 
+def claim_refusal(state: State, account_id: UUID, facts: RecordFacts) -> DomainError | None:
+    """Why this account may not claim the record now whatever its evidence, or None: what a claim
+    is refused for, and what the viewer of a profile is told before trying."""
+    if not state.services.accounts.view(account_id).email_confirmed:
+        return ForbiddenError("confirm your email address first (POST /accounts/confirm)",
+                              code=ErrorCode.EMAIL_UNCONFIRMED)
+    return state.services.claims.claim_refusal(account_id, facts)
+
+
 def facts_of_claim(state: State, claim_id: FromPath[UUID]) -> RecordFacts:
     return facts_for(state, str(state.services.claims.claim_researcher(claim_id)))
 
@@ -165,9 +181,10 @@ class ClaimsController(Controller):
     def open_claim(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
                    data: JSONBody[OpenClaim]) -> ClaimOut:
         me = request.user
-        if not state.services.accounts.view(me.account_id).email_confirmed:
-            raise ForbiddenError("confirm your email address first (POST /accounts/confirm)", code=ErrorCode.EMAIL_UNCONFIRMED)
         facts = facts_for(state, researcher_id)
+        refused = claim_refusal(state, me.account_id, facts)
+        if refused is not None:
+            raise refused
         claim_id = state.services.claims.open_claim(me.account_id, facts, evidence_in(state, data.evidence))
         return with_sign_in(state, state.services.claims.view(claim_id, me.account_id, is_moderator=False))
 

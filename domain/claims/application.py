@@ -159,14 +159,9 @@ class Claims(Application[UUID]):
         counted = False
         for _ in range(5):  # claims by others on the same record are saved one after another
             record = self._load_record(facts)
-            if record.owner == account_id and record.level in ("L2", "L3"):
-                raise ClaimConflictError(f"you already own this record, verified at {record.level}",
-                                         code=ErrorCode.ALREADY_OWNER)
-            if str(account_id) in record.open_claims:
-                raise ClaimConflictError(
-                    f"you already have an open claim on this record: {record.open_claims[str(account_id)]}",
-                    code=ErrorCode.CLAIM_ALREADY_OPEN, claim_id=str(record.open_claims[str(account_id)]),
-                )
+            refused = self._claim_refusal(record, account_id)
+            if refused is not None:
+                raise refused
             if record.rejections.get(str(account_id)) == fingerprint and not self._decided_with_a_side(record, account_id):
                 raise ClaimConflictError(
                     "this is the evidence of your rejected claim: add new evidence, or appeal the decision",
@@ -174,8 +169,6 @@ class Claims(Application[UUID]):
                 )
             # An owner below L2 (a lapsed proof) claims again to be verified: no dispute with themselves.
             disputes = record.owner if record.owner != account_id else None
-            if disputes and record.dispute_claim is not None:
-                raise ClaimConflictError("this record is already under dispute; wait for the moderators' decision", code=ErrorCode.DISPUTE_OPEN)
             claim = Claim(
                 researcher_id=facts.researcher_id,
                 account_id=account_id,
@@ -197,6 +190,37 @@ class Claims(Application[UUID]):
             self._send_codes(mails, account_id)
             return claim.id
         raise ClaimConflictError("the record is changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
+
+    def claim_refusal(self, account_id: UUID, facts: RecordFacts) -> ClaimConflictError | None:
+        """Why `account_id` may not claim the record now whatever the evidence, or None: the rules
+        `open_claim` applies, read without writing."""
+        return self._claim_refusal(self._load_record(facts), account_id)
+
+    @staticmethod
+    def _claim_refusal(record: Record, account_id: UUID) -> ClaimConflictError | None:
+        if record.owner == account_id and record.level in ("L2", "L3"):
+            return ClaimConflictError(f"you already own this record, verified at {record.level}",
+                                      code=ErrorCode.ALREADY_OWNER)
+        if str(account_id) in record.open_claims:
+            return ClaimConflictError(
+                f"you already have an open claim on this record: {record.open_claims[str(account_id)]}",
+                code=ErrorCode.CLAIM_ALREADY_OPEN, claim_id=str(record.open_claims[str(account_id)]),
+            )
+        if record.owner not in (None, account_id) and record.dispute_claim is not None:
+            return ClaimConflictError("this record is already under dispute; wait for the moderators' decision",
+                                      code=ErrorCode.DISPUTE_OPEN)
+        return None
+
+    def evidence_kinds(self, facts: RecordFacts, *, orcid_sign_in: bool) -> list[str]:
+        """The kinds of evidence that can work for this record: ORCID when the record has an iD
+        (and sign-in is configured), an institutional address when one of its institutions has
+        known domains, a statement always (a moderator decides)."""
+        kinds = []
+        if orcid_sign_in and facts.orcid:
+            kinds.append("orcid")
+        if any(self.institution_domains(i) for i in facts.institution_ids):
+            kinds.append("institutional_email")
+        return [*kinds, "statement"]
 
     def add_evidence(self, claim_id: UUID, account_id: UUID, facts: RecordFacts, evidence: list[EvidenceIn]) -> None:
         """The claimant adds evidence; in a dispute, the record's owner adds theirs too."""

@@ -34,6 +34,16 @@ class FollowOutcome:
     error: DomainError | None = None
 
 
+def follow_refusal(account_id: UUID, *, confirmed: bool, owner: UUID | None) -> DomainError | None:
+    """Why this account may not follow a record now, or None."""
+    if not confirmed:
+        return ForbiddenError("confirm your email address first (POST /accounts/confirm), then follow",
+                              code=ErrorCode.EMAIL_UNCONFIRMED)
+    if owner == account_id:
+        return InvalidInputError("you cannot follow a record you own", code=ErrorCode.FOLLOW_OWN_RECORD)
+    return None
+
+
 class Follows(ReadsManyAggregates):
     name = "Follows"
     save_retries = 5
@@ -55,14 +65,10 @@ class Follows(ReadsManyAggregates):
                 if c.researcher_id not in known:
                     outcomes.append(FollowOutcome(False, None, ResearcherNotFoundError(str(c.researcher_id))))
                     continue
-                if c.follow and not c.confirmed:
-                    outcomes.append(FollowOutcome(False, None, ForbiddenError(
-                        "confirm your email address first (POST /accounts/confirm), then follow",
-                        code=ErrorCode.EMAIL_UNCONFIRMED)))
-                    continue
-                if c.follow and owners.get(c.researcher_id) == c.account_id:
-                    outcomes.append(FollowOutcome(False, None, InvalidInputError("you cannot follow a record you own",
-                                                                                    code=ErrorCode.FOLLOW_OWN_RECORD)))
+                refused = c.follow and follow_refusal(c.account_id, confirmed=c.confirmed,
+                                                       owner=owners.get(c.researcher_id))
+                if refused:
+                    outcomes.append(FollowOutcome(False, None, refused))
                     continue
                 fid = follow_id(c.account_id, c.researcher_id)
                 follow = follows.get(fid)

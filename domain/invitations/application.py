@@ -90,31 +90,23 @@ class Invitations(Application[UUID]):
 
     # -- sender ---------------------------------------------------------------------------------
 
+    def refusal(self, sender_id: UUID, facts: SendFacts) -> DomainError | None:
+        """Why `sender_id` may not invite the record's owner now, or None: the rules `send` applies,
+        read without writing (what a profile shows a viewer before they try)."""
+        try:
+            level, _ = self._sender_level(sender_id, facts)
+            recipient = self._recipient(sender_id, facts)
+            now = self.clock()
+            self._check_quota(self._find(Inviter, inviter_id(sender_id)) or Inviter(account_id=sender_id), level, now)
+            self._check_pair(self._find(Pair, pair_id(sender_id, recipient)) or Pair(a=sender_id, b=recipient), now)
+        except DomainError as refused:
+            return refused
+        return None
+
     def send(self, sender_id: UUID, facts: SendFacts, message: str, topic: str | None, work_id: str | None) -> UUID:
         check_free_text("message", message)
-        verified = {r: level for r, level in facts.sender_records.items() if level in QUOTAS}
-        if not verified:
-            raise ForbiddenError("only owners of a verified record (L2 or above) can send invitations: claim your "
-                                 "author record and verify it with ORCID or an institutional email address first",
-                                 code=ErrorCode.SENDER_NOT_VERIFIED)
-        verified = {r: level for r, level in verified.items() if r not in facts.sender_disputed}
-        if not verified:
-            raise ConflictError("your record's ownership is disputed: you can send invitations again once the "
-                                "dispute is settled", code=ErrorCode.SENDER_DISPUTED)
-        if facts.recipient_owner == sender_id:
-            raise InvalidInputError("you cannot invite yourself", code=ErrorCode.INVITATION_TO_SELF)
-        if facts.recipient_status == "disputed":
-            raise ConflictError("this record's ownership is disputed: invitations to it are frozen until "
-                                "the dispute is settled", code=ErrorCode.RECIPIENT_DISPUTED)
-        if facts.recipient_owner is None:
-            raise ConflictError("this record is not claimed: direct invitations open once its author claims it",
-                                code=ErrorCode.RECIPIENT_UNCLAIMED)
-        recipient = facts.recipient_owner
-        preferences = self._find(Preferences, preferences_id(recipient))
-        if preferences is not None and not self._allows(preferences, sender_id, facts.distance):
-            raise ForbiddenError(REFUSED, code=ErrorCode.INVITATION_REFUSED)
-        level = max(verified.values())
-        sender_record = min((r for r, lvl in verified.items() if lvl == level), key=str)
+        level, sender_record = self._sender_level(sender_id, facts)
+        recipient = self._recipient(sender_id, facts)
         sealed_message = self.vault.seal(sender_id, message)  # before the lock: it needs a connection too
         with self.exclusive(f"inviter:{sender_id}"):
             for _ in range(5):
@@ -122,13 +114,7 @@ class Invitations(Application[UUID]):
                 inviter = self._find(Inviter, inviter_id(sender_id)) or Inviter(account_id=sender_id)
                 self._check_quota(inviter, level, now)
                 pair = self._find(Pair, pair_id(sender_id, recipient)) or Pair(a=sender_id, b=recipient)
-                if pair.pending is not None:
-                    raise ConflictError("an invitation between you two is already pending",
-                                        code=ErrorCode.INVITATION_PENDING)
-                if pair.cool_down_until is not None and pair.cool_down_until > now:
-                    raise ConflictError("a recent invitation between you two was declined or withdrawn: you can "
-                                        f"invite again from {pair.cool_down_until.date().isoformat()}",
-                                        code=ErrorCode.INVITATION_COOLDOWN, until=pair.cool_down_until.isoformat())
+                self._check_pair(pair, now)
                 invitation = Invitation(
                     sender_id=sender_id, recipient_id=recipient, sender_record=sender_record,
                     recipient_record=facts.recipient_record, sealed_message=sealed_message,
@@ -142,6 +128,45 @@ class Invitations(Application[UUID]):
                 except IntegrityError:
                     continue  # the pair or the inviter changed meanwhile (an answer, a report)
         raise ConflictError("invitations between you two are changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
+
+    @staticmethod
+    def _sender_level(sender_id: UUID, facts: SendFacts) -> tuple[str, UUID]:
+        """The sender's best verified, undisputed record and its level; refused without one."""
+        verified = {r: level for r, level in facts.sender_records.items() if level in QUOTAS}
+        if not verified:
+            raise ForbiddenError("only owners of a verified record (L2 or above) can send invitations: claim your "
+                                 "author record and verify it with ORCID or an institutional email address first",
+                                 code=ErrorCode.SENDER_NOT_VERIFIED)
+        verified = {r: level for r, level in verified.items() if r not in facts.sender_disputed}
+        if not verified:
+            raise ConflictError("your record's ownership is disputed: you can send invitations again once the "
+                                "dispute is settled", code=ErrorCode.SENDER_DISPUTED)
+        level = max(verified.values())
+        return level, min((r for r, lvl in verified.items() if lvl == level), key=str)
+
+    def _recipient(self, sender_id: UUID, facts: SendFacts) -> UUID:
+        """The record's owner, if they can be invited by this sender at all."""
+        if facts.recipient_owner == sender_id:
+            raise InvalidInputError("you cannot invite yourself", code=ErrorCode.INVITATION_TO_SELF)
+        if facts.recipient_status == "disputed":
+            raise ConflictError("this record's ownership is disputed: invitations to it are frozen until "
+                                "the dispute is settled", code=ErrorCode.RECIPIENT_DISPUTED)
+        if facts.recipient_owner is None:
+            raise ConflictError("this record is not claimed: direct invitations open once its author claims it",
+                                code=ErrorCode.RECIPIENT_UNCLAIMED)
+        preferences = self._find(Preferences, preferences_id(facts.recipient_owner))
+        if preferences is not None and not self._allows(preferences, sender_id, facts.distance):
+            raise ForbiddenError(REFUSED, code=ErrorCode.INVITATION_REFUSED)
+        return facts.recipient_owner
+
+    @staticmethod
+    def _check_pair(pair: Pair, now: datetime) -> None:
+        if pair.pending is not None:
+            raise ConflictError("an invitation between you two is already pending", code=ErrorCode.INVITATION_PENDING)
+        if pair.cool_down_until is not None and pair.cool_down_until > now:
+            raise ConflictError("a recent invitation between you two was declined or withdrawn: you can "
+                                f"invite again from {pair.cool_down_until.date().isoformat()}",
+                                code=ErrorCode.INVITATION_COOLDOWN, until=pair.cool_down_until.isoformat())
 
     def withdraw(self, invitation_id: UUID, account_id: UUID) -> None:
         self._settle(invitation_id, account_id, "withdraw")
