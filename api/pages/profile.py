@@ -17,6 +17,7 @@ from api.auth import PUBLIC, Principal
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
+from api.pages.forms import CSRF_REFUSED, FORM
 from api.pages.graph_svg import research_graph_svg
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
@@ -28,7 +29,6 @@ from domain.trust import FORMULA
 
 WORKS_PER_PAGE = 10
 HISTORY_PER_PAGE = 20
-FORM = {**PUBLIC, "body_types": ("application/x-www-form-urlencoded", "multipart/form-data")}
 
 CLAIM_LABELS = {"unclaimed": "Unclaimed author", "claimed": "Claimed author", "disputed": "Ownership disputed"}
 
@@ -165,6 +165,4 @@ class ProfilePagesController(Controller):
         return await page(request, "history.html", principal, **await anyio.to_thread.run_sync(read))
 
 
-CSRF_REFUSED = ("this form could not be accepted: it has expired or did not come from this site. "
-                "Go back, reload the page and send it again")
-__all__ = ["CSRF_FIELD", "CSRF_REFUSED", "ProfilePagesController"]
+__all__ = ["CSRF_FIELD", "ProfilePagesController"]
