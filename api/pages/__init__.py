@@ -7,6 +7,7 @@ from litestar.static_files import create_static_files_router
 
 from api.auth import PUBLIC
 from api.pages.accounts import AccountPagesController
+from api.pages.claims import ClaimPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
 from api.pages.signin import SignInPagesController
@@ -15,6 +16,7 @@ PAGE_ROUTES = [
     ProfilePagesController,
     SignInPagesController,
     AccountPagesController,
+    ClaimPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),

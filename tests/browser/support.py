@@ -17,13 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 from playwright.sync_api import Browser, Page
 
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from domain.claims.application import RecordFacts
 from tests.conftest import CHEAP_HASHING
 from tests.e2e.pages_support import HOSTILE_AUTHOR, hostile_work
-from tests.e2e.support import PASSWORD
+from tests.e2e.support import MODERATOR, PASSWORD
 from tests.schema_fuzz import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("PEERLEDGER_CHROMIUM", "/usr/bin/chromium")
@@ -35,6 +39,20 @@ ROOT = Path(__file__).resolve().parents[2]
 class LiveServer:
     base: str
     data_dir: Path
+    env: dict[str, str]
+
+    def approve_claim(self, claim_id: str, level: str = "L2") -> None:
+        """A moderator approves, through the application itself on the server's store (as
+        tests/e2e/support.py `own` does); the server's projections then pick the decision up."""
+        services = Services(Settings.from_env(self.env))
+        try:
+            claims = services.claims
+            record = str(claims.claim_researcher(UUID(claim_id)))
+            found = services.profiles_view.record_facts(record)
+            facts = RecordFacts(UUID(record), found["orcid"], found["base_level"], found["institution_ids"])
+            claims.approve(UUID(claim_id), MODERATOR, level, "checked", facts)
+        finally:
+            services.close()
 
     def confirmed_account(self, name: str) -> str:
         """Registered and confirmed through the API (the code read from the mail folder); its address."""
@@ -79,7 +97,7 @@ def live_server() -> Iterator[LiveServer]:
                 wait_until_up(base, server, log)
                 wait_for_works(base, 12)
                 wait_for_works(base, 1, HOSTILE_AUTHOR)
-                yield LiveServer(base, data_dir)
+                yield LiveServer(base, data_dir, env)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
