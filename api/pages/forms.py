@@ -67,7 +67,7 @@ LABELS = {"display_name": "Display name", "new_password": "New password", "curre
           "work_id": "Work", "topic": "Topic", "reason": "Reason", "password": "Password"}
 
 
-def as_request(kind: type[T], fields: dict[str, Any]) -> T:
+def as_request(kind: type[T], fields: dict[str, Any], labels: dict[str, str] | None = None) -> T:
     """The form's fields as the API's request Struct, checked by the same rules: a field that breaks
     one is refused with its label and the rule in words (as the API's 400 says it)."""
     try:
@@ -79,7 +79,8 @@ def as_request(kind: type[T], fields: dict[str, Any]) -> T:
         if found:
             message = message[:found.start()]
             names = re.findall(r"\.(\w+)", found.group(1))
-            where = LABELS.get(names[-1], names[-1].replace("_", " ").capitalize()) + ": " if names else ""
+            known = LABELS | (labels or {})
+            where = known.get(names[-1], names[-1].replace("_", " ").capitalize()) + ": " if names else ""
         rule = describe(message)
         rule = rule.replace("Expected `str` of length >= 1", "this field is required")
         rule = re.sub(r"Expected `str` of length >= (\d+)", r"at least \1 characters", rule)

@@ -57,8 +57,8 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
     works, next_cursor = works_page(state, internal_id, cursor)
     graph = msgspec.to_builtins(graph_out(state, internal_id, 1))
     owner = profile["owner"]
-    mine = principal is not None and internal_id in state.services.profiles_view.records_owned_by(
-        str(principal.account_id))
+    levels = state.services.profiles_view.levels_owned_by(str(principal.account_id)) if principal else {}
+    mine = internal_id in levels
     return {
         "raw_id": raw,
         "p": profile,
@@ -72,6 +72,11 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
         "graph": graph,
         "graph_svg": research_graph_svg(profile, graph),
         "close_collaborators": [c for c in graph["coauthors"] if c["close"]],
+        # Who sees the invitation form: a signed-in owner of an L2+ record, on someone else's claimed
+        # record. Whether this recipient accepts them (policy, blocks, quotas) the send itself decides.
+        "can_invite": profile["claim_status"] == "claimed" and not mine and owner is not None
+        and any(level in ("L2", "L3") for level in levels.values()),
+        "invite_error": None, "invite_message": "", "invite_topic": None, "invite_work": None,
     }
 
 
