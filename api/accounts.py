@@ -165,26 +165,6 @@ def limit(state: State, what: str, scope: str, key: str, *, count: bool = True) 
     (limiter.hit if count else limiter.check)(f"{what}:{scope}:{key}", scaled, window, what)
 
 
-def mail_after_answering(request: Request, state: State, email: str, per_address: str, codes: str,
-                         mail: Callable[[str], None], answer: str) -> Response[AcceptedOut]:
-    """A code mailed on request (confirmation, password reset): a flood or a malformed address is
-    refused now; the code is made and mailed after the response, so the answer reads the same, and
-    takes as long, whether or not the address has an account (or the mail server answers)."""
-    limit(state, per_address, "address", client_address(request))
-    account_key = state.services.vault.email_key(email.strip().lower())
-    limit(state, codes, "account", account_key)
-    limit(state, f"{codes} a day", "account", account_key)
-    normalise_email(email)
-
-    async def after_answering() -> None:
-        try:
-            await anyio.to_thread.run_sync(mail, email)
-        except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
-            log.warning("a code could not be mailed (%s)", codes, exc_info=True)
-
-    return Response(AcceptedOut(answer), status_code=202, background=BackgroundTask(after_answering))
-
-
 def tokens(state: State, logged_in) -> TokensOut:  # noqa: ANN001
     settings = state.services.settings
     return TokensOut(
@@ -215,6 +195,79 @@ async def limited_login(state: State, address: str, email: str, password: str) -
     return await hashing(state, run)
 
 
+# The account use cases under their limits, as functions: the API's handlers and the pages both call them.
+
+
+async def register_account(state: State, address: str, data: RegisterAccount) -> UUID:
+    def run() -> UUID:
+        limit(state, "registrations", "address", address)
+        return state.services.accounts.register(data.email, data.password, data.display_name)
+
+    return await hashing(state, run)
+
+
+def confirm_account(state: State, address: str, data: ConfirmEmail) -> UUID:
+    limit(state, "confirmation attempts", "address", address)
+    limit(state, "confirmation attempts", "account", state.services.vault.email_key(data.email.strip().lower()))
+    return state.services.accounts.confirm_email(data.email, data.code)
+
+
+RESEND_ANSWER = "if the address has an unconfirmed account, a new code is on its way to it"
+RESET_ANSWER = "if the address has a confirmed account, a reset code is on its way to it"
+
+
+def resend_code_later(state: State, address: str, data: ResendCode) -> BackgroundTask:
+    return code_mail_later(state, address, data.email, "confirmation attempts", "confirmation codes",
+                           state.services.accounts.resend_code)
+
+
+def password_reset_later(state: State, address: str, data: AskPasswordReset) -> BackgroundTask:
+    return code_mail_later(state, address, data.email, "password reset requests", "password reset codes",
+                           state.services.accounts.request_password_reset)
+
+
+def code_mail_later(state: State, address: str, email: str, per_address: str, codes: str,
+                    mail: Callable[[str], None]) -> BackgroundTask:
+    """A code mailed on request (confirmation, password reset): a flood or a malformed address is
+    refused now; the task makes and mails the code after the response, so the answer reads the
+    same, and takes as long, whether or not the address has an account (or the mail server answers)."""
+    limit(state, per_address, "address", address)
+    account_key = state.services.vault.email_key(email.strip().lower())
+    limit(state, codes, "account", account_key)
+    limit(state, f"{codes} a day", "account", account_key)
+    normalise_email(email)
+
+    async def after_answering() -> None:
+        try:
+            await anyio.to_thread.run_sync(mail, email)
+        except Exception:  # noqa: BLE001 - nobody is waiting for this answer any more
+            log.warning("a code could not be mailed (%s)", codes, exc_info=True)
+
+    return BackgroundTask(after_answering)
+
+
+async def reset_password(state: State, address: str, data: ResetPassword) -> UUID:
+    """Every session of the account ends, in this process at once."""
+    def run() -> UUID:
+        limit(state, "password reset attempts", "address", address)
+        return state.services.accounts.reset_password(data.email, data.code, data.new_password)
+
+    account_id = await hashing(state, run)
+    state.session_gate.forget_account(account_id)
+    return account_id
+
+
+async def change_password(state: State, me: Principal, data: ChangePassword) -> None:
+    """The caller's session stays; every other session of the account ends."""
+    def run() -> None:
+        limit(state, "password changes", "account", str(me.account_id))
+        state.services.accounts.change_password(me.account_id, me.session_id, data.current_password,
+                                                data.new_password)
+
+    await hashing(state, run)
+    state.session_gate.forget_account(me.account_id)
+
+
 class AccountsController(Controller):
     path = "/accounts"
     tags = ["accounts"]
@@ -222,11 +275,7 @@ class AccountsController(Controller):
 
     @post("/", summary="Create an account; a confirmation code is mailed", opt=PUBLIC, status_code=201)
     async def register(self, request: Request, state: State, data: JSONBody[RegisterAccount]) -> AccountCreatedOut:
-        def run() -> UUID:
-            limit(state, "registrations", "address", client_address(request))
-            return state.services.accounts.register(data.email, data.password, data.display_name)
-
-        account_id = await hashing(state, run)
+        account_id = await register_account(state, client_address(request), data)
         return AccountCreatedOut(account_id, False, "a confirmation code was sent to the email address")
 
     @get("/{account_id:uuid}", summary="An account's public card: its name and the records it owns", opt=PUBLIC,
@@ -242,17 +291,14 @@ class AccountsController(Controller):
     @post("/confirm", summary="Confirm the email address with the mailed code", opt=PUBLIC, sync_to_thread=True,
           status_code=200)
     def confirm(self, request: Request, state: State, data: JSONBody[ConfirmEmail]) -> MeOut:
-        limit(state, "confirmation attempts", "address", client_address(request))
-        limit(state, "confirmation attempts", "account", state.services.vault.email_key(data.email.strip().lower()))
-        account_id = state.services.accounts.confirm_email(data.email, data.code)
+        account_id = confirm_account(state, client_address(request), data)
         return me_out(state, account_id)
 
     @post("/confirm/resend", summary="Mail a new confirmation code", opt=PUBLIC, sync_to_thread=True,
           status_code=202)
     def resend(self, request: Request, state: State, data: JSONBody[ResendCode]) -> Response[AcceptedOut]:
-        return mail_after_answering(request, state, data.email, "confirmation attempts", "confirmation codes",
-                                    state.services.accounts.resend_code,
-                                    "if the address has an unconfirmed account, a new code is on its way to it")
+        task = resend_code_later(state, client_address(request), data)
+        return Response(AcceptedOut(RESEND_ANSWER), status_code=202, background=task)
 
 
 class AuthController(Controller):
@@ -274,19 +320,13 @@ class AuthController(Controller):
           sync_to_thread=True, status_code=202)
     def ask_password_reset(self, request: Request, state: State, data: JSONBody[AskPasswordReset]
                            ) -> Response[AcceptedOut]:
-        return mail_after_answering(request, state, data.email, "password reset requests", "password reset codes",
-                                    state.services.accounts.request_password_reset,
-                                    "if the address has a confirmed account, a reset code is on its way to it")
+        task = password_reset_later(state, client_address(request), data)
+        return Response(AcceptedOut(RESET_ANSWER), status_code=202, background=task)
 
     @post("/password-reset/confirm", summary="Set a new password with the mailed reset code; every session ends",
           opt=PUBLIC, status_code=204)
     async def reset_password(self, request: Request, state: State, data: JSONBody[ResetPassword]) -> None:
-        def run() -> UUID:
-            limit(state, "password reset attempts", "address", client_address(request))
-            return state.services.accounts.reset_password(data.email, data.code, data.new_password)
-
-        account_id = await hashing(state, run)
-        state.session_gate.forget_account(account_id)
+        await reset_password(state, client_address(request), data)
 
     @post("/logout", summary="Revoke the session of a refresh token", opt=PUBLIC_401, sync_to_thread=True,
           status_code=204)
@@ -319,15 +359,7 @@ class MeController(Controller):
           status_code=204)
     async def change_password(self, request: Request[Principal, object, State], state: State,
                               data: JSONBody[ChangePassword]) -> None:
-        me = request.user
-
-        def run() -> None:
-            limit(state, "password changes", "account", str(me.account_id))
-            state.services.accounts.change_password(me.account_id, me.session_id, data.current_password,
-                                                    data.new_password)
-
-        await hashing(state, run)
-        state.session_gate.forget_account(me.account_id)
+        await change_password(state, request.user, data)
 
     @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
     def erase(self, request: Request[Principal, object, State], state: State) -> None:

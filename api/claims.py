@@ -170,6 +170,48 @@ def with_sign_in(state: State, view: ClaimView) -> ClaimOut:
     return claim_out(view, url)
 
 
+# What a claimant does, as functions: the API's handlers and the pages both call them.
+
+
+def open_claim_for(state: State, account_id: UUID, researcher_id: str, data: OpenClaim) -> ClaimOut:
+    facts = facts_for(state, researcher_id)
+    refused = claim_refusal(state, account_id, facts)
+    if refused is not None:
+        raise refused
+    claim_id = state.services.claims.open_claim(account_id, facts, evidence_in(state, data.evidence))
+    return with_sign_in(state, state.services.claims.view(claim_id, account_id, is_moderator=False))
+
+
+def add_evidence_to(state: State, account_id: UUID, claim_id: UUID, data: AddEvidence) -> ClaimOut:
+    claims = state.services.claims
+    claims.view(claim_id, account_id, is_moderator=False)  # 404 before anything else for strangers
+    claims.add_evidence(claim_id, account_id, facts_of_claim(state, claim_id), evidence_in(state, data.evidence))
+    view = claims.view(claim_id, account_id, is_moderator=False)
+    return with_sign_in(state, view) if view.account_id == account_id else claim_out(view)
+
+
+def enter_claim_code(state: State, account_id: UUID, claim_id: UUID, data: EmailCode) -> ClaimOut:
+    claims = state.services.claims
+    view = claims.view(claim_id, account_id, is_moderator=False)
+    limit_code_entry(state, account_id, view.researcher_id)
+    claims.confirm_email_code(claim_id, account_id, data.code, facts_of_claim(state, claim_id))
+    return claim_out(claims.view(claim_id, account_id, is_moderator=False))
+
+
+def claims_of(state: State, account_id: UUID, limit: int, cursor: str | None) -> ClaimPageOut:
+    """The account's claims, the latest change first."""
+    after = decode_cursor(cursor, 2) if cursor else None
+    rows = state.services.moderation_view.claims_by(str(account_id), after, limit + 1)  # type: ignore[arg-type]
+    items = []
+    for _, cid in rows[:limit]:
+        try:
+            items.append(claim_out(state.services.claims.view(UUID(cid), account_id, is_moderator=False)))
+        except ClaimNotFoundError:
+            continue
+    next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+    return ClaimPageOut(items, next_cursor)
+
+
 class ClaimsController(Controller):
     """What a claimant does."""
 
@@ -180,13 +222,7 @@ class ClaimsController(Controller):
           sync_to_thread=True, status_code=201)
     def open_claim(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
                    data: JSONBody[OpenClaim]) -> ClaimOut:
-        me = request.user
-        facts = facts_for(state, researcher_id)
-        refused = claim_refusal(state, me.account_id, facts)
-        if refused is not None:
-            raise refused
-        claim_id = state.services.claims.open_claim(me.account_id, facts, evidence_in(state, data.evidence))
-        return with_sign_in(state, state.services.claims.view(claim_id, me.account_id, is_moderator=False))
+        return open_claim_for(state, request.user.account_id, researcher_id, data)
 
     @get("/claims/{claim_id:uuid}", summary="A claim (its claimant and moderators only)", sync_to_thread=True)
     def get_claim(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID]) -> ClaimOut:
@@ -198,23 +234,13 @@ class ClaimsController(Controller):
           status_code=200)
     def add_evidence(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
                      data: JSONBody[AddEvidence]) -> ClaimOut:
-        me = request.user
-        claims = state.services.claims
-        claims.view(claim_id, me.account_id, is_moderator=False)  # 404 before anything else for strangers
-        claims.add_evidence(claim_id, me.account_id, facts_of_claim(state, claim_id), evidence_in(state, data.evidence))
-        view = claims.view(claim_id, me.account_id, is_moderator=False)
-        return with_sign_in(state, view) if view.account_id == me.account_id else claim_out(view)
+        return add_evidence_to(state, request.user.account_id, claim_id, data)
 
     @post("/claims/{claim_id:uuid}/email-code", summary="Confirm an institutional address with its code",
           sync_to_thread=True, status_code=200)
     def email_code(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
                    data: JSONBody[EmailCode]) -> ClaimOut:
-        me = request.user
-        claims = state.services.claims
-        view = claims.view(claim_id, me.account_id, is_moderator=False)
-        limit_code_entry(state, me.account_id, view.researcher_id)
-        claims.confirm_email_code(claim_id, me.account_id, data.code, facts_of_claim(state, claim_id))
-        return claim_out(claims.view(claim_id, me.account_id, is_moderator=False))
+        return enter_claim_code(state, request.user.account_id, claim_id, data)
 
     @post("/claims/{claim_id:uuid}/withdraw", summary="Withdraw an open claim", sync_to_thread=True, status_code=200)
     def withdraw(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID]) -> ClaimOut:
@@ -285,17 +311,7 @@ class MyClaimsController(Controller):
     @get("/", summary="My claims, the latest change first, each as GET /claims/{id} shows it", sync_to_thread=True)
     def mine(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
              cursor: Cursor = None) -> ClaimPageOut:
-        me = request.user.account_id
-        after = decode_cursor(cursor, 2) if cursor else None
-        rows = state.services.moderation_view.claims_by(str(me), after, limit + 1)  # type: ignore[arg-type]
-        items = []
-        for _, cid in rows[:limit]:
-            try:
-                items.append(claim_out(state.services.claims.view(UUID(cid), me, is_moderator=False)))
-            except ClaimNotFoundError:
-                continue
-        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return ClaimPageOut(items, next_cursor)
+        return claims_of(state, request.user.account_id, limit, cursor)
 
 
 class ModerationController(Controller):

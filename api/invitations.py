@@ -177,6 +177,26 @@ def invitation_detail(state: State, invitation_id: UUID, account_id: UUID) -> In
     )
 
 
+# The two steps that gather facts before the application decides, as functions the pages call too.
+
+
+def send_invitation(state: State, me: UUID, researcher_id: str, data: InvitationIn) -> InvitationOut:
+    topic, work_id = short_openalex_id(data.topic), short_openalex_id(data.work_id)
+    known_subject(state, topic, work_id)
+    facts = send_facts(state, me, researcher_id)
+    invitation_id = state.services.invitations.send(me, facts, data.message, topic, work_id)
+    return invitation_detail(state, invitation_id, me)
+
+
+def accept_invitation(state: State, me: UUID, invitation_id: UUID) -> InvitationOut:
+    invitation, _, _ = state.services.invitations.get(invitation_id, me)
+    record = state.services.claims.get_record(invitation.recipient_record)
+    status = record.status if record is not None else "unclaimed"
+    state.services.invitations.accept(invitation_id, me, recipient_record_status=status,
+                                      recipient_record_owner=record.owner if record is not None else None)
+    return invitation_detail(state, invitation_id, me)
+
+
 class InvitationsController(Controller):
     tags = ["invitations"]
     response_headers = NO_STORE
@@ -185,12 +205,7 @@ class InvitationsController(Controller):
           sync_to_thread=True, status_code=201)
     def send(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
              data: JSONBody[InvitationIn]) -> InvitationOut:
-        me = request.user.account_id
-        topic, work_id = short_openalex_id(data.topic), short_openalex_id(data.work_id)
-        known_subject(state, topic, work_id)
-        facts = send_facts(state, me, researcher_id)
-        invitation_id = state.services.invitations.send(me, facts, data.message, topic, work_id)
-        return invitation_detail(state, invitation_id, me)
+        return send_invitation(state, request.user.account_id, researcher_id, data)
 
     @get("/invitations/{invitation_id:uuid}", summary="An invitation (its two parties only)", sync_to_thread=True)
     def get_invitation(self, request: Request[Principal, Any, State], state: State,
@@ -201,13 +216,7 @@ class InvitationsController(Controller):
           sync_to_thread=True, status_code=200)
     def accept(self, request: Request[Principal, Any, State], state: State,
                invitation_id: FromPath[UUID]) -> InvitationOut:
-        me = request.user.account_id
-        invitation, _, _ = state.services.invitations.get(invitation_id, me)
-        record = state.services.claims.get_record(invitation.recipient_record)
-        status = record.status if record is not None else "unclaimed"
-        state.services.invitations.accept(invitation_id, me, recipient_record_status=status,
-                                          recipient_record_owner=record.owner if record is not None else None)
-        return invitation_detail(state, invitation_id, me)
+        return accept_invitation(state, request.user.account_id, invitation_id)
 
     @post("/invitations/{invitation_id:uuid}/decline", summary="Decline", sync_to_thread=True, status_code=200)
     def decline(self, request: Request[Principal, Any, State], state: State,

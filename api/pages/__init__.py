@@ -6,6 +6,9 @@ from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
 from api.auth import PUBLIC
+from api.pages.accounts import AccountPagesController
+from api.pages.claims import ClaimPagesController
+from api.pages.invitations import InvitationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
 from api.pages.signin import SignInPagesController
@@ -13,6 +16,9 @@ from api.pages.signin import SignInPagesController
 PAGE_ROUTES = [
     ProfilePagesController,
     SignInPagesController,
+    AccountPagesController,
+    ClaimPagesController,
+    InvitationPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),

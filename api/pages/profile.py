@@ -17,6 +17,7 @@ from api.auth import PUBLIC, Principal
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
+from api.pages.forms import CSRF_REFUSED, FORM
 from api.pages.graph_svg import research_graph_svg
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
@@ -28,7 +29,6 @@ from domain.trust import FORMULA
 
 WORKS_PER_PAGE = 10
 HISTORY_PER_PAGE = 20
-FORM = {**PUBLIC, "body_types": ("application/x-www-form-urlencoded", "multipart/form-data")}
 
 CLAIM_LABELS = {"unclaimed": "Unclaimed author", "claimed": "Claimed author", "disputed": "Ownership disputed"}
 
@@ -57,8 +57,8 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
     works, next_cursor = works_page(state, internal_id, cursor)
     graph = msgspec.to_builtins(graph_out(state, internal_id, 1))
     owner = profile["owner"]
-    mine = principal is not None and internal_id in state.services.profiles_view.records_owned_by(
-        str(principal.account_id))
+    levels = state.services.profiles_view.levels_owned_by(str(principal.account_id)) if principal else {}
+    mine = internal_id in levels
     return {
         "raw_id": raw,
         "p": profile,
@@ -72,6 +72,11 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
         "graph": graph,
         "graph_svg": research_graph_svg(profile, graph),
         "close_collaborators": [c for c in graph["coauthors"] if c["close"]],
+        # Who sees the invitation form: a signed-in owner of an L2+ record, on someone else's claimed
+        # record. Whether this recipient accepts them (policy, blocks, quotas) the send itself decides.
+        "can_invite": profile["claim_status"] == "claimed" and not mine and owner is not None
+        and any(level in ("L2", "L3") for level in levels.values()),
+        "invite_error": None, "invite_message": "", "invite_topic": None, "invite_work": None,
     }
 
 
@@ -165,6 +170,4 @@ class ProfilePagesController(Controller):
         return await page(request, "history.html", principal, **await anyio.to_thread.run_sync(read))
 
 
-CSRF_REFUSED = ("this form could not be accepted: it has expired or did not come from this site. "
-                "Go back, reload the page and send it again")
-__all__ = ["CSRF_FIELD", "CSRF_REFUSED", "ProfilePagesController"]
+__all__ = ["CSRF_FIELD", "ProfilePagesController"]

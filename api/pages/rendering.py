@@ -19,15 +19,8 @@ from litestar.template.config import TemplateConfig
 from api.auth import Principal
 from api.errors import SECURITY_HEADERS, TITLES
 from api.pages.session import csrf_seed, csrf_token
-from domain.errors import (
-    ConflictError,
-    DomainError,
-    ForbiddenError,
-    NotFoundError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    UnavailableError,
-)
+from api.pages.forms import readable, status_of
+from domain.errors import DomainError, TooManyRequestsError
 
 log = logging.getLogger("peerledger.pages")
 
@@ -53,6 +46,21 @@ def _environment() -> Environment:
 TEMPLATE_CONFIG = TemplateConfig(instance=JinjaTemplateEngine.from_environment(_environment()))
 
 
+# What a redirect after a form says on the page it leads to (`?done=<key>`): fixed sentences only, so
+# that nobody can make the site say something by sending a link.
+NOTICES = {
+    "registered": "Your account is created. We mailed a six-digit code to your address: enter it below.",
+    "code-sent": "If the address has an unconfirmed account, a new code is on its way to it.",
+    "confirmed": "Your email address is confirmed. Sign in to continue.",
+    "reset-sent": "If the address has a confirmed account, a reset code is on its way to it: enter it below "
+                  "with your new password.",
+    "password-reset": "Your password is changed and every session of the account has ended. Sign in with the "
+                      "new password.",
+    "name-changed": "Your display name is changed.",
+    "password-changed": "Your password is changed. Your other sessions have ended; this one stays.",
+}
+
+
 async def viewer_name(request: Request, principal: Principal | None) -> str | None:
     if principal is None:
         return None
@@ -64,6 +72,7 @@ async def page(request: Request, template: str, principal: Principal | None, *, 
                cookies: list[Any] = (), **context: Any) -> Template:
     """A page, with what every page shows: who is signed in, a CSRF token for its forms."""
     seed, seed_cookie = csrf_seed(request)
+    context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
     return Template(
         template_name=template,
         context={"signed_in": principal is not None, "viewer": await viewer_name(request, principal),
@@ -90,22 +99,17 @@ def safe_next(value: Any, default: str = "/") -> str:
 
 # -- errors as pages ---------------------------------------------------------------------------
 
-STATUS_FOR = [(UnauthorizedError, 401), (TooManyRequestsError, 429), (UnavailableError, 503), (NotFoundError, 404), (ConflictError, 409),
-              (ForbiddenError, 403), (DomainError, 422)]
-
-
 def error_page(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     engine = request.app.template_engine
     html = engine.get_template("error.html").render(
-        status=status, title=TITLES.get(status, "Error"), detail=detail, signed_in=False, viewer=None,
-        csrf_token="", here=request.url.path)
+        status=status, title=TITLES.get(status, "Error"), detail=readable(detail), signed_in=False, viewer=None,
+        csrf_token="", here=request.url.path, notice=None)
     return Response(html, status_code=status, media_type="text/html", headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def on_page_domain_error(request: Request, exc: DomainError) -> Response:
-    status = next(s for kind, s in STATUS_FOR if isinstance(exc, kind))
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else None
-    return error_page(request, status, exc.detail, headers)
+    return error_page(request, status_of(exc), readable(exc), headers)
 
 
 def on_page_http_error(request: Request, exc: HTTPException) -> Response:

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from api.accounts import client_address, limited_login
 from api.auth import PUBLIC
-from api.pages.profile import CSRF_REFUSED, FORM
+from api.pages.forms import CSRF_REFUSED, FORM
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, safe_next, see_other
 from api.pages.session import (
     csrf_cookie,
@@ -34,7 +34,8 @@ class SignInPagesController(Controller):
     @get("/login")
     async def login_form(self, request: Request) -> Template:
         principal = await page_principal(request)
-        return await page(request, "login.html", principal, next=safe_next(request.query_params.get("next")),
+        return await page(request, "login.html", principal,
+                          next=safe_next(request.query_params.get("next"), "/p/account"),
                           email="", error=None)
 
     @post("/login", opt=FORM, status_code=303)

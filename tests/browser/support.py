@@ -16,12 +16,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import httpx
+from playwright.sync_api import Browser, Page
 
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from domain.claims.application import RecordFacts
 from tests.conftest import CHEAP_HASHING
 from tests.e2e.pages_support import HOSTILE_AUTHOR, hostile_work
-from tests.e2e.support import PASSWORD
+from tests.e2e.support import MODERATOR, PASSWORD
 from tests.schema_fuzz import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("PEERLEDGER_CHROMIUM", "/usr/bin/chromium")
@@ -33,6 +39,20 @@ ROOT = Path(__file__).resolve().parents[2]
 class LiveServer:
     base: str
     data_dir: Path
+    env: dict[str, str]
+
+    def approve_claim(self, claim_id: str, level: str = "L2") -> None:
+        """A moderator approves, through the application itself on the server's store (as
+        tests/e2e/support.py `own` does); the server's projections then pick the decision up."""
+        services = Services(Settings.from_env(self.env))
+        try:
+            claims = services.claims
+            record = str(claims.claim_researcher(UUID(claim_id)))
+            found = services.profiles_view.record_facts(record)
+            facts = RecordFacts(UUID(record), found["orcid"], found["base_level"], found["institution_ids"])
+            claims.approve(UUID(claim_id), MODERATOR, level, "checked", facts)
+        finally:
+            services.close()
 
     def confirmed_account(self, name: str) -> str:
         """Registered and confirmed through the API (the code read from the mail folder); its address."""
@@ -40,12 +60,18 @@ class LiveServer:
         registered = httpx.post(self.base + "/accounts", json={"email": address, "password": PASSWORD,
                                                                "display_name": name})
         assert registered.status_code == 201, registered.text
-        mail = next(p.read_text() for p in sorted((self.data_dir / "mail").glob("*.eml"))
-                    if f"To: {address}" in p.read_text())
-        code = re.search(r"code is (\d{6})", mail).group(1)
+        code = self.code_in_mail(address)
         confirmed = httpx.post(self.base + "/accounts/confirm", json={"email": address, "code": code})
         assert confirmed.status_code == 200, confirmed.text
         return address
+
+
+    def code_in_mail(self, address: str, kind: str = "confirmation") -> str:
+        """The code in the newest mail of this kind (confirmation, password reset, claim) to `address`."""
+        mails = [p.read_text() for p in sorted((self.data_dir / "mail").glob("*.eml"))
+                 if f"To: {address}" in p.read_text() and f"{kind} code is" in p.read_text()]
+        assert mails, f"no {kind} mail to {address}"
+        return re.search(rf"{kind} code is (\d{{6}})", mails[-1]).group(1)
 
 
 @contextmanager
@@ -71,7 +97,7 @@ def live_server() -> Iterator[LiveServer]:
                 wait_until_up(base, server, log)
                 wait_for_works(base, 12)
                 wait_for_works(base, 1, HOSTILE_AUTHOR)
-                yield LiveServer(base, data_dir)
+                yield LiveServer(base, data_dir, env)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -107,3 +133,36 @@ def chromium_path() -> str:
     assert Path(CHROMIUM).exists(), (f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does), "
                                      "or set PEERLEDGER_CHROMIUM")
     return CHROMIUM
+
+
+class Console:
+    """Every console message and page error: a CSP violation shows up here."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if "Content Security Policy" in m or "Refused to" in m]
+
+
+def open_page(browser: Browser, server: LiveServer, *, javascript: bool = True,
+              width: int = 1280) -> tuple[Page, Console]:
+    context = browser.new_context(base_url=server.base, java_script_enabled=javascript,
+                                  viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)  # a page that never shows what a test waits for fails in seconds
+    console = Console()
+    page.on("console", lambda m: console.messages.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.messages.append(f"pageerror: {e}"))
+    return page, console
+
+
+def api(server: LiveServer, path: str, **params: Any) -> Any:
+    return httpx.get(server.base + path, params=params).json()
+
+
+def axe_serious(page: Page) -> list[dict[str, Any]]:
+    page.evaluate(axe_source())  # evaluated by the driver, not a page script: the CSP stays as served
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:120] for n in v["nodes"][:3]]}
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]

@@ -5,65 +5,15 @@ JavaScript, markup in titles stays text, axe-core finds no serious violation, th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.support import LiveServer, axe_source, chromium_path, live_server
+from tests.browser.support import api, axe_serious, open_page
 from tests.e2e.pages_support import HOSTILE_AUTHOR, HOSTILE_TITLE
 from tests.e2e.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 DEMO = "A5999000001"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-class Console:
-    """Every console message and page error: a CSP violation shows up here."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def csp_violations(self) -> list[str]:
-        return [m for m in self.messages if "Content Security Policy" in m or "Refused to" in m]
-
-
-def open_page(browser: Browser, server: LiveServer, *, javascript: bool = True,
-              width: int = 1280) -> tuple[Page, Console]:
-    context = browser.new_context(base_url=server.base, java_script_enabled=javascript,
-                                  viewport={"width": width, "height": 900})
-    page = context.new_page()
-    console = Console()
-    page.on("console", lambda m: console.messages.append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda e: console.messages.append(f"pageerror: {e}"))
-    return page, console
-
-
-def api(server: LiveServer, path: str, **params: Any) -> Any:
-    return httpx.get(server.base + path, params=params).json()
-
-
-def axe_serious(page: Page) -> list[dict[str, Any]]:
-    page.evaluate(axe_source())  # evaluated by the driver, not a page script: the CSP stays as served
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:120] for n in v["nodes"][:3]]}
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_the_demo_profile_shows_the_records_facts_as_the_api_gives_them(browser, server):
