@@ -31,7 +31,7 @@ from api.pages.session import page_principal
 from api.researchers import decode_cursor, encode_cursor
 from domain.errors import DomainError, NotFoundError
 
-STATUS_LABELS = {"sent": "Waiting for an answer", "accepted": "Accepted", "declined": "Declined",
+STATUS_LABELS = {"pending": "Waiting for an answer", "accepted": "Accepted", "declined": "Declined",
                  "withdrawn": "Withdrawn", "expired": "Expired", "reported": "Reported"}
 
 
