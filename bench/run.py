@@ -5,7 +5,7 @@
     python -m bench.run logins                        Argon2id cost, logins/s, /health p99 under a login flood
     python -m bench.run follows                       follows/s over HTTP vs pgbench inserts; counts catch-up
     python -m bench.run graph                         graph and trust reads at 100,000 works; catch-up rates
-    python -m bench.run relay                         relay events/s to JetStream vs nats-py's own publish rate
+    python -m bench.run relay [--cluster]             relay events/s to JetStream vs nats-py's own publish rate
     python -m bench.run lag                           commit-to-read-model lag at 1,000 commands/s
     python -m bench.run timetravel                    profile and trust as_of, record with 10,000 events
     python -m bench.run replay                        full replay of 1,000,000 events vs reading them raw
@@ -290,6 +290,13 @@ def bench_relay(args: argparse.Namespace) -> None:
         env = env_for("postgres", Path(tmp), schema) | {
             "PEERLEDGER_PROJECTIONS": "external", "PEERLEDGER_NATS_STREAM": stream,
             "PEERLEDGER_NATS_SUBJECT_PREFIX": stream.lower()}
+        nodes = []
+        if args.cluster:  # three nats-server processes of this run's own, the streams at 3 replicas
+            from tests.cluster.engines import start_nats_cluster
+
+            nodes = start_nats_cluster(Path(tmp) / "nats")
+            env |= {"PEERLEDGER_NATS_URL": ",".join(n.url for n in nodes), "PEERLEDGER_NATS_REPLICAS": "3"}
+            print("NATS: a 3-node cluster on loopback, streams at 3 replicas")
         settings = Settings.from_env(env)
         services = Services(settings)
         researchers = [uuid.uuid4() for _ in range(100)]
@@ -299,10 +306,10 @@ def bench_relay(args: argparse.Namespace) -> None:
         events = services.follows.recorder.max_notification_id() or 0
 
         async def baseline() -> float:
-            nc = await nats.connect(settings.nats_urls[0])
+            nc = await nats.connect(servers=list(settings.nats_urls))
             js = nc.jetstream()
             name = stream + "BASE"
-            await js.add_stream(name=name, subjects=[f"{name.lower()}.>"])
+            await js.add_stream(name=name, subjects=[f"{name.lower()}.>"], num_replicas=settings.nats_replicas)
             payload = b"x" * 200
             started = time.perf_counter()
             for start in range(0, events, 1_000):
@@ -324,7 +331,7 @@ def bench_relay(args: argparse.Namespace) -> None:
             seconds = time.perf_counter() - started
             stop.set()
             await task
-            nc = await nats.connect(settings.nats_urls[0])
+            nc = await nats.connect(servers=list(settings.nats_urls))
             await nc.jetstream().delete_stream(stream)
             await nc.close()
             return events / seconds
@@ -336,6 +343,8 @@ def bench_relay(args: argparse.Namespace) -> None:
               f"{base:,.0f} msgs/s")
         print(f"relay, {events:,} follow events from PostgreSQL to JetStream, position saved per 1,000: "
               f"{rate:,.0f} events/s ({rate / base:.0%} of the baseline)")
+        for node in nodes:
+            node.stop()
 
 
 def bench_lag(args: argparse.Namespace) -> None:
@@ -560,6 +569,7 @@ def main() -> None:
     lag.add_argument("--seconds", type=int, default=10)
     relay = sub.add_parser("relay")
     relay.add_argument("--events", type=int, default=50_000)
+    relay.add_argument("--cluster", action="store_true", help="through a 3-node NATS cluster of its own (3 replicas)")
     graph = sub.add_parser("graph")
     graph.add_argument("--works", type=int, default=100_000)
     graph.add_argument("--researchers", type=int, default=50_000)

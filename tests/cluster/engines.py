@@ -4,7 +4,9 @@ processes pointed at them. Everything started here is stopped by the test that s
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import nats
 import psycopg
 import pytest
 
@@ -104,6 +107,68 @@ class NatsServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+class ClusterNode:
+    """One of three nats-server processes clustered on loopback, JetStream on (stream replicas)."""
+
+    def __init__(self, name: str, store: Path) -> None:
+        self.name, self.store = name, store
+        self.port, self.cluster_port = free_port(), free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, peers: list[ClusterNode]) -> None:
+        routes = ",".join(f"nats://127.0.0.1:{p.cluster_port}" for p in peers if p is not self)
+        self.process = subprocess.Popen(
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store),
+             "--server_name", self.name, "--cluster_name", "pl", "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
+             "--routes", routes], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def start_nats_cluster(folder: Path, size: int = 3) -> list[ClusterNode]:
+    """`size` clustered nats-server nodes with JetStream, ready (a meta leader elected)."""
+    nodes = [ClusterNode(f"n{i}", folder / f"n{i}") for i in range(size)]
+    for node in nodes:
+        node.start(nodes)
+    asyncio.run(_until_jetstream_ready([n.url for n in nodes]))
+    return nodes
+
+
+async def _quiet(_: Exception) -> None:
+    """Nodes still starting refuse connections: expected here, not worth a traceback."""
+
+
+async def _until_jetstream_ready(urls: list[str], timeout: float = 30) -> None:
+    """Until the cluster has elected a JetStream meta leader (accounts info answers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nc = await nats.connect(servers=urls, connect_timeout=1, allow_reconnect=False, error_cb=_quiet)
+            try:
+                await nc.jetstream(timeout=2).account_info()
+                return
+            finally:
+                await nc.close()
+        except Exception:  # noqa: BLE001 - not ready yet
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def peerledger(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:

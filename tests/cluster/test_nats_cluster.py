@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -23,75 +21,25 @@ from tests.integration.test_relay import (
     NATS_SERVER,
     assert_exactly_once_in_order,
     follow_events,
-    free_port,
     heads,
     start_relay,
     stream_contents,
 )
 from workers.relay import RelayPositions
+from tests.cluster.engines import ClusterNode, start_nats_cluster
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres
-
-
-class ClusterNode:
-    def __init__(self, name: str, store: Path, routes: list[int]) -> None:
-        self.name, self.store, self.routes = name, store, routes
-        self.port, self.cluster_port = free_port(), free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self, peers: list[ClusterNode]) -> None:
-        routes = ",".join(f"nats://127.0.0.1:{p.cluster_port}" for p in peers if p is not self)
-        self.process = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store),
-             "--server_name", self.name, "--cluster_name", "pl", "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
-             "--routes", routes], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture
 def cluster(tmp_path) -> Iterator[list[ClusterNode]]:
     if not os.path.exists(NATS_SERVER):
         pytest.skip("nats-server is not installed")
-    nodes = [ClusterNode(f"n{i}", tmp_path / f"n{i}", []) for i in range(3)]
-    for node in nodes:
-        node.start(nodes)
-    asyncio.run(_until_jetstream_ready([n.url for n in nodes]))
+    nodes = start_nats_cluster(tmp_path)
     yield nodes
     for node in nodes:
         node.stop()
-
-
-async def _until_jetstream_ready(urls: list[str], timeout: float = 30) -> None:
-    """Until the cluster has elected a JetStream meta leader (accounts info answers)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            nc = await nats.connect(servers=urls, connect_timeout=1)
-            try:
-                await nc.jetstream(timeout=2).account_info()
-                return
-            finally:
-                await nc.close()
-        except Exception:  # noqa: BLE001 - not ready yet
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def stream_leader(urls: list[str], stream: str) -> str:
