@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from api.accounts import NO_STORE, Strict
+from api.own_writes import caught_up
 from api.auth import Principal, requires_role
 from api.text import free_text
 from api.researchers import (
@@ -199,8 +200,9 @@ def enter_claim_code(state: State, account_id: UUID, claim_id: UUID, data: Email
 
 
 def claims_of(state: State, account_id: UUID, limit: int, cursor: str | None) -> ClaimPageOut:
-    """The account's claims, the latest change first."""
+    """The account's claims, the latest change first (with what was just done to them)."""
     after = decode_cursor(cursor, 2) if cursor else None
+    caught_up(state.services.moderation_runner)
     rows = state.services.moderation_view.claims_by(str(account_id), after, limit + 1)  # type: ignore[arg-type]
     items = []
     for _, cid in rows[:limit]:

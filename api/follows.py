@@ -102,14 +102,17 @@ class FollowsController(Controller):
         await require_confirmed(state, request.user)
         rid = await researcher_uuid(state, researcher_id)
         outcome = await run_command(state, FollowCommand(request.user.account_id, rid, True, confirmed=True))
+        state.own_writes.followed(request.user.account_id, outcome.position)
         return Response(FollowOut(rid, True, outcome.position), status_code=201 if outcome.changed else 200)
 
-    @delete("/me/following/{researcher_id:str}", summary="Unfollow (204, also when not following)",
-             response_headers=NO_STORE)
+    @delete("/me/following/{researcher_id:str}", summary="Unfollow (200 with my state, also when not following)",
+             response_headers=NO_STORE, status_code=200)
     async def unfollow(self, request: Request[Principal, Any, State], state: State,
-                       researcher_id: FromPath[str]) -> None:
+                       researcher_id: FromPath[str]) -> FollowOut:
         rid = await researcher_uuid(state, researcher_id)
-        await run_command(state, FollowCommand(request.user.account_id, rid, False))
+        outcome = await run_command(state, FollowCommand(request.user.account_id, rid, False))
+        state.own_writes.followed(request.user.account_id, outcome.position)
+        return FollowOut(rid, False, outcome.position)
 
     @get("/me/following", summary="Researchers I follow, newest first", sync_to_thread=True,
          response_headers=NO_STORE)

@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.accounts import NO_STORE, Strict
+from api.own_writes import caught_up
 from api.auth import Principal, requires_role
 from api.text import OPENALEX_TOPIC, OPENALEX_WORK, free_text
 from api.researchers import (
@@ -244,6 +245,7 @@ class InvitationsController(Controller):
         reject_unknown_query(request, {"box", "status", "limit", "cursor"})
         me = str(request.user.account_id)
         view = state.services.invitations_view
+        caught_up(state.services.invitations_runner)  # what either party just did is in the box
         after = decode_cursor(cursor, 2) if cursor else None
         rows = view.box(me, box, status, after, limit + 1)
         next_cursor = encode_cursor(rows[limit - 1]["sent_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
@@ -282,6 +284,7 @@ class ConversationsController(Controller):
              cursor: Cursor = None) -> ConversationPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
         after = decode_cursor(cursor, 2) if cursor else None
+        caught_up(state.services.invitations_runner)
         rows = state.services.invitations_view.conversations_of(str(request.user.account_id), after, limit + 1)
         names = state.services.profiles_view.owner_names([r["other_id"] for r in rows[:limit]])
         next_cursor = encode_cursor(rows[limit - 1]["active_at"], rows[limit - 1]["id"]) if len(rows) > limit else None

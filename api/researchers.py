@@ -177,6 +177,9 @@ class ResearchersController(Controller):
             from_primary = await self._catch_up(state, request.query_params.get("consistent_with"))
         else:
             from_primary = False
+        if reader is not None and (mine := state.own_writes.follow_position(reader.account_id)) is not None:
+            # The reader's own latest follow or unfollow, counted before they see the profile.
+            from_primary = await self._catch_up(state, str(mine)) or from_primary
         internal_id, orcid = parse_researcher_id(researcher_id)
         doc = state.profile_cache.get(internal_id) if internal_id is not None else None
         if doc is None:

@@ -242,6 +242,10 @@ class Services:
         return self._runners["invitations"][0]
 
     @property
+    def moderation_runner(self) -> BatchProjectionRunner:
+        return self._runners["moderation"][0]
+
+    @property
     def trust_runner(self) -> TrustRunner:
         return self._runners["trust"][0]
 

@@ -59,18 +59,42 @@ def counts(client, record: str, position: int | None = None) -> tuple[int, int]:
     return p["followers_count"], p["verified_followers_count"]
 
 
-def test_follow_is_201_then_200_and_unfollow_is_always_204(client):
+def test_follow_is_201_then_200_and_unfollow_answers_my_state_with_its_position(client):
     ada = person(client, "Ada Follower")
     first = client.put("/me/following/A9000", headers=ada)
     assert first.status_code == 201
     assert first.json()["following"] is True
     assert client.put("/me/following/A9000", headers=ada).status_code == 200
     assert counts(client, "A9000", first.json()["position"]) == (1, 0)
-    assert client.delete("/me/following/A9000", headers=ada).status_code == 204
-    assert client.delete("/me/following/A9000", headers=ada).status_code == 204
+    unfollowed = client.delete("/me/following/A9000", headers=ada)
+    assert unfollowed.status_code == 200
+    assert (unfollowed.json()["following"], unfollowed.json()["position"] > first.json()["position"]) == (False, True)
+    assert counts(client, "A9000", unfollowed.json()["position"]) == (0, 0)
+    again_away = client.delete("/me/following/A9000", headers=ada)
+    assert (again_away.status_code, again_away.json()["following"], again_away.json()["position"]) == (200, False, None)
     again = client.put("/me/following/A9000", headers=ada)
     assert again.status_code == 201
     assert counts(client, "A9000", again.json()["position"]) == (1, 0)
+
+
+def test_the_next_profile_read_by_the_same_account_shows_its_own_follow_without_parameters(client):
+    ada = person(client, "Ada Follower")
+    services = client.app.state.services
+    runner = services.followers_runner
+    services.stop_runners("followers")
+    runner.idle_wait = 3600.0  # unwatched, it waits for a wake-up that only the reader's own read gives
+    runner.start()
+    try:
+        client.put("/me/following/A9000", headers=ada)
+        mine = client.get("/researchers/A9000", headers=ada).json()
+        assert (mine["following"], mine["followers_count"]) == (True, 1)
+
+        client.delete("/me/following/A9000", headers=ada)
+        mine = client.get("/researchers/A9000", headers=ada).json()
+        assert (mine["following"], mine["followers_count"]) == (False, 0)
+    finally:
+        runner.stop()
+        services.start_runners("followers")
 
 
 def test_reading_your_own_follow_back(client):

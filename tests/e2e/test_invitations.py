@@ -441,3 +441,25 @@ def test_each_refusal_names_its_cause_in_a_code_with_the_facts_to_act_on(client)
     assert cooling["code"] == "invitation_cooldown"
     until = datetime.fromisoformat(cooling["until"])
     assert until.tzinfo is not None and cooling["until"][:10] in cooling["detail"]
+
+
+def test_each_party_sees_what_the_other_just_did_in_their_boxes(client):
+    sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
+    services = client.app.state.services
+    runner = services.invitations_runner
+    services.stop_runners("invitations")
+    runner.idle_wait = 3600.0  # unwatched: only a box read's own wait moves it
+    runner.start()
+    try:
+        invitation = invite(client, sender, "A2").json()["id"]
+        [received] = client.get("/me/invitations", headers=recipient["headers"]).json()["items"]
+        assert (received["id"], received["status"]) == (invitation, "pending")
+
+        accepted = client.post(f"/invitations/{invitation}/accept", headers=recipient["headers"]).json()
+        [sent] = client.get("/me/invitations", params={"box": "sent"}, headers=sender["headers"]).json()["items"]
+        assert (sent["status"], sent["conversation_id"]) == ("accepted", accepted["conversation_id"])
+        [conversation] = client.get("/me/conversations", headers=sender["headers"]).json()["items"]
+        assert conversation["id"] == accepted["conversation_id"]
+    finally:
+        runner.stop()
+        services.start_runners("invitations")
