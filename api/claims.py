@@ -100,6 +100,7 @@ class ClaimOut(msgspec.Struct):
     opened_at: datetime
     updated_at: datetime
     orcid_sign_in_url: str | None = None
+    claimant_name: str | None = None  # the claimant's public name, in the moderation queue
 
 
 class ClaimPageOut(msgspec.Struct):
@@ -336,6 +337,9 @@ class ModerationController(Controller):
                 items.append(claim_out(claims.view(UUID(cid), request.user.account_id, is_moderator=True)))
             except ClaimNotFoundError:
                 continue  # about a record this moderator owns or has claimed: for others to decide
+        names = state.services.profiles_view.owner_names(sorted({str(c.claimant_id) for c in items}))
+        for claim in items:
+            claim.claimant_name = names.get(str(claim.claimant_id))
         next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
         return ClaimPageOut(items, next_cursor)
 

@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from api.accounts import NO_STORE
+from api.own_writes import caught_up
 from api.auth import PUBLIC, Principal
 from api.researchers import (
     Cursor,
@@ -52,6 +53,7 @@ class FollowerPageOut(msgspec.Struct):
 class FollowingOut(msgspec.Struct):
     researcher_id: UUID
     since: str
+    display_name: str | None = None  # the record's name as its profile shows it
 
 
 class FollowingPageOut(msgspec.Struct):
@@ -120,9 +122,11 @@ class FollowsController(Controller):
                   cursor: Cursor = None) -> FollowingPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
         after = decode_cursor(cursor, 2) if cursor else None
+        caught_up(state.services.followers_runner)  # my own follows just made are in the list
         rows = state.services.followers_view.following(str(request.user.account_id), after, limit + 1)
+        names = state.services.profiles_view.researcher_names([r for _, r in rows[:limit]])
         next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return FollowingPageOut([FollowingOut(UUID(r), since) for since, r in rows[:limit]], next_cursor)
+        return FollowingPageOut([FollowingOut(UUID(r), since, names.get(r)) for since, r in rows[:limit]], next_cursor)
 
     @get("/researchers/{researcher_id:str}/followers", summary="A researcher's followers, newest first",
          opt=PUBLIC, sync_to_thread=True)

@@ -87,6 +87,8 @@ class InvitationOut(msgspec.Struct):
     conversation_id: UUID | None
     message: str | None = None  # None in lists, and once the sender's account is erased
     report_reason: str | None = None
+    sender_name: str | None = None  # public names (null once an account is erased)
+    recipient_name: str | None = None
 
 
 class BoxOut(msgspec.Struct):
@@ -161,20 +163,29 @@ def send_facts(state: State, sender: UUID, raw_researcher_id: str) -> SendFacts:
     )
 
 
-def invitation_out(row: dict[str, Any]) -> InvitationOut:
+def invitation_out(row: dict[str, Any], names: dict[str, str] | None = None) -> InvitationOut:
+    names = names or {}
     return InvitationOut(
         UUID(row["id"]), UUID(row["sender_id"]), UUID(row["recipient_id"]), UUID(row["sender_record"]),
         UUID(row["recipient_record"]), row["status"], row["topic"], row["work_id"], row["expires_at"],
         UUID(row["conversation_id"]) if row["conversation_id"] else None,
+        sender_name=names.get(row["sender_id"]), recipient_name=names.get(row["recipient_id"]),
     )
+
+
+def names_in(state: State, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The public names of the people these invitations are between, in one query."""
+    return state.services.profiles_view.owner_names(sorted({r[k] for r in rows for k in ("sender_id", "recipient_id")}))
 
 
 def invitation_detail(state: State, invitation_id: UUID, account_id: UUID) -> InvitationOut:
     invitation, note, reason = state.services.invitations.get(invitation_id, account_id)
+    names = state.services.profiles_view.owner_names([str(invitation.sender_id), str(invitation.recipient_id)])
     return InvitationOut(
         invitation.id, invitation.sender_id, invitation.recipient_id, invitation.sender_record,
         invitation.recipient_record, invitation.status, invitation.topic, invitation.work_id,
         invitation.expires_at.isoformat(), invitation.conversation_id, note, reason,
+        names.get(str(invitation.sender_id)), names.get(str(invitation.recipient_id)),
     )
 
 
@@ -249,7 +260,8 @@ class InvitationsController(Controller):
         after = decode_cursor(cursor, 2) if cursor else None
         rows = view.box(me, box, status, after, limit + 1)
         next_cursor = encode_cursor(rows[limit - 1]["sent_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
-        return BoxOut([invitation_out(r) for r in rows[:limit]], next_cursor, view.pending_received(me),
+        names = names_in(state, rows[:limit])
+        return BoxOut([invitation_out(r, names) for r in rows[:limit]], next_cursor, view.pending_received(me),
                       view.unread_messages(me))
 
     @get("/me/invitation-policy", summary="Who may invite me, and whom I blocked", sync_to_thread=True)

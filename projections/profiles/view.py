@@ -681,6 +681,11 @@ class ProfilesView(SqlView):
         return {row["account_id"]: shown_name(row["display_name"]) for row in self._rows_in(
             None, "SELECT account_id, display_name FROM {owners} WHERE {in}", "account_id", account_ids)}
 
+    def researcher_names(self, researcher_ids: Sequence[str]) -> dict[str, str]:
+        """Records' names as their profiles show them."""
+        return {row["id"]: shown_name(row["display_name"]) for row in self._rows_in(
+            None, "SELECT id, display_name FROM {researchers} WHERE {in}", "id", researcher_ids)}
+
     def records_owned_by(self, account_id: str) -> list[str]:
         rows = self._query("SELECT researcher_id FROM {ownership} WHERE owner_id = %s ORDER BY researcher_id",
                            (account_id,))
