@@ -41,7 +41,7 @@ import psycopg
 from operations.importing import import_file
 from bootstrap.services import Services
 from bootstrap.settings import Settings
-from tests.factories import author, institution, synthetic_works, work
+from tests.factories import author, institution, register_confirmed, synthetic_works, work
 
 # The local server by default; POSTGRES_HOST/_PORT/_DBNAME point a run at another (a server of
 # the run's own when the shared one is short of connections).
@@ -489,8 +489,8 @@ def bench_follows(args: argparse.Namespace) -> None:
         path = Path(tmp) / "works.jsonl"
         path.write_text("\n".join(json.dumps(x) for x in works))
         import_file(services.catalogue, path)
-        for n in range(args.accounts):
-            services.accounts.register(f"follower-{n}@example.org", "benchmark password", f"Follower {n}")
+        for n in range(args.accounts):  # confirmed, as only confirmed accounts may follow
+            register_confirmed(services, f"follower-{n}@example.org", f"Follower {n}", "benchmark password")
         services.profiles_runner.catch_up()
         services.close()
         tokens_file = Path(tmp) / "tokens.txt"
