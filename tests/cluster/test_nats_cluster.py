@@ -18,7 +18,6 @@ import pytest
 from bootstrap.services import Services
 from bootstrap.settings import Settings
 from tests.integration.test_relay import (
-    NATS_SERVER,
     assert_exactly_once_in_order,
     follow_events,
     heads,
@@ -26,7 +25,7 @@ from tests.integration.test_relay import (
     stream_contents,
 )
 from workers.relay import RelayPositions
-from tests.cluster.engines import ClusterNode, start_nats_cluster
+from tests.cluster.engines import NATS_SERVER, ClusterNode, start_nats_cluster
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres

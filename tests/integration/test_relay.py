@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import msgspec
 import nats
@@ -26,46 +23,10 @@ from adapters.nats import RelayedEvent
 from workers.relay import RelayPositions
 from bootstrap.services import Services
 from bootstrap.settings import Settings
+from tests.cluster.engines import NATS_SERVER, NatsServer
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
 
 pytestmark = pytest.mark.postgres
-NATS_SERVER = "/usr/sbin/nats-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class NatsServer:
-    """nats-server with JetStream on a port and store folder of the test's own."""
-
-    def __init__(self, store: Path) -> None:
-        self.port, self.store, self.process = free_port(), store, None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                                         "-sd", str(self.store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
 def nats_server(tmp_path) -> Iterator[NatsServer]:
     if not os.path.exists(NATS_SERVER):
