@@ -191,9 +191,9 @@ def researchers_cursor(cursor: str | None) -> tuple[int, str, str] | None:
     return int(works), key, rid
 
 
-def works_page(rows: list[tuple[str, str, bytes]], limit: int) -> Response[WorkPageOut]:
+def works_page(rows: list[tuple[str, str, bytes]], limit: int) -> tuple[list[bytes], str | None]:
     next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
-    return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
+    return [doc for _, _, doc in rows[:limit]], next_cursor
 
 
 def next_researchers_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
@@ -207,6 +207,82 @@ def view_of(state: State) -> ProfilesView:
     return state.services.profiles_view
 
 
+# What each route reads, as functions: the explorer pages (api/pages/explorer.py) call the same ones.
+
+def work_of(state: State, work_id: str) -> WorkDetailOut:
+    internal_id = parse_work_id(work_id)
+    fields = view_of(state).work(internal_id)
+    if fields is None:
+        raise WorkNotFoundError(work_id)
+    return work_detail(internal_id, fields)
+
+
+def topic_of(state: State, topic_id: str) -> TopicDetailOut:
+    topic = parse_topic_id(topic_id)
+    found = view_of(state).topic(topic)
+    if found is None:
+        raise TopicNotFoundError(topic_id)
+    return TopicDetailOut(topic, shown_name(found["display_name"]), found["works"], found["researchers"])
+
+
+def topic_researchers(state: State, topic_id: str, limit: int, cursor: str | None) -> TopicResearcherPageOut:
+    topic = parse_topic_id(topic_id)
+    after = researchers_cursor(cursor)
+    view = view_of(state)
+    rows = view.researchers_on_topic(topic, after, limit + 1)
+    if not rows and after is None and view.topic(topic) is None:
+        raise TopicNotFoundError(topic_id)
+    return TopicResearcherPageOut(
+        [TopicResearcherOut(UUID(r["id"]), r["openalex_id"], r["display_name"], r["works"], r["works_count"])
+         for r in rows[:limit]], next_researchers_cursor(rows, limit))
+
+
+def topic_works(state: State, topic_id: str, limit: int, cursor: str | None) -> tuple[list[bytes], str | None]:
+    """The works (encoded as WorkOut) on a page, and the cursor of the next one."""
+    topic = parse_topic_id(topic_id)
+    after = works_cursor(cursor)
+    rows = view_of(state).works_on_topic(topic, after, limit + 1)
+    if not rows and after is None:
+        raise TopicNotFoundError(topic_id)
+    return works_page(rows, limit)
+
+
+def institution_of(state: State, institution_id: str) -> InstitutionDetailOut:
+    found = view_of(state).institution(parse_institution_id(institution_id))
+    if found is None:
+        raise InstitutionNotFoundError(institution_id)
+    ref = institution_ref(found)
+    return InstitutionDetailOut(ref.openalex_id, ref.display_name, ref.ror, ref.country_code, found["works"],
+                                found["researchers"])
+
+
+def institution_researchers(state: State, institution_id: str, limit: int,
+                            cursor: str | None) -> InstitutionResearcherPageOut:
+    institution = parse_institution_id(institution_id)
+    after = researchers_cursor(cursor)
+    rows = view_of(state).researchers_at_institution(institution, after, limit + 1)
+    if not rows and after is None:
+        raise InstitutionNotFoundError(institution_id)
+    return InstitutionResearcherPageOut(
+        [InstitutionResearcherOut(UUID(r["id"]), r["openalex_id"], r["display_name"], r["works"],
+                                  r["first_year"], r["last_year"], r["works_count"]) for r in rows[:limit]],
+        next_researchers_cursor(rows, limit))
+
+
+def institution_works(state: State, institution_id: str, limit: int,
+                      cursor: str | None) -> tuple[list[bytes], str | None]:
+    institution = parse_institution_id(institution_id)
+    after = works_cursor(cursor)
+    rows = view_of(state).works_at_institution(institution, after, limit + 1)
+    if not rows and after is None:
+        raise InstitutionNotFoundError(institution_id)
+    return works_page(rows, limit)
+
+
+def works_response(found: tuple[list[bytes], str | None]) -> Response[WorkPageOut]:
+    return Response(page(*found), media_type=JSON)
+
+
 class WorksController(Controller):
     path = "/works"
     tags = ["explorer"]
@@ -218,11 +294,7 @@ class WorksController(Controller):
          sync_to_thread=True, responses=PROBLEMS)
     def get_work(self, request: Request, state: State, work_id: FromPath[str]) -> WorkDetailOut:
         reject_unknown_query(request, set())
-        internal_id = parse_work_id(work_id)
-        fields = view_of(state).work(internal_id)
-        if fields is None:
-            raise WorkNotFoundError(work_id)
-        return work_detail(internal_id, fields)
+        return work_of(state, work_id)
 
 
 class TopicsController(Controller):
@@ -234,38 +306,21 @@ class TopicsController(Controller):
          description=TOPIC_ID_HELP, sync_to_thread=True, responses=PROBLEMS)
     def get_topic(self, request: Request, state: State, topic_id: FromPath[str]) -> TopicDetailOut:
         reject_unknown_query(request, set())
-        topic = parse_topic_id(topic_id)
-        found = view_of(state).topic(topic)
-        if found is None:
-            raise TopicNotFoundError(topic_id)
-        return TopicDetailOut(topic, shown_name(found["display_name"]), found["works"], found["researchers"])
+        return topic_of(state, topic_id)
 
     @get("/{topic_id:str}/researchers", summary="Researchers with works on a topic",
          description=TOPIC_ID_HELP + RESEARCHERS_ORDER, sync_to_thread=True, responses=PROBLEMS)
     def researchers(self, request: Request, state: State, topic_id: FromPath[str], limit: Limit = 20,
                     cursor: Cursor = None) -> TopicResearcherPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
-        topic = parse_topic_id(topic_id)
-        after = researchers_cursor(cursor)
-        view = view_of(state)
-        rows = view.researchers_on_topic(topic, after, limit + 1)
-        if not rows and after is None and view.topic(topic) is None:
-            raise TopicNotFoundError(topic_id)
-        return TopicResearcherPageOut(
-            [TopicResearcherOut(UUID(r["id"]), r["openalex_id"], r["display_name"], r["works"], r["works_count"])
-             for r in rows[:limit]], next_researchers_cursor(rows, limit))
+        return topic_researchers(state, topic_id, limit, cursor)
 
     @get("/{topic_id:str}/works", summary="Works on a topic, newest first", description=TOPIC_ID_HELP,
          sync_to_thread=True, responses=PROBLEMS)
     def works(self, request: Request, state: State, topic_id: FromPath[str], limit: Limit = 20,
               cursor: Cursor = None) -> Response[WorkPageOut]:
         reject_unknown_query(request, {"limit", "cursor"})
-        topic = parse_topic_id(topic_id)
-        after = works_cursor(cursor)
-        rows = view_of(state).works_on_topic(topic, after, limit + 1)
-        if not rows and after is None:
-            raise TopicNotFoundError(topic_id)
-        return works_page(rows, limit)
+        return works_response(topic_works(state, topic_id, limit, cursor))
 
 
 class InstitutionsController(Controller):
@@ -277,36 +332,18 @@ class InstitutionsController(Controller):
          description=INSTITUTION_ID_HELP, sync_to_thread=True, responses=PROBLEMS)
     def get_institution(self, request: Request, state: State, institution_id: FromPath[str]) -> InstitutionDetailOut:
         reject_unknown_query(request, set())
-        found = view_of(state).institution(parse_institution_id(institution_id))
-        if found is None:
-            raise InstitutionNotFoundError(institution_id)
-        ref = institution_ref(found)
-        return InstitutionDetailOut(ref.openalex_id, ref.display_name, ref.ror, ref.country_code, found["works"],
-                                    found["researchers"])
+        return institution_of(state, institution_id)
 
     @get("/{institution_id:str}/researchers", summary="Researchers whose works name an institution for them",
          description=INSTITUTION_ID_HELP + RESEARCHERS_ORDER, sync_to_thread=True, responses=PROBLEMS)
     def researchers(self, request: Request, state: State, institution_id: FromPath[str], limit: Limit = 20,
                     cursor: Cursor = None) -> InstitutionResearcherPageOut:
         reject_unknown_query(request, {"limit", "cursor"})
-        institution = parse_institution_id(institution_id)
-        after = researchers_cursor(cursor)
-        rows = view_of(state).researchers_at_institution(institution, after, limit + 1)
-        if not rows and after is None:
-            raise InstitutionNotFoundError(institution_id)
-        return InstitutionResearcherPageOut(
-            [InstitutionResearcherOut(UUID(r["id"]), r["openalex_id"], r["display_name"], r["works"],
-                                      r["first_year"], r["last_year"], r["works_count"]) for r in rows[:limit]],
-            next_researchers_cursor(rows, limit))
+        return institution_researchers(state, institution_id, limit, cursor)
 
     @get("/{institution_id:str}/works", summary="Works naming an institution for one of their authors, newest first",
          description=INSTITUTION_ID_HELP, sync_to_thread=True, responses=PROBLEMS)
     def works(self, request: Request, state: State, institution_id: FromPath[str], limit: Limit = 20,
               cursor: Cursor = None) -> Response[WorkPageOut]:
         reject_unknown_query(request, {"limit", "cursor"})
-        institution = parse_institution_id(institution_id)
-        after = works_cursor(cursor)
-        rows = view_of(state).works_at_institution(institution, after, limit + 1)
-        if not rows and after is None:
-            raise InstitutionNotFoundError(institution_id)
-        return works_page(rows, limit)
+        return works_response(institution_works(state, institution_id, limit, cursor))
