@@ -8,6 +8,7 @@ from litestar.static_files import create_static_files_router
 from api.auth import PUBLIC
 from api.pages.accounts import AccountPagesController
 from api.pages.claims import ClaimPagesController
+from api.pages.explorer import ExplorerPagesController
 from api.pages.invitations import InvitationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
@@ -19,6 +20,7 @@ PAGE_ROUTES = [
     AccountPagesController,
     ClaimPagesController,
     InvitationPagesController,
+    ExplorerPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),

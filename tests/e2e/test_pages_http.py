@@ -168,15 +168,18 @@ def test_a_tampered_session_cookie_signs_nobody_in(client):
     assert "Signed in as" not in client.get(f"/r/{DEMO_ID}").text
 
 
+TITLE = re.compile(r'<h3><a href="/p/works/W\d+">(.*?)</a></h3>')  # each title links to the work's page
+
+
 def test_works_are_paged_newest_first_as_the_api_pages_them(client):
     first = client.get(f"/r/{DEMO_ID}").text
     api = client.get(f"/researchers/{DEMO_ID}/works", params={"limit": 10}).json()
-    titles = re.findall(r"<h3>(.*?)</h3>", first)
+    titles = TITLE.findall(first)
     assert len(titles) == 10 and titles[1] == api["items"][1]["title"]
     older = re.search(r'href="(/r/A5999000001\?works=[^"#]+)#works" rel="next"', first).group(1)
     second = client.get(older.replace("&amp;", "&")).text
     rest = client.get(f"/researchers/{DEMO_ID}/works", params={"limit": 10, "cursor": api["next_cursor"]}).json()
-    assert re.findall(r"<h3>(.*?)</h3>", second) == [w["title"] for w in rest["items"]]
+    assert TITLE.findall(second) == [w["title"] for w in rest["items"]]
 
 
 def test_trust_explained_shows_each_component_of_the_api_snapshot(client):
