@@ -4,6 +4,7 @@ errors as HTML pages (the API's problem+json table stays the API's)."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,19 @@ PAGE_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": CSP, "Cache-Contr
 RESPONSE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in PAGE_HEADERS.items()]
 
 
+def datetime_attr(moment: str) -> str:
+    """A stored moment as HTML's `datetime` attribute takes it: at most milliseconds."""
+    return _SUBMILLISECONDS.sub(r"\1", moment)
+
+
+_SUBMILLISECONDS = re.compile(r"(\.\d{3})\d+")
+
+
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["plural"] = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
+    env.filters["datetime_attr"] = datetime_attr
     return env
 
 

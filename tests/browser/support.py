@@ -1,5 +1,5 @@
-"""A live `peerledger serve` for the browser, Debian's Chromium driven by Playwright, and axe-core
-from the npm registry (pinned; fetched once with `npm pack` into .venv)."""
+"""A live `peerledger serve` for the browser, Debian's Chromium driven by Playwright, and from the
+npm registry (pinned; fetched once with `npm pack` into .venv) axe-core and the Nu Html Checker."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -32,6 +34,7 @@ from tests.schema_fuzz import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("PEERLEDGER_CHROMIUM", "/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
+VNU_VERSION = "26.9.27"  # vnu-jar: the Nu Html Checker, run by the machine's Java
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,6 +43,12 @@ class LiveServer:
     base: str
     data_dir: Path
     env: dict[str, str]
+    proxy: RecordingProxy | None = None  # in front of `base` for browsers, when the tests put one there
+
+    @property
+    def page_base(self) -> str:
+        """Where browsers go."""
+        return self.proxy.base if self.proxy else self.base
 
     def approve_claim(self, claim_id: str, level: str = "L2") -> None:
         """A moderator approves, through the application itself on the server's store (as
@@ -113,20 +122,26 @@ def wait_for_works(base: str, count: int, author: str = "A5999000001") -> None:
     raise AssertionError(f"{author} did not show its works")
 
 
-def axe_source() -> str:
-    """axe-core's browser build, from the npm registry at a pinned version."""
-    folder = ROOT / ".venv" / f"axe-core-{AXE_VERSION}"
-    script = folder / "package" / "axe.min.js"
-    if not script.exists():
+def npm_package(name: str, version: str) -> Path:
+    """A package from the npm registry at a pinned version, unpacked once into .venv (its folder)."""
+    folder = ROOT / ".venv" / f"{name}-{version}"
+    unpacked = folder / "package"
+    if not (unpacked / "package.json").exists():
         npm = shutil.which("npm")
-        assert npm, "npm is needed to fetch axe-core for the accessibility checks"
+        assert npm, f"npm is needed to fetch {name} for the page checks"
         folder.mkdir(parents=True, exist_ok=True)
-        packed = subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", str(folder)],
+        packed = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", str(folder)],
                                 capture_output=True, text=True, timeout=300, check=True)
         tarball = folder / packed.stdout.strip().splitlines()[-1]
         with tarfile.open(tarball) as archive:
             archive.extractall(folder, filter="data")
-    return script.read_text()
+        tarball.unlink()
+    return unpacked
+
+
+def axe_source() -> str:
+    """axe-core's browser build, from the npm registry at a pinned version."""
+    return (npm_package("axe-core", AXE_VERSION) / "axe.min.js").read_text()
 
 
 def chromium_path() -> str:
@@ -147,7 +162,7 @@ class Console:
 
 def open_page(browser: Browser, server: LiveServer, *, javascript: bool = True,
               width: int = 1280) -> tuple[Page, Console]:
-    context = browser.new_context(base_url=server.base, java_script_enabled=javascript,
+    context = browser.new_context(base_url=server.page_base, java_script_enabled=javascript,
                                   viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)  # a page that never shows what a test waits for fails in seconds
@@ -166,3 +181,107 @@ def axe_serious(page: Page) -> list[dict[str, Any]]:
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:120] for n in v["nodes"][:3]]}
             for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+class HtmlChecker:
+    """The Nu Html Checker (vnu.jar from the npm package vnu-jar) as a local service on loopback:
+    one Java process for every check, each document posted to it."""
+
+    def __init__(self) -> None:
+        java = shutil.which("java")
+        assert java, "Java is needed for the Nu Html Checker (apt-get install default-jre-headless)"
+        jar = npm_package("vnu-jar", VNU_VERSION) / "build" / "dist" / "vnu.jar"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/?out=json"
+        self.process = subprocess.Popen(
+            [java, "-Xss4m", "-Dnu.validator.servlet.bind-address=127.0.0.1", "-cp", str(jar),
+             "nu.validator.servlet.Main", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._seen: dict[str, list[str]] = {}
+        for _ in range(240):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                return
+            except httpx.TransportError:
+                assert self.process.poll() is None, "the Nu Html Checker did not start"
+                time.sleep(0.25)
+        self.close()
+        raise AssertionError("the Nu Html Checker did not answer within 60 s")
+
+    def errors(self, html: str) -> list[str]:
+        """Every error the checker reports (warnings and notes are not errors), as line, column and message."""
+        if html not in self._seen:
+            answer = httpx.post(self.url, content=html.encode(), timeout=60,
+                                headers={"content-type": "text/html; charset=utf-8"})
+            answer.raise_for_status()
+            self._seen[html] = [
+                f"{m.get('lastLine', '?')}:{m.get('firstColumn', m.get('lastColumn', '?'))} {m['message']}"
+                f" [{m.get('extract', '').strip()[:80]}]"
+                for m in answer.json()["messages"]
+                if m["type"] in ("error", "non-document-error") or m.get("subType") == "fatal"]
+        return self._seen[html]
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
+              "host", "content-length", "accept-encoding"}
+
+
+class RecordingProxy:
+    """Between the browser and the live server, on loopback: every request and answer passes
+    through unchanged, and the HTML answers (the source as served, error pages included; redirects
+    have none) are kept for the HTML checker. Kept here, before the browser has them: Chromium
+    forgets a document's body once its page moves on."""
+
+    def __init__(self, target: str) -> None:
+        self.found: list[tuple[str, str]] = []
+        self._target = target
+        self._transport = httpx.HTTPTransport()  # no client: no cookie jar shared between browsers, no redirects
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                proxy._pass(self)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True).start()
+
+    def _pass(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length") or 0)
+        body = handler.rfile.read(length) if length else None
+        answer = self._transport.handle_request(httpx.Request(
+            handler.command, self._target + handler.path, content=body,
+            headers=[(k, v) for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP],
+            extensions={"timeout": {"connect": 10, "read": 60, "write": 60, "pool": 60}}))
+        content = answer.read()
+        if answer.headers.get("content-type", "").startswith("text/html") and not answer.is_redirect:
+            self.found.append((handler.path, answer.text))
+        handler.send_response(answer.status_code)
+        for name, value in answer.headers.multi_items():
+            if name.lower() not in HOP_BY_HOP:
+                handler.send_header(name, value)
+        handler.send_header("content-length", str(len(content)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(content)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._transport.close()
+
+

@@ -118,7 +118,7 @@ def test_the_schema_page_draws_the_api_with_no_other_origin_and_no_csp_violation
     elsewhere: list[str] = []
 
     def only_this_origin(route: Any) -> None:
-        if route.request.url.startswith(server.base):
+        if route.request.url.startswith(server.page_base):
             route.continue_()
         else:  # offline: anything from another origin would fail here
             elsewhere.append(route.request.url)
