@@ -10,12 +10,14 @@ refresh: freshness is bounded by the refresh interval.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from api.replica import PolledReplica
 from projections.profiles.view import ProfilesView
 
 WARM_PAGE = 5_000
+_GENERATIONS = itertools.count(1)
 
 
 class ProfileCache(PolledReplica):
@@ -25,10 +27,18 @@ class ProfileCache(PolledReplica):
         self.max_entries = max_entries
         self._docs: dict[str, bytes] = {}
         self._seen = 0
+        self._generation = 0  # a new one at each warm, unique in the process: the view may have been rebuilt
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    @property
+    def stamp(self) -> tuple[int, int]:
+        """How far this replica has taken in the view: what is derived from profiles (the profile
+        pages) is never older than what was derived under the same stamp."""
+        with self._lock:
+            return self._generation, self._seen
 
     def get(self, researcher_id: str) -> bytes | None:
         return self._docs.get(researcher_id)
@@ -48,6 +58,7 @@ class ProfileCache(PolledReplica):
         """Load documents up to capacity; anything rewritten meanwhile comes with the next refresh."""
         with self._lock:
             self._seen = self.view.docs_position()
+            self._generation = next(_GENERATIONS)
             self._docs.clear()
         after = ""
         while len(self._docs) < self.max_entries:

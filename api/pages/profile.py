@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -18,10 +18,12 @@ from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
 from api.pages.forms import CSRF_REFUSED, FORM
+from api.conditional import etag_of, matches
 from api.pages.graph_svg import research_graph_svg
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.page_cache import profile_pages, stamp
+from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
-from api.researchers import ResearchersController, decode_cursor, encode_cursor
+from api.researchers import ResearchersController, decode_cursor, encode_cursor, parse_researcher_id
 from api.trust import graph_out, live_snapshot, profile_doc
 from domain.errors import ForbiddenError
 from domain.follows.application import FollowCommand
@@ -33,13 +35,15 @@ HISTORY_PER_PAGE = 20
 CLAIM_LABELS = {"unclaimed": "Unclaimed author", "claimed": "Claimed author", "disputed": "Ownership disputed"}
 
 
-def profile_of(state: State, raw: str, principal: Principal | None) -> tuple[str, dict[str, Any]]:
-    """The profile exactly as GET /researchers/{id} serves it to this reader (profile_body)."""
+def profile_of(state: State, raw: str, principal: Principal | None,
+               counts: tuple[int, int] | None = None) -> tuple[str, dict[str, Any]]:
+    """The profile exactly as GET /researchers/{id} serves it to this reader (profile_body), with
+    the record's follower counts as the API process has them (or as given)."""
     internal_id, doc = profile_doc(state, raw)
     following = None
     if principal is not None:
         following = state.services.followers_view.follows(internal_id, str(principal.account_id))
-    body = profile_body(doc, state.follower_counts.get(internal_id), following)
+    body = profile_body(doc, state.follower_counts.get(internal_id) if counts is None else counts, following)
     return internal_id, msgspec.json.decode(body)
 
 
@@ -52,10 +56,26 @@ def works_page(state: State, internal_id: str, cursor: str | None) -> tuple[list
     return [msgspec.json.decode(doc) for _, _, doc in rows[:WORKS_PER_PAGE]], next_cursor
 
 
-def profile_page_data(state: State, raw: str, principal: Principal | None, cursor: str | None) -> dict[str, Any]:
-    internal_id, profile = profile_of(state, raw, principal)
-    works, next_cursor = works_page(state, internal_id, cursor)
-    graph = msgspec.to_builtins(graph_out(state, internal_id, 1))
+def shared_parts(state: State, at: tuple[int, int], internal_id: str, raw: str, profile: dict[str, Any],
+                 cursor: str | None) -> dict[str, Any]:
+    """What every reader of the page sees alike, the expensive part (a page of works, the graph and
+    its picture): read once per profile cache stamp `at`, taken before `profile` was read."""
+    key = (internal_id, cursor, at)
+    parts = profile_pages(state).parts.get(key)
+    if parts is None:
+        works, next_cursor = works_page(state, internal_id, cursor)
+        graph = msgspec.to_builtins(graph_out(state, raw, 1))
+        parts = {"works": works, "works_cursor": cursor, "next_works_cursor": next_cursor, "graph": graph,
+                 "graph_svg": research_graph_svg(profile, graph),
+                 "close_collaborators": [c for c in graph["coauthors"] if c["close"]]}
+        profile_pages(state).parts.put(key, parts)
+    return parts
+
+
+def profile_page_data(state: State, raw: str, principal: Principal | None, cursor: str | None,
+                      counts: tuple[int, int] | None = None, at: tuple[int, int] | None = None) -> dict[str, Any]:
+    at = stamp(state) if at is None else at  # first: everything read below is at least this fresh
+    internal_id, profile = profile_of(state, raw, principal, counts)
     owner = profile["owner"]
     levels = state.services.profiles_view.levels_owned_by(str(principal.account_id)) if principal else {}
     mine = internal_id in levels
@@ -66,18 +86,44 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
         "claim_label": CLAIM_LABELS.get(profile["claim_status"], profile["claim_status"]),
         "owner_name": (owner["display_name"] or "an erased account") if owner else None,
         "mine": mine,
-        "works": works,
-        "works_cursor": cursor,
-        "next_works_cursor": next_cursor,
-        "graph": graph,
-        "graph_svg": research_graph_svg(profile, graph),
-        "close_collaborators": [c for c in graph["coauthors"] if c["close"]],
+        **shared_parts(state, at, internal_id, raw, profile, cursor),
         # Who sees the invitation form: a signed-in owner of an L2+ record, on someone else's claimed
         # record. Whether this recipient accepts them (policy, blocks, quotas) the send itself decides.
         "can_invite": profile["claim_status"] == "claimed" and not mine and owner is not None
         and any(level in ("L2", "L3") for level in levels.values()),
         "invite_error": None, "invite_message": "", "invite_topic": None, "invite_work": None,
     }
+
+
+# A signed-out reader's page is the same for all of them: rendered once per stamp and counts, with
+# its ETag, and revalidated by browsers (no-cache) rather than kept. It sets no cookie (it has no form).
+SIGNED_OUT_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-cache", "Vary": "Cookie"}
+
+
+def signed_out_page(request: Request, raw: str, cursor: str | None, counts: tuple[int, int],
+                    at: tuple[int, int]) -> tuple[bytes, bytes]:
+    """Rendered as `page` renders it for a reader who is not signed in: no viewer, no CSRF token."""
+    data = profile_page_data(request.app.state, raw, None, cursor, counts, at)
+    body = request.app.template_engine.get_template("profile.html").render(
+        signed_in=False, viewer=None, csrf_token="", here=request.url.path, notice=None, **data).encode()
+    return etag_of(body), body
+
+
+async def signed_out_profile(request: Request, raw: str, internal_id: str, cursor: str | None) -> Response:
+    state = request.app.state
+    at, counts = stamp(state), state.follower_counts.get(internal_id)
+    key = (internal_id, request.url.path, cursor, at, counts)
+    pages = profile_pages(state).signed_out
+    found = pages.get(key)
+    if found is None:
+        found = await anyio.to_thread.run_sync(signed_out_page, request, raw, cursor, counts, at)
+        pages.put(key, found)
+    etag, body = found
+    headers = {**SIGNED_OUT_HEADERS, "ETag": etag.decode()}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and matches(if_none_match.encode(), etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type="text/html", headers=headers)
 
 
 def trust_page_data(state: State, raw: str) -> dict[str, Any]:
@@ -113,9 +159,13 @@ class ProfilePagesController(Controller):
     exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/{researcher_id:str}")
-    async def profile(self, request: Request, researcher_id: FromPath[str]) -> Template:
+    async def profile(self, request: Request, researcher_id: FromPath[str]) -> Response:
         principal = await page_principal(request)
         cursor = request.query_params.get("works")
+        if principal is None and set(request.query_params) <= {"works"}:
+            internal_id, _ = parse_researcher_id(researcher_id)
+            if internal_id is not None:  # (an ORCID iD needs a query to find the record: rendered each time)
+                return await signed_out_profile(request, researcher_id, internal_id, cursor)
         data = await anyio.to_thread.run_sync(profile_page_data, request.app.state, researcher_id, principal, cursor)
         return await page(request, "profile.html", principal, **data)
 
