@@ -11,6 +11,7 @@
     python -m bench.run replay                        full replay of 1,000,000 events vs reading them raw
     python -m bench.run ingest [--works 5000]         an OpenAlex snapshot to right profiles vs gunzip + parse
     python -m bench.run explorer                      works, topics, institutions routes vs the profile read
+    python -m bench.run pages                         the profile page's req/s and p99 vs /health; its weight
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -163,8 +164,9 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None) -> dict:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None,
+        headers: tuple[str, ...] = ()) -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *(f"-H{h}" for h in headers)]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
@@ -583,12 +585,13 @@ def main() -> None:
     follows.add_argument("--api-processes", type=int, default=2)
     follows.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                          help="run the projections worker during the flood (default: yes)")
-    from bench import explorer, ingest, replay, timetravel  # (they import this module: PgSchema, serving)
+    from bench import explorer, ingest, pages, replay, timetravel  # (they import this module: PgSchema, serving)
 
-    for bench in (timetravel, replay, ingest, explorer):
+    for bench in (timetravel, replay, ingest, explorer, pages):
         bench.add_parser(sub)
     args = parser.parse_args()
     {"ingest": ingest.bench_ingest, "explorer": explorer.bench_explorer, "timetravel": timetravel.bench_timetravel,
+     "pages": pages.bench_pages,
      "replay": replay.bench_replay, "import": bench_import, "reads": bench_reads, "logins": bench_logins,
      "follows": bench_follows,
      "graph": bench_graph, "relay": bench_relay, "lag": bench_lag}[args.bench](args)
