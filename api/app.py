@@ -22,6 +22,7 @@ from api.conditional import PeerLedgerApp, conditional_get
 from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.viewer import ViewerController
+from api.profile_text import ProfileTextController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -138,6 +139,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ClaimsController,
         MyClaimsController,
         ViewerController,
+        ProfileTextController,
         ModerationController,
         FollowsController,
         InvitationsController,
