@@ -361,7 +361,8 @@ class MeController(Controller):
                               data: JSONBody[ChangePassword]) -> None:
         await change_password(state, request.user, data)
 
-    @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
+    @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True,
+            opt={"errors": (404,)})  # erased meanwhile (by a concurrent request)
     def erase(self, request: Request[Principal, object, State], state: State) -> None:
         me = request.user.account_id
         state.services.accounts.erase(me)

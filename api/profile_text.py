@@ -40,7 +40,7 @@ class ProfileTextController(Controller):
     response_headers = NO_STORE
 
     @patch("/researchers/{researcher_id:str}/profile", summary="Edit my profile's headline and about text (owner)",
-           sync_to_thread=True, status_code=200)
+           sync_to_thread=True, status_code=200, opt={"areas": ("claims",)})
     def edit(self, request: Request[Any, Any, State], state: State, researcher_id: FromPath[str],
              data: JSONBody[ProfileTextIn]) -> ProfileTextOut:
         facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
