@@ -365,6 +365,7 @@ class ModerationController(Controller):
 def moderation_queue(state: State, moderator_id: UUID, limit: int, cursor: str | None) -> ClaimPageOut:
     """Claims waiting for a decision, oldest first, as this moderator may see them, with claimants' names."""
     after = decode_cursor(cursor, 2) if cursor else None
+    caught_up(state.services.moderation_runner)  # a claim opened a moment ago is in the queue
     rows = state.services.moderation_view.queue(after, limit + 1)  # type: ignore[arg-type]
     claims = state.services.claims
     items = []
