@@ -9,6 +9,7 @@ from api.auth import PUBLIC
 from api.pages.accounts import AccountPagesController
 from api.pages.claims import ClaimPagesController
 from api.pages.invitations import InvitationPagesController
+from api.pages.moderation import ModerationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
 from api.pages.signin import SignInPagesController
@@ -19,6 +20,7 @@ PAGE_ROUTES = [
     AccountPagesController,
     ClaimPagesController,
     InvitationPagesController,
+    ModerationPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),

@@ -58,6 +58,9 @@ NOTICES = {
                       "new password.",
     "name-changed": "Your display name is changed.",
     "password-changed": "Your password is changed. Your other sessions have ended; this one stays.",
+    "approved": "The claim is approved: its claimant owns the record now.",
+    "rejected": "The claim is rejected. Its claimant may appeal once; another moderator decides.",
+    "asked": "Your question is sent to the claimant. The claim waits for their answer.",
 }
 
 
