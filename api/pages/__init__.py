@@ -10,6 +10,7 @@ from api.pages.accounts import AccountPagesController
 from api.pages.claims import ClaimPagesController
 from api.pages.invitations import InvitationPagesController
 from api.pages.moderation import ModerationPagesController
+from api.pages.notifications import NotificationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
 from api.pages.signin import SignInPagesController
@@ -21,6 +22,7 @@ PAGE_ROUTES = [
     ClaimPagesController,
     InvitationPagesController,
     ModerationPagesController,
+    NotificationPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),
