@@ -13,6 +13,7 @@ from api.pages.moderation import ModerationPagesController
 from api.pages.notifications import NotificationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
+from api.pages.settings import SettingsPagesController
 from api.pages.signin import SignInPagesController
 
 PAGE_ROUTES = [
@@ -23,6 +24,7 @@ PAGE_ROUTES = [
     InvitationPagesController,
     ModerationPagesController,
     NotificationPagesController,
+    SettingsPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),

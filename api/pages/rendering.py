@@ -63,6 +63,11 @@ NOTICES = {
     "rejected": "The claim is rejected. Its claimant may appeal once; another moderator decides.",
     "asked": "Your question is sent to the claimant. The claim waits for their answer.",
     "read": "Marked as read.",
+    "policy-changed": "Your invitation policy is changed.",
+    "blocked": "Blocked: this person cannot invite you.",
+    "unblocked": "Unblocked: this person may invite you again, as your policy allows.",
+    "reported": "Thank you: the invitation is reported to the moderators.",
+    "mail-changed": "Your mail settings are changed.",
 }
 
 
