@@ -68,6 +68,7 @@ NOTICES = {
     "unblocked": "Unblocked: this person may invite you again, as your policy allows.",
     "reported": "Thank you: the invitation is reported to the moderators.",
     "mail-changed": "Your mail settings are changed.",
+    "erased": "Your account is erased: your personal data is gone and every session has ended.",
 }
 
 
