@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post, put
@@ -58,12 +59,7 @@ class NotificationsController(Controller):
     def notifications(self, request: Request[Principal, Any, State], state: State,
                       unread: FromQuery[bool] = False, limit: Limit = 20, cursor: Cursor = None) -> NotificationPageOut:
         reject_unknown_query(request, {"unread", "limit", "cursor"})
-        me = str(request.user.account_id)
-        store = state.services.notifications
-        after = decode_cursor(cursor, 2) if cursor else None
-        rows = store.page(me, unread, after, limit + 1)
-        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["key"]) if len(rows) > limit else None
-        return NotificationPageOut([NotificationOut(**r) for r in rows[:limit]], store.unread(me), next_cursor)
+        return notifications_of(state, request.user.account_id, unread, limit, cursor)
 
     @put("/me/notification-settings", summary="Which notifications to get by mail too", sync_to_thread=True)
     def mail_settings(self, request: Request[Principal, Any, State], state: State,
@@ -78,9 +74,23 @@ class NotificationsController(Controller):
           status_code=200)
     def mark_read(self, request: Request[Principal, Any, State], state: State,
                   data: JSONBody[MarkRead]) -> NotificationPageOut:
-        me = str(request.user.account_id)
-        state.services.notifications.mark_read(me, data.keys)
-        rows = state.services.notifications.page(me, False, None, 21)
-        next_cursor = encode_cursor(rows[19]["created_at"], rows[19]["key"]) if len(rows) > 20 else None
-        return NotificationPageOut([NotificationOut(**r) for r in rows[:20]], state.services.notifications.unread(me),
-                                   next_cursor)
+        return mark_notifications_read(state, request.user.account_id, data)
+
+
+# The reader's notifications, as functions: the API's handlers and the notifications page both call them.
+
+
+def notifications_of(state: State, account_id: UUID, unread: bool, limit: int, cursor: str | None
+                     ) -> NotificationPageOut:
+    me = str(account_id)
+    store = state.services.notifications
+    after = decode_cursor(cursor, 2) if cursor else None
+    rows = store.page(me, unread, after, limit + 1)
+    next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["key"]) if len(rows) > limit else None
+    return NotificationPageOut([NotificationOut(**r) for r in rows[:limit]], store.unread(me), next_cursor)
+
+
+def mark_notifications_read(state: State, account_id: UUID, data: MarkRead) -> NotificationPageOut:
+    """`data.keys` read (the reader's own only), or all of them; then the first page."""
+    state.services.notifications.mark_read(str(account_id), data.keys)
+    return notifications_of(state, account_id, False, 20, None)

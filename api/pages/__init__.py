@@ -9,8 +9,11 @@ from api.auth import PUBLIC
 from api.pages.accounts import AccountPagesController
 from api.pages.claims import ClaimPagesController
 from api.pages.invitations import InvitationPagesController
+from api.pages.moderation import ModerationPagesController
+from api.pages.notifications import NotificationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
+from api.pages.settings import SettingsPagesController
 from api.pages.signin import SignInPagesController
 
 PAGE_ROUTES = [
@@ -19,6 +22,9 @@ PAGE_ROUTES = [
     AccountPagesController,
     ClaimPagesController,
     InvitationPagesController,
+    ModerationPagesController,
+    NotificationPagesController,
+    SettingsPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),
                                exception_handlers=PAGE_EXCEPTION_HANDLERS),
