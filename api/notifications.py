@@ -21,13 +21,38 @@ from api.researchers import (
     encode_cursor,
     reject_unknown_query,
 )
-from projections.vocabulary import NotificationKind
+from projections.vocabulary import Level, NotificationKind
+
+
+class NotificationData(msgspec.Struct, omit_defaults=True):
+    """What a notification is about; which members each kind has:
+    new_follower: researcher_id, follower_id, follower_name;
+    invitation_received: invitation_id, sender_id, sender_name;
+    invitation_accepted, invitation_declined: invitation_id;
+    message_received, conversation_closed: conversation_id, author_id, author_name (who closed it);
+    claim_approved, claim_rejected: claim_id; claim_question: claim_id, question;
+    verification_changed: researcher_id, old_level, new_level.
+    Members without a value are left out (a name, once that account was erased)."""
+
+    researcher_id: UUID | None = None
+    follower_id: UUID | None = None
+    follower_name: str | None = None
+    invitation_id: UUID | None = None
+    sender_id: UUID | None = None
+    sender_name: str | None = None
+    conversation_id: UUID | None = None
+    author_id: UUID | None = None
+    author_name: str | None = None
+    claim_id: UUID | None = None
+    question: str | None = None
+    old_level: Level | None = None
+    new_level: Level | None = None
 
 
 class NotificationOut(msgspec.Struct):
     key: str
     kind: NotificationKind
-    data: dict[str, Any]
+    data: NotificationData
     created_at: str
     read: bool
 
@@ -87,7 +112,7 @@ def notifications_of(state: State, account_id: UUID, unread: bool, limit: int, c
     after = decode_cursor(cursor, 2) if cursor else None
     rows = store.page(me, unread, after, limit + 1)
     next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["key"]) if len(rows) > limit else None
-    return NotificationPageOut([NotificationOut(**r) for r in rows[:limit]], store.unread(me), next_cursor)
+    return NotificationPageOut([msgspec.convert(r, NotificationOut) for r in rows[:limit]], store.unread(me), next_cursor)
 
 
 def mark_notifications_read(state: State, account_id: UUID, data: MarkRead) -> NotificationPageOut:

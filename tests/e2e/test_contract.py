@@ -254,3 +254,12 @@ def test_pages_keep_their_own_no_store_policy(client):
     page = client.get(f"/r/{ZHIWU}")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store" and "etag" not in page.headers
+
+
+def test_notification_data_is_typed_in_the_schema(document):
+    schemas = document["components"]["schemas"]
+    data = schemas["NotificationData"]["properties"]
+    assert {"researcher_id", "follower_name", "invitation_id", "conversation_id", "claim_id", "question",
+            "new_level"} <= set(data)
+    assert {"type": "string", "format": "uuid"} in data["claim_id"]["oneOf"]
+    assert {"$ref": "#/components/schemas/NotificationData"} == schemas["NotificationOut"]["properties"]["data"]
