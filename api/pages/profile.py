@@ -159,6 +159,7 @@ class ProfilePagesController(Controller):
         if follow:
             await require_confirmed(state, principal)
         outcome = await run_command(state, FollowCommand(principal.account_id, rid, follow, confirmed=follow))
+        state.own_writes.followed(principal.account_id, outcome.position)
         if outcome.position is not None:
             await ResearchersController._catch_up(state, str(outcome.position))
         return see_other(f"{back}#follow")
