@@ -145,7 +145,7 @@ def facts_for(state: State, raw_id: str) -> RecordFacts:
 def claim_refusal(state: State, account_id: UUID, facts: RecordFacts) -> DomainError | None:
     """Why this account may not claim the record now whatever its evidence, or None: what a claim
     is refused for, and what the viewer of a profile is told before trying."""
-    if not state.services.accounts.view(account_id).email_confirmed:
+    if not state.services.accounts.email_confirmed(account_id):
         return ForbiddenError("confirm your email address first (POST /accounts/confirm)",
                               code=ErrorCode.EMAIL_UNCONFIRMED)
     return state.services.claims.claim_refusal(account_id, facts)
