@@ -361,13 +361,19 @@ class MeController(Controller):
                               data: JSONBody[ChangePassword]) -> None:
         await change_password(state, request.user, data)
 
-    @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True)
+    @delete("/", summary="Erase the caller's personal data (crypto-shredding); history stays", sync_to_thread=True,
+            opt={"errors": (404,)})  # erased meanwhile (by a concurrent request)
     def erase(self, request: Request[Principal, object, State], state: State) -> None:
-        me = request.user.account_id
-        state.services.accounts.erase(me)
-        state.session_gate.forget_account(me)
-        # Nobody should answer, or write to, someone who is gone.
-        services = state.services
-        services.invitations_runner.wait(services.invitations_runner.head(), 2.0)
-        invitations, conversations = services.invitations_view.open_for(str(me))
-        services.invitations.end_for_erased(me, [UUID(i) for i in invitations], [UUID(c) for c in conversations])
+        erase_account(state, request.user.account_id)
+
+
+def erase_account(state: State, me: UUID) -> None:
+    """Crypto-shred the account, end its sessions here at once, and close what others could still
+    answer or write to (the API's DELETE /me and the erasure page both call this)."""
+    state.services.accounts.erase(me)
+    state.session_gate.forget_account(me)
+    # Nobody should answer, or write to, someone who is gone.
+    services = state.services
+    services.invitations_runner.wait(services.invitations_runner.head(), 2.0)
+    invitations, conversations = services.invitations_view.open_for(str(me))
+    services.invitations.end_for_erased(me, [UUID(i) for i in invitations], [UUID(c) for c in conversations])

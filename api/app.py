@@ -22,6 +22,7 @@ from api.conditional import PeerLedgerApp, conditional_get
 from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.viewer import ViewerController
+from api.profile_text import ProfileTextController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -42,7 +43,7 @@ from operations.demo import load_demo_data
 from operations.expiry import expire_loop
 from operations.notifications import Notifier
 from workers.follow_writer import FollowWriter
-from api.own_writes import OwnWrites
+from api.own_writes import OwnWrites, ReaderFollows
 from workers.notify import LocalNotifier
 from adapters.sqlstore import postgres_conninfo
 from bootstrap.services import Services, derive, secret_key
@@ -66,7 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.session_gate = SessionGate(svc.accounts)
         app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
         app.state.follow_writer = FollowWriter(svc.follows, svc.existing_and_owners)
-        app.state.own_writes = OwnWrites()
+        app.state.own_writes = OwnWrites(reader_follows=ReaderFollows(svc.followers_view.followed_by))
         health = None
         if settings.is_postgres:
             conninfo = postgres_conninfo(settings.store_env)
@@ -138,6 +139,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ClaimsController,
         MyClaimsController,
         ViewerController,
+        ProfileTextController,
         ModerationController,
         FollowsController,
         InvitationsController,

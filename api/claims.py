@@ -145,7 +145,7 @@ def facts_for(state: State, raw_id: str) -> RecordFacts:
 def claim_refusal(state: State, account_id: UUID, facts: RecordFacts) -> DomainError | None:
     """Why this account may not claim the record now whatever its evidence, or None: what a claim
     is refused for, and what the viewer of a profile is told before trying."""
-    if not state.services.accounts.view(account_id).email_confirmed:
+    if not state.services.accounts.email_confirmed(account_id):
         return ForbiddenError("confirm your email address first (POST /accounts/confirm)",
                               code=ErrorCode.EMAIL_UNCONFIRMED)
     return state.services.claims.claim_refusal(account_id, facts)
@@ -170,6 +170,12 @@ def with_sign_in(state: State, view: ClaimView) -> ClaimOut:
     waiting = any(e["kind"] == "orcid" and e["status"] == "pending" for e in view.evidence)
     url = state.services.orcid.start(view.id) if waiting and view.status == "awaiting_verification" else None
     return claim_out(view, url)
+
+
+def claim_seen_by(state: State, me: Principal, claim_id: UUID) -> ClaimOut:
+    """A claim as its claimant, or a moderator without a side in its record, reads it (404 to anyone else)."""
+    view = state.services.claims.view(claim_id, me.account_id, is_moderator=is_moderator(me))
+    return with_sign_in(state, view) if view.account_id == me.account_id else claim_out(view)
 
 
 # What a claimant does, as functions: the API's handlers and the pages both call them.
@@ -229,9 +235,7 @@ class ClaimsController(Controller):
 
     @get("/claims/{claim_id:uuid}", summary="A claim (its claimant and moderators only)", sync_to_thread=True)
     def get_claim(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID]) -> ClaimOut:
-        me = request.user
-        view = state.services.claims.view(claim_id, me.account_id, is_moderator=is_moderator(me))
-        return with_sign_in(state, view) if view.account_id == me.account_id else claim_out(view)
+        return claim_seen_by(state, request.user, claim_id)
 
     @post("/claims/{claim_id:uuid}/evidence", summary="Add evidence to an open claim", sync_to_thread=True,
           status_code=200)
@@ -328,48 +332,66 @@ class ModerationController(Controller):
          sync_to_thread=True)
     def queue(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
               cursor: Cursor = None) -> ClaimPageOut:
-        after = decode_cursor(cursor, 2) if cursor else None
-        rows = state.services.moderation_view.queue(after, limit + 1)  # type: ignore[arg-type]
-        claims = state.services.claims
-        items = []
-        for _, cid in rows[:limit]:
-            try:
-                items.append(claim_out(claims.view(UUID(cid), request.user.account_id, is_moderator=True)))
-            except ClaimNotFoundError:
-                continue  # about a record this moderator owns or has claimed: for others to decide
-        names = state.services.profiles_view.owner_names(sorted({str(c.claimant_id) for c in items}))
-        for claim in items:
-            claim.claimant_name = names.get(str(claim.claimant_id))
-        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return ClaimPageOut(items, next_cursor)
+        return moderation_queue(state, request.user.account_id, limit, cursor)
 
     @post("/claims/{claim_id:uuid}/approve", summary="Approve a claim at L2 or L3", sync_to_thread=True,
           status_code=200)
     def approve(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
                 data: JSONBody[Approval]) -> ClaimOut:
-        me = request.user
-        claims = state.services.claims
-        claims.approve(claim_id, me.account_id, data.level, data.reason, facts_of_claim(state, claim_id))
-        return claim_out(claims.view(claim_id, me.account_id, is_moderator=True))
+        return approve_claim(state, request.user.account_id, claim_id, data)
 
     @post("/claims/{claim_id:uuid}/reject", summary="Reject a claim with a reason", sync_to_thread=True,
           status_code=200)
     def reject(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
                data: JSONBody[Decision]) -> ClaimOut:
-        me = request.user
-        state.services.claims.reject(claim_id, me.account_id, data.reason)
-        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=True))
+        return reject_claim(state, request.user.account_id, claim_id, data)
 
     @post("/claims/{claim_id:uuid}/request-info", summary="Ask the claimant for more", sync_to_thread=True,
           status_code=200)
     def request_info(self, request: Request[Principal, Any, State], state: State, claim_id: FromPath[UUID],
                      data: JSONBody[Question]) -> ClaimOut:
-        me = request.user
-        state.services.claims.request_info(claim_id, me.account_id, data.question)
-        return claim_out(state.services.claims.view(claim_id, me.account_id, is_moderator=True))
+        return ask_claimant(state, request.user.account_id, claim_id, data)
 
     @post("/researchers/{researcher_id:str}/owner/revoke", summary="Take a record from its owner, with a reason",
           sync_to_thread=True, status_code=200)
     def revoke(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
                data: JSONBody[Decision]) -> None:
         state.services.claims.revoke_owner(facts_for(state, researcher_id), request.user.account_id, data.reason)
+
+
+# What a moderator does, as functions: the API's handlers and the moderation pages both call them.
+
+
+def moderation_queue(state: State, moderator_id: UUID, limit: int, cursor: str | None) -> ClaimPageOut:
+    """Claims waiting for a decision, oldest first, as this moderator may see them, with claimants' names."""
+    after = decode_cursor(cursor, 2) if cursor else None
+    caught_up(state.services.moderation_runner)  # a claim opened a moment ago is in the queue
+    rows = state.services.moderation_view.queue(after, limit + 1)  # type: ignore[arg-type]
+    claims = state.services.claims
+    items = []
+    for _, cid in rows[:limit]:
+        try:
+            items.append(claim_out(claims.view(UUID(cid), moderator_id, is_moderator=True)))
+        except ClaimNotFoundError:
+            continue  # about a record this moderator owns or has claimed: for others to decide
+    names = state.services.profiles_view.owner_names(sorted({str(c.claimant_id) for c in items}))
+    for claim in items:
+        claim.claimant_name = names.get(str(claim.claimant_id))
+    next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
+    return ClaimPageOut(items, next_cursor)
+
+
+def approve_claim(state: State, moderator_id: UUID, claim_id: UUID, data: Approval) -> ClaimOut:
+    claims = state.services.claims
+    claims.approve(claim_id, moderator_id, data.level, data.reason, facts_of_claim(state, claim_id))
+    return claim_out(claims.view(claim_id, moderator_id, is_moderator=True))
+
+
+def reject_claim(state: State, moderator_id: UUID, claim_id: UUID, data: Decision) -> ClaimOut:
+    state.services.claims.reject(claim_id, moderator_id, data.reason)
+    return claim_out(state.services.claims.view(claim_id, moderator_id, is_moderator=True))
+
+
+def ask_claimant(state: State, moderator_id: UUID, claim_id: UUID, data: Question) -> ClaimOut:
+    state.services.claims.request_info(claim_id, moderator_id, data.question)
+    return claim_out(state.services.claims.view(claim_id, moderator_id, is_moderator=True))

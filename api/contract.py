@@ -18,7 +18,8 @@ from typing import Any
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 
-from api.errors import ALL_CODES, PROBLEM_JSON, PROBLEM_TYPE, TITLES
+from api.errors import ALL_CODES, PROBLEM_JSON, PROBLEM_TYPE, TITLES, ApiCode
+from domain.errors import AREA_CODES, GENERAL_CODES
 
 SECURITY_SCHEME = "BearerToken"
 
@@ -71,6 +72,34 @@ CACHE_HEADERS = {
 
 WRITES = {"post", "put", "patch", "delete"}
 
+# Which business areas' refusals a route's tag may answer with (on top of the general codes); a
+# handler names others in `opt["areas"]`. tests/conftest.py checks every problem the tests meet
+# against its route's list, so a code answered where it is not declared fails a test.
+TAG_AREAS: dict[str, tuple[str, ...]] = {
+    "accounts": ("accounts",),
+    "claims": ("claims",),
+    "moderation": ("claims",),
+    "follows": ("follows",),
+    "invitations": ("invitations", "claims"),  # an invitation to a record its recipient no longer owns
+}
+
+
+def route_areas(tags: list[str] | tuple[str, ...], opt: dict[str, Any]) -> tuple[str, ...]:
+    areas = {area for tag in tags for area in TAG_AREAS.get(tag, ())} | set(opt.get("areas", ()))
+    return tuple(sorted(areas))
+
+
+def route_codes(areas: tuple[str, ...]) -> list[str]:
+    """The codes a route in these areas may answer: the general ones, the HTTP layer's and its areas'."""
+    codes = {c.value for c in GENERAL_CODES} | {c.value for c in ApiCode}
+    for area in areas:
+        codes |= {c.value for c in AREA_CODES[area]}
+    return sorted(codes)
+
+
+def problem_component(areas: tuple[str, ...]) -> str:
+    return "".join(area.capitalize() for area in areas or ("common",)) + "Problem"
+
 
 def error_statuses(method: str, path: str, opt: dict[str, Any], has_body: bool) -> list[int]:
     """What a route can answer besides success, from its nature."""
@@ -91,10 +120,10 @@ def is_public_read(method: str, opt: dict[str, Any]) -> bool:
     return method == "get" and bool(opt.get("exclude_from_auth")) and opt.get("cache") != "no-store"
 
 
-def problem_response(status: int) -> dict[str, Any]:
+def problem_response(status: int, component: str = "Problem") -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": f"{TITLES.get(status, 'Error')}: {WHY.get(status, 'an error')}",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{component}"}}},
     }
     if status in (429, 503):
         response["headers"] = dict(RETRY_AFTER) if status == 429 else {
@@ -107,7 +136,8 @@ def complete(document: dict[str, Any], handlers: dict[tuple[str, str], dict[str,
     handlers read themselves."""
     document = copy.deepcopy(document)
     document.pop("security", None)  # per operation: public routes need none
-    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA  # every code: what a client that knows no route branches on
     for path, item in document.get("paths", {}).items():
         heads: dict[str, Any] = {}
         for method, operation in item.items():
@@ -123,8 +153,13 @@ def complete(document: dict[str, Any], handlers: dict[tuple[str, str], dict[str,
             if "body_doc" in opt:
                 operation["requestBody"] = opt["body_doc"]
             responses = operation.setdefault("responses", {})
+            areas = route_areas(operation.get("tags", ()), opt)
+            component = problem_component(areas)
+            if component not in schemas:
+                schemas[component] = {**PROBLEM_SCHEMA, "title": component, "properties": {
+                    **PROBLEM_SCHEMA["properties"], "code": {"type": "string", "enum": route_codes(areas)}}}
             for status in error_statuses(method, path, opt, "requestBody" in operation):
-                responses[str(status)] = problem_response(status)
+                responses[str(status)] = problem_response(status, component)
             if is_public_read(method, opt):
                 for status, response in responses.items():
                     if status.startswith("2"):

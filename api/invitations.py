@@ -337,10 +337,16 @@ class ConversationsController(Controller):
     def reports(self, request: Request[Principal, Any, State], state: State, limit: Limit = 20,
                 cursor: Cursor = None) -> list[ReportOut]:
         reject_unknown_query(request, {"limit", "cursor"})
-        after = decode_cursor(cursor, 2) if cursor else None
-        rows = state.services.invitations_view.reports(after, limit)
-        return [ReportOut(UUID(r["invitation_id"]), UUID(r["sender_id"]), UUID(r["recipient_id"]), r["reported_at"],
-                          state.services.invitations.report_reason(UUID(r["invitation_id"]))) for r in rows]
+        return reports_page(state, limit, cursor)
+
+
+def reports_page(state: State, limit: int, cursor: str | None) -> list[ReportOut]:
+    """Reported invitations, newest first, with the reporter's reason (the API's list and the moderation page)."""
+    after = decode_cursor(cursor, 2) if cursor else None
+    caught_up(state.services.invitations_runner)  # a report made a moment ago is listed
+    rows = state.services.invitations_view.reports(after, limit)
+    return [ReportOut(UUID(r["invitation_id"]), UUID(r["sender_id"]), UUID(r["recipient_id"]), r["reported_at"],
+                      state.services.invitations.report_reason(UUID(r["invitation_id"]))) for r in rows]
 
 
 def conversation_out(state: State, conversation_id: UUID, account_id: UUID) -> ConversationOut:

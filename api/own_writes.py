@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -18,14 +19,17 @@ WAIT_SECONDS = 2.0  # the most a read waits for a read model
 
 
 class OwnWrites:
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 100_000, reader_follows: ReaderFollows | None = None) -> None:
         self.max_entries = max_entries
+        self.reader_follows = reader_follows
         self._lock = threading.Lock()
         self._positions: dict[UUID, tuple[float, int]] = {}  # account -> (until, follow position)
 
     def followed(self, account_id: UUID, position: int | None) -> None:
         if position is None:
             return
+        if self.reader_follows is not None:
+            self.reader_follows.forget(account_id)
         with self._lock:
             if len(self._positions) >= self.max_entries:
                 now = time.monotonic()
@@ -43,3 +47,49 @@ class OwnWrites:
 def caught_up(runner: Any) -> bool:
     """Wait (briefly) until `runner`'s read model has the log as it is now (in a worker thread)."""
     return runner.wait(runner.head(), WAIT_SECONDS)
+
+
+class ReaderFollows:
+    """The records each signed-in reader follows, kept for a few seconds, so a signed-in profile
+    read answers `following` without a query. The reader's own follow or unfollow in this process
+    forgets theirs at once (and the read waits for it to be counted first: OwnWrites); one made
+    through another process shows within KEEP_SECONDS, or at once with `consistent_with`, as
+    the counts do. A reader who follows more than `max_follows` records is asked each time."""
+
+    KEEP_SECONDS = 10.0
+
+    def __init__(self, load: Callable[[str, int], list[str]], max_readers: int = 50_000,
+                 max_follows: int = 5_000) -> None:
+        self._load = load
+        self.max_readers = max_readers
+        self.max_follows = max_follows
+        self._lock = threading.Lock()
+        self._kept: dict[UUID, tuple[float, frozenset[str]]] = {}
+        self._generation: dict[UUID, int] = {}  # bumped by forget: a load begun before is not kept
+
+    def get(self, account_id: UUID) -> frozenset[str] | None:
+        found = self._kept.get(account_id)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def load(self, account_id: UUID) -> frozenset[str] | None:
+        """Read the reader's follows (blocking); None when there are too many to keep."""
+        generation = self._generation.get(account_id, 0)
+        followed = self._load(str(account_id), self.max_follows + 1)
+        if len(followed) > self.max_follows:
+            return None
+        kept = frozenset(followed)
+        with self._lock:
+            if self._generation.get(account_id, 0) == generation:
+                if len(self._kept) >= self.max_readers:
+                    self._kept.clear()
+                self._kept[account_id] = (time.monotonic() + self.KEEP_SECONDS, kept)
+        return kept
+
+    def forget(self, account_id: UUID) -> None:
+        with self._lock:
+            self._kept.pop(account_id, None)
+            self._generation[account_id] = self._generation.get(account_id, 0) + 1
+            if len(self._generation) > self.max_readers:
+                self._generation = {account_id: self._generation[account_id]}

@@ -191,11 +191,20 @@ class ResearchersController(Controller):
             counts = (await anyio.to_thread.run_sync(state.services.followers_view.counts_of, [internal_id])
                       ).get(internal_id, (0, 0))
         follows = None
-        # A signed-in reader sees whether they follow: their own writes, read from the primary.
+        # A signed-in reader sees whether they follow: their own writes, read from the primary
+        # (what they follow is kept a few seconds; their own follows in this process forget it).
         if reader is not None:
-            follows = await anyio.to_thread.run_sync(
-                state.services.followers_view.follows, internal_id, str(reader.account_id)
-            )
+            kept = state.own_writes.reader_follows
+            followed = None if from_primary or "consistent_with" in request.query_params else kept.get(
+                reader.account_id)
+            if followed is None:
+                followed = await anyio.to_thread.run_sync(kept.load, reader.account_id)
+            if followed is None:  # too many to keep
+                follows = await anyio.to_thread.run_sync(
+                    state.services.followers_view.follows, internal_id, str(reader.account_id)
+                )
+            else:
+                follows = internal_id in followed
         return Response(profile_body(doc, counts, follows), media_type=JSON)
 
     @staticmethod

@@ -56,7 +56,7 @@ class ViewerController(Controller):
         rid = str(facts.researcher_id)
         _, owners = services.profiles_view.existing_and_owners([rid])
         owner = UUID(owners[rid]) if rid in owners else None
-        confirmed = services.accounts.view(me).email_confirmed
+        confirmed = services.accounts.email_confirmed(me)
         refusals = {
             what: refusal_out(refused) for what, refused in (
                 ("follow", follow_refusal(me, confirmed=confirmed, owner=owner)),

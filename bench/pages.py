@@ -43,7 +43,9 @@ def signed_in_cookie(base: str, email: str) -> str:
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/p/login").text).group(1)
         answer = client.post("/p/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
         assert answer.status_code in (200, 303) and "pl_session" in client.cookies, answer.text[:200]
-        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    assert "Signed in as" in httpx.get(f"{base}/r/{DEMO}", headers={"cookie": cookie}).text
+    return cookie
 
 
 def page_weight(base: str) -> dict[str, int]:
@@ -106,17 +108,17 @@ def bench_pages(args: argparse.Namespace) -> None:
         with serving(env) as base:
             weight = page_weight(base)
             cookie = signed_in_cookie(base, "reader@example.org")
-            routes = [("/health (baseline)", "health", ()),
-                      (f"/r/{DEMO} signed out (demo profile)", "demo", ()),
-                      (f"/r/{{id}} signed out, {n:,} researchers", "many", ()),
-                      (f"/r/{DEMO} signed in (session cookie)", "demo", (f"Cookie: {cookie}",)),
-                      (f"/researchers/{DEMO} (JSON, for comparison)", "json", ())]
+            routes = [("/health (baseline)", "health", ""),
+                      (f"/r/{DEMO} signed out (demo profile)", "demo", ""),
+                      (f"/r/{{id}} signed out, {n:,} researchers", "many", ""),
+                      (f"/r/{DEMO} signed in (session cookie)", "demo", cookie),
+                      (f"/researchers/{DEMO} (JSON, for comparison)", "json", "")]
             print(f"pages: {n:,} synthetic researchers and the demo one on {args.backend}, wrk -t1 "
                   f"-c{args.connections} {args.seconds}s per route, median of {args.rounds} alternating rounds "
                   f"(ranked by the demo page's share of /health), one API process")
             first = first_views(base, many)  # every page once, as the cache is in use
-            rounds = [[wrk(base + "/", args.seconds, args.connections, script, files[f], headers)
-                       for _, f, headers in routes] for _ in range(args.rounds)]
+            rounds = [[wrk(base + "/", args.seconds, args.connections, script, files[f], cookie=cookie)
+                       for _, f, cookie in routes] for _ in range(args.rounds)]
         print(f"first view of each of the {len(many):,} pages (rendered, then kept), one client: "
               f"p50 {first['p50']:.1f} ms, p99 {first['p99']:.1f} ms, {first['rate']:,.0f} pages/s")
         kept = sorted(rounds, key=lambda r: r[1]["rps"] / r[0]["rps"])[len(rounds) // 2]

@@ -165,12 +165,13 @@ def serving(env: dict[str, str]) -> Iterator[str]:
 
 
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None,
-        headers: tuple[str, ...] = ()) -> dict:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *(f"-H{h}" for h in headers)]
+        authorization: str = "", cookie: str = "") -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PATHS_FILE": str(paths or "")}).stdout
+                         env={**os.environ, "PATHS_FILE": str(paths or ""), "AUTHORIZATION": authorization,
+                              "COOKIE": cookie}).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -195,11 +196,14 @@ def bench_reads(args: argparse.Namespace) -> None:
         services = Services(Settings.from_env(env))
         import_file(services.catalogue, path)
         services.profiles_runner.catch_up()
+        register_confirmed(services, "reader@example.org", "Bench Reader")  # a signed-in reader
         services.close()
         paths = [f"/researchers/A{a}" for a in range(1, n + 1)]
         rng.shuffle(paths)
         paths_file = Path(tmp) / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
+        viewer_file = Path(tmp) / "viewer.txt"
+        viewer_file.write_text("".join(f"{p}/viewer\n" for p in paths))
         # The baseline goes through the same wrk script, so the client does the same work
         # per request (a scripted request costs wrk more CPU than a fixed one, and the
         # client shares this machine's two cores with the server).
@@ -222,6 +226,20 @@ def bench_reads(args: argparse.Namespace) -> None:
                       f"{'100%':>10} {health['non2xx']:>8}")
                 print(f"{'/researchers/{id} ' + label:<44} {profile['rps']:>9,.0f} {profile['p50']:>9} "
                       f"{profile['p99']:>9} {profile['rps'] / health['rps']:>10.0%} {profile['non2xx']:>8}")
+                if extra:
+                    continue
+                # Signed in: the profile with `following`, and what the viewer may do there.
+                token = httpx.post(base + "/auth/login", json={"email": "reader@example.org",
+                                                               "password": "a long enough password"}).json()
+                bearer = f"Bearer {token['access_token']}"
+                for route, listed in (("/researchers/{id} signed in", paths_file),
+                                      ("/researchers/{id}/viewer signed in", viewer_file)):
+                    signed = [(wrk(base + "/", args.seconds, args.connections, script, health_file),
+                               wrk(base + "/", args.seconds, args.connections, script, listed, bearer))
+                              for _ in range(args.rounds)]
+                    health, read = sorted(signed, key=lambda r: r[1]["rps"] / r[0]["rps"])[len(signed) // 2]
+                    print(f"{route:<44} {read['rps']:>9,.0f} {read['p50']:>9} {read['p99']:>9} "
+                          f"{read['rps'] / health['rps']:>10.0%} {read['non2xx']:>8}")
 
 
 def bench_graph(args: argparse.Namespace) -> None:

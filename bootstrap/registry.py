@@ -87,10 +87,10 @@ def _one_projection(make: Callable[[Services, Any], Any], *areas: str, batch_siz
 
 READ_MODELS: tuple[ReadModel, ...] = (
     ReadModel("profiles", {SQLITE: SQLiteProfilesView, POSTGRES: PostgresProfilesView},
-              follows=("Catalogue", "Claims", "Accounts"),
+              follows=("Catalogue", "Claims", "Accounts", "Invitations"),
               # Large batches: a prolific author's profile is encoded once per batch that names them.
               runners=_one_projection(lambda s, view: ProfilesProjection(view=view, open_sealed=s.vault.open),
-                                      "Catalogue", "Claims", "Accounts", batch_size=5_000)),
+                                      "Catalogue", "Claims", "Accounts", "Invitations", batch_size=5_000)),
     ReadModel("moderation", {SQLITE: SQLiteModerationView, POSTGRES: PostgresModerationView},
               follows=("Claims",),
               runners=_one_projection(lambda s, view: ModerationProjection(view), "Claims")),

@@ -233,6 +233,10 @@ class Services:
     def profiles_runner(self) -> BatchProjectionRunner:
         return self._runners["profiles"][0]
 
+    def runner_of(self, projection: str, area: str) -> Any:
+        """The runner that brings `area`'s events into `projection`'s read model."""
+        return next(r for r in self._runners[projection] if r.app.name == area)
+
     @property
     def followers_runner(self) -> BatchProjectionRunner:
         return self._runners["followers"][0]

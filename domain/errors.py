@@ -70,6 +70,22 @@ class ErrorCode(StrEnum):
     UNKNOWN_TOPIC = "unknown_topic"
 
 
+def _between(first: ErrorCode, last: ErrorCode) -> frozenset[ErrorCode]:
+    codes = list(ErrorCode)
+    return frozenset(codes[codes.index(first):codes.index(last) + 1])
+
+
+# The codes each business area refuses with (in the order ErrorCode lists them); the kinds and
+# the rest are general: any route may answer them.
+AREA_CODES: dict[str, frozenset[ErrorCode]] = {
+    "accounts": _between(ErrorCode.EMAIL_TAKEN, ErrorCode.INVALID_REFRESH_TOKEN),
+    "follows": _between(ErrorCode.FOLLOW_OWN_RECORD, ErrorCode.FOLLOW_OWN_RECORD),
+    "claims": _between(ErrorCode.ALREADY_OWNER, ErrorCode.ORCID_NOT_CONFIGURED),
+    "invitations": _between(ErrorCode.SENDER_NOT_VERIFIED, ErrorCode.UNKNOWN_TOPIC),
+}
+GENERAL_CODES = frozenset(ErrorCode) - frozenset().union(*AREA_CODES.values())
+
+
 class DomainError(Exception):
     """A rule of the business refused a command or a query."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 Level = Literal["L0", "L1", "L2", "L3"]
+Role = Literal["researcher"]  # what the profile's header says the person is
 ClaimStatus = Literal["unclaimed", "claimed", "disputed"]  # a record's, as the profile shows it
 Tier = Literal["Emerging", "Established", "Trusted", "Exemplary"]
 ClaimProgress = Literal["awaiting_verification", "pending", "info_requested", "disputing",

@@ -102,6 +102,15 @@ NEEDS_SERVICES = {"pg_schema", "pg_settings"}
 SERVICE_MODULES = {"test_relay", "test_pg_restart", "test_history_export", "test_projection_worker"}
 
 
+@pytest.fixture(autouse=True)
+def problems_carry_declared_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every problem a TestClient receives is checked against its route's declared codes."""
+    from litestar.testing import TestClient
+
+    from tests.declared_codes import checked_request
+    monkeypatch.setattr(TestClient, "request", checked_request)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})

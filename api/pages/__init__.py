@@ -10,8 +10,11 @@ from api.pages.accounts import AccountPagesController
 from api.pages.claims import ClaimPagesController
 from api.pages.explorer import ExplorerPagesController
 from api.pages.invitations import InvitationPagesController
+from api.pages.moderation import ModerationPagesController
+from api.pages.notifications import NotificationPagesController
 from api.pages.profile import ProfilePagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
+from api.pages.settings import SettingsPagesController
 from api.pages.signin import SignInPagesController
 
 PAGE_ROUTES = [
@@ -20,6 +23,9 @@ PAGE_ROUTES = [
     AccountPagesController,
     ClaimPagesController,
     InvitationPagesController,
+    ModerationPagesController,
+    NotificationPagesController,
+    SettingsPagesController,
     ExplorerPagesController,
     create_static_files_router("/p/static", directories=[STATIC], name="page-static", opt=PUBLIC,
                                cache_control=CacheControlHeader(max_age=3600, public=True),

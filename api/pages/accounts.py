@@ -21,6 +21,7 @@ from api.accounts import (
     change_password,
     client_address,
     confirm_account,
+    erase_account,
     password_reset_later,
     register_account,
     resend_code_later,
@@ -29,8 +30,8 @@ from api.accounts import (
 from api.auth import PUBLIC
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, page, see_other
-from api.pages.session import page_principal
-from domain.errors import DomainError
+from api.pages.session import expired_session_cookie, page_principal
+from domain.errors import DomainError, InvalidInputError
 
 
 class AccountPagesController(Controller):
@@ -175,3 +176,35 @@ class AccountPagesController(Controller):
             return await self._account_page(request, principal, status_of(refused),
                                             password_error=readable(refused))
         return see_other("/p/account?done=password-changed")
+
+    # -- erasure ---------------------------------------------------------------------------------
+
+    @get("/account/erase")
+    async def erase_form(self, request: Request) -> Template | Redirect:
+        principal = await page_principal(request)
+        if principal is None:
+            return see_other("/p/login?next=/p/account/erase")
+        return await self._erase_page(request, principal, 200, None, "")
+
+    async def _erase_page(self, request: Request, principal: Any, status: int, error: str | None,
+                          typed: str) -> Template:
+        account = await anyio.to_thread.run_sync(request.app.state.services.accounts.view, principal.account_id)
+        return await page(request, "erase.html", principal, status=status, error=error, email=account.email,
+                          typed=typed)
+
+    @post("/account/erase", opt=FORM, status_code=303)
+    async def erase(self, request: Request) -> Redirect | Template:
+        """The API's DELETE /me, once the person has typed their address: a slip of the hand erases nothing."""
+        form = await posted(request)
+        principal = await page_principal(request)
+        if principal is None:
+            return see_other("/p/login?next=/p/account/erase")
+        state = request.app.state
+        typed = text(form, "confirm_email", 300)
+        account = await anyio.to_thread.run_sync(state.services.accounts.view, principal.account_id)
+        if typed.strip().casefold() != (account.email or "").casefold():
+            refused = InvalidInputError("type your email address exactly as it is shown to confirm the erasure; "
+                                        "nothing was erased")
+            return await self._erase_page(request, principal, status_of(refused), readable(refused), typed)
+        await anyio.to_thread.run_sync(erase_account, state, principal.account_id)
+        return see_other("/p/login?done=erased", [expired_session_cookie(request)])

@@ -18,6 +18,7 @@ from api.auth import PUBLIC, Principal
 from api.invitations import (
     InvitationIn,
     MessageIn,
+    ReportIn,
     accept_invitation,
     conversation_out,
     invitation_detail,
@@ -135,7 +136,8 @@ class InvitationPagesController(Controller):
                                error: str | None) -> Template:
         data = await anyio.to_thread.run_sync(invitation_data, request.app.state, principal.account_id,
                                               invitation_id)
-        return await page(request, "invitation.html", principal, status=status, error=error, **data)
+        return await page(request, "invitation.html", principal, status=status, error=error, report_error=None,
+                          report_draft="", **data)
 
     async def _answer(self, request: Request, invitation_id: UUID, act: Any) -> Template | Redirect:
         await posted(request)
@@ -166,6 +168,27 @@ class InvitationPagesController(Controller):
     async def withdraw(self, request: Request, invitation_id: FromPath[UUID]) -> Template | Redirect:
         return await self._answer(request, invitation_id,
                                   lambda state, me: state.services.invitations.withdraw(invitation_id, me))
+
+    @post("/p/invitations/{invitation_id:uuid}/report", opt=FORM, status_code=303)
+    async def report(self, request: Request, invitation_id: FromPath[UUID]) -> Template | Redirect:
+        """The recipient reports abuse, as POST /invitations/{id}/report does (a pending one is declined)."""
+        form = await posted(request)
+        principal = await page_principal(request)
+        if principal is None:
+            return see_other(f"/p/login?next=/p/invitations/{invitation_id}")
+        reason = text(form, "reason", 3_000)
+        try:
+            data = as_request(ReportIn, {"reason": reason}, {"reason": "What is wrong with it"})
+            await anyio.to_thread.run_sync(request.app.state.services.invitations.report, invitation_id,
+                                           principal.account_id, data.reason)
+        except DomainError as refused:
+            if isinstance(refused, NotFoundError):
+                raise
+            data = await anyio.to_thread.run_sync(invitation_data, request.app.state, principal.account_id,
+                                                  invitation_id)
+            return await page(request, "invitation.html", principal, status=status_of(refused), error=None,
+                              report_error=readable(refused), report_draft=reason, **data)
+        return see_other(f"/p/invitations/{invitation_id}?done=reported")
 
     @get("/p/conversations/{conversation_id:uuid}")
     async def conversation(self, request: Request, conversation_id: FromPath[UUID]) -> Template | Redirect:

@@ -17,8 +17,9 @@ from api.auth import PUBLIC, Principal
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
-from api.pages.forms import CSRF_REFUSED, FORM
 from api.conditional import etag_of, matches
+from api.invitations import send_facts
+from api.pages.forms import CSRF_REFUSED, FORM, readable
 from api.pages.graph_svg import research_graph_svg
 from api.pages.page_cache import profile_pages, stamp
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, page, see_other
@@ -33,6 +34,12 @@ WORKS_PER_PAGE = 10
 HISTORY_PER_PAGE = 20
 
 CLAIM_LABELS = {"unclaimed": "Unclaimed author", "claimed": "Claimed author", "disputed": "Ownership disputed"}
+POLICY_LABELS = {
+    "verified": "Any researcher verified at L2 or above",
+    "coauthors": "Only my co-authors",
+    "coauthors_of_coauthors": "My co-authors and their co-authors",
+    "nobody": "Nobody",
+}
 
 
 def profile_of(state: State, raw: str, principal: Principal | None,
@@ -79,6 +86,16 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
     owner = profile["owner"]
     levels = state.services.profiles_view.levels_owned_by(str(principal.account_id)) if principal else {}
     mine = internal_id in levels
+    can_invite = profile["claim_status"] == "claimed" and not mine and owner is not None \
+        and any(level in ("L2", "L3") for level in levels.values())
+    invite_refusal = policy = None
+    if can_invite:  # what GET /researchers/{id}/viewer says of inviting, from the rule `send` applies
+        me = principal.account_id  # type: ignore[union-attr]
+        refused = state.services.invitations.refusal(me, send_facts(state, me, internal_id))
+        invite_refusal = readable(refused) if refused is not None else None
+    if mine:  # as GET /me/invitation-policy answers
+        current, _ = state.services.invitations.policy(principal.account_id)  # type: ignore[union-attr]
+        policy = POLICY_LABELS.get(current, current)
     return {
         "raw_id": raw,
         "p": profile,
@@ -88,9 +105,8 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
         "mine": mine,
         **shared_parts(state, at, internal_id, raw, profile, cursor),
         # Who sees the invitation form: a signed-in owner of an L2+ record, on someone else's claimed
-        # record. Whether this recipient accepts them (policy, blocks, quotas) the send itself decides.
-        "can_invite": profile["claim_status"] == "claimed" and not mine and owner is not None
-        and any(level in ("L2", "L3") for level in levels.values()),
+        # record, unless the rule the send applies (policy, blocks, quotas, a pending one) refuses it now.
+        "can_invite": can_invite, "invite_refusal": invite_refusal, "invitation_policy": policy,
         "invite_error": None, "invite_message": "", "invite_topic": None, "invite_work": None,
     }
 
@@ -193,6 +209,7 @@ class ProfilePagesController(Controller):
         if follow:
             await require_confirmed(state, principal)
         outcome = await run_command(state, FollowCommand(principal.account_id, rid, follow, confirmed=follow))
+        state.own_writes.followed(principal.account_id, outcome.position)
         if outcome.position is not None:
             await ResearchersController._catch_up(state, str(outcome.position))
         return see_other(f"{back}#follow")

@@ -12,12 +12,13 @@ import anyio
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import ResponseHeader, State
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from api.auth import Principal
+from api.claims import is_moderator
 from api.errors import SECURITY_HEADERS, TITLES
 from api.pages.session import csrf_seed, csrf_token
 from api.pages.forms import readable, status_of
@@ -68,14 +69,28 @@ NOTICES = {
                       "new password.",
     "name-changed": "Your display name is changed.",
     "password-changed": "Your password is changed. Your other sessions have ended; this one stays.",
+    "approved": "The claim is approved: its claimant owns the record now.",
+    "rejected": "The claim is rejected. Its claimant may appeal once; another moderator decides.",
+    "asked": "Your question is sent to the claimant. The claim waits for their answer.",
+    "read": "Marked as read.",
+    "policy-changed": "Your invitation policy is changed.",
+    "blocked": "Blocked: this person cannot invite you.",
+    "unblocked": "Unblocked: this person may invite you again, as your policy allows.",
+    "reported": "Thank you: the invitation is reported to the moderators.",
+    "mail-changed": "Your mail settings are changed.",
+    "erased": "Your account is erased: your personal data is gone and every session has ended.",
 }
 
 
-async def viewer_name(request: Request, principal: Principal | None) -> str | None:
+def header_facts(state: State, principal: Principal | None) -> dict[str, Any]:
+    """What the site header shows the reader: their name, the unread count GET /me/notifications
+    gives, and the moderation link for the roles the moderation routes need."""
     if principal is None:
-        return None
-    account = await anyio.to_thread.run_sync(request.app.state.services.accounts.view, principal.account_id)
-    return account.display_name or "your account"
+        return {"viewer": None, "unread_notifications": 0, "moderator": False}
+    account = state.services.accounts.view(principal.account_id)
+    return {"viewer": account.display_name or "your account",
+            "unread_notifications": state.services.notifications.unread(str(principal.account_id)),
+            "moderator": is_moderator(principal)}
 
 
 async def page(request: Request, template: str, principal: Principal | None, *, status: int = 200,
@@ -85,7 +100,8 @@ async def page(request: Request, template: str, principal: Principal | None, *, 
     context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
     return Template(
         template_name=template,
-        context={"signed_in": principal is not None, "viewer": await viewer_name(request, principal),
+        context={"signed_in": principal is not None,
+                 **await anyio.to_thread.run_sync(header_facts, request.app.state, principal),
                  "csrf_token": csrf_token(request.app.state, seed), "here": request.url.path, **context},
         status_code=status,
         cookies=[*cookies, *([seed_cookie] if seed_cookie else [])],
@@ -113,7 +129,7 @@ def error_page(request: Request, status: int, detail: str, headers: dict[str, st
     engine = request.app.template_engine
     html = engine.get_template("error.html").render(
         status=status, title=TITLES.get(status, "Error"), detail=readable(detail), signed_in=False, viewer=None,
-        csrf_token="", here=request.url.path, notice=None)
+        unread_notifications=0, moderator=False, csrf_token="", here=request.url.path, notice=None)
     return Response(html, status_code=status, media_type="text/html", headers={**PAGE_HEADERS, **(headers or {})})
 
 

@@ -413,6 +413,13 @@ class Accounts(Application[UUID]):
         except AccountNotFoundError:
             return False
 
+    def email_confirmed(self, account_id: UUID) -> bool:
+        """Whether the live account confirmed its address (view's answer, without opening its sealed fields)."""
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        return account.email_confirmed
+
     def view(self, account_id: UUID) -> AccountView:
         account = self._account(account_id)
         if account.erased:

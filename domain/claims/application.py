@@ -34,12 +34,15 @@ from domain.errors import (
     ForbiddenError,
     InvalidInputError,
 )
-from domain.text import check_free_text
+from domain.text import check_free_text, check_name
 
 log = logging.getLogger(__name__)
 
 STRENGTH = {"orcid": "conclusive", "institutional_email": "strong", "statement": "weak"}
 MAX_STATEMENT = 5_000
+MAX_HEADLINE = 160  # one line, as the profile's header shows it
+MAX_ABOUT = 2_000
+UNCHANGED: Any = object()  # change_profile_text: leave this part as it is
 VOUCHES_FOR_L3 = 2
 MAX_LINKS = 10
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,2000}$")
@@ -415,6 +418,41 @@ class Claims(Application[UUID]):
         record.remove_owner(account_id, "released", str(account_id), reason)
         self._change_level(record, facts.base_level, f"released by its owner: {reason}", [], str(account_id), None)
         self.save(record)
+
+    def change_profile_text(self, researcher_id: UUID, account_id: UUID, headline: str | None = UNCHANGED,
+                            about: str | None = UNCHANGED) -> tuple[str | None, str | None, int | None]:
+        """The owner writes the profile's headline (one line) and about text; None or blank removes
+        one, UNCHANGED keeps it. Returns both as they are now, and the position of the event
+        (None when nothing changed)."""
+        if headline is not UNCHANGED and headline is not None:
+            headline = check_name("headline", headline) if headline.strip() else None
+            if headline is not None and len(headline) > MAX_HEADLINE:
+                raise InvalidInputError(f"a headline has at most {MAX_HEADLINE} characters", field="headline")
+        if about is not UNCHANGED and about is not None:
+            about = check_free_text("about", about).strip() or None
+            if about is not None and len(about) > MAX_ABOUT:
+                raise InvalidInputError(f"the about text has at most {MAX_ABOUT} characters", field="about")
+        record = self.get_record(researcher_id)
+        if record is None or record.owner != account_id:
+            raise ForbiddenError("only the record's owner can edit its profile", code=ErrorCode.NOT_OWNER)
+        now = self.profile_text(record)
+        wanted = (now[0] if headline is UNCHANGED else headline, now[1] if about is UNCHANGED else about)
+        if wanted == now:
+            return *now, None
+        record.change_profile_text(
+            account_id,
+            None if wanted[0] is None else self.vault.seal(account_id, wanted[0]),
+            None if wanted[1] is None else self.vault.seal(account_id, wanted[1]),
+        )
+        recordings = self.save(record)
+        return *wanted, recordings[-1].notification.id
+
+    def profile_text(self, record: Record) -> tuple[str | None, str | None]:
+        """The owner's headline and about text (None once the owner's account is erased)."""
+        if record.owner is None:
+            return None, None
+        return (None if record.sealed_headline is None else self.vault.open(record.owner, record.sealed_headline),
+                None if record.sealed_about is None else self.vault.open(record.owner, record.sealed_about))
 
     def vouch(self, facts: RecordFacts, voucher_id: UUID, voucher_records: list[RecordFacts]) -> str:
         """An owner of an L2+ record that shares works with this one vouches for its owner;

@@ -293,6 +293,14 @@ class Record(Aggregate):
         outcome: str  # kept or transferred
         actor: str
 
+    class ProfileTextChanged(Aggregate.Event):
+        """The owner's headline and about text, both as they are now (None: not given), sealed
+        with the owner's key: erasing the account erases them."""
+
+        account_id: UUID
+        sealed_headline: str | None
+        sealed_about: str | None
+
     @event(Started)
     def __init__(self, researcher_id: UUID, level: str) -> None:
         self.researcher_id = researcher_id
@@ -309,6 +317,8 @@ class Record(Aggregate):
         self.rejected_claims: dict[str, str] = {}  # account id -> its last rejected claim
         self.owner_identities: list[str] = []  # what proved the owner: "orcid:<iD>", "mailbox:<key>"
         self.level_by_address_alone = False  # approved by the system on an institutional address (the old rule)
+        self.sealed_headline: str | None = None  # the owner's words: a new owner starts without them
+        self.sealed_about: str | None = None
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -341,12 +351,14 @@ class Record(Aggregate):
         self.owner = account_id
         self.owner_claim = claim_id
         self.vouchers = {}  # vouching is for an owner: a new owner starts again
+        self.sealed_headline = self.sealed_about = None
 
     @event(OwnerRemoved)
     def remove_owner(self, account_id: UUID, how: str, actor: str, reason: str) -> None:
         self.owner = None
         self.owner_claim = None
         self.owner_identities = []
+        self.sealed_headline = self.sealed_about = None
 
     @event(VerificationChanged)
     def change_level(
@@ -377,3 +389,8 @@ class Record(Aggregate):
     @event(DisputeResolved)
     def resolve_dispute(self, claim_id: UUID, outcome: str, actor: str) -> None:
         self.dispute_claim = None
+
+    @event(ProfileTextChanged)
+    def change_profile_text(self, account_id: UUID, sealed_headline: str | None, sealed_about: str | None) -> None:
+        self.sealed_headline = sealed_headline
+        self.sealed_about = sealed_about

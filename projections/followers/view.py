@@ -277,6 +277,11 @@ class FollowersView(SqlView):
         return bool(self._query("SELECT 1 AS yes FROM {follows} WHERE researcher_id = %s AND account_id = %s",
                                 (researcher_id, account_id)))
 
+    def followed_by(self, account_id: str, limit: int) -> list[str]:
+        """The records the account follows (at most `limit`)."""
+        return [r["researcher_id"] for r in self._query(
+            "SELECT researcher_id FROM {follows} WHERE account_id = %s LIMIT %s", (account_id, limit))]
+
     def followers_of(self, researcher_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
         """(since, account id), newest first."""
         where, params = "researcher_id = %s", [researcher_id]

@@ -183,6 +183,10 @@ class HistoryProjection(Projection[HistoryView]):
         elif isinstance(e, Record.Vouched):
             kind, role, actor = "record.vouched", "voucher", str(e.account_id)
             personal, parties = {"voucher_record": str(e.voucher_record)}, [str(e.account_id)]
+        elif isinstance(e, Record.ProfileTextChanged):  # what is shown now is on the profile itself
+            kind, role, actor = "profile.edited", "owner", str(e.account_id)
+            public = {"headline": e.sealed_headline is not None, "about": e.sealed_about is not None}
+            parties = [str(e.account_id)]
         else:
             return  # ClaimOpened and ClaimClosed repeat the claim's own events
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason,

@@ -7,7 +7,10 @@ names the author (by publication date, then year); a work that leaves the ORCID 
 erases one another work gave; works_count counts the authorships; topics are counted over those
 works; a close collaborator shares at least two works (works with more than 100 authors make no
 collaborators); the affiliation is the first institution on the newest work that names one; an
-unclaimed record with an OpenAlex id or ORCID iD and a work is L1, otherwise L0.
+unclaimed record with an OpenAlex id or ORCID iD and a work is L1, otherwise L0. The headline is
+the owner's, else a sentence made from the top topics (marked generated); a record is open to
+collaborate while unclaimed (as the page shows it) and while its owner, not erased, takes
+invitations from anyone at all; never under dispute.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from domain.text import clean_name, needs_cleaning
 from projections.profiles.documents import InstitutionOut, OwnerOut, ProfileDoc, TopicCountOut, TrustOut
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
+HEADLINE_TOPICS = 3
 MAX_AUTHORS_FOR_COLLABORATION = 100
 
 _encoder = msgspec.json.Encoder()
@@ -50,6 +54,9 @@ class ProfileFacts:
     disputed: bool = False
     claimed_ever: bool = False  # a claims record exists (owner or not)
     same_person: list[str] = field(default_factory=list)  # the owner's other records
+    headline: str | None = None  # the owner's words
+    about: str | None = None
+    policy: str | None = None  # who may invite the owner (invitations' preferences; None: the default)
 
 
 @dataclass
@@ -112,6 +119,21 @@ def facts_from_works(facts: ProfileFacts, works: Iterable[WorkFacts]) -> Profile
     return facts
 
 
+def generated_headline(name: str, topics: list[tuple[str, str | None, int]]) -> str | None:
+    """One line from the top topics: "Ada Lovelace contributes to research on A, B and C."."""
+    named = [topic_name for _, topic_name, _ in topics if topic_name][:HEADLINE_TOPICS]
+    if not name or not named:
+        return None
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"{name} contributes to research on {listed}."
+
+
+def open_to_collaborate(status: str, owner: OwnerOut | None, policy: str | None) -> bool:
+    if status == "unclaimed":
+        return True
+    return status == "claimed" and owner is not None and owner.display_name is not None and policy != "nobody"
+
+
 def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
     """The profile document, and the identity to store beside it (shown name, ORCID iD, search keys)."""
     display_name = shown_name(facts.name or facts.registered_name) or ""
@@ -123,10 +145,17 @@ def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
             status, level, owner = "claimed", facts.level or level, OwnerOut(facts.owner_name)
         if facts.disputed:
             status = "disputed"
+    headline = facts.headline if owner is not None else None
     doc = ProfileDoc(
         id=UUID(facts.id),
         display_name=display_name,
+        headline=headline or generated_headline(display_name, facts.topics),
+        headline_generated=headline is None,
+        about=facts.about if owner is not None else None,
+        role="researcher",
         affiliation=InstitutionOut(**facts.affiliation) if facts.affiliation else None,
+        affiliation_imported=facts.affiliation is not None,
+        open_to_collaborate=open_to_collaborate(status, owner, facts.policy),
         orcid=orcid,
         openalex_id=facts.openalex_id,
         works_count=facts.works_count,

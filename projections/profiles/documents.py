@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from domain.trust import TrustInputs
-from projections.vocabulary import ClaimStatus, Level, Tier
+from projections.vocabulary import ClaimStatus, Level, Role, Tier
 
 
 class InstitutionOut(msgspec.Struct):
@@ -42,7 +42,13 @@ class ProfileDoc(msgspec.Struct):
 
     id: UUID
     display_name: str
+    headline: str | None  # the owner's one line, or one made from the top topics (headline_generated)
+    headline_generated: bool
+    about: str | None  # the owner's words about themselves
+    role: Role
     affiliation: InstitutionOut | None
+    affiliation_imported: bool  # false: the data source gave no institution ("Affiliation not imported")
+    open_to_collaborate: bool  # unclaimed, or claimed by an owner who takes invitations (not disputed)
     orcid: str | None
     openalex_id: str
     works_count: int

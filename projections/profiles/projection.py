@@ -1,4 +1,4 @@
-"""ProfilesProjection: which catalogue, claims and accounts event changes which profile.
+"""ProfilesProjection: which catalogue, claims, accounts and invitations event changes which profile.
 
 Each work a batch imports or corrects is handed to the view as its fields before the batch and
 after it; the view moves each author's facts by the difference (projections/profiles/view.py)
@@ -18,6 +18,7 @@ from eventsourcing.projection import Projection
 from domain.accounts.model import Account
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work
 from domain.claims.model import Record
+from domain.invitations.model import Preferences
 from projections.profiles.build import shown_name
 from projections.profiles.documents import AuthorOut, TopicOut, VenueOut, WorkOut
 from projections.profiles.view import BatchChanges, ProfilesView, WorkChange, sort_key_of
@@ -52,10 +53,11 @@ OpenSealed = Callable[[UUID, str], "str | None"]
 
 
 class ProfilesProjection(Projection[ProfilesView]):
-    """Catalogue, claims and accounts events -> profile, works and search rows.
+    """Catalogue, claims, accounts and invitations events -> profile, works and search rows.
 
-    Follows three applications (one runner each, one tracking row each) and processes whole
-    batches at once. Owners' names are sealed in the accounts events: `open_sealed` opens them,
+    Follows four applications (one runner each, one tracking row each) and processes whole
+    batches at once; of the invitations it reads only who may invite an owner ("Open to
+    collaborate"). Owners' names are sealed in the accounts events: `open_sealed` opens them,
     and gives None once the account's key is gone, so a replay after an erasure finds no name.
     """
 
@@ -78,6 +80,10 @@ class ProfilesProjection(Projection[ProfilesView]):
         for e in events:
             if isinstance(e, Record.Event | Account.Event):
                 self._claims_or_accounts(changes, e)
+            elif isinstance(e, Preferences.Started):
+                changes.preferences[str(e.originator_id)] = str(e.account_id)
+            elif isinstance(e, Preferences.PolicySet):
+                changes.policies[str(e.originator_id)] = e.policy
             elif isinstance(e, Researcher.Registered):
                 rid = str(e.originator_id)
                 changes.researchers[rid] = {"openalex_id": e.openalex_id, "orcid": e.orcid,
@@ -108,7 +114,8 @@ class ProfilesProjection(Projection[ProfilesView]):
             changes.owner_names[str(e.originator_id)] = None
             changes.affected_owners.add(str(e.originator_id))
         elif isinstance(e, Record.Started):
-            row = {"researcher_id": str(e.researcher_id), "owner_id": None, "level": e.level, "disputed": False}
+            row = {"researcher_id": str(e.researcher_id), "owner_id": None, "level": e.level, "disputed": False,
+                   "headline": None, "about": None}
             changes.ownership.setdefault(str(e.originator_id), row)
         elif isinstance(e, Record.Event):
             row = changes.ownership.get(str(e.originator_id))
@@ -116,9 +123,15 @@ class ProfilesProjection(Projection[ProfilesView]):
                 return
             if isinstance(e, Record.OwnerSet):
                 row["owner_id"] = str(e.account_id)
+                row["headline"] = row["about"] = None  # a new owner starts without the last one's words
             elif isinstance(e, Record.OwnerRemoved):
                 row["owner_id"] = None
+                row["headline"] = row["about"] = None
                 changes.affected_owners.add(str(e.account_id))
+            elif isinstance(e, Record.ProfileTextChanged):
+                row["headline"], row["about"] = (
+                    None if sealed is None else self.open_sealed(e.account_id, sealed)
+                    for sealed in (e.sealed_headline, e.sealed_about))
             elif isinstance(e, Record.VerificationChanged):
                 row["level"] = e.new_level
             elif isinstance(e, Record.DisputeOpened):

@@ -62,6 +62,8 @@ class BatchChanges:
     works: dict[str, WorkChange] = field(default_factory=dict)
     ownership: dict[str, dict[str, Any]] = field(default_factory=dict)  # record id -> row
     owner_names: dict[str, str | None] = field(default_factory=dict)  # account id -> name (None: forget)
+    preferences: dict[str, str] = field(default_factory=dict)  # invitation preferences id -> account id
+    policies: dict[str, str] = field(default_factory=dict)  # invitation preferences id -> who may invite
     affected: set[str] = field(default_factory=set)
     affected_owners: set[str] = field(default_factory=set)  # accounts whose records must be rebuilt
 
@@ -165,18 +167,20 @@ class ProfilesView(SqlView):
     authorships (researcher x work), topics (names), tallies (researcher x topic), pairs
     (co-authors, each pair once, a < b), places (researcher x institution), topic_works and
     institution_works (which works carry a topic or an OpenAlex institution: the explorer's
-    lists), ownership (from claims), owners (account names), docs (encoded profiles, numbered by
-    a view-wide sequence)."""
+    lists), ownership (from claims, with the owner's headline and about text), owners (account
+    names), policies (who may invite each account: "Open to collaborate"), docs (encoded
+    profiles, numbered by a view-wide sequence)."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "docs", "seq", "new_works",
+              "topic_works", "institution_works", "ownership", "owners", "policies", "docs", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
     SQLITE_PREFIX = "profiles"
     # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
-    # 3: topic_works and institution_works, filled from every work (the explorer routes).
-    SCHEMA_VERSION = 3
+    # 3: topic_works and institution_works, filled from every work (the explorer routes);
+    # 4: the owner's headline and about text, invitation policies (open to collaborate).
+    SCHEMA_VERSION = 4
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -223,11 +227,14 @@ class ProfilesView(SqlView):
             "CREATE INDEX IF NOT EXISTS {institution_works}_work ON {institution_works} (work_id)",
             # What claims decided: one row per claimed-at-least-once record.
             "CREATE TABLE IF NOT EXISTS {ownership} (record_id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
-            " owner_id TEXT, level TEXT, disputed INTEGER NOT NULL)",
+            " owner_id TEXT, level TEXT, disputed INTEGER NOT NULL, headline TEXT, about TEXT)",
             "CREATE INDEX IF NOT EXISTS {ownership}_researcher ON {ownership} (researcher_id)",
             "CREATE INDEX IF NOT EXISTS {ownership}_owner ON {ownership} (owner_id)",
             # Owners' display names (personal data: deleted when the account is erased).
             "CREATE TABLE IF NOT EXISTS {owners} (account_id TEXT PRIMARY KEY, display_name TEXT)",
+            "CREATE TABLE IF NOT EXISTS {policies} (preferences_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,"
+            " policy TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {policies}_account ON {policies} (account_id)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
             # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
@@ -255,6 +262,7 @@ class ProfilesView(SqlView):
             if changes.works:
                 touched = self._apply_works(c, changes.works)
             self._apply_claims(c, changes)
+            self._apply_policies(c, changes)
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
             if affected:
@@ -517,20 +525,37 @@ class ProfilesView(SqlView):
         if changes.ownership:
             self._many(
                 c,
-                "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed) SELECT record_id,"
-                " researcher_id, owner_id, level, disputed FROM {rows} WHERE true ON CONFLICT (record_id) DO UPDATE"
-                " SET owner_id = excluded.owner_id, level = excluded.level, disputed = excluded.disputed",
-                "record_id text, researcher_id text, owner_id text, level text, disputed bigint",
-                [(record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]))
-                 for record_id, o in changes.ownership.items()],
+                "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed, headline, about)"
+                " SELECT record_id, researcher_id, owner_id, level, disputed, headline, about FROM {rows} WHERE true"
+                " ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, level = excluded.level,"
+                " disputed = excluded.disputed, headline = excluded.headline, about = excluded.about",
+                "record_id text, researcher_id text, owner_id text, level text, disputed bigint, headline text,"
+                " about text",
+                [(record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]), o["headline"],
+                  o["about"]) for record_id, o in changes.ownership.items()],
             )
         for account_id, name in changes.owner_names.items():
-            if name is None:
+            if name is None:  # erased: the name and the owner's words go
                 c.execute(self._sql("DELETE FROM {owners} WHERE account_id = %s"), (account_id,))
+                c.execute(self._sql("UPDATE {ownership} SET headline = NULL, about = NULL WHERE owner_id = %s"),
+                          (account_id,))
             else:
                 c.execute(self._sql("INSERT INTO {owners} (account_id, display_name) VALUES (%s, %s)"
                                     " ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name"),
                           (account_id, name))
+
+    def _apply_policies(self, c: Any, changes: BatchChanges) -> None:
+        """Who may invite each account; the accounts whose policy changed have their records rebuilt."""
+        if changes.preferences:
+            self._many(c, "INSERT INTO {policies} (preferences_id, account_id, policy) SELECT preferences_id,"
+                          " account_id, 'verified' FROM {rows} WHERE true ON CONFLICT (preferences_id) DO NOTHING",
+                       "preferences_id text, account_id text", list(changes.preferences.items()))
+        if changes.policies:
+            self._many(c, "UPDATE {policies} SET policy = rows.policy FROM {rows}"
+                          " WHERE {policies}.preferences_id = rows.preferences_id",
+                       "preferences_id text, policy text", list(changes.policies.items()))
+            changes.affected_owners.update(row["account_id"] for row in self._rows_in(
+                c, "SELECT account_id FROM {policies} WHERE {in}", "preferences_id", sorted(changes.policies)))
 
     def _write_profiles(self, c: Any, affected: list[str]) -> None:
         c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
@@ -594,15 +619,17 @@ class ProfilesView(SqlView):
 
     def _add_ownership(self, c: Any, found: dict[str, ProfileFacts]) -> None:
         clause, params = self._in("o.researcher_id", list(found))
-        c.execute(self._sql("SELECT o.researcher_id, o.owner_id, o.level, o.disputed, n.display_name"
-                            " FROM {ownership} o LEFT JOIN {owners} n ON n.account_id = o.owner_id WHERE " + clause),
-                  params)
+        c.execute(self._sql("SELECT o.researcher_id, o.owner_id, o.level, o.disputed, o.headline, o.about,"
+                            " n.display_name, p.policy FROM {ownership} o LEFT JOIN {owners} n"
+                            " ON n.account_id = o.owner_id LEFT JOIN {policies} p ON p.account_id = o.owner_id"
+                            " WHERE " + clause), params)
         owners: dict[str, list[str]] = {}
         for row in c.fetchall():
             facts = found[row["researcher_id"]]
             facts.claimed_ever = True
             facts.owner_id, facts.level, facts.disputed = row["owner_id"], row["level"], bool(row["disputed"])
             facts.owner_name = row["display_name"]
+            facts.headline, facts.about, facts.policy = row["headline"], row["about"], row["policy"]
             if row["owner_id"]:
                 owners.setdefault(row["owner_id"], [])
         if owners:
@@ -625,9 +652,11 @@ class ProfilesView(SqlView):
 
     def load_ownership(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {row["record_id"]: {"researcher_id": row["researcher_id"], "owner_id": row["owner_id"],
-                                   "level": row["level"], "disputed": bool(row["disputed"])}
-                for row in self._rows_in(None, "SELECT record_id, researcher_id, owner_id, level, disputed"
-                                               " FROM {ownership} WHERE {in}", "record_id", record_ids)}
+                                   "level": row["level"], "disputed": bool(row["disputed"]),
+                                   "headline": row["headline"], "about": row["about"]}
+                for row in self._rows_in(None, "SELECT record_id, researcher_id, owner_id, level, disputed,"
+                                               " headline, about FROM {ownership} WHERE {in}", "record_id",
+                                         record_ids)}
 
     def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {row["id"]: json.loads(row["fields"])

@@ -63,6 +63,12 @@ class LiveServer:
         finally:
             services.close()
 
+    def grant_role(self, address: str, role: str) -> None:
+        """As an operator grants one: `peerledger accounts grant` on the server's store."""
+        granted = subprocess.run([sys.executable, "-m", "peerledger", "accounts", "grant", address, role],
+                                 env=self.env, capture_output=True, text=True, timeout=120)
+        assert granted.returncode == 0, granted.stderr
+
     def confirmed_account(self, name: str) -> str:
         """Registered and confirmed through the API (the code read from the mail folder); its address."""
         address = f"{name.lower().replace(' ', '.')}@example.org"

@@ -76,7 +76,41 @@ def test_every_error_response_is_declared_as_a_problem_with_a_code(document):
             content = response.get("content", {})
             assert list(content) == ([] if method == "head" else ["application/problem+json"]), (method, path, status)
             if method != "head":
-                assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+                ref = content["application/problem+json"]["schema"]["$ref"]
+                assert ref.startswith("#/components/schemas/") and ref.endswith("Problem"), (method, path, ref)
+
+
+def codes_of(document: dict, path: str, method: str, status: str) -> set[str]:
+    ref = document["paths"][path][method]["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"]
+    return set(document["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["code"]["enum"])
+
+
+def test_each_route_declares_the_codes_of_its_own_area_and_no_others(document):
+    follow = codes_of(document, "/me/following/{researcher_id}", "put", "422")
+    invite = codes_of(document, "/researchers/{researcher_id}/invitations", "post", "409")
+    register = codes_of(document, "/accounts", "post", "409")
+    edit = codes_of(document, "/researchers/{researcher_id}/profile", "patch", "403")
+    trust = codes_of(document, "/researchers/{researcher_id}/trust", "get", "404")
+
+    assert "follow_own_record" in follow and "invitation_cooldown" not in follow and "email_taken" not in follow
+    assert {"invitation_cooldown", "invitation_pending", "recipient_unclaimed"} <= invite
+    assert "follow_own_record" not in invite
+    assert "email_taken" in register and "claim_already_open" not in register
+    assert "not_owner" in edit and "invitation_cooldown" not in edit
+    # General codes everywhere: the HTTP layer's refusals and the kinds.
+    assert {"validation_failed", "not_found", "store_unavailable", "invalid_text"} <= follow & invite & trust
+    assert not trust & {"follow_own_record", "invitation_cooldown", "email_taken", "not_owner"}
+
+
+def test_a_problem_with_a_code_its_route_does_not_declare_fails_the_test_that_meets_it(client):
+    """tests/declared_codes.py, installed for every test: the check that keeps the lists honest."""
+    from tests.declared_codes import declared_codes
+
+    assert "follow_own_record" in declared_codes(client, "PUT", "/me/following/A1", 422)
+    assert "invitation_cooldown" not in declared_codes(client, "PUT", "/me/following/A1", 422)
+    assert declared_codes(client, "GET", "/no/such/route", 404) is None
+    # The demo record's /trust route cannot answer 409: nothing is declared for it.
+    assert declared_codes(client, "GET", f"/researchers/{ZHIWU}/trust", 409) == []
 
 
 def test_public_routes_declare_no_security_and_the_others_bearer(document):
@@ -220,3 +254,12 @@ def test_pages_keep_their_own_no_store_policy(client):
     page = client.get(f"/r/{ZHIWU}")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store" and "etag" not in page.headers
+
+
+def test_notification_data_is_typed_in_the_schema(document):
+    schemas = document["components"]["schemas"]
+    data = schemas["NotificationData"]["properties"]
+    assert {"researcher_id", "follower_name", "invitation_id", "conversation_id", "claim_id", "question",
+            "new_level"} <= set(data)
+    assert {"type": "string", "format": "uuid"} in data["claim_id"]["oneOf"]
+    assert {"$ref": "#/components/schemas/NotificationData"} == schemas["NotificationOut"]["properties"]["data"]

@@ -4,6 +4,8 @@ The pages read the same read models on either store, so these run on the embedde
 
 from __future__ import annotations
 
+from html import escape
+
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +47,11 @@ def test_the_profile_page_shows_what_the_api_gives_for_the_record(client):
                      f"<strong>{api['followers_count']}</strong> followers",
                      f"<strong>{api['topics_count']}</strong> topics",
                      f"<strong>{api['close_collaborators_count']}</strong> close collaborators",
-                     "Log in to claim", "Claim this author entity first to unlock direct invitations."):
+                     "Log in to claim", "Claim this author entity first to unlock direct invitations.",
+                     f'<p class="headline">{escape(api["headline"])}</p>', "<li>Researcher</li>",
+                     '<li class="open">Open to collaborate</li>'):
         assert expected in text, expected
+    assert api["headline_generated"] and api["open_to_collaborate"] and not api["affiliation_imported"]
 
 
 def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(client):

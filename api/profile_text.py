@@ -1,0 +1,55 @@
+"""PATCH /researchers/{id}/profile: the owner writes the profile's headline and about text.
+
+Recorded as an event on the claimed record (sealed with the owner's key, so erasing the account
+erases the words); the answer comes once the profile shows it, so the owner's next read sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, patch
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+
+from api.accounts import NO_STORE, Strict
+from api.claims import facts_for
+from api.own_writes import WAIT_SECONDS
+from api.text import free_text, name
+from domain.claims.application import MAX_ABOUT, MAX_HEADLINE, UNCHANGED
+
+
+class ProfileTextIn(Strict):
+    """Leave a member out to keep it; null removes it (a removed headline is generated again)."""
+
+    headline: name(MAX_HEADLINE) | None | msgspec.UnsetType = msgspec.UNSET
+    about: free_text(MAX_ABOUT, min_length=0) | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class ProfileTextOut(msgspec.Struct):
+    researcher_id: UUID
+    headline: str | None  # the owner's own; the profile shows a generated one while this is null
+    about: str | None
+    position: int | None  # the event's position (null when nothing changed)
+
+
+class ProfileTextController(Controller):
+    tags = ["researchers"]
+    response_headers = NO_STORE
+
+    @patch("/researchers/{researcher_id:str}/profile", summary="Edit my profile's headline and about text (owner)",
+           sync_to_thread=True, status_code=200, opt={"areas": ("claims",)})
+    def edit(self, request: Request[Any, Any, State], state: State, researcher_id: FromPath[str],
+             data: JSONBody[ProfileTextIn]) -> ProfileTextOut:
+        facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
+        services = state.services
+        headline, about, position = services.claims.change_profile_text(
+            facts.researcher_id, request.user.account_id,
+            UNCHANGED if data.headline is msgspec.UNSET else data.headline,
+            UNCHANGED if data.about is msgspec.UNSET else data.about,
+        )
+        if position is not None and services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
+            state.profile_cache.refresh()
+        return ProfileTextOut(facts.researcher_id, headline, about, position)
