@@ -14,15 +14,15 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.auth import PUBLIC, Principal
+from api.conditional import etag_of, matches
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
-from api.conditional import etag_of, matches
 from api.invitations import send_facts
 from api.pages.forms import CSRF_REFUSED, FORM, readable
 from api.pages.graph_svg import research_graph_svg
 from api.pages.page_cache import profile_pages, stamp
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, header_facts, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
 from api.researchers import ResearchersController, decode_cursor, encode_cursor, parse_researcher_id
 from api.trust import graph_out, live_snapshot, profile_doc
@@ -121,7 +121,8 @@ def signed_out_page(request: Request, raw: str, cursor: str | None, counts: tupl
     """Rendered as `page` renders it for a reader who is not signed in: no viewer, no CSRF token."""
     data = profile_page_data(request.app.state, raw, None, cursor, counts, at)
     body = request.app.template_engine.get_template("profile.html").render(
-        signed_in=False, viewer=None, csrf_token="", here=request.url.path, notice=None, **data).encode()
+        signed_in=False, **header_facts(request.app.state, None), csrf_token="", here=request.url.path, notice=None,
+        **data).encode()
     return etag_of(body), body
 
 

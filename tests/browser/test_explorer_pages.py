@@ -46,7 +46,8 @@ def test_from_the_profile_through_the_explorer_to_a_topic_a_work_and_an_institut
     assert page.url.endswith(f"/p/works/{newest['openalex_id']}")
     assert page.locator("h1").inner_text() == newest["title"]
     work = api(server, f"/works/{newest['openalex_id']}")
-    assert page.locator("#authors li > a:first-child").all_inner_texts() == [a["display_name"] for a in work["authorships"]]
+    authors = page.locator("#authors li > a:first-child").all_inner_texts()
+    assert authors == [a["display_name"] for a in work["authorships"]]
     assert axe_serious(page) == []
     institution = work["institutions"][0]
     page.locator("#topics").get_by_role("link", name=institution["display_name"]).click()

@@ -60,6 +60,7 @@ def test_signed_in_the_profile_and_account_fit_the_screen(browser, server, width
     page.get_by_label("Email address").fill(address)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/p/account")
     assert_fits(page, width, [("textbox", "Display name"), ("button", "Change the name"),
                               ("button", "Change the password"), ("button", "Sign out")])
     page.goto(f"/r/{DEMO}")

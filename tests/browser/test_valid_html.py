@@ -1,7 +1,7 @@
 """Valid HTML: the Nu Html Checker (vnu-jar, pinned) finds no error on any page. Every browser test
 already has each page it is served checked (conftest.py); this one visits every kind of page by name,
 signed out and signed in, so none is left out because no flow passes it. The invitation, conversation
-and moderation pages are checked in their own flows' tests."""
+and moderation pages (a moderator's) are checked in their own flows' tests."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ def test_every_page_signed_in_is_valid_html(browser, server, html_checker, every
     page.get_by_label("Email address").fill(address)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/p/account")
     for path in [f"/r/{DEMO}", f"/r/{DEMO}/explorer", "/p/works/W4999000001", "/p/account", "/p/claims",
-                 "/p/invitations", "/p/invitations?box=sent", f"/r/{RECORD}/claim"]:
+                 "/p/invitations", "/p/invitations?box=sent", "/p/notifications", "/p/settings", "/p/account/erase",
+                 f"/r/{RECORD}/claim"]:
         page.goto(path)
         served_path, html = every_page_is_valid_html[-1]
         assert served_path == path
