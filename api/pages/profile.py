@@ -8,20 +8,20 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from litestar.types import ASGIApp
 
 from api.auth import PUBLIC, Principal
-from api.conditional import etag_of, matches
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
 from api.invitations import send_facts
 from api.pages.forms import CSRF_REFUSED, FORM, readable
 from api.pages.graph_svg import research_graph_svg
-from api.pages.page_cache import profile_pages, stamp
+from api.pages.page_cache import KeptPage, profile_pages, stamp
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, header_facts, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
 from api.researchers import ResearchersController, decode_cursor, encode_cursor, parse_researcher_id
@@ -117,30 +117,25 @@ SIGNED_OUT_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-cache", "Vary": "Cook
 
 
 def signed_out_page(request: Request, raw: str, cursor: str | None, counts: tuple[int, int],
-                    at: tuple[int, int]) -> tuple[bytes, bytes]:
+                    at: tuple[int, int]) -> KeptPage:
     """Rendered as `page` renders it for a reader who is not signed in: no viewer, no CSRF token."""
     data = profile_page_data(request.app.state, raw, None, cursor, counts, at)
     body = request.app.template_engine.get_template("profile.html").render(
         signed_in=False, **header_facts(request.app.state, None), csrf_token="", here=request.url.path, notice=None,
         **data).encode()
-    return etag_of(body), body
+    return KeptPage(body, SIGNED_OUT_HEADERS)
 
 
-async def signed_out_profile(request: Request, raw: str, internal_id: str, cursor: str | None) -> Response:
+async def signed_out_profile(request: Request, raw: str, internal_id: str, cursor: str | None) -> ASGIApp:
     state = request.app.state
     at, counts = stamp(state), state.follower_counts.get(internal_id)
     key = (internal_id, request.url.path, cursor, at, counts)
     pages = profile_pages(state).signed_out
-    found = pages.get(key)
-    if found is None:
-        found = await anyio.to_thread.run_sync(signed_out_page, request, raw, cursor, counts, at)
-        pages.put(key, found)
-    etag, body = found
-    headers = {**SIGNED_OUT_HEADERS, "ETag": etag.decode()}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and matches(if_none_match.encode(), etag):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type="text/html", headers=headers)
+    kept = pages.get(key)
+    if kept is None:
+        kept = await anyio.to_thread.run_sync(signed_out_page, request, raw, cursor, counts, at)
+        pages.put(key, kept)
+    return kept.answer(request.headers.get("if-none-match"))
 
 
 def trust_page_data(state: State, raw: str) -> dict[str, Any]:
@@ -176,7 +171,7 @@ class ProfilePagesController(Controller):
     exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/{researcher_id:str}")
-    async def profile(self, request: Request, researcher_id: FromPath[str]) -> Response:
+    async def profile(self, request: Request, researcher_id: FromPath[str]) -> ASGIApp:
         principal = await page_principal(request)
         cursor = request.query_params.get("works")
         if principal is None and set(request.query_params) <= {"works"}:
