@@ -19,6 +19,7 @@ from api.claims import facts_for
 from api.own_writes import WAIT_SECONDS
 from api.text import free_text, name
 from domain.claims.application import MAX_ABOUT, MAX_HEADLINE, UNCHANGED
+from domain.errors import ErrorCode, ForbiddenError
 
 
 class ProfileTextIn(Strict):
@@ -43,13 +44,27 @@ class ProfileTextController(Controller):
            sync_to_thread=True, status_code=200, opt={"areas": ("claims",)})
     def edit(self, request: Request[Any, Any, State], state: State, researcher_id: FromPath[str],
              data: JSONBody[ProfileTextIn]) -> ProfileTextOut:
-        facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
-        services = state.services
-        headline, about, position = services.claims.change_profile_text(
-            facts.researcher_id, request.user.account_id,
-            UNCHANGED if data.headline is msgspec.UNSET else data.headline,
-            UNCHANGED if data.about is msgspec.UNSET else data.about,
-        )
-        if position is not None and services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
-            state.profile_cache.refresh()
-        return ProfileTextOut(facts.researcher_id, headline, about, position)
+        return edit_profile_text(state, request.user.account_id, researcher_id, data)
+
+
+def edit_profile_text(state: State, account_id: UUID, researcher_id: str, data: ProfileTextIn) -> ProfileTextOut:
+    """The owner's edit, as the API and the edit page make it: answered once the profile shows it."""
+    facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
+    services = state.services
+    headline, about, position = services.claims.change_profile_text(
+        facts.researcher_id, account_id,
+        UNCHANGED if data.headline is msgspec.UNSET else data.headline,
+        UNCHANGED if data.about is msgspec.UNSET else data.about,
+    )
+    if position is not None and services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
+        state.profile_cache.refresh()
+    return ProfileTextOut(facts.researcher_id, headline, about, position)
+
+
+def profile_text_of(state: State, account_id: UUID, researcher_id: str) -> tuple[UUID, str | None, str | None]:
+    """The record and the owner's own headline and about text, for the edit page (403 for anyone else)."""
+    facts = facts_for(state, researcher_id)
+    record = state.services.claims.get_record(facts.researcher_id)
+    if record is None or record.owner != account_id:
+        raise ForbiddenError("only the record's owner can edit its profile", code=ErrorCode.NOT_OWNER)
+    return (facts.researcher_id, *state.services.claims.profile_text(record))

@@ -195,8 +195,8 @@ class ResearchersController(Controller):
         # (what they follow is kept a few seconds; their own follows in this process forget it).
         if reader is not None:
             kept = state.own_writes.reader_follows
-            followed = None if from_primary or "consistent_with" in request.query_params else kept.get(
-                reader.account_id)
+            asked_to_wait = from_primary or (request.scope["query_string"] and "consistent_with" in request.query_params)
+            followed = None if asked_to_wait else kept.get(reader.account_id)
             if followed is None:
                 followed = await anyio.to_thread.run_sync(kept.load, reader.account_id)
             if followed is None:  # too many to keep

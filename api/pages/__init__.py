@@ -13,11 +13,13 @@ from api.pages.invitations import InvitationPagesController
 from api.pages.moderation import ModerationPagesController
 from api.pages.notifications import NotificationPagesController
 from api.pages.profile import ProfilePagesController
+from api.pages.profile_text import ProfileTextPagesController
 from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, STATIC, TEMPLATE_CONFIG
 from api.pages.settings import SettingsPagesController
 from api.pages.signin import SignInPagesController
 
 PAGE_ROUTES = [
+    ProfileTextPagesController,
     ProfilePagesController,
     SignInPagesController,
     AccountPagesController,

@@ -54,6 +54,8 @@ def test_register_then_confirm_with_the_mailed_code_then_sign_in(client):
     assert sign_in(client, "ada@example.org").status_code == 303
     account = client.get("/p/account").text
     assert "Signed in as Ada Page" in account and "ada@example.org" in account and "Yes" in account
+    assert "<title>Your account · PeerLedger</title>" in account
+    assert account.count('id="erase-heading"') == 1
 
 
 @pytest.mark.parametrize(("fields", "status", "says"), [
