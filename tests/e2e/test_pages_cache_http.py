@@ -110,3 +110,15 @@ def test_a_profile_cache_warmed_again_passes_every_kept_page_by(client):
     assert replica.stamp != before and replica.stamp[1] == before[1]
     client.get(f"/r/{DEMO_ID}")
     assert len(profile_pages(client.app.state).signed_out) == 2
+
+
+def test_an_owners_new_headline_shows_on_the_kept_page_once_the_profile_has_it(client):
+    owner = person(client, "Headline Owner")
+    own(client, owner["id"], RECORD)
+    settle(client)
+    assert "Graph learning for science" not in client.get(f"/r/{RECORD}").text
+    edited = client.patch(f"/researchers/{RECORD}/profile", headers=owner["headers"],
+                          json={"headline": "Graph learning for science"})
+    assert edited.status_code == 200, edited.text
+    settle(client)
+    assert '<p class="headline">Graph learning for science</p>' in client.get(f"/r/{RECORD}").text
