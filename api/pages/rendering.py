@@ -87,8 +87,8 @@ def header_facts(state: State, principal: Principal | None) -> dict[str, Any]:
     gives, and the moderation link for the roles the moderation routes need."""
     if principal is None:
         return {"viewer": None, "unread_notifications": 0, "moderator": False}
-    account = state.services.accounts.view(principal.account_id)
-    return {"viewer": account.display_name or "your account",
+    name = state.services.accounts.display_name(principal.account_id)
+    return {"viewer": name or "your account",
             "unread_notifications": state.services.notifications.unread(str(principal.account_id)),
             "moderator": is_moderator(principal)}
 

@@ -413,6 +413,13 @@ class Accounts(Application[UUID]):
         except AccountNotFoundError:
             return False
 
+    def display_name(self, account_id: UUID) -> str | None:
+        """The live account's display name (view's, opening only that sealed field)."""
+        account = self._account(account_id)
+        if account.erased:
+            raise AccountNotFoundError
+        return self._open(account, account.sealed_display_name)
+
     def email_confirmed(self, account_id: UUID) -> bool:
         """Whether the live account confirmed its address (view's answer, without opening its sealed fields)."""
         account = self._account(account_id)
