@@ -292,15 +292,25 @@ class ClaimsController(Controller):
         which passes `code` and `state` here with the claimant's access token: a sign-in
         completed in someone else's browser cannot verify the claim (404 to anyone but the
         claimant)."""
-        orcid = state.services.orcid
-        claim_id = orcid.claim_for_state(state_)
-        claims = state.services.claims
-        claims.view(claim_id, request.user.account_id, is_moderator=False)  # the claimant only
-        if error or not code:
-            raise InvalidInputError("ORCID sign-in was cancelled or refused; start it again from the claim")
-        proven = orcid.proven_orcid(code)
-        status = claims.prove_orcid(claim_id, request.user.account_id, proven, facts_of_claim(state, claim_id))
-        return ClaimStatusOut(claim_id, status)
+        claim_id = claim_of_orcid_state(state, request.user.account_id, state_)
+        return finish_orcid_sign_in(state, request.user.account_id, claim_id, code, error)
+
+
+def claim_of_orcid_state(state: State, account_id: UUID, signed_state: str) -> UUID:
+    """The claim an ORCID sign-in was started for; 404 to anyone but its claimant."""
+    claim_id = state.services.orcid.claim_for_state(signed_state)
+    state.services.claims.view(claim_id, account_id, is_moderator=False)  # the claimant only
+    return claim_id
+
+
+def finish_orcid_sign_in(state: State, account_id: UUID, claim_id: UUID, code: str, error: str | None
+                         ) -> ClaimStatusOut:
+    """The iD ORCID proves for this sign-in, checked against the record (the API's callback and the page's)."""
+    if error or not code:
+        raise InvalidInputError("ORCID sign-in was cancelled or refused; start it again from the claim")
+    proven = state.services.orcid.proven_orcid(code)
+    status = state.services.claims.prove_orcid(claim_id, account_id, proven, facts_of_claim(state, claim_id))
+    return ClaimStatusOut(claim_id, status)
 
 
 def limit_code_entry(state: State, account_id: UUID, researcher_id: UUID) -> None:

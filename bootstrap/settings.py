@@ -32,7 +32,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_ORCID_CLIENT_SECRET": ("", "ORCID sign-in client secret"),
     "PEERLEDGER_ORCID_AUTHORIZE_URL": ("https://orcid.org/oauth/authorize", "ORCID's authorization endpoint"),
     "PEERLEDGER_ORCID_TOKEN_URL": ("https://orcid.org/oauth/token", "ORCID's token endpoint"),
-    "PEERLEDGER_ORCID_REDIRECT_URI": ("http://127.0.0.1:8000/orcid/callback", "this service's /orcid/callback as ORCID sees it"),
+    "PEERLEDGER_ORCID_REDIRECT_URI": ("http://127.0.0.1:8000/orcid/callback", "where ORCID sends the browser back: the front end's page, or /p/orcid/callback for these pages"),
     "PEERLEDGER_ARGON2_TIME_COST": ("3", "Argon2id passes (RFC 9106 second recommendation: 3)"),
     "PEERLEDGER_ARGON2_MEMORY_KIB": ("65536", "Argon2id memory per hash in KiB (64 MiB)"),
     "PEERLEDGER_ARGON2_PARALLELISM": ("4", "Argon2id lanes"),

@@ -5,6 +5,7 @@ appeal. Every step is the API's own claim function (api/claims.py), so the rules
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import anyio
@@ -21,9 +22,11 @@ from api.claims import (
     EmailCode,
     OpenClaim,
     add_evidence_to,
+    claim_of_orcid_state,
     claim_out,
     claims_of,
     enter_claim_code,
+    finish_orcid_sign_in,
     open_claim_for,
     with_sign_in,
 )
@@ -177,6 +180,26 @@ class ClaimPagesController(Controller):
             return see_other(f"/p/login?next=/p/claims/{claim_id}")
         try:
             await anyio.to_thread.run_sync(act, request.app.state, principal.account_id, form)
+        except DomainError as refused:
+            if isinstance(refused, NotFoundError):
+                raise
+            return await self._claim_page(request, principal, claim_id, status_of(refused), readable(refused))
+        return see_other(f"/p/claims/{claim_id}")
+
+    @get("/p/orcid/callback")
+    async def orcid_callback(self, request: Request) -> Template | Redirect:
+        """Where ORCID sends the browser back (PEERLEDGER_ORCID_REDIRECT_URI pointing here): the
+        API's own sign-in check for the signed-in claimant, then the claim's page."""
+        principal = await page_principal(request)
+        if principal is None:
+            return see_other(f"/p/login?next={quote(request.url.path + '?' + request.url.query, safe='')}")
+        query = request.query_params
+        values = {name: query.get(name, "")[:512] for name in ("code", "state", "error")}
+        state = request.app.state
+        claim_id = await anyio.to_thread.run_sync(claim_of_orcid_state, state, principal.account_id, values["state"])
+        try:
+            await anyio.to_thread.run_sync(finish_orcid_sign_in, state, principal.account_id, claim_id,
+                                           values["code"], values["error"] or None)
         except DomainError as refused:
             if isinstance(refused, NotFoundError):
                 raise

@@ -1,0 +1,72 @@
+"""ORCID sign-in finished on the pages: ORCID sends the browser back to /p/orcid/callback (what
+PEERLEDGER_ORCID_REDIRECT_URI names when the pages are the front end), which runs the API's own
+check for the signed-in claimant. Against PostgreSQL, with the loopback ORCID of test_claims."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from tests.e2e.pages_support import csrf_of
+from tests.e2e.test_claims import (  # noqa: F401 - the fixtures are shared
+    PASSWORD,
+    RECORD_ORCID,
+    FakeOrcid,
+    claim,
+    client,
+    orcid_server,
+    person,
+    profile,
+)
+
+
+def page_sign_in(client, name: str) -> dict[str, str]:
+    who = person(client, name)
+    address = f"{name.lower().replace(' ', '.')}@example.org"
+    token = csrf_of(client.get("/p/login").text)
+    signed = client.post("/p/login", data={"email": address, "password": PASSWORD, "csrf_token": token},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+    return who
+
+
+def state_of(opened: dict) -> str:
+    return parse_qs(urlparse(opened["orcid_sign_in_url"]).query)["state"][0]
+
+
+def test_orcid_sends_the_claimant_back_to_a_page_that_verifies_the_claim(client):
+    ada = page_sign_in(client, "Ada Pages")
+    opened = claim(client, ada).json()
+    FakeOrcid.codes["page-code"] = RECORD_ORCID
+
+    back = client.get("/p/orcid/callback", params={"code": "page-code", "state": state_of(opened)},
+                      follow_redirects=False)
+
+    assert (back.status_code, back.headers["location"]) == (303, f"/p/claims/{opened['id']}")
+    assert "Approved" in client.get(back.headers["location"]).text
+    assert profile(client, "A8001")["claim_status"] == "claimed"
+
+
+def test_a_cancelled_sign_in_is_said_beside_the_claim_and_changes_nothing(client):
+    ada = page_sign_in(client, "Ada Pages")
+    opened = claim(client, ada).json()
+
+    back = client.get("/p/orcid/callback", params={"error": "access_denied", "state": state_of(opened)})
+
+    assert back.status_code == 422
+    assert "ORCID sign-in was cancelled or refused" in back.text
+    assert profile(client, "A8001")["claim_status"] == "unclaimed"
+
+
+def test_only_the_claimant_signed_in_here_can_finish_it(client):
+    ada = person(client, "Ada Claimant")
+    opened = claim(client, ada).json()
+    FakeOrcid.codes["lured"] = RECORD_ORCID
+
+    signed_out = client.get("/p/orcid/callback", params={"code": "lured", "state": state_of(opened)},
+                            follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/p/login?next=%2Fp%2Forcid")
+
+    page_sign_in(client, "Someone Else")
+    other = client.get("/p/orcid/callback", params={"code": "lured", "state": state_of(opened)})
+    assert other.status_code == 404
+    assert profile(client, "A8001")["claim_status"] == "unclaimed"
