@@ -54,7 +54,7 @@ class ReaderFollows:
     read answers `following` without a query. The reader's own follow or unfollow in this process
     forgets theirs at once (and the read waits for it to be counted first: OwnWrites); one made
     through another process shows within KEEP_SECONDS, or at once with `consistent_with`, as
-    the counts do. A reader who follows more than `max_follows` records is asked each time."""
+    the counts do. While the reader's own follow is recent (OwnWrites), reads ask the view. A reader who follows more than `max_follows` records is asked each time."""
 
     KEEP_SECONDS = 10.0
 
@@ -66,6 +66,7 @@ class ReaderFollows:
         self._lock = threading.Lock()
         self._kept: dict[UUID, tuple[float, frozenset[str]]] = {}
         self._generation: dict[UUID, int] = {}  # bumped by forget: a load begun before is not kept
+        self._epoch = 0  # bumped when the generations are dropped (too many): no load across it is kept
 
     def get(self, account_id: UUID) -> frozenset[str] | None:
         found = self._kept.get(account_id)
@@ -75,13 +76,13 @@ class ReaderFollows:
 
     def load(self, account_id: UUID) -> frozenset[str] | None:
         """Read the reader's follows (blocking); None when there are too many to keep."""
-        generation = self._generation.get(account_id, 0)
+        generation = (self._epoch, self._generation.get(account_id, 0))
         followed = self._load(str(account_id), self.max_follows + 1)
         if len(followed) > self.max_follows:
             return None
         kept = frozenset(followed)
         with self._lock:
-            if self._generation.get(account_id, 0) == generation:
+            if (self._epoch, self._generation.get(account_id, 0)) == generation:
                 if len(self._kept) >= self.max_readers:
                     self._kept.clear()
                 self._kept[account_id] = (time.monotonic() + self.KEEP_SECONDS, kept)
@@ -92,4 +93,4 @@ class ReaderFollows:
             self._kept.pop(account_id, None)
             self._generation[account_id] = self._generation.get(account_id, 0) + 1
             if len(self._generation) > self.max_readers:
-                self._generation = {account_id: self._generation[account_id]}
+                self._generation, self._epoch = {}, self._epoch + 1

@@ -177,7 +177,8 @@ class ResearchersController(Controller):
             from_primary = await self._catch_up(state, request.query_params.get("consistent_with"))
         else:
             from_primary = False
-        if reader is not None and (mine := state.own_writes.follow_position(reader.account_id)) is not None:
+        mine = state.own_writes.follow_position(reader.account_id) if reader is not None else None
+        if mine is not None:
             # The reader's own latest follow or unfollow, counted before they see the profile.
             from_primary = await self._catch_up(state, str(mine)) or from_primary
         internal_id, orcid = parse_researcher_id(researcher_id)
@@ -195,7 +196,9 @@ class ResearchersController(Controller):
         # (what they follow is kept a few seconds; their own follows in this process forget it).
         if reader is not None:
             kept = state.own_writes.reader_follows
-            asked_to_wait = from_primary or (request.scope["query_string"] and "consistent_with" in request.query_params)
+            # Not while the reader's own follow is recent: a list read as it landed may predate it.
+            asked_to_wait = mine is not None or from_primary or (
+                request.scope["query_string"] and "consistent_with" in request.query_params)
             followed = None if asked_to_wait else kept.get(reader.account_id)
             if followed is None:
                 followed = await anyio.to_thread.run_sync(kept.load, reader.account_id)

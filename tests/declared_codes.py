@@ -6,17 +6,19 @@ answers with a code its schema does not list fails the test that saw it."""
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar.testing import TestClient
 
-_documents: dict[int, list[tuple[re.Pattern[str], int, dict[str, Any]]]] = {}
+_documents: weakref.WeakKeyDictionary[Any, list[tuple[re.Pattern[str], int, dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary())  # by app: a new app may reuse a collected one's id
 _original_request = TestClient.request
 
 
 def _routes(client: TestClient) -> list[tuple[re.Pattern[str], int, dict[str, Any]]]:
-    key = id(client.app)
+    key = client.app
     if key not in _documents:
         document = _original_request(client, "GET", "/schema/openapi.json").json()
         routes = []

@@ -145,13 +145,14 @@ def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
             status, level, owner = "claimed", facts.level or level, OwnerOut(facts.owner_name)
         if facts.disputed:
             status = "disputed"
-    headline = facts.headline if owner is not None else None
+    named = owner is not None and owner.display_name is not None  # an erased owner's words are gone too
+    headline = facts.headline if named else None
     doc = ProfileDoc(
         id=UUID(facts.id),
         display_name=display_name,
         headline=headline or generated_headline(display_name, facts.topics),
         headline_generated=headline is None,
-        about=facts.about if owner is not None else None,
+        about=facts.about if named else None,
         role="researcher",
         affiliation=InstitutionOut(**facts.affiliation) if facts.affiliation else None,
         affiliation_imported=facts.affiliation is not None,

@@ -124,14 +124,17 @@ class ProfilesProjection(Projection[ProfilesView]):
             if isinstance(e, Record.OwnerSet):
                 row["owner_id"] = str(e.account_id)
                 row["headline"] = row["about"] = None  # a new owner starts without the last one's words
+                row["worded"] = True
             elif isinstance(e, Record.OwnerRemoved):
                 row["owner_id"] = None
                 row["headline"] = row["about"] = None
+                row["worded"] = True
                 changes.affected_owners.add(str(e.account_id))
             elif isinstance(e, Record.ProfileTextChanged):
                 row["headline"], row["about"] = (
                     None if sealed is None else self.open_sealed(e.account_id, sealed)
                     for sealed in (e.sealed_headline, e.sealed_about))
+                row["worded"] = True
             elif isinstance(e, Record.VerificationChanged):
                 row["level"] = e.new_level
             elif isinstance(e, Record.DisputeOpened):

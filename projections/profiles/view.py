@@ -525,15 +525,21 @@ class ProfilesView(SqlView):
         if changes.ownership:
             self._many(
                 c,
-                "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed, headline, about)"
-                " SELECT record_id, researcher_id, owner_id, level, disputed, headline, about FROM {rows} WHERE true"
-                " ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, level = excluded.level,"
-                " disputed = excluded.disputed, headline = excluded.headline, about = excluded.about",
-                "record_id text, researcher_id text, owner_id text, level text, disputed bigint, headline text,"
-                " about text",
-                [(record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]), o["headline"],
-                  o["about"]) for record_id, o in changes.ownership.items()],
+                "INSERT INTO {ownership} (record_id, researcher_id, owner_id, level, disputed) SELECT record_id,"
+                " researcher_id, owner_id, level, disputed FROM {rows} WHERE true ON CONFLICT (record_id) DO UPDATE"
+                " SET owner_id = excluded.owner_id, level = excluded.level, disputed = excluded.disputed",
+                "record_id text, researcher_id text, owner_id text, level text, disputed bigint",
+                [(record_id, o["researcher_id"], o["owner_id"], o["level"], int(o["disputed"]))
+                 for record_id, o in changes.ownership.items()],
             )
+            # The owner's words only where this batch changed them: the text loaded with the row may
+            # be older than an erasure another runner has committed since.
+            worded = [(o["headline"], o["about"], record_id) for record_id, o in changes.ownership.items()
+                      if o.get("worded")]
+            if worded:
+                self._many(c, "UPDATE {ownership} SET headline = rows.headline, about = rows.about FROM {rows}"
+                              " WHERE {ownership}.record_id = rows.record_id",
+                           "headline text, about text, record_id text", worded)
         for account_id, name in changes.owner_names.items():
             if name is None:  # erased: the name and the owner's words go
                 c.execute(self._sql("DELETE FROM {owners} WHERE account_id = %s"), (account_id,))

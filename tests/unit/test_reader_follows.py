@@ -59,3 +59,14 @@ def test_a_reader_following_too_many_records_is_asked_each_time():
     kept = ReaderFollows(edges.followed_by, max_follows=3)
 
     assert kept.load(me) is None and kept.get(me) is None
+
+
+def test_a_load_that_straddles_dropping_every_generation_is_not_kept():
+    edges, me = Edges(), uuid4()
+    kept = ReaderFollows(edges.followed_by, max_readers=2)
+    # Others' follows fill the generations while the reader's list is read: they are dropped.
+    edges.during_load = lambda: [kept.forget(uuid4()) for _ in range(3)]
+
+    kept.load(me)
+
+    assert kept.get(me) is None
