@@ -27,7 +27,7 @@ def test_coauthors_who_share_more_works_are_drawn_larger():
 def test_every_node_is_a_link_to_its_page():
     svg = str(research_graph_svg(PROFILE, GRAPH))
     hrefs = re.findall(r'<a href="([^"]+)"', svg)
-    assert hrefs == ["/r/A101", "/r/A102", "/r/A103", "https://openalex.org/T1", "https://openalex.org/I9", "/r/A1"]
+    assert hrefs == ["/r/A101", "/r/A102", "/r/A103", "/p/topics/T1", "/p/institutions/I9", "/r/A1"]
     assert svg.count('class="node coauthor close"') == 2
 
 
