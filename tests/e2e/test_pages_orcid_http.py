@@ -70,3 +70,14 @@ def test_only_the_claimant_signed_in_here_can_finish_it(client):
     other = client.get("/p/orcid/callback", params={"code": "lured", "state": state_of(opened)})
     assert other.status_code == 404
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
+
+
+def test_a_state_this_service_did_not_sign_is_refused_with_a_page(client):
+    page_sign_in(client, "Ada Pages")
+
+    answer = client.get("/p/orcid/callback", params={"code": "x", "state": "forged.1.state"})
+
+    assert answer.status_code == 422, answer.text  # as the API's callback answers it
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "not valid or has expired" in answer.text
+    assert profile(client, "A8001")["claim_status"] == "unclaimed"

@@ -74,3 +74,14 @@ def test_the_edit_form_without_its_csrf_token_is_refused(client):
 
     assert answer.status_code == 403
     assert client.get(f"/researchers/{RECORD}").json()["headline_generated"] is True
+
+
+def test_a_non_owner_posting_the_edit_form_is_refused_and_nothing_changes(client):
+    sign_in(client, "Not The Owner")
+    token = csrf_of(client.get("/p/login").text)
+
+    answer = client.post(f"/r/{RECORD}/edit", data={"headline": "Mine now", "csrf_token": token},
+                         follow_redirects=False)
+
+    assert answer.status_code == 403 and "only the record" in answer.text.lower()
+    assert client.get(f"/researchers/{RECORD}").json()["headline_generated"] is True
