@@ -2,7 +2,10 @@
 
 Each sealed value is AES-256-GCM with the subject's key, the subject id as associated data
 (a value cannot be moved to another subject), and a version prefix. Destroying the key
-makes every value sealed with it unreadable: that is how an account is erased.
+makes every value sealed with it unreadable: that is how an account is erased. An empty key is
+left in its place (a tombstone), so nothing sealed for an erased subject afterwards (a request
+that passed its checks just before the erasure, a session another process still trusts for a
+few seconds) gets a new, readable key: sealing for it is refused as for an unknown account.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.sqlstore import SqlStore
+from domain.errors import AccountNotFoundError
+
+ERASED = b""  # the tombstone a destroyed key leaves
 
 PREFIX = "v1:"
 
@@ -33,7 +39,12 @@ class SqlVault:
         with self.store.transaction() as run:
             rows = run("SELECT key FROM peerledger_subject_keys WHERE subject_id = %s", (str(subject_id),))
             if rows:
-                return bytes(rows[0][0])
+                key = bytes(rows[0][0])
+                if key == ERASED:
+                    if create:
+                        raise AccountNotFoundError  # erased: nothing new is sealed for it
+                    return None
+                return key
             if not create:
                 return None
             key = AESGCM.generate_key(bit_length=256)
@@ -58,7 +69,8 @@ class SqlVault:
             return None
 
     def destroy(self, subject_id: UUID) -> None:
-        self.store.execute("DELETE FROM peerledger_subject_keys WHERE subject_id = %s", (str(subject_id),))
+        self.store.execute("INSERT INTO peerledger_subject_keys (subject_id, key) VALUES (%s, %s)"
+                           " ON CONFLICT (subject_id) DO UPDATE SET key = excluded.key", (str(subject_id), ERASED))
 
     def email_key(self, email: str) -> str:
         return hmac.new(self.email_secret, email.encode(), hashlib.sha256).hexdigest()

@@ -161,6 +161,18 @@ def test_erasure_makes_personal_data_unreadable_and_frees_the_address(accounts):
     assert accounts.register("ada@example.org", PASSWORD, "Ada again") != account_id
 
 
+def test_nothing_new_is_sealed_for_an_erased_account(accounts):
+    """A request that passed its checks just before the erasure (or a session another process still
+    trusts for a few seconds) cannot give the erased account a new, readable key."""
+    account_id = accounts.register("ada@example.org", PASSWORD, "Ada")
+    accounts.erase(account_id)
+
+    with pytest.raises(AccountNotFoundError):
+        accounts.vault.seal(account_id, "a message written as the erasure landed")
+    accounts.vault.destroy(account_id)  # erasing again (a retried erasure) is harmless
+    assert accounts.vault.open(account_id, "v1:AAAA") is None
+
+
 @pytest.mark.parametrize(
     "address",
     [
