@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.accounts import (
@@ -27,19 +27,14 @@ from api.accounts import (
     resend_code_later,
     reset_password,
 )
-from api.auth import PUBLIC
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PAGE_HEADERS, PageController, page, see_other
 from api.pages.session import expired_session_cookie, page_principal
 from domain.errors import DomainError, InvalidInputError
 
 
-class AccountPagesController(Controller):
+class AccountPagesController(PageController):
     path = "/p"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     # -- register and confirm ---------------------------------------------------------------------
 

@@ -10,12 +10,12 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC, Principal
+from api.auth import Principal
 from api.claims import (
     AddEvidence,
     Decision,
@@ -32,7 +32,7 @@ from api.claims import (
 )
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
 from api.pages.profile import profile_of
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 from domain.errors import DomainError, InvalidInputError, NotFoundError
 
@@ -108,11 +108,7 @@ def claim_page_data(state: State, claim_id: UUID, principal: Principal) -> dict[
                 e["kind"] == "institutional_email" and e["status"] == "pending" for e in claim["evidence"])}
 
 
-class ClaimPagesController(Controller):
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
+class ClaimPagesController(PageController):
 
     @get("/r/{researcher_id:str}/claim")
     async def claim_form(self, request: Request, researcher_id: FromPath[str]) -> Template | Redirect:

@@ -9,12 +9,11 @@ from urllib.parse import urlencode
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Template
 
-from api.auth import PUBLIC
 from api.explorer import (
     institution_of,
     institution_researchers,
@@ -26,7 +25,7 @@ from api.explorer import (
 )
 from api.pages.graph_svg import explorer_graph_svg
 from api.pages.profile import profile_of
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page
+from api.pages.rendering import PageController, page
 from api.pages.session import page_principal
 from api.trust import graph_out
 
@@ -67,14 +66,10 @@ def listing_page_data(state: State, path: str, cursors: dict[str, str | None], h
             "works": items, "works_pager": pager(path, cursors, "works", next_works)}
 
 
-class ExplorerPagesController(Controller):
+class ExplorerPagesController(PageController):
     """The explorer's pages; unknown ids are 404 pages and malformed ones 400 pages, as in the API."""
 
     path = "/"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/r/{researcher_id:str}/explorer")
     async def graph(self, request: Request, researcher_id: FromPath[str]) -> Template:

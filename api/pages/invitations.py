@@ -9,12 +9,12 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC, Principal
+from api.auth import Principal
 from api.invitations import (
     InvitationIn,
     MessageIn,
@@ -27,7 +27,7 @@ from api.invitations import (
 )
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
 from api.pages.profile import profile_of, profile_page_data
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 from api.researchers import decode_cursor, encode_cursor
 from domain.errors import DomainError, NotFoundError
@@ -88,11 +88,7 @@ def conversation_data(state: State, me: UUID, conversation_id: UUID) -> dict[str
     return {"conv": conversation, "me": str(me), "people": people, "other": people[other]}
 
 
-class InvitationPagesController(Controller):
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
+class InvitationPagesController(PageController):
 
     @post("/r/{researcher_id:str}/invite", opt=FORM, status_code=303)
     async def invite(self, request: Request, researcher_id: FromPath[str]) -> Template | Redirect:

@@ -10,12 +10,12 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC, Principal
+from api.auth import Principal
 from api.claims import (
     Approval,
     Decision,
@@ -31,7 +31,7 @@ from api.invitations import reports_page
 from api.pages.claims import OPEN, record_name
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
 from api.pages.invitations import names_of
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 from api.researchers import encode_cursor
 from domain.errors import DomainError, ForbiddenError, NotFoundError
@@ -96,12 +96,8 @@ def reports_data(state: State, cursor: str | None) -> dict[str, Any]:
             "cursor": cursor, "next_cursor": encode_cursor(last["reported_at"], last["invitation_id"]) if last else None}
 
 
-class ModerationPagesController(Controller):
+class ModerationPagesController(PageController):
     path = "/p/moderation"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @staticmethod
     async def _moderator(request: Request, back: str) -> Principal | Redirect:

@@ -8,14 +8,13 @@ from typing import Any
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC
 from api.notifications import MarkRead, mark_notifications_read, notifications_of
 from api.pages.forms import FORM, as_request, posted, text
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 
 PER_PAGE = 20
@@ -56,12 +55,8 @@ def notifications_data(state: State, me: Any, unread_only: bool, cursor: str | N
             "next_cursor": found.next_cursor}
 
 
-class NotificationPagesController(Controller):
+class NotificationPagesController(PageController):
     path = "/p/notifications"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/")
     async def notifications(self, request: Request) -> Template | Redirect:

@@ -8,13 +8,13 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp
 
-from api.auth import PUBLIC, Principal
+from api.auth import Principal
 from api.follower_counts import profile_body
 from api.follows import require_confirmed, researcher_uuid, run_command
 from api.history import HistoryController
@@ -22,7 +22,7 @@ from api.invitations import send_facts
 from api.pages.forms import CSRF_REFUSED, FORM, readable
 from api.pages.graph_svg import research_graph_svg
 from api.pages.page_cache import KeptPage, profile_pages, stamp
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, PAGE_HEADERS, RESPONSE_HEADERS, header_facts, page, see_other
+from api.pages.rendering import PAGE_HEADERS, PageController, header_facts, page, see_other
 from api.pages.session import CSRF_FIELD, csrf_holds, page_principal
 from api.researchers import ResearchersController, decode_cursor, encode_cursor, parse_researcher_id
 from api.trust import graph_out, live_snapshot, profile_doc
@@ -161,14 +161,10 @@ def line_points(history: list[dict[str, Any]], width: int = 600, height: int = 1
                     for i, h in enumerate(history))
 
 
-class ProfilePagesController(Controller):
+class ProfilePagesController(PageController):
     """Pages for one researcher record; `/r/{id}` is the canonical, shareable address."""
 
     path = "/r"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/{researcher_id:str}")
     async def profile(self, request: Request, researcher_id: FromPath[str]) -> ASGIApp:

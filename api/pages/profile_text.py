@@ -4,13 +4,12 @@ API's own edit function (its request Struct, owner check and wait included)."""
 from __future__ import annotations
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 from api.profile_text import ProfileTextIn, edit_profile_text, profile_text_of
 from domain.claims.application import MAX_ABOUT, MAX_HEADLINE
@@ -19,12 +18,8 @@ from domain.errors import DomainError
 LABELS = {"headline": "Headline", "about": "About"}
 
 
-class ProfileTextPagesController(Controller):
+class ProfileTextPagesController(PageController):
     path = "/r"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/{researcher_id:str}/edit")
     async def edit_page(self, request: Request, researcher_id: FromPath[str]) -> Template | Redirect:

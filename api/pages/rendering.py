@@ -10,14 +10,14 @@ from typing import Any
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Request, Response
+from litestar import Controller, Request, Response
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader, State
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from api.auth import Principal
+from api.auth import PUBLIC, Principal
 from api.claims import is_moderator
 from api.errors import SECURITY_HEADERS, TITLES
 from api.pages.session import csrf_seed, csrf_token
@@ -149,3 +149,13 @@ def on_page_http_error(request: Request, exc: HTTPException) -> Response:
 
 
 PAGE_EXCEPTION_HANDLERS: dict[Any, Any] = {DomainError: on_page_domain_error, HTTPException: on_page_http_error}
+
+
+class PageController(Controller):
+    """What every page controller is: public (a page finds its reader itself), out of the API's
+    schema, with the pages' headers and error pages."""
+
+    opt = PUBLIC
+    include_in_schema = False
+    response_headers = RESPONSE_HEADERS
+    exception_handlers = PAGE_EXCEPTION_HANDLERS

@@ -8,17 +8,17 @@ from typing import Any
 from uuid import UUID
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-from api.auth import PUBLIC, Principal
+from api.auth import Principal
 from api.invitations import PolicyIn
 from api.notifications import MailSettings
 from api.pages.forms import FORM, as_request, posted, readable, status_of, text
 from api.pages.invitations import names_of
 from api.pages.profile import POLICY_LABELS
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, see_other
+from api.pages.rendering import PageController, page, see_other
 from api.pages.session import page_principal
 from domain.accounts.application import NOTIFICATION_KINDS
 from domain.errors import DomainError, InvalidInputError
@@ -45,12 +45,8 @@ def account_id_from(form: Any) -> UUID:
                                 "3f2b8c1e-9a4d-4e7f-8b21-5c6d7e8f9a0b") from None
 
 
-class SettingsPagesController(Controller):
+class SettingsPagesController(PageController):
     path = "/p/settings"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/")
     async def settings(self, request: Request) -> Template | Redirect:

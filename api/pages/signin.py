@@ -6,13 +6,12 @@ import secrets
 from typing import Any
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from api.accounts import client_address, limited_login
-from api.auth import PUBLIC
 from api.pages.forms import CSRF_REFUSED, FORM
-from api.pages.rendering import PAGE_EXCEPTION_HANDLERS, RESPONSE_HEADERS, page, safe_next, see_other
+from api.pages.rendering import PageController, page, safe_next, see_other
 from api.pages.session import (
     csrf_cookie,
     csrf_holds,
@@ -24,12 +23,8 @@ from api.pages.session import (
 from domain.errors import ForbiddenError, InvalidCredentialsError, InvalidInputError, InvalidRefreshTokenError
 
 
-class SignInPagesController(Controller):
+class SignInPagesController(PageController):
     path = "/p"
-    opt = PUBLIC
-    include_in_schema = False
-    response_headers = RESPONSE_HEADERS
-    exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     @get("/login")
     async def login_form(self, request: Request) -> Template:
