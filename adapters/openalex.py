@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,6 +91,7 @@ _OPENALEX_ID = re.compile(r"^(?:https://openalex\.org/)?([WAISTwaist])(\d{1,15})
 _ORCID = re.compile(r"^(?:https?://(?:www\.)?orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dXx])$")
 
 
+@lru_cache(maxsize=200_000)  # authors, institutions and topics recur across works
 def openalex_id(value: str, kind: str) -> str:
     match = _OPENALEX_ID.match(value.strip())
     if not match or match.group(1).upper() != kind:
@@ -110,6 +112,7 @@ def orcid_checksum_ok(orcid: str) -> bool:
     return digits[-1] == ("X" if check == 10 else str(check))
 
 
+@lru_cache(maxsize=100_000)
 def normalise_orcid(value: str) -> str:
     """A bare ORCID iD (0000-0002-1825-0097) from an iD or an orcid.org URL."""
     match = _ORCID.match(value.strip())
@@ -333,6 +336,14 @@ def _parse_work(raw: Any, where: str) -> Parsed:
         return Parsed(where, error=str(e))
 
 
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def not_utf8(data: bytes) -> str:
     """Where the first byte that is not UTF-8 is, in words (msgspec's error does not say)."""
     try:
@@ -361,11 +372,11 @@ def _parse_line(line: bytes, where: str) -> Iterator[Parsed]:
         return
     try:
         raw = _any_decoder.decode(line)
-    except msgspec.DecodeError as e:
-        yield Parsed(where, error=f"not JSON: {e}")
-        return
-    except UnicodeDecodeError:
-        yield Parsed(where, error=not_utf8(line).replace(" at line 1, ", " at "))
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        # msgspec before 0.23 raised UnicodeDecodeError for a byte that is not UTF-8, later
+        # versions a DecodeError: the line itself says which it was.
+        yield Parsed(where, error=not_utf8(line).replace(" at line 1, ", " at ") if not is_utf8(line)
+                     else f"not JSON: {e}")
         return
     except RecursionError:
         yield Parsed(where, error="JSON nested too deeply")
@@ -452,10 +463,10 @@ class WorkFileReader:
                 try:
                     _any_decoder.decode(first)
                     is_json_lines = True
-                except UnicodeDecodeError:  # a whole object on the line, with a bad byte in it
-                    is_json_lines = first.rstrip().endswith(b"}")
-                except (msgspec.DecodeError, RecursionError):
-                    is_json_lines = False  # a pretty-printed object spans lines
+                except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                    # A whole object on the line with a bad byte in it is still JSON Lines; a
+                    # pretty-printed object spans lines.
+                    is_json_lines = not is_utf8(first) and first.rstrip().endswith(b"}")
             else:
                 is_json_lines = False
             if not is_json_lines:

@@ -205,6 +205,12 @@ async def require_json_bodies(request: Request) -> None:
         except RecursionError:
             raise ProblemError(400, "the body is not valid JSON: it is nested too deeply") from None
         except SerializationException:
+            # msgspec 0.23 and later say "Invalid UTF-8" this way rather than with UnicodeDecodeError.
+            body = await request.body()
+            try:
+                body.decode()
+            except UnicodeDecodeError:
+                raise ProblemError(400, "the body is not valid JSON: it must be UTF-8 text") from None
             raise ProblemError(400, "the body is not valid JSON") from None
 
 
