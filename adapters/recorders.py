@@ -43,6 +43,21 @@ class SQLiteBatchRecorder(SQLiteApplicationRecorder):
                 )
         return found
 
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `originator_ids` have events (their first, by the primary key's index)."""
+        found: set[UUID] = set()
+        keys = [i.hex if isinstance(i, UUID) else i for i in originator_ids]
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(keys), SQLITE_MAX_PARAMS):
+                chunk = keys[start : start + SQLITE_MAX_PARAMS]
+                c.execute(
+                    f"SELECT originator_id FROM {self.events_table_name} "  # noqa: S608
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) AND originator_version = 1",
+                    chunk,
+                )
+                found.update(self.convert_originator_id(row["originator_id"]) for row in c.fetchall())
+        return found
+
 
 class PostgresBatchRecorder(PostgresApplicationRecorder):
     """Also inserts as four binary arrays instead of one array of a composite type.
@@ -93,3 +108,11 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        statement = SQL(
+            "SELECT originator_id FROM {0}.{1} WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [list(originator_ids)])
+            return {row["originator_id"] for row in curs.fetchall()}

@@ -1,4 +1,4 @@
-"""Reading many aggregates at once: imports and follows decide on hundreds in one go."""
+"""Reading and saving many aggregates at once: imports and follows decide on hundreds in one go."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording, StoredEvent
 
 
 @runtime_checkable
@@ -15,6 +16,8 @@ class SelectsEventsOfMany(Protocol):
     """A recorder that reads the events of many aggregates in one query (adapters/recorders.py)."""
 
     def select_events_of_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
+
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]: ...
 
 
 class ReadsManyAggregates(Application[UUID]):
@@ -37,3 +40,30 @@ class ReadsManyAggregates(Application[UUID]):
             oid = domain_event.originator_id
             aggregates[oid] = domain_event.mutate(aggregates.get(oid))
         return aggregates
+
+    def existing(self, ids: Iterable[UUID]) -> set[UUID]:
+        """Which of `ids` exist, without reading their events (a prolific author's record is
+        named by most batches of an import: decoding it each time only to learn it exists cost
+        a fifth of the import)."""
+        ids = list(ids)
+        recorder = self.recorder
+        if isinstance(recorder, SelectsEventsOfMany):
+            return recorder.select_existing(ids)
+        return {i for i in ids if recorder.select_events(i, limit=1)}
+
+    def save_all(self, aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
+        """`save(*aggregates)` for many aggregates at once, in one transaction.
+
+        The library's save asks of each object whether it is an event or an aggregate through
+        two runtime-checkable protocols (about 30 µs an aggregate, a tenth of an import); these
+        are aggregates, so their pending events are collected directly. The rest is save's own
+        sequence (pinned: eventsourcing 9.5)."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)  # deprecated in the library, still called by its save
+        return recordings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from domain.errors import ErrorCode, InvalidInputError
 
@@ -63,6 +64,7 @@ def needs_cleaning(name: str) -> bool:
             or not any(is_visible(ch) for ch in name))
 
 
+@lru_cache(maxsize=200_000)  # imports meet the same names again and again (a prolific author per work)
 def clean_name(name: str) -> tuple[str, bool]:
     """A name from outside (an import) with forbidden characters dropped and whitespace collapsed:
     (the name, whether anything was dropped). An empty name means nothing visible was left."""

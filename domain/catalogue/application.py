@@ -89,7 +89,7 @@ class Catalogue(ReadsManyAggregates):
             if not aggregates:
                 return report
             try:
-                recordings = self.save(*aggregates)
+                recordings = self.save_all(aggregates)
             except IntegrityError:
                 if attempt + 1 == self.save_retries:
                     raise ConflictError(
@@ -155,10 +155,11 @@ class Catalogue(ReadsManyAggregates):
                 authorships.append({"researcher_id": str(rid), **a})
             works[work_id_for(record["openalex_id"])] = {**record, "authorships": authorships}
 
-        existing = self.get_many([*works, *authors])
+        stored_works = self.get_many(works)  # a re-import corrects them: their state is needed
+        known_authors = self.existing(authors)  # of authors, only whether they exist
         changed: list[Aggregate] = []
         for wid, fields in works.items():
-            work = existing.get(wid)
+            work = stored_works.get(wid)
             if work is None:
                 changed.append(Work(**fields))
                 report.works_created += 1
@@ -168,7 +169,7 @@ class Catalogue(ReadsManyAggregates):
             else:
                 report.works_unchanged += 1
         for rid, identity in authors.items():
-            if rid not in existing:
+            if rid not in known_authors:
                 changed.append(Researcher(**identity))
                 report.researchers_created += 1
         return changed, report
