@@ -66,7 +66,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.jwt_auth = jwt_auth
         app.state.session_gate = SessionGate(svc.accounts)
         app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
-        app.state.follow_writer = FollowWriter(svc.follows, svc.existing_and_owners)
+        app.state.follow_writer = FollowWriter(svc.follows)
         app.state.own_writes = OwnWrites(reader_follows=ReaderFollows(svc.followers_view.followed_by))
         health = None
         if settings.is_postgres:

@@ -41,6 +41,7 @@ from adapters.notification_store import NotificationStore
 from adapters.orcid import OrcidSignIn
 from adapters.passwords import Argon2Hasher
 from adapters.ratelimit import RateLimiter
+from adapters.records import ProfileRecords
 from bootstrap.settings import Settings
 from adapters.sqlite_writers import FACTORY_TOPIC as SQLITE_FACTORY_TOPIC
 from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_conninfo
@@ -176,6 +177,9 @@ class Services:
                 max_concurrent=settings.hash_concurrency,
             )
             self.mailer = mailer(settings)
+            # What claims and follows commands know of a record (their domain ports), read from the
+            # profiles view readers use at the time of the call.
+            self.records = ProfileRecords(lambda: self.profiles_view)
             self.orcid = OrcidSignIn(
                 client_id=settings.orcid_client_id,
                 client_secret=settings.orcid_client_secret,
@@ -290,10 +294,6 @@ class Services:
 
     def _upstream(self, projection: str, reads: Mapping[str, Any] | None) -> dict[str, Any]:
         return {name: (reads or {}).get(name) or getattr(self, f"{name}_view") for name in READS.get(projection, ())}
-
-    def existing_and_owners(self, researcher_ids: list[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
-        known, owners = self.profiles_view.existing_and_owners([str(r) for r in researcher_ids])
-        return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}
 
     def start_projections(self) -> None:
         for name in PROJECTIONS:
