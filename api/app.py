@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,6 +36,7 @@ from api.notifications import NotificationsController
 from api.pages import PAGE_ROUTES, TEMPLATE_CONFIG
 from api.schema_page import OfflineSwaggerPlugin
 from api.profile_cache import ProfileCache
+from api.replica import Watch
 from api.researchers import ResearchersController
 from api.store_health import StoreHealth, store_guard
 from api.system import health, ready
@@ -46,13 +48,30 @@ from workers.follow_writer import FollowWriter
 from api.own_writes import OwnWrites, ReaderFollows
 from workers.notify import LocalNotifier
 from adapters.sqlstore import postgres_conninfo
-from bootstrap.services import Services, derive, secret_key
+from projections.sqlview import view_changes
+from bootstrap.services import WATCHED_IDLE_WAIT, Services, derive, secret_key
 from bootstrap.settings import Settings
 
 log = logging.getLogger("peerledger.api")
 
 # Every response carries them; error responses get the same set from api/errors.py.
 RESPONSE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
+
+
+def replica_refresh(svc: Services, settings: Settings) -> tuple[float, Callable[[str], Watch | None]]:
+    """How the API's in-memory replicas (profiles, follower counts) learn of changes: the seconds
+    they wait without a wake-up, and what wakes them per read model.
+
+    Woken by each batch of the read model (its runner in this process, its NOTIFY on PostgreSQL),
+    they look without one only once a second, in case a wake-up was lost. Two setups keep the
+    `cache_refresh_seconds` poll: a hot standby (the NOTIFY comes from the primary at commit,
+    before the standby has replayed the batch, and a standby cannot LISTEN), and SQLite with
+    the projections in another process (SQLite has no notifications)."""
+    woken = svc.standby is None and (settings.is_postgres or settings.projections_in_process)
+    if not woken:
+        return settings.cache_refresh_seconds, lambda projection: None
+    return (max(settings.cache_refresh_seconds, WATCHED_IDLE_WAIT),
+            lambda projection: functools.partial(svc.watch_log, view_changes(projection)))
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -66,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.jwt_auth = jwt_auth
         app.state.session_gate = SessionGate(svc.accounts)
         app.state.hash_limiter = anyio.CapacityLimiter(max(2, settings.hash_concurrency * 2))
-        app.state.follow_writer = FollowWriter(svc.follows, svc.existing_and_owners)
+        app.state.follow_writer = FollowWriter(svc.follows)
         app.state.own_writes = OwnWrites(reader_follows=ReaderFollows(svc.followers_view.followed_by))
         health = None
         if settings.is_postgres:
@@ -86,11 +105,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             # No NATS either: notifications are made from the logs in process.
             notifier = LocalNotifier(Notifier(svc, svc.notifications))
             notifier.start()
+        refresh, watch = replica_refresh(svc, settings)
         replicas = {"profile_cache": ("profiles", lambda view: ProfileCache(
-                        view, refresh_seconds=settings.cache_refresh_seconds,
-                        max_entries=settings.profile_cache_entries)),
+                        view, refresh_seconds=refresh, max_entries=settings.profile_cache_entries,
+                        watch=watch("profiles"))),
                     "follower_counts": ("followers", lambda view: FollowerCounts(
-                        view, refresh_seconds=settings.cache_refresh_seconds))}
+                        view, refresh_seconds=refresh, watch=watch("followers")))}
         for attr, (projection, make) in replicas.items():
             replica = make(svc.read_view(projection))  # the standby's, if there is one
             await anyio.to_thread.run_sync(replica.start)

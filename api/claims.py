@@ -26,14 +26,14 @@ from api.researchers import (
     encode_cursor,
     resolve_researcher,
 )
-from domain.claims.application import ClaimView, EvidenceIn, RecordFacts
+from domain.claims.application import ClaimView, EvidenceIn
+from domain.claims.ports import RecordFacts
 from domain.errors import (
     ClaimNotFoundError,
     DomainError,
     ErrorCode,
     ForbiddenError,
     InvalidInputError,
-    ResearcherNotFoundError,
 )
 from projections.vocabulary import ClaimProgress, EvidenceKind, EvidenceStatus, EvidenceStrength, Level
 
@@ -134,12 +134,10 @@ def claim_out(view: ClaimView, orcid_url: str | None = None) -> ClaimOut:
 
 
 def facts_for(state: State, raw_id: str) -> RecordFacts:
-    view = state.services.profiles_view
-    internal_id = resolve_researcher(view, raw_id)
-    facts = view.record_facts(internal_id)
-    if facts is None:
-        raise ResearcherNotFoundError(raw_id)
-    return RecordFacts(UUID(internal_id), facts["orcid"], facts["base_level"], facts["institution_ids"])
+    """The record's facts as the claims rules read them (their RecordFactsSource port), for a record
+    given by any of its ids; 404 if unknown."""
+    internal_id = resolve_researcher(state.services.profiles_view, raw_id)
+    return state.services.claims.facts_of(UUID(internal_id), asked_as=raw_id)
 
 
 def claim_refusal(state: State, account_id: UUID, facts: RecordFacts) -> DomainError | None:

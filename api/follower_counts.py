@@ -14,7 +14,7 @@ import threading
 
 import msgspec
 
-from api.replica import PolledReplica
+from api.replica import Replica, Watch
 from domain.trust import trust
 from projections.followers.view import FollowersView
 from projections.profiles.documents import ProfileDoc, ProfileOut, TrustOut, trust_inputs
@@ -36,9 +36,9 @@ def profile_body(doc: bytes, counts: tuple[int, int], following: bool | None = N
                               verified_followers_count=counts[1], following=following))
 
 
-class FollowerCounts(PolledReplica):
-    def __init__(self, view: FollowersView, *, refresh_seconds: float) -> None:
-        super().__init__(refresh_seconds=refresh_seconds, name="follower-counts")
+class FollowerCounts(Replica):
+    def __init__(self, view: FollowersView, *, refresh_seconds: float, watch: Watch | None = None) -> None:
+        super().__init__(refresh_seconds=refresh_seconds, name="follower-counts", watch=watch)
         self.view = view
         self._counts: dict[str, tuple[int, int]] = {}
         self._seen = 0

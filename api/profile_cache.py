@@ -5,7 +5,7 @@ position P and the documents rewritten since the last refresh, and replaces them
 profile loaded on a miss is cached only if it was read together with a view position at
 or after the last refresh: otherwise a newer version may already have passed by, and
 caching the older one would keep it stale. So no cached profile is older than the last
-refresh: freshness is bounded by the refresh interval.
+refresh, which follows each batch of the profiles projection (api/replica.py).
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from __future__ import annotations
 import itertools
 import threading
 
-from api.replica import PolledReplica
+from api.replica import Replica, Watch
 from projections.profiles.view import ProfilesView
 
 WARM_PAGE = 5_000
 _GENERATIONS = itertools.count(1)
 
 
-class ProfileCache(PolledReplica):
-    def __init__(self, view: ProfilesView, *, refresh_seconds: float, max_entries: int = 100_000) -> None:
-        super().__init__(refresh_seconds=refresh_seconds, name="profile-cache")
+class ProfileCache(Replica):
+    def __init__(self, view: ProfilesView, *, refresh_seconds: float, max_entries: int = 100_000,
+                 watch: Watch | None = None) -> None:
+        super().__init__(refresh_seconds=refresh_seconds, name="profile-cache", watch=watch)
         self.view = view
         self.max_entries = max_entries
         self._docs: dict[str, bytes] = {}

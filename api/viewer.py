@@ -54,8 +54,8 @@ class ViewerController(Controller):
         services = state.services
         facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
         rid = str(facts.researcher_id)
-        _, owners = services.profiles_view.existing_and_owners([rid])
-        owner = UUID(owners[rid]) if rid in owners else None
+        _, owners = services.follows.records.existing_and_owners([facts.researcher_id])  # as a follow reads it
+        owner = owners.get(facts.researcher_id)
         confirmed = services.accounts.email_confirmed(me)
         refusals = {
             what: refusal_out(refused) for what, refused in (

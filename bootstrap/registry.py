@@ -55,8 +55,8 @@ AREAS: tuple[Area, ...] = (
     Area("accounts", Accounts, lambda s, env: Accounts(env=env, vault=s.vault, hasher=s.hasher, mailer=s.mailer)),
     Area("claims", Claims, lambda s, env: Claims(
         env=env, vault=s.vault, mailer=s.mailer, institution_domains=s.catalogue.institution_domains,
-        code_mail_quota=s.claim_code_quota, account_exists=s.accounts.exists)),
-    Area("follows", Follows, lambda s, env: Follows(env=env)),
+        code_mail_quota=s.claim_code_quota, account_exists=s.accounts.exists, records=s.records)),
+    Area("follows", Follows, lambda s, env: Follows(env=env, records=s.records)),
     Area("invitations", Invitations, lambda s, env: Invitations(env=env, vault=s.vault, exclusive=s.sql.exclusive)),
 )
 

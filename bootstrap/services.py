@@ -7,6 +7,7 @@ eventsourcing's SQLite tables have fixed names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -34,6 +35,7 @@ from projections.moderation.view import ModerationView
 from projections.profiles.projection import ProfilesProjection
 from projections.profiles.view import ProfilesView
 from projections.runner import BatchProjectionRunner
+from projections.sqlview import changes_channel, view_changes
 from projections.trust.runner import TrustRunner
 from projections.trust.view import TrustView
 from adapters.mail import FolderMailer, SmtpMailer
@@ -41,6 +43,7 @@ from adapters.notification_store import NotificationStore
 from adapters.orcid import OrcidSignIn
 from adapters.passwords import Argon2Hasher
 from adapters.ratelimit import RateLimiter
+from adapters.records import ProfileRecords
 from bootstrap.settings import Settings
 from adapters.sqlite_writers import FACTORY_TOPIC as SQLITE_FACTORY_TOPIC
 from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_conninfo
@@ -176,6 +179,9 @@ class Services:
                 max_concurrent=settings.hash_concurrency,
             )
             self.mailer = mailer(settings)
+            # What claims and follows commands know of a record (their domain ports), read from the
+            # profiles view readers use at the time of the call.
+            self.records = ProfileRecords(lambda: self.profiles_view)
             self.orcid = OrcidSignIn(
                 client_id=settings.orcid_client_id,
                 client_secret=settings.orcid_client_secret,
@@ -271,9 +277,17 @@ class Services:
         view = factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
         self._factories[id(view)] = factory
         view.schema_current = view.schema_is_current()  # and a new view is stamped with its version now
+        if version is not None and version == self._open.get(projection):
+            self._announce_changes(projection, view)  # a version being built stays silent until its switch
         if version is not None and self.settings.is_postgres:
             view.fence = postgres_fence(view, projection, version)
         return view
+
+    def _announce_changes(self, projection: str, view: Any) -> None:
+        """Have the view readers use NOTIFY its changes (PostgreSQL), so that its readers in other
+        processes (trust, the API's caches) are woken."""
+        if self.settings.is_postgres:
+            view.changes_channel = changes_channel(projection)
 
     def close_views(self, views: Any) -> None:
         for view in views:
@@ -286,14 +300,13 @@ class Services:
         projection built from other read models reads `reads[name]`, else the current ones."""
         if projection not in READ_MODEL:
             raise ValueError(f"no projection called {projection!r}")
-        return READ_MODEL[projection].runners(self, view, self._upstream(projection, reads))
+        runners = READ_MODEL[projection].runners(self, view, self._upstream(projection, reads))
+        for runner in runners:  # each batch it commits wakes the view's readers in this process
+            runner.on_applied = functools.partial(self.log_watch.saved, view_changes(projection))
+        return runners
 
     def _upstream(self, projection: str, reads: Mapping[str, Any] | None) -> dict[str, Any]:
         return {name: (reads or {}).get(name) or getattr(self, f"{name}_view") for name in READS.get(projection, ())}
-
-    def existing_and_owners(self, researcher_ids: list[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
-        known, owners = self.profiles_view.existing_and_owners([str(r) for r in researcher_ids])
-        return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}
 
     def start_projections(self) -> None:
         for name in PROJECTIONS:
@@ -332,6 +345,7 @@ class Services:
         with self._lifecycle:
             if not self._log_watch_started and self.settings.is_postgres:
                 channels = {app.recorder.channel_name: name for name, app in self.applications.items()}
+                channels |= {changes_channel(name): view_changes(name) for name in PROJECTIONS}
                 self.log_watch.listen(postgres_conninfo(self.settings.store_env), channels)
             self._log_watch_started = True
 
@@ -387,6 +401,9 @@ class Services:
                 self._watcher.start()
 
     def _follow(self, interval: float) -> None:
+        # A poll, on purpose: the table changes once per `peerledger replay`, written by another
+        # process, on SQLite too (no notifications); a second before moving over costs nothing,
+        # while a missed wake-up would leave this process reading a retired version.
         while not self._closing.wait(interval):
             try:
                 self.check_versions()
@@ -436,6 +453,7 @@ class Services:
             retired = [getattr(self, f"{name}_view") for name in names]
             for name in names:
                 setattr(self, f"{name}_view", views[name])
+                self._announce_changes(name, views[name])
                 self._runners[name] = new[name]
                 self._pending.pop(name, None)
             self.runners = [runner for name in PROJECTIONS for runner in self._runners[name]]
@@ -469,6 +487,7 @@ class Services:
                 rows = self.versions.all()
                 if any(rows[name].version != wanted[name] for name in names):
                     return False
+            # Polled: only while a switch waits for the new version's runners, a few seconds at most.
             self._closing.wait(0.05)
         return False
 

@@ -40,7 +40,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "PEERLEDGER_TRUSTED_PROXIES": ("", "addresses of reverse proxies whose X-Forwarded-For is believed (empty: none)"),
     "PEERLEDGER_RATE_LIMIT_SCALE": ("1", "multiplies every rate limit (benchmarks raise it; never lower than 1 in production)"),
     "PEERLEDGER_READY_MAX_LAG": ("1000", "/ready fails when a projection is more events behind than this"),
-    "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes the cached profiles that changed"),
+    "PEERLEDGER_CACHE_REFRESH_SECONDS": ("0.05", "how often the API refreshes cached profiles and counts when no change wakes it (a hot standby; SQLite with a projections worker)"),
     "PEERLEDGER_IMPORT_BATCH": ("1000", "works saved per transaction during an import"),
     "PEERLEDGER_PROFILE_CACHE_ENTRIES": ("100000", "profiles kept encoded in memory per API process; 0 disables"),
     "PEERLEDGER_EXPIRE_INTERVAL": ("60", "seconds between `peerledger worker expire`'s passes"),

@@ -52,7 +52,7 @@ class PollingRunner:
 
     name: str
     projection_name: str
-    applications: tuple[str, ...] = ()  # whose logs it reads: saves there wake it
+    applications: tuple[str, ...] = ()  # whose logs (or views' changes) it reads: changes there wake it
 
     def __init__(self, *, poll_interval: float = 0.05) -> None:
         self.poll_interval = poll_interval  # the first back-off after a failure
@@ -64,6 +64,8 @@ class PollingRunner:
         self._thread: threading.Thread | None = None
         # Its thread and a caller of catch_up (expiry, say) take turns: one batch at a time.
         self._driving = threading.RLock()
+        # Called after each batch that changed the view (committed): wakes its readers in this process.
+        self.on_applied: Callable[[], None] | None = None
 
     def position(self) -> int:
         raise NotImplementedError
@@ -84,7 +86,7 @@ class PollingRunner:
         total = 0
         while True:
             try:
-                n = self.run_batch()
+                n = self._run_batch()
             except IntegrityError:
                 continue  # another runner recorded this first: nothing applied twice; read again
             except ViewRetiredError:
@@ -94,6 +96,20 @@ class PollingRunner:
             total += n
             if on_batch is not None:
                 on_batch()
+
+    def _run_batch(self) -> int:
+        processed = self.run_batch()
+        if processed:
+            self._applied()
+        return processed
+
+    def _applied(self) -> None:
+        """A batch committed: wake the view's readers in this process."""
+        if self.on_applied is not None:
+            try:
+                self.on_applied()
+            except Exception:  # noqa: BLE001 - waking readers must not fail a committed batch
+                log.exception("waking the readers of %s failed", self.name)
 
     def start(self) -> None:
         """Start (or start again after stop) following the log in a thread."""
@@ -125,7 +141,7 @@ class PollingRunner:
         while not self._stopping.is_set():
             try:
                 with self._driving:
-                    processed = self.run_batch()
+                    processed = self._run_batch()
             except IntegrityError:
                 # Another runner recorded this position first: nothing was applied twice;
                 # re-read the position and go on.
@@ -265,6 +281,7 @@ class BatchProjectionRunner(PollingRunner):
                     return total
                 total += n
                 batches += 1
+                self._applied()
                 if on_batch is not None:
                     on_batch()
                 if batches == analyze_at and hasattr(self.projection.view, "analyze"):

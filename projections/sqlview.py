@@ -21,6 +21,18 @@ BATCH_IN = 500  # ids per IN (...) list
 SEPARATOR = "\x1f"  # between the values of a column sent as one text (PostgresSqlView._many)
 
 
+def changes_channel(projection: str) -> str:
+    """The PostgreSQL channel a projection's view NOTIFYs when a batch commits (any version: a
+    wake-up is only a hint to look)."""
+    return f"peerledger_{projection}_changed"
+
+
+def view_changes(projection: str) -> str:
+    """The log watch's name for "the projection's read model changed" (adapters/logwatch.py), beside
+    the applications' names."""
+    return f"view:{projection}"
+
+
 def chunks(values: Sequence[Any], size: int = BATCH_IN) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -56,6 +68,9 @@ class SqlView(TrackingRecorder):
     # Checked at the start of each batch's transaction (raising ViewRetiredError): set for a view
     # opened at a version of its projection (bootstrap/versions.py); None for scratch views.
     fence: Any = None
+    # PostgreSQL: the channel each batch's transaction NOTIFYs as it commits (changes_channel), so
+    # readers of the view in other processes (trust, the API's caches) are woken; None: silent.
+    changes_channel: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -131,6 +146,10 @@ class SqlView(TrackingRecorder):
                 raise IntegrityError(f"{tracking.application_name}: the view is at {stored}, "
                                      f"not at {tracking.after} where this batch starts")
         super()._insert_tracking(c, tracking)  # type: ignore[misc]
+        self._notify_changed(c)
+
+    def _notify_changed(self, c: Any) -> None:
+        """SQLite has no notifications: readers in this process are woken by the runner."""
 
     def _lock_position(self, c: Any, application_name: str) -> None:
         """SQLite: the write transaction already excludes every other writer."""
@@ -258,6 +277,12 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
         with self.datastore.get_connection() as conn:  # autocommit, as eventsourcing's pool sets it
             for name in self.TABLES:
                 conn.execute(f"ANALYZE {self._tables[name]}".encode())
+
+    def _notify_changed(self, c: Any) -> None:
+        # Delivered when the batch commits, never before; PostgreSQL folds repeats within one
+        # transaction (trust records two feeds' tracking) into one notification.
+        if self.changes_channel is not None:
+            c.execute("SELECT pg_notify(%s, '')", (self.changes_channel,))
 
     def _lock_position(self, c: Any, application_name: str) -> None:
         # Held to the end of the transaction: one batch at a time per view and upstream log.

@@ -10,22 +10,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
-from uuid import UUID
 
 from domain.errors import UnavailableError
 from domain.follows.application import FollowCommand, FollowOutcome, Follows
 
 log = logging.getLogger(__name__)
 
-Lookup = Callable[[list[UUID]], tuple[set[UUID], dict[UUID, UUID]]]
-
-
 class FollowWriter:
-    def __init__(self, follows: Follows, lookup: Lookup, *, max_batch: int = 512) -> None:
-        self.follows = follows
-        self.lookup = lookup  # researcher ids -> (those that exist, their owners)
+    def __init__(self, follows: Follows, *, max_batch: int = 512) -> None:
+        self.follows = follows  # reads which records exist, and their owners, through its RecordDirectory
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[FollowCommand, Future[FollowOutcome]] | None] = queue.SimpleQueue()
         self._stopped = False
@@ -68,8 +62,7 @@ class FollowWriter:
             return
         commands = [c for c, _ in batch]
         try:
-            known, owners = self.lookup(sorted({c.researcher_id for c in commands}))
-            outcomes = self.follows.apply_all(commands, known=known, owners=owners)
+            outcomes = self.follows.apply_commands(commands)
         except Exception as e:  # every caller hears of the failure (e.g. the store is down)
             for _, future in batch:
                 future.set_exception(e)

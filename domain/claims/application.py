@@ -27,12 +27,14 @@ from eventsourcing.persistence import IntegrityError
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
 from domain.claims.model import Claim, Mailbox, Record, mailbox_id_for, record_id_for
+from domain.claims.ports import NoRecords, RecordFacts, RecordFactsSource
 from domain.errors import (
     ClaimConflictError,
     ClaimNotFoundError,
     ErrorCode,
     ForbiddenError,
     InvalidInputError,
+    ResearcherNotFoundError,
 )
 from domain.text import check_free_text, check_name
 
@@ -58,16 +60,6 @@ def no_quota(account_id: UUID, mailbox: str) -> None:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class RecordFacts:
-    """What the catalogue knows of an author record, read by the caller from its read model."""
-
-    researcher_id: UUID
-    orcid: str | None
-    base_level: str  # L0 or L1: what the record is worth unclaimed
-    institution_ids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -141,6 +133,7 @@ class Claims(Application[UUID]):
         code_ttl: timedelta = timedelta(minutes=30),
         code_mail_quota: CodeMailQuota = no_quota,
         account_exists: Callable[[UUID], bool] = lambda _: True,
+        records: RecordFactsSource | None = None,
     ) -> None:
         super().__init__(env)
         self.vault = vault
@@ -148,9 +141,18 @@ class Claims(Application[UUID]):
         self.institution_domains = institution_domains
         self.code_mail_quota = code_mail_quota
         self.account_exists = account_exists  # an erased account's mailbox is free again
+        self.records: RecordFactsSource = records or NoRecords()  # the catalogue's facts of a record
         self.clock = clock
         self.email_proof_ttl = email_proof_ttl
         self.code_ttl = code_ttl
+
+    def facts_of(self, researcher_id: UUID, *, asked_as: str | None = None) -> RecordFacts:
+        """The facts the claims rules need of a record, read through the RecordFactsSource port;
+        ResearcherNotFoundError (naming it `asked_as`, as the caller gave it) when there is none."""
+        facts = self.records.record_facts(researcher_id)
+        if facts is None:
+            raise ResearcherNotFoundError(asked_as or str(researcher_id))
+        return facts
 
     # -- claimant -------------------------------------------------------------------------------
 

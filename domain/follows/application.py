@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -17,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.batching import ReadsManyAggregates
 from domain.errors import ConflictError, ErrorCode, DomainError, ForbiddenError, InvalidInputError, ResearcherNotFoundError
 from domain.follows.model import Follow, follow_id
+from domain.follows.ports import NoRecords, RecordDirectory
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,16 @@ def follow_refusal(account_id: UUID, *, confirmed: bool, owner: UUID | None) -> 
 class Follows(ReadsManyAggregates):
     name = "Follows"
     save_retries = 5
+
+    def __init__(self, env: Any = None, *, records: RecordDirectory | None = None) -> None:
+        super().__init__(env)
+        self.records: RecordDirectory = records or NoRecords()  # which records exist, and their owners
+
+    def apply_commands(self, commands: Sequence[FollowCommand]) -> list[FollowOutcome]:
+        """apply_all, with the records' existence and owners read through the RecordDirectory port
+        (one lookup for the whole batch)."""
+        known, owners = self.records.existing_and_owners(sorted({c.researcher_id for c in commands}))
+        return self.apply_all(commands, known=known, owners=owners)
 
     def apply_all(
         self,

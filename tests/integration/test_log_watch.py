@@ -7,8 +7,15 @@ from __future__ import annotations
 import threading
 import uuid
 
+import functools
+import json
+
+from api.follower_counts import FollowerCounts
 from domain.follows.application import FollowCommand
 from bootstrap.services import WATCHED_IDLE_WAIT, Services
+from operations.importing import import_body
+from projections.sqlview import view_changes
+from tests.factories import synthetic_works
 
 
 def follow(services: Services) -> None:
@@ -74,6 +81,45 @@ def test_started_runners_wait_for_wake_ups_instead_of_polling(pg_settings):
         assert _eventually(lambda: runner.position() > before, timeout=30)
     finally:
         services.close()
+
+
+def import_some(services: Services) -> None:
+    import_body(services.catalogue, json.dumps(synthetic_works(3, 2, authors_per_work=2, seed=7)).encode())
+
+
+def test_the_trust_runner_is_woken_by_a_profiles_batch_instead_of_polling(services):
+    services.start_runners("trust")
+    trust = services.trust_runner
+    assert trust.idle_wait == WATCHED_IDLE_WAIT
+    trust.idle_wait = 3600.0  # no look without a wake-up during this test
+    trust.wake()  # it looks once more, then waits the hour
+    import_some(services)
+
+    services.profiles_runner.catch_up()  # in this process: the batch wakes the trust runner
+
+    # Only the profiles batch's wake-up can bring trust to the new profiles now.
+    assert _eventually(lambda: trust.position() >= trust.head() > 0, timeout=30)
+
+
+def test_a_view_batch_in_another_process_wakes_its_readers_through_listen_notify(pg_settings):
+    reader, writer = Services(pg_settings), Services(pg_settings)  # two connections, as two processes
+    try:
+        counts = FollowerCounts(reader.followers_view, refresh_seconds=3600.0,  # no refresh without a wake-up
+                                watch=functools.partial(reader.watch_log, view_changes("followers")))
+        counts.start()
+        assert _eventually(lambda: reader.log_watch.listening)
+        researcher = uuid.uuid4()
+        writer.follows.apply_all([FollowCommand(uuid.uuid4(), researcher, True, confirmed=True)],
+                                 known={researcher}, owners={})
+
+        writer.followers_runner.catch_up()  # commits the count and NOTIFYs the followers channel
+
+        assert _eventually(lambda: counts.get(str(researcher))[0] == 1, timeout=10), \
+            "the reader's counts were not refreshed by the other process's batch"
+        counts.stop()
+    finally:
+        writer.close()
+        reader.close()
 
 
 def _eventually(condition, timeout: float = 10.0) -> bool:

@@ -8,7 +8,8 @@ from uuid import uuid4
 import pytest
 
 from domain.claims.application import SHARED_MAILBOX, Claims, EvidenceIn, RecordFacts
-from domain.errors import ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError, TooManyRequestsError
+from domain.errors import (ClaimConflictError, ClaimNotFoundError, ForbiddenError, InvalidInputError,
+                           ResearcherNotFoundError, TooManyRequestsError)
 from adapters.sqlstore import SQLiteStore
 from adapters.vault import SqlVault
 from tests.factories import orcid_with_checksum
@@ -539,3 +540,22 @@ def test_a_record_the_old_rule_verified_on_an_address_alone_is_lowered_and_its_o
     assert (claims.get_record(RESEARCHER).owner, claims.get_record(RESEARCHER).level) == (owner, "L2")
     with pytest.raises(ClaimConflictError, match="already own this record, verified at L2"):
         claims.open_claim(owner, FACTS, STATEMENT)
+
+
+class KnownRecords:
+    """A RecordFactsSource that knows FACTS' record only."""
+
+    def record_facts(self, researcher_id):
+        return FACTS if researcher_id == RESEARCHER else None
+
+
+def test_commands_read_a_records_facts_through_the_record_facts_port(claims):
+    claims.records = KnownRecords()
+    assert claims.facts_of(RESEARCHER) == FACTS
+    with pytest.raises(ResearcherNotFoundError, match="A123"):
+        claims.facts_of(uuid4(), asked_as="A123")  # named as the caller gave it
+
+
+def test_without_a_record_facts_source_no_record_is_known(claims):
+    with pytest.raises(ResearcherNotFoundError):
+        claims.facts_of(RESEARCHER)

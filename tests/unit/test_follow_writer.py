@@ -13,19 +13,27 @@ from workers.follow_writer import FollowWriter
 RECORD = uuid4()
 
 
+class EveryRecord:
+    """A record directory in which every record exists and none has an owner."""
+
+    def existing_and_owners(self, ids):
+        return set(ids), {}
+
+
+class StoreDown:
+    def existing_and_owners(self, ids):
+        raise ConnectionError("store down")
+
+
 @pytest.fixture
 def follows():
-    app = Follows(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = Follows(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, records=EveryRecord())
     yield app
     app.close()
 
 
-def known(ids):
-    return set(ids), {}
-
-
 def test_a_cancelled_caller_does_not_stop_the_writer(follows):
-    writer = FollowWriter(follows, known)
+    writer = FollowWriter(follows)
     try:
         cancelled = writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True))
         cancelled.cancel()
@@ -36,10 +44,8 @@ def test_a_cancelled_caller_does_not_stop_the_writer(follows):
 
 
 def test_when_the_store_fails_every_caller_in_the_batch_hears_it(follows):
-    def broken(ids):
-        raise ConnectionError("store down")
-
-    writer = FollowWriter(follows, broken)
+    follows.records = StoreDown()
+    writer = FollowWriter(follows)
     try:
         futures = [writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True)) for _ in range(5)]
         for f in futures:
@@ -50,7 +56,7 @@ def test_when_the_store_fails_every_caller_in_the_batch_hears_it(follows):
 
 
 def test_after_stop_new_commands_are_refused(follows):
-    writer = FollowWriter(follows, known)
+    writer = FollowWriter(follows)
     writer.stop()
     with pytest.raises(UnavailableError, match="shutting down"):
         writer.submit(FollowCommand(uuid4(), RECORD, True, confirmed=True))

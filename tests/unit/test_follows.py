@@ -81,3 +81,36 @@ def test_a_follow_stored_before_confirmation_was_recorded_reads_as_not_confirmed
     del state["confirmed"], state["class_version"]
     old = StoredEvent(legacy.originator_id, legacy.originator_version, legacy.topic, follows.mapper.transcoder.encode(state))
     assert follows.mapper.to_domain_event(old).confirmed is False
+
+
+class Directory:
+    """RECORD and MINE exist, MINE is owned by ME; it counts its lookups."""
+
+    def __init__(self):
+        self.lookups = []
+
+    def existing_and_owners(self, ids):
+        self.lookups.append(list(ids))
+        return {RECORD, MINE} & set(ids), {MINE: ME} if MINE in ids else {}
+
+
+def test_commands_read_existence_and_owners_through_the_record_directory_once_per_batch():
+    directory = Directory()
+    app = Follows(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, records=directory)
+    try:
+        unknown = uuid4()
+        outcomes = app.apply_commands([FollowCommand(ME, RECORD, True, confirmed=True),
+                                       FollowCommand(ME, MINE, True, confirmed=True),
+                                       FollowCommand(ME, unknown, True, confirmed=True),
+                                       FollowCommand(uuid4(), RECORD, True, confirmed=True)])
+    finally:
+        app.close()
+    assert [o.changed for o in outcomes] == [True, False, False, True]
+    assert isinstance(outcomes[1].error, InvalidInputError)  # the directory says ME owns MINE
+    assert isinstance(outcomes[2].error, ResearcherNotFoundError)
+    assert directory.lookups == [sorted({RECORD, MINE, unknown})]
+
+
+def test_without_a_record_directory_no_record_exists(follows):
+    [outcome] = follows.apply_commands([FollowCommand(ME, RECORD, True, confirmed=True)])
+    assert isinstance(outcome.error, ResearcherNotFoundError)
