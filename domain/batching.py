@@ -52,18 +52,19 @@ class ReadsManyAggregates(Application[UUID]):
         return {i for i in ids if recorder.select_events(i, limit=1)}
 
     def save_all(self, aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
-        """`save(*aggregates)` for many aggregates at once, in one transaction.
+        """`save(*aggregates)` for many aggregates at once, in one transaction."""
+        return self.save_events([e for aggregate in aggregates for e in aggregate.collect_events()])
+
+    def save_events(self, events: Sequence[Any]) -> list[Recording[UUID]]:
+        """Store aggregates' pending events (collected with `collect_events()`) in one transaction.
 
         The library's save asks of each object whether it is an event or an aggregate through
-        two runtime-checkable protocols (about 30 µs an aggregate, a tenth of an import); these
-        are aggregates, so their pending events are collected directly. The rest is save's own
-        sequence (pinned: eventsourcing 9.5)."""
+        two runtime-checkable protocols (about 30 µs an aggregate, a tenth of an import). Given
+        the events, the rest is save's own sequence (pinned: eventsourcing 9.5); no snapshots
+        are taken (the applications that use this take none)."""
         processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in aggregates:
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
+        processing.events.extend(events)
         recordings = self._record(processing)
-        self._take_snapshots(processing)
         self._notify(recordings)
         self.notify(processing.events)  # deprecated in the library, still called by its save
         return recordings

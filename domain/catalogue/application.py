@@ -88,21 +88,41 @@ class Catalogue(ReadsManyAggregates):
             aggregates, report = self._plan_import(records)
             if not aggregates:
                 return report
+            events = [e for a in aggregates for e in a.collect_events()]
             try:
-                recordings = self.save_all(aggregates)
+                recordings = self._save_registering(events, report)
             except IntegrityError:
                 if attempt + 1 == self.save_retries:
                     raise ConflictError(
                         "the records changed concurrently; try the import again"
                     ) from None
-                # Parallel imports of parts that share authors create the same new records:
-                # back off a random while, so they stop planning and colliding in step.
+                # A work changed meanwhile (imported twice at once): back off a random while,
+                # so parallel imports stop planning and colliding in step, and plan again.
                 time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
                 continue
             report.events = len(recordings)
             report.position = recordings[-1].notification.id if recordings else None
             return report
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _save_registering(self, events: list[Any], report: ImportReport) -> list[Any]:
+        """Save the batch's events. Parallel imports of parts that share authors often register
+        the same new author at once, and the later save conflicts: the registrations stored
+        meanwhile are dropped and the rest saved again, without planning the batch again
+        (which cost a part as much as its parsing). Raises IntegrityError for other conflicts."""
+        for _ in range(self.save_retries):
+            try:
+                return self.save_events(events)
+            except IntegrityError:
+                registering = [e.originator_id for e in events if isinstance(e, Researcher.Registered)]
+                stored = self.existing(registering) if registering else set()
+                if not stored:
+                    raise
+                events = [e for e in events if not (isinstance(e, Researcher.Registered) and e.originator_id in stored)]
+                report.researchers_created -= len(stored)
+                if not events:
+                    return []
+        raise IntegrityError("the batch's authors kept being registered concurrently")
 
     def get_researcher(self, researcher_id: UUID) -> Researcher:
         try:

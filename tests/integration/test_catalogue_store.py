@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 
-from domain.catalogue.model import Work, work_id_for
-from operations.importing import import_file
+from domain.catalogue.application import Catalogue
+from domain.catalogue.model import Researcher, Work, researcher_id_for, work_id_for
+from operations.importing import import_body, import_file
 from tests.conftest import DEMO
 from tests.factories import author, synthetic_works, work
 
@@ -72,3 +73,29 @@ def test_concurrent_imports_of_the_same_file_create_each_record_once(services, t
     assert len(created) == len({n.originator_id for n in created}) == 300 + len(
         {a["author"]["id"] for w in synthetic_works(300, researchers=200) for a in w["authorships"]}
     )
+
+
+def test_an_author_registered_meanwhile_by_another_import_is_dropped_without_planning_again(services, monkeypatch):
+    """Parallel import jobs often register the same new author at once: the later save leaves
+    that registration out and stores the rest, rather than planning its whole batch again."""
+    catalogue = services.catalogue
+    planned = Catalogue._plan_import
+    plans: list[int] = []
+
+    def plan_then_another_job_registers_a1(self, records):  # noqa: ANN001, ANN202
+        result = planned(self, records)
+        plans.append(len(records))
+        if len(plans) == 1:
+            self.save_all([Researcher(openalex_id="A1", display_name="Author 1", orcid=None)])
+        return result
+
+    monkeypatch.setattr(Catalogue, "_plan_import", plan_then_another_job_registers_a1)
+    summary = import_body(catalogue, json.dumps(work(1, [author(1), author(2)])).encode())
+
+    assert plans == [1]  # planned once
+    assert (summary.works_created, summary.researchers_created) == (1, 1)  # A2: A1 was the other job's
+    notifications = catalogue.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
+    created = [n.originator_id for n in notifications if n.originator_version == 1]
+    assert sorted(map(str, created)) == sorted(map(str, [researcher_id_for("A1"), researcher_id_for("A2"),
+                                                          work_id_for("W1")]))
+    assert catalogue.get_work(work_id_for("W1")).authorships[0]["researcher_id"] == str(researcher_id_for("A1"))
