@@ -22,6 +22,9 @@ from domain.claims.application import MAX_ABOUT, MAX_HEADLINE, UNCHANGED
 from domain.errors import ErrorCode, ForbiddenError
 
 
+PROFILE_EDITS_PER_HOUR = 30  # per account and record: a person edits a few times; a script, without end
+
+
 class ProfileTextIn(Strict):
     """Leave a member out to keep it; null removes it (a removed headline is generated again)."""
 
@@ -51,6 +54,10 @@ def edit_profile_text(state: State, account_id: UUID, researcher_id: str, data: 
     """The owner's edit, as the API and the edit page make it: answered once the profile shows it."""
     facts = facts_for(state, researcher_id)  # 404 for an unknown record, 400 for a malformed id
     services = state.services
+    # Each edit is an event kept for good: bounded, like claim codes (429 with Retry-After).
+    services.rate_limiter.hit(f"profile text:{account_id}:{facts.researcher_id}",
+                              int(PROFILE_EDITS_PER_HOUR * services.settings.rate_limit_scale), 3600,
+                              "profile edits for this record")
     headline, about, position = services.claims.change_profile_text(
         facts.researcher_id, account_id,
         UNCHANGED if data.headline is msgspec.UNSET else data.headline,

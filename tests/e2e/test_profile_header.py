@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from api.profile_text import PROFILE_EDITS_PER_HOUR
 from operations.replay import replay
-from tests.e2e.support import assert_problem, settle
-from tests.e2e.test_invitations import client, person  # noqa: F401 - the fixture is shared
+from tests.conftest import settings_for
+from tests.e2e.support import assert_problem, serving, settle
+from tests.e2e.test_invitations import WORKS, client, person  # noqa: F401 - the fixture is shared
 
 
 def profile(client, record: str, who: dict | None = None) -> dict:
@@ -127,3 +129,24 @@ def test_the_owners_words_leave_with_the_owner(client, how):
     replay(client.app.state.services, ["profiles"])
     settle(client)
     assert (profile(client, "A1")["headline_generated"], profile(client, "A1")["about"]) == (True, None)
+
+
+@pytest.fixture
+def strict_client(tmp_path):
+    """The embedded default with production's rate limits."""
+    yield from serving(settings_for("sqlite", tmp_path, None, PEERLEDGER_RATE_LIMIT_SCALE="1"), WORKS)
+
+
+def test_edits_are_bounded_per_record_and_the_last_one_allowed_stays(strict_client):
+    owner = person(strict_client, "Sender One", owns="A1")
+    allowed = PROFILE_EDITS_PER_HOUR
+    for n in range(allowed):
+        assert edit(strict_client, owner, "A1", {"headline": f"Edit {n}"}).status_code == 200
+
+    refused = edit(strict_client, owner, "A1", {"headline": "One too many"})
+
+    assert assert_problem(refused, 429, "profile edits")["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert profile(strict_client, "A1")["headline"] == f"Edit {allowed - 1}"
+    edits = [e for e in strict_client.get("/researchers/A1/history?limit=100").json()["items"] if e["kind"] == "profile.edited"]
+    assert len(edits) == allowed
