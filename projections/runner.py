@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from projections.bulk import NotBulkable, RawLog
 from projections.sqlview import BatchTracking, ViewRetiredError
 
 log = logging.getLogger(__name__)
@@ -281,12 +282,13 @@ def catch_up_together(runners: list[BatchProjectionRunner],
     """Catch up runners of several projections that follow one application's log, reading and
     decoding each page of the log once for all of them (replay builds every projection at once:
     decoding is most of what reading costs). Each runner applies the part of the page past its
-    own position. Returns, by id(runner), how many notifications each processed."""
+    own position, after the set-wise pass of bulk_catch_up. Returns, by id(runner), how many
+    notifications each processed."""
     app = runners[0].app
     assert all(r.app is app for r in runners), "one application's log"
     page = max(r.batch_size for r in runners)
+    done = {id(r): bulk_catch_up(r) for r in runners}  # a from-scratch build: set-wise first, where it can
     positions = {id(r): r.position() for r in runners}
-    done = dict.fromkeys(positions, 0)
 
     def read(start: int) -> tuple[list[Any], list[Any]]:
         notifications = app.recorder.select_notifications(start=start, limit=page, inclusive_of_start=False)
@@ -309,3 +311,27 @@ def catch_up_together(runners: list[BatchProjectionRunner],
                 positions[id(runner)] = notifications[-1].id
                 if on_batch is not None:
                     on_batch()
+
+
+def bulk_catch_up(runner: BatchProjectionRunner) -> int:
+    """A from-scratch build's first pass over the runner's log, set-wise in the database where its
+    projection can (`apply_log`, projections/bulk.py); returns how many notifications that covered
+    (0: none, the runner reads the log event by event as usual)."""
+    apply_log = getattr(runner.projection, "apply_log", None)
+    if apply_log is None:
+        return 0
+    with runner._driving:
+        if runner.position() != 0:
+            return 0  # resumed: the view already holds part of this log
+        raw = RawLog.of(runner.app, runner.projection.view)
+        if raw is None:
+            return 0
+        try:
+            return apply_log(raw)
+        except NotBulkable as e:
+            log.info("%s: reading the log event by event (%s)", runner.name, e)
+            return 0
+        except IntegrityError:
+            return 0  # another runner took the first batch meanwhile: carry on from where it is
+        finally:
+            runner._position = None
