@@ -203,10 +203,11 @@ class FollowersView(SqlView):
         unless its follower is erased, kept apart if the follower owns the record, counted if its
         last follow says the follower had confirmed (or the account is known to have since)."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'counts'"))  # as apply_batch: one at a time
+            # The log is decoded before the view is locked: the other logs' batches wait only for the writes.
             head = load_follow_events(c, log)
             if not head:
                 return 0
+            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'counts'"))  # as apply_batch: one at a time
             self._insert_tracking(c, BatchTracking(log.application, head, after=0))
             c.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {follows}) AS found"))
             if c.fetchone()["found"]:

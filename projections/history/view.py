@@ -175,10 +175,11 @@ class HistoryView(SqlView):
         an erased follower), and per record and day the first moment, follows, unfollows and the
         running total, in the very texts _follow_days writes."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql("UPDATE {lock} SET name = name"))  # as apply_batch: one batch at a time
+            # The log is decoded before the view is locked: the other logs' batches wait only for the writes.
             head = load_follow_events(c, log)
             if not head:
                 return 0
+            c.execute(self._sql("UPDATE {lock} SET name = name"))  # as apply_batch: one batch at a time
             self._insert_tracking(c, BatchTracking(log.application, head, after=0))
             c.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {edges}) OR EXISTS (SELECT 1 FROM {totals}) AS found"))
             if c.fetchone()["found"]:
