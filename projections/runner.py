@@ -287,30 +287,47 @@ def catch_up_together(runners: list[BatchProjectionRunner],
     app = runners[0].app
     assert all(r.app is app for r in runners), "one application's log"
     page = max(r.batch_size for r in runners)
-    done = {id(r): bulk_catch_up(r) for r in runners}  # a from-scratch build: set-wise first, where it can
+    with ThreadPoolExecutor(len(runners), thread_name_prefix=f"bulk-{app.name}") as bulk:
+        # A from-scratch build: set-wise first where a projection can, the views side by side.
+        done = dict(zip([id(r) for r in runners], bulk.map(bulk_catch_up, runners), strict=True))
     positions = {id(r): r.position() for r in runners}
 
     def read(start: int) -> tuple[list[Any], list[Any]]:
         notifications = app.recorder.select_notifications(start=start, limit=page, inclusive_of_start=False)
         return notifications, [app.mapper.to_domain_event(n) for n in notifications]
 
-    with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{app.name}") as reader:
+    def apply(runner: BatchProjectionRunner, after: int, notifications: list[Any], events: list[Any]) -> int:
+        return runner._apply((after, notifications, events))
+
+    # Each page is decoded once and fanned out: every runner applies its part in a thread of its
+    # own (their views' writes are mostly waits on the database, so a slow projection no longer
+    # holds the others up), at most one page in flight per runner.
+    with (ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{app.name}") as reader,
+          ThreadPoolExecutor(len(runners), thread_name_prefix=f"apply-{app.name}") as appliers):
         start = min(positions.values())
         ahead = reader.submit(read, start)
+        pending: dict[int, Future[int]] = {}
         while True:
             notifications, events = ahead.result()
             if not notifications:
-                return done
+                break
             ahead = reader.submit(read, notifications[-1].id)  # the next page decodes while this one is written
             for runner in runners:
                 mine = positions[id(runner)]
                 first = next((i for i, n in enumerate(notifications) if n.id > mine), len(notifications))
                 if first == len(notifications):
                     continue
-                done[id(runner)] += runner._apply((mine, notifications[first:], events[first:]))
+                if id(runner) in pending:
+                    done[id(runner)] += pending.pop(id(runner)).result()  # its previous page first
+                    if on_batch is not None:
+                        on_batch()
+                pending[id(runner)] = appliers.submit(apply, runner, mine, notifications[first:], events[first:])
                 positions[id(runner)] = notifications[-1].id
-                if on_batch is not None:
-                    on_batch()
+        for runner_id, future in pending.items():
+            done[runner_id] += future.result()
+            if on_batch is not None:
+                on_batch()
+        return done
 
 
 def bulk_catch_up(runner: BatchProjectionRunner) -> int:
