@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from projections.bulk import NotBulkable, RawLog
 from projections.sqlview import BatchTracking, ViewRetiredError
 
 log = logging.getLogger(__name__)
@@ -298,31 +299,73 @@ def catch_up_together(runners: list[BatchProjectionRunner],
     """Catch up runners of several projections that follow one application's log, reading and
     decoding each page of the log once for all of them (replay builds every projection at once:
     decoding is most of what reading costs). Each runner applies the part of the page past its
-    own position. Returns, by id(runner), how many notifications each processed."""
+    own position, after the set-wise pass of bulk_catch_up. Returns, by id(runner), how many
+    notifications each processed."""
     app = runners[0].app
     assert all(r.app is app for r in runners), "one application's log"
     page = max(r.batch_size for r in runners)
+    with ThreadPoolExecutor(len(runners), thread_name_prefix=f"bulk-{app.name}") as bulk:
+        # A from-scratch build: set-wise first where a projection can, the views side by side.
+        done = dict(zip([id(r) for r in runners], bulk.map(bulk_catch_up, runners), strict=True))
     positions = {id(r): r.position() for r in runners}
-    done = dict.fromkeys(positions, 0)
 
     def read(start: int) -> tuple[list[Any], list[Any]]:
         notifications = app.recorder.select_notifications(start=start, limit=page, inclusive_of_start=False)
         return notifications, [app.mapper.to_domain_event(n) for n in notifications]
 
-    with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{app.name}") as reader:
+    def apply(runner: BatchProjectionRunner, after: int, notifications: list[Any], events: list[Any]) -> int:
+        return runner._apply((after, notifications, events))
+
+    # Each page is decoded once and fanned out: every runner applies its part in a thread of its
+    # own (their views' writes are mostly waits on the database, so a slow projection no longer
+    # holds the others up), at most one page in flight per runner.
+    with (ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{app.name}") as reader,
+          ThreadPoolExecutor(len(runners), thread_name_prefix=f"apply-{app.name}") as appliers):
         start = min(positions.values())
         ahead = reader.submit(read, start)
+        pending: dict[int, Future[int]] = {}
         while True:
             notifications, events = ahead.result()
             if not notifications:
-                return done
+                break
             ahead = reader.submit(read, notifications[-1].id)  # the next page decodes while this one is written
             for runner in runners:
                 mine = positions[id(runner)]
                 first = next((i for i, n in enumerate(notifications) if n.id > mine), len(notifications))
                 if first == len(notifications):
                     continue
-                done[id(runner)] += runner._apply((mine, notifications[first:], events[first:]))
+                if id(runner) in pending:
+                    done[id(runner)] += pending.pop(id(runner)).result()  # its previous page first
+                    if on_batch is not None:
+                        on_batch()
+                pending[id(runner)] = appliers.submit(apply, runner, mine, notifications[first:], events[first:])
                 positions[id(runner)] = notifications[-1].id
-                if on_batch is not None:
-                    on_batch()
+        for runner_id, future in pending.items():
+            done[runner_id] += future.result()
+            if on_batch is not None:
+                on_batch()
+        return done
+
+
+def bulk_catch_up(runner: BatchProjectionRunner) -> int:
+    """A from-scratch build's first pass over the runner's log, set-wise in the database where its
+    projection can (`apply_log`, projections/bulk.py); returns how many notifications that covered
+    (0: none, the runner reads the log event by event as usual)."""
+    apply_log = getattr(runner.projection, "apply_log", None)
+    if apply_log is None:
+        return 0
+    with runner._driving:
+        if runner.position() != 0:
+            return 0  # resumed: the view already holds part of this log
+        raw = RawLog.of(runner.app, runner.projection.view)
+        if raw is None:
+            return 0
+        try:
+            return apply_log(raw)
+        except NotBulkable as e:
+            log.info("%s: reading the log event by event (%s)", runner.name, e)
+            return 0
+        except IntegrityError:
+            return 0  # another runner took the first batch meanwhile: carry on from where it is
+        finally:
+            runner._position = None

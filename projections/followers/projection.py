@@ -14,13 +14,20 @@ from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
 from domain.claims.model import Record
+from domain.follows.application import Follows
 from domain.follows.model import Follow
+from projections.bulk import RawLog
 from projections.followers.view import FollowerChanges, FollowersView
 
 
 class FollowersProjection(Projection[FollowersView]):
     name = "followers"
     topics = ()
+
+    def apply_log(self, log: RawLog) -> int:
+        """A from-scratch build's set-wise pass over a whole log (projections/bulk.py): the follows
+        log, most of every store's events; the others go event by event."""
+        return self.view.apply_follows_log(log) if log.application == Follows.name else 0
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([domain_event], tracking)

@@ -18,7 +18,8 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 
 from domain.claims.model import record_id_for
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
+from projections.bulk import NotBulkable, RawLog, load_follow_events
+from projections.sqlview import BatchTracking, PostgresSqlView, SQLiteSqlView, SqlView
 
 
 class FollowersView(SqlView):
@@ -194,6 +195,55 @@ class FollowersView(SqlView):
                 "researcher_id text, followers bigint, verified bigint, position bigint",
                 [(r, d[0], d[1], position) for r, d in deltas.items()],
             )
+
+    def apply_follows_log(self, log: RawLog) -> int:
+        """The whole follows log at once, set-wise, into a view that has taken none of it (see
+        projections/bulk.py); returns how many events that was. What apply_batch does with one
+        batch holding every follow: each pair's last event decides; an active pair is stored
+        unless its follower is erased, kept apart if the follower owns the record, counted if its
+        last follow says the follower had confirmed (or the account is known to have since)."""
+        with self.datastore.transaction(commit=True) as c:
+            # The log is decoded before the view is locked: the other logs' batches wait only for the writes.
+            head = load_follow_events(c, log)
+            if not head:
+                return 0
+            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'counts'"))  # as apply_batch: one at a time
+            self._insert_tracking(c, BatchTracking(log.application, head, after=0))
+            c.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {follows}) AS found"))
+            if c.fetchone()["found"]:
+                raise NotBulkable("followers: follows stored already")
+            c.execute("CREATE TEMPORARY TABLE bulk_pairs ON COMMIT DROP AS SELECT DISTINCT ON (researcher_id,"
+                      " account_id) researcher_id, account_id, active, since, confirmed FROM bulk_follows"
+                      " ORDER BY researcher_id, account_id, id DESC")
+            # Owners, by researcher: records are keyed by a uuid5 of the researcher, made in Python.
+            c.execute(self._sql("SELECT record_id, owner_id FROM {owned} WHERE owner_id IS NOT NULL"))
+            owned = {row["record_id"]: row["owner_id"] for row in c.fetchall()}
+            c.execute("CREATE TEMPORARY TABLE bulk_owners (researcher_id text PRIMARY KEY, owner_id text) ON COMMIT DROP")
+            if owned:
+                c.execute("SELECT DISTINCT researcher_id FROM bulk_pairs WHERE active")
+                owners = [(r, owned[record]) for r in (row["researcher_id"] for row in c.fetchall())
+                          if (record := str(record_id_for(UUID(r)))) in owned]
+                if owners:
+                    c.executemany("INSERT INTO bulk_owners (researcher_id, owner_id) VALUES (%s, %s)", owners)
+            c.execute(self._sql(
+                "INSERT INTO {follows} (researcher_id, account_id, since, counted)"
+                " SELECT p.researcher_id, p.account_id, p.since, CASE WHEN o.owner_id = p.account_id THEN 2"
+                " WHEN p.confirmed OR EXISTS (SELECT 1 FROM {confirmed} k WHERE k.account_id = p.account_id) THEN 1"
+                " ELSE 0 END FROM bulk_pairs p LEFT JOIN bulk_owners o ON o.researcher_id = p.researcher_id"
+                " WHERE p.active AND NOT EXISTS (SELECT 1 FROM {erased} x WHERE x.account_id = p.account_id)"
+                " ORDER BY p.researcher_id, p.account_id"))
+            c.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {follows} WHERE counted = 1) AS found"))
+            if c.fetchone()["found"]:
+                c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'counts' RETURNING n"))
+                position = c.fetchone()["n"]
+                c.execute(self._sql(
+                    "INSERT INTO {counts} (researcher_id, followers, verified, position)"
+                    " SELECT f.researcher_id, COUNT(*), COUNT(v.account_id), %s FROM {follows} f"
+                    " LEFT JOIN {verified} v ON v.account_id = f.account_id WHERE f.counted = 1 GROUP BY f.researcher_id"
+                    " ON CONFLICT (researcher_id) DO UPDATE SET followers = {counts}.followers + excluded.followers,"
+                    " verified = {counts}.verified + excluded.verified, position = excluded.position"), (position,))
+            c.execute("SELECT COUNT(*) AS n FROM bulk_follows")
+            return c.fetchone()["n"]
 
     def _stored_pairs(self, c: Any, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
         """The pairs stored, each with whether it is counted."""

@@ -19,7 +19,9 @@ from eventsourcing.projection import Projection
 from domain.accounts.model import Account
 from domain.catalogue.model import Researcher, Work
 from domain.claims.model import Claim, Record
+from domain.follows.application import Follows
 from domain.follows.model import Follow
+from projections.bulk import RawLog
 from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
 
 SYSTEM_ACTORS = ("system", "vouching")
@@ -42,6 +44,11 @@ def role_of(actor: str, default: str) -> tuple[str, str | None]:
 class HistoryProjection(Projection[HistoryView]):
     name = "history"
     topics = ()
+
+    def apply_log(self, log: RawLog) -> int:
+        """A from-scratch build's set-wise pass over a whole log (projections/bulk.py): the follows
+        log, most of every store's events; the others go event by event."""
+        return self.view.apply_follows_log(log) if log.application == Follows.name else 0
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([domain_event], tracking)

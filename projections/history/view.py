@@ -26,7 +26,8 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from domain.text import safe_text
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView
+from projections.bulk import NotBulkable, RawLog, load_follow_events
+from projections.sqlview import BatchTracking, PostgresSqlView, SQLiteSqlView, SqlView
 
 VERIFIED_LEVELS = ("L2", "L3")
 
@@ -166,6 +167,56 @@ class HistoryView(SqlView):
                     " actor_id text, reason text, reason_public bigint, changes text, personal text, parties text",
                     [e.row() for e in changes.entries],
                 )
+
+    def apply_follows_log(self, log: RawLog) -> int:
+        """The whole follows log at once, set-wise, into a view that has taken none of it (see
+        projections/bulk.py); returns how many events that was. What apply_batch does with one
+        batch holding every follow: an edge from each follow to the unfollow after it (none for
+        an erased follower), and per record and day the first moment, follows, unfollows and the
+        running total, in the very texts _follow_days writes."""
+        with self.datastore.transaction(commit=True) as c:
+            # The log is decoded before the view is locked: the other logs' batches wait only for the writes.
+            head = load_follow_events(c, log)
+            if not head:
+                return 0
+            c.execute(self._sql("UPDATE {lock} SET name = name"))  # as apply_batch: one batch at a time
+            self._insert_tracking(c, BatchTracking(log.application, head, after=0))
+            c.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {edges}) OR EXISTS (SELECT 1 FROM {totals}) AS found"))
+            if c.fetchone()["found"]:
+                raise NotBulkable("history: follows stored already")
+            # A follow's events alternate (the aggregate refuses a follow while following): an edge
+            # runs from a follow to the event after it. Two follows in a row would need the
+            # event-by-event rules (the second is ignored there).
+            c.execute("SELECT EXISTS (SELECT 1 FROM (SELECT active, lag(active) OVER (PARTITION BY researcher_id,"
+                      " account_id ORDER BY id) AS before FROM bulk_follows) AS t WHERE active AND before) AS found")
+            if c.fetchone()["found"]:
+                raise NotBulkable("history: a follow follows a follow")
+            c.execute(self._sql(
+                "INSERT INTO {edges} (researcher, follower, since, until)"
+                " SELECT DISTINCT ON (researcher_id, account_id, at) researcher_id, account_id, at, until FROM"
+                " (SELECT id, researcher_id, account_id, active, at, lead(at) OVER (PARTITION BY researcher_id,"
+                " account_id ORDER BY id) AS until FROM bulk_follows) AS e"
+                " WHERE active AND NOT EXISTS (SELECT 1 FROM {erased} x WHERE x.account = e.account_id)"
+                " ORDER BY researcher_id, account_id, at, id DESC"))
+            c.execute("CREATE TEMPORARY TABLE bulk_days ON COMMIT DROP AS"
+                      " SELECT researcher_id, day, at, gained, lost, (SUM(gained - lost) OVER (PARTITION BY"
+                      " researcher_id ORDER BY day))::bigint AS total FROM (SELECT researcher_id, left(at, 10) AS day,"
+                      " (array_agg(at ORDER BY id))[1] AS at, COUNT(*) FILTER (WHERE active) AS gained,"
+                      " COUNT(*) FILTER (WHERE NOT active) AS lost FROM bulk_follows GROUP BY researcher_id,"
+                      " left(at, 10)) AS d")
+            # changes as json.dumps(..., sort_keys=True) writes them. Sent without parameters, so the %s
+            # are format()'s; {{ }} are braces once the table names are in.
+            c.execute(self._sql(
+                "INSERT INTO {entries} (subject, at, app, ref, area, kind, actor_role, actor_id, reason, reason_public,"
+                " changes, personal, parties) SELECT researcher_id, at, 'follows.daily', day, 'follows',"
+                " 'followers.daily', 'followers', NULL, NULL, 1, format('{{\"day\": \"%s\", \"followed\": %s,"
+                " \"followers\": %s, \"unfollowed\": %s}}', day, gained, total, lost), '{{}}', ''"
+                " FROM bulk_days ORDER BY researcher_id, day"))
+            c.execute(self._sql(
+                "INSERT INTO {totals} (researcher, followers) SELECT DISTINCT ON (researcher_id) researcher_id, total"
+                " FROM bulk_days ORDER BY researcher_id, day DESC"))
+            c.execute("SELECT COUNT(*) AS n FROM bulk_follows")
+            return c.fetchone()["n"]
 
     def _erase(self, c: Any, accounts: list[str]) -> None:
         self._many(c, "INSERT INTO {erased} (account) SELECT account FROM {rows} WHERE true"

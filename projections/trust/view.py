@@ -45,21 +45,28 @@ class TrustView(SqlView):
                 raise IntegrityError(f"trust is at {stored}, not at {read_at} where this batch was read")
             for tracking in trackings:
                 self._insert_tracking(c, tracking)
-            for row in rows:
-                if not row["point"]:  # the inputs moved, the score did not: no new history point
-                    c.execute(self._sql("UPDATE {trust} SET snapshot = %s WHERE researcher_id = %s"),
-                              (json.dumps(row["snapshot"]), row["researcher_id"]))
-                    continue
-                c.execute(self._sql(
-                    "INSERT INTO {trust} (researcher_id, score, tier, snapshot, points) VALUES (%s, %s, %s, %s, 1)"
-                    " ON CONFLICT (researcher_id) DO UPDATE SET score = excluded.score, tier = excluded.tier,"
-                    " snapshot = excluded.snapshot, points = {trust}.points + 1 RETURNING points"),
-                    (row["researcher_id"], row["score"], row["tier"], json.dumps(row["snapshot"])))
-                number = c.fetchone()["points"]
-                c.execute(self._sql(
-                    "INSERT INTO {history} (researcher_id, number, at, score, tier, cause)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)"),
-                    (row["researcher_id"], number, row["at"], row["score"], row["tier"], json.dumps(row["cause"])))
+            # A few statements per batch whatever its size (a rebuild writes every record's first
+            # snapshot: a statement per row was most of trust's share of a replay).
+            moved = [(json.dumps(r["snapshot"]), r["researcher_id"]) for r in rows if not r["point"]]
+            if moved:  # the inputs moved, the score did not: no new history point
+                self._many(c, "UPDATE {trust} SET snapshot = rows.snapshot FROM {rows}"
+                              " WHERE {trust}.researcher_id = rows.researcher_id",
+                           "snapshot text, researcher_id text", moved)
+            scored = [r for r in rows if r["point"]]
+            if not scored:
+                return
+            numbers = {row["researcher_id"]: row["points"] for row in self._select_many(
+                c, "INSERT INTO {trust} (researcher_id, score, tier, snapshot, points) SELECT researcher_id, score,"
+                   " tier, snapshot, 1 FROM {rows} WHERE true ON CONFLICT (researcher_id) DO UPDATE SET"
+                   " score = excluded.score, tier = excluded.tier, snapshot = excluded.snapshot,"
+                   " points = {trust}.points + 1 RETURNING researcher_id, points",
+                "researcher_id text, score bigint, tier text, snapshot text",
+                [(r["researcher_id"], r["score"], r["tier"], json.dumps(r["snapshot"])) for r in scored])}
+            self._many(c, "INSERT INTO {history} (researcher_id, number, at, score, tier, cause)"
+                          " SELECT researcher_id, number, at, score, tier, cause FROM {rows}",
+                       "researcher_id text, number bigint, at text, score bigint, tier text, cause text",
+                       [(r["researcher_id"], numbers[r["researcher_id"]], r["at"], r["score"], r["tier"],
+                         json.dumps(r["cause"])) for r in scored])
 
     def feed_position(self, feed: str) -> int:
         return self.max_tracking_id(feed) or 0

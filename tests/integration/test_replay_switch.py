@@ -192,7 +192,10 @@ def test_an_interrupted_replay_resumes_and_ends_equal_to_a_rebuild_from_scratch(
         assert (row.version, row.building) == (1, 2)
         partial = services.open_view("followers", version=2)
         head = services.follows.recorder.max_notification_id()
-        assert 0 < partial.max_tracking_id(services.follows.name) < head
+        # On PostgreSQL the follows log goes in at once, set-wise (projections/bulk.py): the
+        # interruption then comes after another log's first batch. On SQLite, mid-log.
+        taken = partial.max_tracking_id(services.follows.name)
+        assert (0 < taken <= head) if settings.is_postgres else (0 < taken < head)
         services.close_views([partial])
 
         follow_many(services, researchers, 2_000, rng)  # recorded while the replay was stopped
