@@ -103,17 +103,17 @@ def without_disowned(services: Services, researcher_id: str, works: dict[str, li
 def disowned_at(services: Services, researcher_ids: list[str], at: str) -> dict[str, set[str]]:
     """researcher id -> the works it had said were not the person's at `at`."""
     claims = services.claims
-    records = {record_id_for(UUID(r)): r for r in researcher_ids}
-    stored = claims.recorder.select_events_of_many(list(records))  # type: ignore[attr-defined]
     hidden: dict[str, set[str]] = defaultdict(set)
-    for s in stored:  # in version order per record
-        if s.topic not in ATTRIBUTION_TOPICS:
-            continue
-        e = claims.mapper.to_domain_event(s)
-        if stamp(e.timestamp) > at:
-            continue
-        works = hidden[records[e.originator_id]]
-        (works.add if isinstance(e, Record.WorkDisowned) else works.discard)(str(e.work_id))
+    # Only records claims ever started can hold decisions: one query finds them among co-authors.
+    for researcher in services.profiles_view.with_claims_record(researcher_ids):
+        for stored in claims.recorder.select_events(record_id_for(UUID(researcher))):  # in version order
+            if stored.topic not in ATTRIBUTION_TOPICS:
+                continue
+            e = claims.mapper.to_domain_event(stored)
+            if stamp(e.timestamp) > at:
+                break
+            works = hidden[researcher]
+            (works.add if isinstance(e, Record.WorkDisowned) else works.discard)(str(e.work_id))
     return {r: works for r, works in hidden.items() if works}
 
 

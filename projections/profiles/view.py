@@ -784,6 +784,11 @@ class ProfilesView(SqlView):
         return {row["account_id"]: shown_name(row["display_name"]) for row in self._rows_in(
             None, "SELECT account_id, display_name FROM {owners} WHERE {in}", "account_id", account_ids)}
 
+    def with_claims_record(self, researcher_ids: Sequence[str]) -> list[str]:
+        """Which of these records the claims area has a record of (claimed once, or decided on)."""
+        return sorted({row["researcher_id"] for row in self._rows_in(
+            None, "SELECT researcher_id FROM {ownership} WHERE {in}", "researcher_id", researcher_ids)})
+
     def researcher_openalex_ids(self, researcher_ids: Sequence[str]) -> dict[str, str]:
         return {row["id"]: row["openalex_id"] for row in self._rows_in(
             None, "SELECT id, openalex_id FROM {researchers} WHERE {in}", "id", researcher_ids)}

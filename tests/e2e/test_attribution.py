@@ -6,9 +6,13 @@ listed the authorship, stays out after re-imports, and co-authors keep it."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -18,7 +22,7 @@ from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
-from tests.conftest import settings_for
+from tests.conftest import PG, TEST_SECRET, settings_for
 from tests.e2e.support import assert_problem, own, person, serving, settle
 from tests.factories import author, institution, work
 
@@ -267,3 +271,66 @@ def test_the_corrections_export_lists_every_decision_without_personal_text(clien
     later = datetime.fromisoformat(lines[2]["at"].replace("Z", "+00:00")) + timedelta(microseconds=1)
     with out.open("wb") as f:
         assert export_corrections(client.app.state.services, f, since=later) == 0
+
+
+def moment() -> str:
+    """Now, as a client would write it; the next event is stamped strictly later."""
+    time.sleep(0.01)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(0.01)
+    return now
+
+
+def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
+    owner = person(client, "Ada One", owns="A1")
+    before = moment()
+    disown(client, owner)
+    while_out = moment()
+    undo(client, owner)
+    after = moment()
+
+    def past(record: str, at: str) -> dict:
+        answer = client.get(f"/researchers/{record}", params={"as_of": at})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    assert past("A1", before)["works_count"] == past("A1", after)["works_count"] == 3
+    then = past("A1", while_out)
+    assert (then["works_count"], then["close_collaborators_count"], then["affiliation"]["openalex_id"]) == (2, 0, "I1")
+    assert past("A2", while_out)["close_collaborators_count"] == 0  # A1 was no co-author of W2 then
+    assert past("A2", after)["close_collaborators_count"] == 1
+    disown(client, owner)
+    live = client.get("/researchers/A1").json()
+    now = past("A1", moment())
+    assert {k: v for k, v in live.items() if k != "trust"} == {k: v for k, v in now.items() if k != "trust"}
+
+
+def run_cli(client, *args: str) -> subprocess.CompletedProcess[str]:
+    """`peerledger` as a subprocess against the client's store."""
+    settings = client.app.state.services.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    env |= {"PEERLEDGER_DATA_DIR": str(settings.data_dir), "PEERLEDGER_SECRET_KEY": TEST_SECRET,
+            "PEERLEDGER_DEMO_DATA": "no", "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG,
+            "POSTGRES_SCHEMA": settings.store_env["POSTGRES_SCHEMA"]}
+    return subprocess.run([sys.executable, "-m", "peerledger", *args], check=False, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_the_corrections_command_writes_the_file_and_refuses_bad_options_in_one_line(client, tmp_path):
+    owner = person(client, "Ada One", owns="A1")
+    disown(client, owner, body={"decision": "not_mine", "reason": "Secret words."})
+
+    out = tmp_path / "out.jsonl"
+    done = run_cli(client, "corrections", "export", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "1 decision(s) written" in done.stdout
+    [line] = [json.loads(text) for text in out.read_text().splitlines()]
+    assert (line["decision"], line["work_openalex_id"], line["from_record_openalex_id"]) == ("not_mine", "W2", "A1")
+    assert run_cli(client, "corrections", "export", "--since", "2999-01-01").stdout == ""
+
+    missing = run_cli(client, "corrections", "export", "--output", str(tmp_path / "no" / "such" / "f.jsonl"))
+    assert (missing.returncode, missing.stderr.count("\n")) == (2, 1), missing.stderr
+    assert missing.stderr.startswith("peerledger corrections export: ") and "no such folder" in missing.stderr
+    bad = run_cli(client, "corrections", "export", "--since", "last tuesday")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "argument --since: 'last tuesday' is not an ISO 8601 date or timestamp" in bad.stderr
