@@ -45,11 +45,6 @@ class HistoryProjection(Projection[HistoryView]):
     name = "history"
     topics = ()
 
-    def __init__(self, view: HistoryView, open_sealed: Callable[[UUID, str], str | None] | None = None) -> None:
-        super().__init__(view)
-        # Opens reasons people sealed with their key (attribution); None once the key is destroyed.
-        self.open_sealed = open_sealed or (lambda _subject, _sealed: None)
-
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([domain_event], tracking)
 
@@ -153,6 +148,11 @@ class HistoryProjection(Projection[HistoryView]):
         if isinstance(e, RECORD_CLAIM_EVENTS):
             changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason,
                                          role == "system", public, personal, [claimant]))
+
+    def __init__(self, view: HistoryView, open_sealed: Callable[[UUID, str], str | None] | None = None) -> None:
+        super().__init__(view)
+        # Opens reasons people sealed with their key (attribution); None once the key is destroyed.
+        self.open_sealed = open_sealed or (lambda _subject, _sealed: None)
 
     def _attribution(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
         """"Not mine" and its undoing: public with the role of who decided; the reason is personal
