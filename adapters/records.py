@@ -28,6 +28,12 @@ class ProfileRecords:
             return None
         return RecordFacts(researcher_id, found["orcid"], found["base_level"], found["institution_ids"])
 
+    def work_authors(self, work_id: UUID) -> frozenset[UUID] | None:
+        fields = self._view().work_as_listed(str(work_id))  # decisions not applied
+        if fields is None:
+            return None
+        return frozenset(UUID(a["researcher_id"]) for a in fields["authorships"])
+
     def existing_and_owners(self, researcher_ids: Sequence[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
         known, owners = self._view().existing_and_owners([str(r) for r in researcher_ids])
         return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}

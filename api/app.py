@@ -24,6 +24,7 @@ from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.viewer import ViewerController
 from api.profile_text import ProfileTextController
+from api.attribution import AttributionController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -160,6 +161,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         MyClaimsController,
         ViewerController,
         ProfileTextController,
+        AttributionController,
         ModerationController,
         FollowsController,
         InvitationsController,

@@ -103,7 +103,7 @@ READ_MODELS: tuple[ReadModel, ...] = (
               runners=_one_projection(lambda s, view: InvitationsProjection(view), "Invitations")),
     ReadModel("history", {SQLITE: SQLiteHistoryView, POSTGRES: PostgresHistoryView},
               follows=("Catalogue", "Claims", "Follows", "Accounts"),
-              runners=_one_projection(lambda s, view: HistoryProjection(view), "Catalogue", "Claims", "Follows",
+              runners=_one_projection(lambda s, view: HistoryProjection(view, open_sealed=s.vault.open), "Catalogue", "Claims", "Follows",
                                       "Accounts", batch_size=2_000)),
     # Last: built from the profile documents and follower counts, after those.
     ReadModel("trust", {SQLITE: SQLiteTrustView, POSTGRES: PostgresTrustView}, reads=("profiles", "followers"),

@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     MODERATOR_INVOLVED = "moderator_involved"
     INVALID_EVIDENCE = "invalid_evidence"
     INVALID_EMAIL_CODE = "invalid_email_code"
+    NOT_AN_AUTHOR = "not_an_author"
     ORCID_NOT_CONFIGURED = "orcid_not_configured"
     # invitations and conversations
     SENDER_NOT_VERIFIED = "sender_not_verified"

@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 
 from domain.accounts.application import normalise_email
 from domain.accounts.model import Account, EmailAddress, email_address_id
-from domain.claims.model import Claim
+from domain.claims.model import Claim, Record
 from domain.errors import AccountNotFoundError, ForbiddenError, InvalidInputError
 from domain.invitations.model import Conversation, Invitation
 from bootstrap.services import Services
@@ -132,6 +132,8 @@ class Redactor:
         if isinstance(event, (Account.Registered, Account.PasswordRehashed, Account.PasswordChanged,
                               Account.DisplayNameChanged)):
             return event.originator_id
+        if isinstance(event, Record.WorkDisowned):
+            return event.account_id  # the reason is sealed with the key of whoever gave it
         if isinstance(event, (Claim.Opened, Claim.EvidenceAdded)):
             if "by" in container:  # the record owner's side of a dispute
                 return UUID(container["by"])

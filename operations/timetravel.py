@@ -7,7 +7,10 @@ facts folded out of the events up to the moment (facts_from_works):
 - who owned it, at what level, and whether it was disputed, from the history view's spans
   (themselves folded from the claims log, event by event);
 - its followers then, and which of them owned a record verified at L2 or L3 then, from the
-  history view's follow edges and spans.
+  history view's follow edges and spans;
+- the "not mine" decisions in force then, of the record and of its co-authors (their records'
+  events on the claims log, one query): a work the record disowned is left out, and a co-author
+  who disowned a work is no co-author on it, as the profiles projection applies them today.
 
 Owners' names are today's (null once erased): erasure is not undone by looking back.
 Followers whose accounts were erased are left out, as they are from today's counts.
@@ -16,15 +19,17 @@ Followers whose accounts were erased are left out, as they are from today's coun
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import msgspec
+from eventsourcing.utils import get_topic
 
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work, recency_key
-from domain.claims.model import record_id_for
+from domain.claims.model import Record, record_id_for
 from domain.trust import TrustInputs
 from projections.history.view import stamp
 from projections.profiles.build import (
@@ -39,6 +44,7 @@ from bootstrap.services import Services
 
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
 SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed
+ATTRIBUTION_TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone))
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,10 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
     if not registered:
         return None
     first = registered[0]
+    works = without_disowned(services, researcher_id, works_at(services, researcher_id, at), at)
     facts = facts_from_works(
         ProfileFacts(researcher_id, first.openalex_id, first.display_name, first.orcid),
-        (WorkFacts(*work) for work in works_at(services, researcher_id, at).values()))
+        (WorkFacts(*work) for work in works.values()))
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
         owner = span["owner"]
@@ -72,6 +79,42 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
     doc, _ = encode_profile(facts)
     followers, verified = services.history_view.followers_at(researcher_id, at)
     return PastProfile(doc, followers, verified)
+
+
+def without_disowned(services: Services, researcher_id: str, works: dict[str, list[Any]],
+                     at: str) -> dict[str, list[Any]]:
+    """The works as the profile showed them at `at`: those the record had disowned then left out,
+    and co-authors who had disowned a work taken off its co-authors."""
+    coauthors = {c for work in works.values() for c in (work[5] or ())}
+    hidden = disowned_at(services, [researcher_id, *sorted(coauthors)], at)
+    if not hidden:
+        return works
+    mine = hidden.get(researcher_id, set())
+    shown = {}
+    for wid, work in works.items():
+        if wid in mine:
+            continue
+        if work[5]:
+            work = [*work[:5], [c for c in work[5] if wid not in hidden.get(c, ())]]
+        shown[wid] = work
+    return shown
+
+
+def disowned_at(services: Services, researcher_ids: list[str], at: str) -> dict[str, set[str]]:
+    """researcher id -> the works it had said were not the person's at `at`."""
+    claims = services.claims
+    hidden: dict[str, set[str]] = defaultdict(set)
+    # Only records claims ever started can hold decisions: one query finds them among co-authors.
+    for researcher in services.profiles_view.with_claims_record(researcher_ids):
+        for stored in claims.recorder.select_events(record_id_for(UUID(researcher))):  # in version order
+            if stored.topic not in ATTRIBUTION_TOPICS:
+                continue
+            e = claims.mapper.to_domain_event(stored)
+            if stamp(e.timestamp) > at:
+                break
+            works = hidden[researcher]
+            (works.add if isinstance(e, Record.WorkDisowned) else works.discard)(str(e.work_id))
+    return {r: works for r, works in hidden.items() if works}
 
 
 def _events(services: Services, originator_ids: list[UUID]) -> list[Any]:

@@ -115,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--personal", action="store_true",
                         help="open sealed personal data (\"erased\" where the person's key is gone); needs --as")
     export.add_argument("--as", dest="admin", metavar="EMAIL", help="the admin's account asking for --personal")
+    corrections = commands.add_parser("corrections", help="attribution decisions, to report to the data source")
+    correction_actions = corrections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    corrections_export = correction_actions.add_parser(
+        "export",
+        help="write every attribution decision as JSON Lines (no personal text)",
+        description="Write every \"not mine\" decision and its undoing as JSON Lines, in the order recorded: "
+        "when, the decision (not_mine, undone), the work (id and OpenAlex id), the record it is taken from "
+        "(id and OpenAlex id), the evidence kind and the role of who decided. Reasons are left out.",
+    )
+    corrections_export.add_argument("--since", type=timestamp_argument, metavar="TIMESTAMP",
+                                    help="decisions recorded at or after this ISO 8601 time (default: all)")
+    corrections_export.add_argument("--output", type=Path, metavar="FILE",
+                                    help="write to FILE instead of standard output")
     worker = commands.add_parser("worker", help="run a background worker")
     kinds = worker.add_subparsers(dest="worker", required=True, metavar="WORKER")
     projections = kinds.add_parser("projections", help="build read models from the event log (set PEERLEDGER_PROJECTIONS=external on the API)")
@@ -189,6 +202,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return replay_command(settings, args)
     if args.command == "history":
         return history_command(settings, args)
+    if args.command == "corrections":
+        return corrections_command(settings, args)
     if args.command == "worker" and args.worker == "notify":
         from workers.notify import run_notify
 
@@ -338,6 +353,29 @@ def history_command(settings: Settings, args: argparse.Namespace) -> int:
         services.close()
     if args.output is not None:
         print(f"{count:,} event(s) written to {args.output}")
+    return 0
+
+
+def corrections_command(settings: Settings, args: argparse.Namespace) -> int:
+    from operations.corrections import export_corrections
+
+    if args.output is not None and not args.output.parent.is_dir():
+        print(f"peerledger corrections export: {args.output.parent}: no such folder", file=sys.stderr)
+        return 2
+    services = Services(settings)
+    try:
+        with output_file(args.output) as out:
+            count = export_corrections(services, out, since=args.since)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:
+        print(f"peerledger corrections export: {e}", file=sys.stderr)
+        return 2
+    finally:
+        services.close()
+    if args.output is not None:
+        print(f"{count:,} decision(s) written to {args.output}")
     return 0
 
 

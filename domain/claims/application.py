@@ -35,6 +35,7 @@ from domain.errors import (
     ForbiddenError,
     InvalidInputError,
     ResearcherNotFoundError,
+    WorkNotFoundError,
 )
 from domain.text import check_free_text, check_name
 
@@ -44,6 +45,8 @@ STRENGTH = {"orcid": "conclusive", "institutional_email": "strong", "statement":
 MAX_STATEMENT = 5_000
 MAX_HEADLINE = 160  # one line, as the profile's header shows it
 MAX_ABOUT = 2_000
+MAX_ATTRIBUTION_REASON = 2_000
+NOT_MINE = "not_mine"
 UNCHANGED: Any = object()  # change_profile_text: leave this part as it is
 VOUCHES_FOR_L3 = 2
 MAX_LINKS = 10
@@ -68,6 +71,18 @@ class EvidenceIn:
     email: str | None = None
     text: str | None = None
     links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A record's decision on one work as its owner and moderators see it."""
+
+    researcher_id: UUID
+    work_id: UUID
+    decision: str | None  # "not_mine", or None: the profile follows OpenAlex
+    role: str | None  # who decided: owner or moderator
+    reason: str | None  # None once the account that wrote it is erased
+    position: int | None  # the event's position (None when nothing changed)
 
 
 @dataclass(frozen=True)
@@ -455,6 +470,60 @@ class Claims(Application[UUID]):
             return None, None
         return (None if record.sealed_headline is None else self.vault.open(record.owner, record.sealed_headline),
                 None if record.sealed_about is None else self.vault.open(record.owner, record.sealed_about))
+
+    def change_attribution(self, facts: RecordFacts, work_id: UUID, account_id: UUID, *, is_moderator: bool,
+                           not_mine: bool, reason: str | None = None, asked_as: str | None = None) -> Attribution:
+        """The owner (or a moderator without a side in the record) says a work is not the
+        person's, or takes that back. Saying it again changes nothing (a new reason replaces the
+        old one); only a work that lists the record can be disowned, and any decision undone."""
+        if reason is not None:
+            reason = check_free_text("reason", reason).strip() or None
+            if reason is not None and len(reason) > MAX_ATTRIBUTION_REASON:
+                raise InvalidInputError(f"a reason has at most {MAX_ATTRIBUTION_REASON} characters", field="reason")
+        record = self._load_record(facts)
+        role = self._attribution_role(record, account_id, is_moderator)
+        authors = self.records.work_authors(work_id)
+        if authors is None:
+            raise WorkNotFoundError(asked_as or str(work_id))
+        current = record.disowned.get(str(work_id))
+        if not_mine:
+            if current is not None and self._attribution_reason(current) == reason:
+                return self.attribution(record, work_id)
+            if current is None and facts.researcher_id not in authors:
+                raise ClaimConflictError("the work does not list this record among its authors: there is nothing"
+                                         " to disown", code=ErrorCode.NOT_AN_AUTHOR)
+            sealed = None if reason is None else self.vault.seal(account_id, reason)
+            record.disown_work(work_id, account_id, role, sealed)
+        else:
+            if current is None:
+                return self.attribution(record, work_id)
+            record.undo_disown(work_id, account_id, role)
+        recordings = self.save(record)
+        return self.attribution(record, work_id, recordings[-1].notification.id)
+
+    def attribution(self, record: Record, work_id: UUID, position: int | None = None) -> Attribution:
+        current = record.disowned.get(str(work_id))
+        if current is None:
+            return Attribution(record.researcher_id, work_id, None, None, None, position)
+        return Attribution(record.researcher_id, work_id, NOT_MINE, current["role"],
+                           self._attribution_reason(current), position)
+
+    def _attribution_reason(self, decision: dict[str, Any]) -> str | None:
+        sealed = decision["sealed_reason"]
+        return None if sealed is None else self.vault.open(UUID(decision["account_id"]), sealed)
+
+    @staticmethod
+    def _attribution_role(record: Record, account_id: UUID, is_moderator: bool) -> str:
+        """Who may change a record's attribution: its owner, or a moderator without a side in it."""
+        if record.owner == account_id:
+            return "owner"
+        if not is_moderator:
+            raise ForbiddenError("only the record's owner or a moderator can change which works are its",
+                                 code=ErrorCode.NOT_OWNER)
+        if record.conflicts_with(account_id):
+            raise ForbiddenError("a moderator cannot decide the attribution of a record they have claimed",
+                                 code=ErrorCode.MODERATOR_INVOLVED)
+        return "moderator"
 
     def vouch(self, facts: RecordFacts, voucher_id: UUID, voucher_records: list[RecordFacts]) -> str:
         """An owner of an L2+ record that shares works with this one vouches for its owner;

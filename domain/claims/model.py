@@ -301,6 +301,23 @@ class Record(Aggregate):
         sealed_headline: str | None
         sealed_about: str | None
 
+    class WorkDisowned(Aggregate.Event):
+        """A work OpenAlex lists this record on is not the person's ("not mine"): the profile
+        leaves it out whatever later imports say. The reason is sealed with the key of the
+        account that gave it: erasing that account erases the words, the decision stays."""
+
+        work_id: UUID
+        account_id: UUID  # who decided
+        role: str  # owner or moderator
+        sealed_reason: str | None
+
+    class DisownUndone(Aggregate.Event):
+        """The "not mine" on a work is taken back: the profile follows OpenAlex for it again."""
+
+        work_id: UUID
+        account_id: UUID
+        role: str
+
     @event(Started)
     def __init__(self, researcher_id: UUID, level: str) -> None:
         self.researcher_id = researcher_id
@@ -319,6 +336,9 @@ class Record(Aggregate):
         self.level_by_address_alone = False  # approved by the system on an institutional address (the old rule)
         self.sealed_headline: str | None = None  # the owner's words: a new owner starts without them
         self.sealed_about: str | None = None
+        # Works said not to be the person's: work id -> who decided, their role, the sealed reason.
+        # Decisions outlive owners: they are about the record's attribution, not about an owner.
+        self.disowned: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -394,3 +414,11 @@ class Record(Aggregate):
     def change_profile_text(self, account_id: UUID, sealed_headline: str | None, sealed_about: str | None) -> None:
         self.sealed_headline = sealed_headline
         self.sealed_about = sealed_about
+
+    @event(WorkDisowned)
+    def disown_work(self, work_id: UUID, account_id: UUID, role: str, sealed_reason: str | None) -> None:
+        self.disowned[str(work_id)] = {"account_id": str(account_id), "role": role, "sealed_reason": sealed_reason}
+
+    @event(DisownUndone)
+    def undo_disown(self, work_id: UUID, account_id: UUID, role: str) -> None:
+        self.disowned.pop(str(work_id), None)

@@ -26,10 +26,16 @@ class RecordFactsSource(Protocol):
     def record_facts(self, researcher_id: UUID) -> RecordFacts | None:
         """The record's facts, or None when there is no such record."""
 
+    def work_authors(self, work_id: UUID) -> frozenset[UUID] | None:
+        """The records OpenAlex lists as the work's authors now, or None when there is no such work."""
+
 
 class NoRecords:
     """Knows no record: the source of an application made without a catalogue (tests of other
     rules pass the facts themselves)."""
 
     def record_facts(self, researcher_id: UUID) -> RecordFacts | None:
+        return None
+
+    def work_authors(self, work_id: UUID) -> frozenset[UUID] | None:
         return None

@@ -10,8 +10,9 @@ moderators see them. Reasons the system gives are public.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -25,6 +26,7 @@ from projections.bulk import RawLog
 from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
 
 SYSTEM_ACTORS = ("system", "vouching")
+ERASED_REASON = "erased"  # a sealed reason whose writer was erased before this view read it
 # A re-import that changes only these (each refresh of OpenAlex's citation counts) is no event in
 # the authors' histories: it would add one to every co-author's history each time, and no profile
 # or trust figure depends on it.
@@ -94,6 +96,8 @@ class HistoryProjection(Projection[HistoryView]):
                                                  None, None, True, summary, {}, []))
             elif isinstance(e, Claim.Event):
                 self._claim(changes, claims, app, at, e)
+            elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
+                self._attribution(changes, app, at, e)
             elif isinstance(e, Record.Event):
                 self._record(changes, app, at, e)
             elif isinstance(e, Follow.Started | Follow.Followed | Follow.Unfollowed):
@@ -151,6 +155,26 @@ class HistoryProjection(Projection[HistoryView]):
         if isinstance(e, RECORD_CLAIM_EVENTS):
             changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason,
                                          role == "system", public, personal, [claimant]))
+
+    def __init__(self, view: HistoryView, open_sealed: Callable[[UUID, str], str | None] | None = None) -> None:
+        super().__init__(view)
+        # Opens reasons people sealed with their key (attribution); None once the key is destroyed.
+        self.open_sealed = open_sealed or (lambda _subject, _sealed: None)
+
+    def _attribution(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """"Not mine" and its undoing: public with the role of who decided; the reason is personal
+        (its writer's, the record's owners then, moderators) and reads "erased" once its writer is."""
+        researcher = changes.records.get(str(e.originator_id))
+        if researcher is None:
+            return
+        disowned = isinstance(e, Record.WorkDisowned)
+        reason = None
+        if disowned and e.sealed_reason is not None:
+            reason = self.open_sealed(e.account_id, e.sealed_reason) or ERASED_REASON
+        public = {"work_id": str(e.work_id), "decision": "not_mine" if disowned else "undone"}
+        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", "attribution.changed", e.role,
+                                     str(e.account_id), reason, False, public, {}, [str(e.account_id)],
+                                     record=str(e.originator_id)))
 
     @staticmethod
     def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:

@@ -222,6 +222,9 @@ class HistoryView(SqlView):
         self._many(c, "INSERT INTO {erased} (account) SELECT account FROM {rows} WHERE true"
                       " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
+        # Reasons sealed with the erased account's key were opened into entries: shred them here too.
+        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind = 'attribution.changed'"
+                         " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
         """Open and close follow edges, in event order; an erased follower's follows are left out."""

@@ -25,7 +25,17 @@ from uuid import UUID
 import msgspec
 
 from domain.text import clean_name, needs_cleaning
-from projections.profiles.documents import InstitutionOut, OwnerOut, ProfileDoc, TopicCountOut, TrustOut
+from projections.profiles.documents import (
+    AuthorOut,
+    InstitutionOut,
+    OwnerOut,
+    ProfileDoc,
+    TopicCountOut,
+    TopicOut,
+    TrustOut,
+    VenueOut,
+    WorkOut,
+)
 
 CLOSE_COLLABORATOR_SHARED_WORKS = 2
 HEADLINE_TOPICS = 3
@@ -88,6 +98,37 @@ def shown_name(name: str | None) -> str | None:
     """A name as a page may show it: names stored before they were checked at the door may hold
     control or text-direction characters; those are left out here."""
     return clean_name(name)[0] if name and needs_cleaning(name) else name
+
+
+def without_authors(fields: dict[str, Any], hidden: set[str] | frozenset[str]) -> dict[str, Any]:
+    """A work as the profiles show it: the authorships of records that said "not mine" left out,
+    as if OpenAlex had never listed them (the catalogue keeps what OpenAlex says)."""
+    if not hidden:
+        return fields
+    return {**fields, "authorships": [a for a in fields["authorships"] if a["researcher_id"] not in hidden]}
+
+
+def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes:
+    venue = fields["venue"]
+    return _encoder.encode(
+        WorkOut(
+            id=UUID(work_id),
+            openalex_id=openalex_id,
+            doi=fields["doi"],
+            title=fields["title"],
+            publication_year=fields["publication_year"],
+            publication_date=fields["publication_date"],
+            type=fields["type"],
+            venue=VenueOut(**venue) if venue else None,
+            cited_by_count=fields["cited_by_count"],
+            abstract=fields["abstract"],
+            topics=[TopicOut(t["openalex_id"], t["display_name"]) for t in fields["topics"]],
+            authors=[
+                AuthorOut(UUID(a["researcher_id"]), a["openalex_id"], shown_name(a["display_name"]), a["position"])
+                for a in fields["authorships"]
+            ],
+        )
+    )
 
 
 def sorted_topics(counts: Iterable[tuple[str, str | None, int]]) -> list[tuple[str, str | None, int]]:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
@@ -19,35 +18,8 @@ from domain.accounts.model import Account
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work
 from domain.claims.model import Record
 from domain.invitations.model import Preferences
-from projections.profiles.build import shown_name
-from projections.profiles.documents import AuthorOut, TopicOut, VenueOut, WorkOut
+from projections.profiles.build import encode_work, shown_name
 from projections.profiles.view import BatchChanges, ProfilesView, WorkChange, sort_key_of
-
-_encoder = msgspec.json.Encoder()
-
-
-def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes:
-    venue = fields["venue"]
-    return _encoder.encode(
-        WorkOut(
-            id=UUID(work_id),
-            openalex_id=openalex_id,
-            doi=fields["doi"],
-            title=fields["title"],
-            publication_year=fields["publication_year"],
-            publication_date=fields["publication_date"],
-            type=fields["type"],
-            venue=VenueOut(**venue) if venue else None,
-            cited_by_count=fields["cited_by_count"],
-            abstract=fields["abstract"],
-            topics=[TopicOut(t["openalex_id"], t["display_name"]) for t in fields["topics"]],
-            authors=[
-                AuthorOut(UUID(a["researcher_id"]), a["openalex_id"], shown_name(a["display_name"]), a["position"])
-                for a in fields["authorships"]
-            ],
-        )
-    )
-
 
 OpenSealed = Callable[[UUID, str], "str | None"]
 
@@ -141,4 +113,7 @@ class ProfilesProjection(Projection[ProfilesView]):
                 row["disputed"] = True
             elif isinstance(e, Record.DisputeResolved):
                 row["disputed"] = False
+            elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
+                changes.attributions.append((row["researcher_id"], str(e.work_id),
+                                             isinstance(e, Record.WorkDisowned)))
             changes.affected.add(row["researcher_id"])

@@ -29,8 +29,10 @@ from projections.profiles.build import (
     MAX_AUTHORS_FOR_COLLABORATION,
     ProfileFacts,
     encode_profile,
+    encode_work,
     shown_name,
     sorted_topics,
+    without_authors,
 )
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 from domain.catalogue.model import recency_key
@@ -53,6 +55,9 @@ class WorkChange:
     new: dict[str, Any]
     sort_key: str = ""
     doc: bytes = b""
+    # What the works table keeps when `old` and `new` are the work as the profiles show it
+    # (decisions applied): OpenAlex's listing, so a decision taken back can restore it.
+    stored: dict[str, Any] | None = None
 
 
 @dataclass
@@ -67,6 +72,8 @@ class BatchChanges:
     policies: dict[str, str] = field(default_factory=dict)  # invitation preferences id -> who may invite
     affected: set[str] = field(default_factory=set)
     affected_owners: set[str] = field(default_factory=set)  # accounts whose records must be rebuilt
+    # "Not mine" decisions in event order: (researcher id, work id, True: disowned / False: undone)
+    attributions: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 def to_json(value: Any) -> str:
@@ -169,19 +176,25 @@ class ProfilesView(SqlView):
     (co-authors, each pair once, a < b), places (researcher x institution), topic_works and
     institution_works (which works carry a topic or an OpenAlex institution: the explorer's
     lists), ownership (from claims, with the owner's headline and about text), owners (account
-    names), policies (who may invite each account: "Open to collaborate"), docs (encoded
-    profiles, numbered by a view-wide sequence)."""
+    names), policies (who may invite each account: "Open to collaborate"), disowned (works a
+    record said are not the person's: left out of its profile whatever OpenAlex lists), docs
+    (encoded profiles, numbered by a view-wide sequence).
+
+    The works table keeps each work as OpenAlex lists it; every other table (authorships and
+    all the facts, the works' encoded documents) holds the work with disowned authorships left
+    out, exactly as if OpenAlex had never listed them."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "policies", "docs", "seq", "new_works",
+              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "docs", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
     SQLITE_PREFIX = "profiles"
     # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
-    # 4: the owner's headline and about text, invitation policies (open to collaborate).
-    SCHEMA_VERSION = 4
+    # 4: the owner's headline and about text, invitation policies (open to collaborate);
+    # 5: "not mine" decisions (disowned), applied to the authorships and every fact.
+    SCHEMA_VERSION = 5
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -236,6 +249,9 @@ class ProfilesView(SqlView):
             "CREATE TABLE IF NOT EXISTS {policies} (preferences_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,"
             " policy TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {policies}_account ON {policies} (account_id)",
+            # A work's decisions are read whenever it is imported or corrected: keyed by work first.
+            "CREATE TABLE IF NOT EXISTS {disowned} (work_id TEXT NOT NULL, researcher_id TEXT NOT NULL,"
+            " PRIMARY KEY (work_id, researcher_id))",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
             # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
@@ -260,8 +276,14 @@ class ProfilesView(SqlView):
             if changes.researchers:
                 self._register(c, changes.researchers)
             touched: set[str] = set()
-            if changes.works:
-                touched = self._apply_works(c, changes.works)
+            # A batch comes from one log: catalogue batches change works, claims batches decisions.
+            works = dict(changes.works)
+            if works:
+                self._hide_disowned(c, works)
+            if changes.attributions:
+                works.update(self._apply_decisions(c, changes.attributions, set(works)))
+            if works:
+                touched = self._apply_works(c, works)
             self._apply_claims(c, changes)
             self._apply_policies(c, changes)
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
@@ -282,6 +304,51 @@ class ProfilesView(SqlView):
             [(rid, r["openalex_id"], r["display_name"], r["orcid"]) for rid, r in researchers.items()],
         )
 
+    def _disowned_of(self, c: Any, work_ids: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = defaultdict(set)
+        for row in self._rows_in(c, "SELECT work_id, researcher_id FROM {disowned} WHERE {in}", "work_id", work_ids):
+            found[row["work_id"]].add(row["researcher_id"])
+        return found
+
+    def _hide_disowned(self, c: Any, works: dict[str, WorkChange]) -> None:
+        """Imported or corrected works as the profiles show them: the authorships of records that
+        said "not mine" left out, before and after alike (a re-import never brings them back)."""
+        hidden = self._disowned_of(c, sorted(works))
+        for wid, rids in hidden.items():
+            w = works[wid]
+            w.stored = w.new
+            w.old = None if w.old is None else without_authors(w.old, rids)
+            w.new = without_authors(w.new, rids)
+            w.doc = encode_work(wid, w.new["openalex_id"], w.new)
+
+    def _apply_decisions(self, c: Any, decisions: list[tuple[str, str, bool]],
+                         skip: set[str]) -> dict[str, WorkChange]:
+        """Store the decisions; each work they concern becomes a change of that work from "with
+        the author" to "without" (or back), moved through the same deltas as an import. A work
+        not imported yet changes nothing now: its import will find the decision."""
+        work_ids = sorted({wid for _, wid, _ in decisions} - skip)
+        before = self._disowned_of(c, work_ids)
+        after = {wid: set(before.get(wid, ())) for wid in work_ids}
+        for rid, wid, disowned in decisions:
+            if wid in after:
+                (after[wid].add if disowned else after[wid].discard)(rid)
+        gone = [(wid, rid) for wid in work_ids for rid in before.get(wid, set()) - after[wid]]
+        added = [(wid, rid) for wid in work_ids for rid in after[wid] - before.get(wid, set())]
+        if gone:
+            self._many(c, "DELETE FROM {disowned} WHERE (work_id, researcher_id) IN"
+                          " (SELECT work_id, researcher_id FROM {rows})", "work_id text, researcher_id text", gone)
+        if added:
+            self._many(c, "INSERT INTO {disowned} (work_id, researcher_id) SELECT work_id, researcher_id"
+                          " FROM {rows} WHERE true ON CONFLICT DO NOTHING", "work_id text, researcher_id text", added)
+        changes: dict[str, WorkChange] = {}
+        for row in self._rows_in(c, "SELECT id, fields FROM {works} WHERE {in}", "id", work_ids):
+            wid, listed = row["id"], json.loads(row["fields"])
+            old, new = without_authors(listed, before.get(wid, set())), without_authors(listed, after[wid])
+            if old["authorships"] != new["authorships"]:  # else: OpenAlex does not list the record on it now
+                changes[wid] = WorkChange(old, new, sort_key_of(new), encode_work(wid, listed["openalex_id"], new),
+                                          stored=listed)
+        return changes
+
     def _apply_works(self, c: Any, works: dict[str, WorkChange]) -> set[str]:
         """Store the works and their authorships; move every fact by the works' old contributions
         taken away and new ones added. Returns the researchers whose facts may have changed."""
@@ -291,7 +358,8 @@ class ProfilesView(SqlView):
             " FROM {rows} WHERE true ON CONFLICT (id) DO UPDATE SET sort_key = excluded.sort_key,"
             " topics = excluded.topics, fields = excluded.fields, doc = excluded.doc",
             f"id text, sort_key text, topics text, fields text, doc {self.blob.lower()}",
-            [(wid, w.sort_key, to_json(w.new["topics"]), to_json(w.new), w.doc) for wid, w in works.items()],
+            [(wid, w.sort_key, to_json(w.new["topics"]), to_json(w.stored or w.new), w.doc)
+             for wid, w in works.items()],
         )
         self._rows_in(c, "DELETE FROM {authorships} WHERE {in}", "work_id",
                       [wid for wid, w in works.items() if w.old is not None])
@@ -722,6 +790,15 @@ class ProfilesView(SqlView):
         return {row["account_id"]: shown_name(row["display_name"]) for row in self._rows_in(
             None, "SELECT account_id, display_name FROM {owners} WHERE {in}", "account_id", account_ids)}
 
+    def with_claims_record(self, researcher_ids: Sequence[str]) -> list[str]:
+        """Which of these records the claims area has a record of (claimed once, or decided on)."""
+        return sorted({row["researcher_id"] for row in self._rows_in(
+            None, "SELECT researcher_id FROM {ownership} WHERE {in}", "researcher_id", researcher_ids)})
+
+    def researcher_openalex_ids(self, researcher_ids: Sequence[str]) -> dict[str, str]:
+        return {row["id"]: row["openalex_id"] for row in self._rows_in(
+            None, "SELECT id, openalex_id FROM {researchers} WHERE {in}", "id", researcher_ids)}
+
     def researcher_names(self, researcher_ids: Sequence[str]) -> dict[str, str]:
         """Records' names as their profiles show them."""
         return {row["id"]: shown_name(row["display_name"]) for row in self._rows_in(
@@ -883,9 +960,24 @@ class ProfilesView(SqlView):
     # -- the explorer: works, topics and institutions with their researchers and works -----------
 
     def work(self, work_id: str) -> dict[str, Any] | None:
-        """A work's fields as the catalogue last gave them (authorships with their institutions)."""
+        """A work's fields as the profiles show it (authorships with their institutions; those of
+        records that said "not mine" left out)."""
+        listed = self.work_as_listed(work_id)
+        if listed is None:
+            return None
+        hidden = {row["researcher_id"] for row in self._query(
+            "SELECT researcher_id FROM {disowned} WHERE work_id = %s", (work_id,))}
+        return without_authors(listed, hidden)
+
+    def work_as_listed(self, work_id: str) -> dict[str, Any] | None:
+        """A work's fields as the catalogue last gave them (what OpenAlex lists)."""
         rows = self._query("SELECT fields FROM {works} WHERE id = %s", (work_id,))
         return json.loads(rows[0]["fields"]) if rows else None
+
+    def disowned_works(self, researcher_id: str) -> set[str]:
+        """The works this record said are not the person's."""
+        return {row["work_id"] for row in self._query(
+            "SELECT work_id FROM {disowned} WHERE researcher_id = %s", (researcher_id,))}
 
     def topic(self, topic_id: str) -> dict[str, Any] | None:
         """A topic some work carries now: its name, its works and researchers (None: no work does)."""

@@ -77,8 +77,10 @@ def workloads(draw: Any) -> list[tuple[list[dict[str, Any]], int]]:
     return batches
 
 
-def expected(services: Services) -> tuple[dict[str, bytes], dict[tuple[str, str], tuple[int, str]], dict[str, Any]]:
-    """Profiles, co-author pairs and institutions folded from the works as they finally stand."""
+def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()
+             ) -> tuple[dict[str, bytes], dict[tuple[str, str], tuple[int, str]], dict[str, Any]]:
+    """Profiles, co-author pairs and institutions folded from the works as they finally stand,
+    without the authorships in `hidden` (researcher id, work id: "not mine")."""
     works = []
     for n in range(1, 9):
         try:
@@ -90,10 +92,11 @@ def expected(services: Services) -> tuple[dict[str, bytes], dict[tuple[str, str]
     places: dict[str, Counter[str]] = defaultdict(Counter)
     for w in works:
         key = recency_key(w.publication_date, w.publication_year, w.openalex_id)
+        authorships = [a for a in w.authorships if (a["researcher_id"], str(w.id)) not in hidden]
         listed: dict[str, dict[str, Any]] = {}
-        for a in w.authorships:
+        for a in authorships:
             listed.setdefault(a["researcher_id"], a)
-        small = len(w.authorships) <= MAX_AUTHORS_FOR_COLLABORATION
+        small = len(authorships) <= MAX_AUTHORS_FOR_COLLABORATION
         for rid, a in listed.items():
             others = sorted(set(listed) - {rid}) if small else None
             by_researcher[rid].append(WorkFacts(key, a["institutions"], w.topics, a["display_name"] or None, a["orcid"],
@@ -117,10 +120,10 @@ def expected(services: Services) -> tuple[dict[str, bytes], dict[tuple[str, str]
     return docs, {p: (len(keys), max(keys)) for p, keys in pairs.items()}, places
 
 
-def differences(services: Services) -> list[str]:
+def differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """Where the incrementally kept view differs from a fold of the works as they stand: profiles,
     co-author pairs, institutions, and the explorer's lists of each topic's and institution's works."""
-    docs, pairs, places = expected(services)
+    docs, pairs, places = expected(services, hidden)
     view = services.profiles_view
     found: list[str] = []
     for rid, doc in docs.items():
@@ -133,10 +136,10 @@ def differences(services: Services) -> list[str]:
             found.append(f"co-authors of {rid}")
         if {i["openalex_id"]: i["works"] for i in view.institutions_over_time(rid)} != dict(places[rid]):
             found.append(f"institutions of {rid}")
-    return found + explorer_differences(services)
+    return found + explorer_differences(services, hidden)
 
 
-def explorer_differences(services: Services) -> list[str]:
+def explorer_differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """The explorer's lists: each topic's and institution's works, newest first, as the works stand."""
     works = []
     for n in range(1, 9):
@@ -152,7 +155,8 @@ def explorer_differences(services: Services) -> list[str]:
         if [wid for _, wid, _ in view.works_on_topic(f"T{t}", None, 100)] != \
                 [str(w.id) for w in newest if any(x["openalex_id"] == f"T{t}" for x in w.topics)]:
             found.append(f"works on T{t}")
-    firsts = [{a["researcher_id"]: a for a in reversed(w.authorships)} for w in newest]  # first listing wins
+    firsts = [{a["researcher_id"]: a for a in reversed(w.authorships) if (a["researcher_id"], str(w.id)) not in hidden}
+              for w in newest]  # first listing wins
     for i in range(1, 4):
         if [wid for _, wid, _ in view.works_at_institution(f"I{i}", None, 100)] != \
                 [str(w.id) for w, listed in zip(newest, firsts, strict=True)

@@ -55,6 +55,23 @@ def workload(services) -> None:
     owners[rid] = accounts[4]
     services.follows.apply_all([FollowCommand(rng.choice(accounts), rng.choice(sorted(known)), rng.random() < 0.8, confirmed=True)
                                 for _ in range(60)], known=known, owners=owners)
+    # "Not mine": A1's owner disowns two of its works and takes one back (the reason sealed), a
+    # moderator one of A6's; then a re-import that still lists every authorship.
+    for runner in services.runners:
+        runner.catch_up()
+    a1 = researcher_id_for("A1")
+    f = services.profiles_view.record_facts(str(a1))
+    facts = RecordFacts(a1, f["orcid"], f["base_level"], f["institution_ids"])
+    mine = [uuid.UUID(wid) for _, wid, _ in services.profiles_view.works_of(str(a1), None, 2)]
+    for wid in mine:
+        services.claims.change_attribution(facts, wid, accounts[0], is_moderator=False, not_mine=True, reason="not me")
+    services.claims.change_attribution(facts, mine[0], accounts[0], is_moderator=False, not_mine=False)
+    a6 = researcher_id_for("A6")
+    f = services.profiles_view.record_facts(str(a6))
+    [(_, theirs, _)] = services.profiles_view.works_of(str(a6), None, 1)
+    services.claims.change_attribution(RecordFacts(a6, f["orcid"], f["base_level"], f["institution_ids"]),
+                                       uuid.UUID(theirs), uuid.uuid4(), is_moderator=True, not_mine=True)
+    import_body(services.catalogue, json.dumps(synthetic_works(40, 20, authors_per_work=3, seed=4)).encode())
     services.accounts.erase(accounts[5])
     for _ in range(2):  # trust reads what the others wrote
         for runner in services.runners:
@@ -66,7 +83,7 @@ def test_a_rebuild_of_every_read_model_equals_the_live_one(services):
     kinds = {row["kind"] for rid in ("A1", "A3", "A4")
              for row in services.history_view.entries(str(researcher_id_for(rid)), None, 1000, newest_first=False)}
     assert {"work.corrected", "claim.rejected", "dispute.opened", "dispute.resolved", "owner.removed",
-            "owner.set", "followers.daily"} <= kinds  # the workload reached every kind of change
+            "owner.set", "followers.daily", "attribution.changed"} <= kinds  # the workload reached every kind of change
     results = verify(services)
     assert [r.projection for r in results] == list(PROJECTIONS)
     assert all(r.rows > 0 for r in results)

@@ -1,0 +1,86 @@
+"""Corrections for the data source: every attribution decision as JSON Lines, fit to report upstream.
+
+OpenAlex keeps its listing; PeerLedger's profiles apply the decisions its owners and moderators
+took. This export says which, in the order they were recorded: the work (ours and OpenAlex's id),
+the record it concerns (ours and OpenAlex's), the decision, who decided (a role, never an
+account) and when. Personal text (the reasons) is left out. Reads only: it records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from typing import BinaryIO, Literal
+from uuid import UUID
+
+import msgspec
+from eventsourcing.utils import get_topic
+
+from domain.claims.model import Record
+from bootstrap.services import Services
+
+PAGE = 500
+# What backs each decision, by who took it: the owner speaks for themselves; a moderator judged it.
+EVIDENCE = {"owner": "owner_statement", "moderator": "moderator_review"}
+TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone))
+
+
+class Correction(msgspec.Struct):
+    """One decision: the work leaves the record's profile (`not_mine`), or comes back (`undone`)."""
+
+    at: datetime  # UTC
+    decision: Literal["not_mine", "undone"]
+    work_id: UUID
+    work_openalex_id: str | None  # None for a work the profiles have not seen imported
+    from_record: UUID  # the author record the work is taken from
+    from_record_openalex_id: str | None
+    evidence_kind: str  # owner_statement or moderator_review
+    actor_role: Literal["owner", "moderator"]
+    notification_id: int  # where the event is stored: a later export resumes after it
+
+
+def corrections(services: Services, since: datetime | None = None) -> Iterator[Correction]:
+    """The claims log's attribution events from `since` (all when None), up to the log's head when
+    the export began, a page at a time."""
+    claims = services.claims
+    view = services.profiles_view
+    researcher_of = lru_cache(maxsize=10_000)(lambda record: claims.repository.get(record).researcher_id)
+
+    @lru_cache(maxsize=10_000)
+    def work_openalex(work_id: UUID) -> str | None:
+        listed = view.work_as_listed(str(work_id))
+        return None if listed is None else listed["openalex_id"]
+
+    @lru_cache(maxsize=10_000)
+    def record_openalex(researcher_id: UUID) -> str | None:
+        return view.researcher_openalex_ids([str(researcher_id)]).get(str(researcher_id))
+
+    head = claims.recorder.max_notification_id() or 0
+    last = 0
+    while last < head:
+        # "Greater than the last id seen": ids have gaps, and a gap is not the end.
+        page = claims.recorder.select_notifications(start=last, limit=PAGE, stop=head, inclusive_of_start=False)
+        if not page:
+            return
+        for n in page:
+            if n.topic not in TOPICS:
+                continue  # decoded only when it is one of ours: the claims log holds far more
+            e = claims.mapper.to_domain_event(n)
+            if since is not None and e.timestamp < since:
+                continue
+            researcher = researcher_of(e.originator_id)
+            yield Correction(e.timestamp, "not_mine" if isinstance(e, Record.WorkDisowned) else "undone",
+                             e.work_id, work_openalex(e.work_id), researcher, record_openalex(researcher),
+                             EVIDENCE.get(e.role, e.role), e.role, n.id)
+        last = page[-1].id
+
+
+def export_corrections(services: Services, out: BinaryIO, *, since: datetime | None = None) -> int:
+    """Write the decisions as JSON Lines; returns how many."""
+    encoder = msgspec.json.Encoder()
+    count = 0
+    for correction in corrections(services, since):
+        out.write(encoder.encode(correction) + b"\n")
+        count += 1
+    return count
