@@ -19,6 +19,7 @@ from eventsourcing.utils import get_topic
 
 from domain.claims.model import Record
 from bootstrap.services import Services
+from operations.export import notifications_to_head
 
 PAGE = 500
 # What backs each decision, by who took it: the owner speaks for themselves; a moderator judged it.
@@ -56,24 +57,16 @@ def corrections(services: Services, since: datetime | None = None) -> Iterator[C
     def record_openalex(researcher_id: UUID) -> str | None:
         return view.researcher_openalex_ids([str(researcher_id)]).get(str(researcher_id))
 
-    head = claims.recorder.max_notification_id() or 0
-    last = 0
-    while last < head:
-        # "Greater than the last id seen": ids have gaps, and a gap is not the end.
-        page = claims.recorder.select_notifications(start=last, limit=PAGE, stop=head, inclusive_of_start=False)
-        if not page:
-            return
-        for n in page:
-            if n.topic not in TOPICS:
-                continue  # decoded only when it is one of ours: the claims log holds far more
-            e = claims.mapper.to_domain_event(n)
-            if since is not None and e.timestamp < since:
-                continue
-            researcher = researcher_of(e.originator_id)
-            yield Correction(e.timestamp, "not_mine" if isinstance(e, Record.WorkDisowned) else "undone",
-                             e.work_id, work_openalex(e.work_id), researcher, record_openalex(researcher),
-                             EVIDENCE.get(e.role, e.role), e.role, n.id)
-        last = page[-1].id
+    for n in notifications_to_head(claims, PAGE):
+        if n.topic not in TOPICS:
+            continue  # decoded only when it is one of ours: the claims log holds far more
+        e = claims.mapper.to_domain_event(n)
+        if since is not None and e.timestamp < since:
+            continue
+        researcher = researcher_of(e.originator_id)
+        yield Correction(e.timestamp, "not_mine" if isinstance(e, Record.WorkDisowned) else "undone",
+                         e.work_id, work_openalex(e.work_id), researcher, record_openalex(researcher),
+                         EVIDENCE.get(e.role, e.role), e.role, n.id)
 
 
 def export_corrections(services: Services, out: BinaryIO, *, since: datetime | None = None) -> int:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Notification
 
 from domain.accounts.application import normalise_email
 from domain.accounts.model import Account, EmailAddress, email_address_id
@@ -152,6 +153,17 @@ def application_events(
 ) -> Iterator[ExportedEvent]:
     """One application's events in notification order, a page at a time, up to the log's head
     when the export began (a busy log does not keep a long export going forever)."""
+    for n in notifications_to_head(app, page):
+        event = app.mapper.to_domain_event(n)
+        if event.timestamp < since or (until is not None and event.timestamp >= until):
+            continue
+        yield ExportedEvent(app.name, n.id, event.originator_id, event.originator_version, n.topic,
+                            event.timestamp, redactor.state(event))
+
+
+def notifications_to_head(app: Application[Any], page: int = PAGE) -> Iterator[Notification]:
+    """An application's stored events in notification order, read a page at a time, up to the
+    log's head when the reading began (a busy log does not keep a long export going forever)."""
     head = app.recorder.max_notification_id() or 0
     last = 0
     while last < head:
@@ -159,12 +171,7 @@ def application_events(
         notifications = app.recorder.select_notifications(start=last, limit=page, stop=head, inclusive_of_start=False)
         if not notifications:
             return
-        for n in notifications:
-            event = app.mapper.to_domain_event(n)
-            if event.timestamp < since or (until is not None and event.timestamp >= until):
-                continue
-            yield ExportedEvent(app.name, n.id, event.originator_id, event.originator_version, n.topic,
-                                event.timestamp, redactor.state(event))
+        yield from notifications
         last = notifications[-1].id
 
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -341,19 +341,10 @@ def history_command(settings: Settings, args: argparse.Namespace) -> int:
                 require_admin(services, args.admin)
             except DomainError as e:
                 return refuse(str(e))
-        with output_file(args.output) as out:
-            count = export_history(services, out, since=args.since, until=args.until, personal=args.personal)
-    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except OSError as e:
-        print(f"peerledger history export: {e}", file=sys.stderr)
-        return 1
+        return written("history export", args.output, "event(s)", lambda out: export_history(
+            services, out, since=args.since, until=args.until, personal=args.personal))
     finally:
         services.close()
-    if args.output is not None:
-        print(f"{count:,} event(s) written to {args.output}")
-    return 0
 
 
 def corrections_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -364,18 +355,26 @@ def corrections_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     services = Services(settings)
     try:
-        with output_file(args.output) as out:
-            count = export_corrections(services, out, since=args.since)
+        return written("corrections export", args.output, "decision(s)",
+                       lambda out: export_corrections(services, out, since=args.since))
+    finally:
+        services.close()
+
+
+def written(command: str, path: Path | None, unit: str, write: Callable[[BinaryIO], int]) -> int:
+    """The exit status of an export: `write` into FILE (whole or not at all) or standard output,
+    returning how many it wrote, said when FILE was given."""
+    try:
+        with output_file(path) as out:
+            count = write(out)
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as e:
-        print(f"peerledger corrections export: {e}", file=sys.stderr)
-        return 2
-    finally:
-        services.close()
-    if args.output is not None:
-        print(f"{count:,} decision(s) written to {args.output}")
+        print(f"peerledger {command}: {e}", file=sys.stderr)
+        return 1
+    if path is not None:
+        print(f"{count:,} {unit} written to {path}")
     return 0
 
 
