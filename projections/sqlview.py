@@ -294,9 +294,12 @@ class PostgresSqlView(SqlView, PostgresTrackingRecorder):
         # per-row work, and even arrays cost a Python call per element to send. So a column
         # goes as one text, split by the server, when none of its values holds the separator or
         # is empty ('' then stands for NULL); other columns, and bytes, go as arrays.
-        c.execute(*self._unnest(statement, columns, rows))
+        if rows:  # no rows, nothing to apply (and no column to send)
+            c.execute(*self._unnest(statement, columns, rows))
 
     def _select_many(self, c: Any, statement: str, columns: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        if not rows:
+            return []
         c.execute(*self._unnest(statement, columns, rows))
         return c.fetchall()
 

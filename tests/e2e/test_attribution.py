@@ -155,6 +155,22 @@ def test_not_mine_by_one_author_leaves_the_co_authors_record_alone(client):
     assert co_after["profile"]["close_collaborators_count"] == 0  # they now share one work
 
 
+def test_the_only_author_disowning_a_work_leaves_it_without_authors_and_undo_brings_them_back(client):
+    """Found by the Hypothesis test on PostgreSQL: a work left with no author made the batch
+    send an empty set of authorship rows, which failed the batch."""
+    owner = person(client, "Eve Five", owns="A5")
+
+    assert disown(client, owner, record="A5", work_id="W5").status_code == 200
+    settle(client)
+    assert page(client, "A5")["profile"]["works_count"] == 0
+    assert client.get("/works/W5").json()["authorships"] == []
+
+    assert undo(client, owner, record="A5", work_id="W5").status_code == 200
+    settle(client)
+    assert page(client, "A5")["profile"]["works_count"] == 1
+    assert [a["openalex_id"] for a in client.get("/works/W5").json()["authorships"]] == ["A5"]
+
+
 def test_repeating_a_decision_is_answered_with_the_state_and_writes_nothing(client):
     owner = person(client, "Ada One", owns="A1")
     first = disown(client, owner).json()

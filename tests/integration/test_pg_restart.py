@@ -51,8 +51,11 @@ class OwnPostgres:
         as_postgres(str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
 
     def start(self) -> None:
+        # Sized as docs/sizing.md says for an API and a worker: their pools reach past the default
+        # 100 connections while they reconnect under load (the test's own check was then refused).
         as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o",
-                    f"'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1'", "start")
+                    f"'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200'",
+                    "start")
 
     def stop_immediately(self) -> None:
         as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
