@@ -133,6 +133,7 @@ class PostgresStore(SqlStore):
     def __init__(self, env: dict[str, str], *, max_size: int = 8) -> None:
         conninfo = postgres_conninfo(env)
         schema = env.get("POSTGRES_SCHEMA", "public")
+        self.schema = schema
         self.pool = ConnectionPool(
             conninfo,
             min_size=1,
@@ -159,8 +160,13 @@ class PostgresStore(SqlStore):
         # process dies. The schema lock uses it too: PostgreSQL refuses concurrent CREATE ... IF
         # NOT EXISTS on one catalogue row ("tuple concurrently updated").
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._lock_key(name)])
             yield
+
+    def _lock_key(self, name: str) -> str:
+        # Advisory locks are the database's, not a schema's: two installations (or test runs)
+        # in schemas of one database must not hold each other's names.
+        return f"{self.schema}:{name}"
 
     @contextmanager
     def try_hold(self, name: str) -> Iterator[bool]:
@@ -168,12 +174,13 @@ class PostgresStore(SqlStore):
         # if this process or its machine goes away.
         with self.pool.connection() as conn:
             conn.autocommit = True
-            held = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name]).fetchone()[0]
+            key = self._lock_key(name)
+            held = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()[0]
             try:
                 yield bool(held)
             finally:
                 if held:
-                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
                 conn.autocommit = False
 
     def close(self) -> None:

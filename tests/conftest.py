@@ -99,7 +99,7 @@ def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
 # Tests that talk to PostgreSQL or NATS: marked `services`, so `scripts/test -m "not services"`
 # runs the rest (unit tests, the embedded SQLite store, the command line on it) without them.
 NEEDS_SERVICES = {"pg_schema", "pg_settings"}
-SERVICE_MODULES = {"test_relay", "test_pg_restart", "test_history_export", "test_projection_worker"}
+SERVICE_MODULES = {"test_relay", "test_pg_restart", "test_history_export", "test_projection_worker", "test_sql_store_locks"}
 
 
 @pytest.fixture(autouse=True)
