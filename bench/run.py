@@ -42,7 +42,7 @@ import psycopg
 from operations.importing import import_file
 from bootstrap.services import Services
 from bootstrap.settings import Settings
-from tests.factories import author, institution, register_confirmed, synthetic_works, work
+from tests.factories import author, institution, register_confirmed, skewed_works, synthetic_works, work
 
 # The local server by default; POSTGRES_HOST/_PORT/_DBNAME point a run at another (a server of
 # the run's own when the shared one is short of connections).
@@ -161,7 +161,11 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         yield base
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still finishing slow requests: the figures are printed
+            server.kill()
+            server.wait()
 
 
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None, paths: Path | None = None,
@@ -252,9 +256,13 @@ def bench_graph(args: argparse.Namespace) -> None:
         settings = Settings.from_env(env)
         services = Services(settings)
         path = Path(tmp) / "works.jsonl"
+        works = (skewed_works(args.works, seed=11) if args.skewed
+                 else synthetic_works(args.works, args.researchers, authors_per_work=5, seed=11))
         with path.open("w") as f:
-            for w in synthetic_works(args.works, args.researchers, authors_per_work=5, seed=11):
+            for w in works:
                 f.write(json.dumps(w) + "\n")
+        authors = sorted({int(a["author"]["id"].rpartition("A")[2]) for w in works for a in w["authorships"]})
+        del works
         started = time.perf_counter()
         import_file(services.catalogue, path)
         imported = time.perf_counter() - started
@@ -269,27 +277,36 @@ def bench_graph(args: argparse.Namespace) -> None:
         trust_seconds = time.perf_counter() - started
         events = services.catalogue.recorder.max_notification_id() or 0
         services.close()
-        print(f"data: {args.works:,} works, {args.researchers:,} researchers, 5 authors per work, PostgreSQL")
+        shape = "skewed (5 authors on a tenth of the works each, consortium papers)" if args.skewed \
+            else "5 authors per work"
+        print(f"data: {args.works:,} works, {len(authors):,} researchers, {shape}, PostgreSQL")
         print(f"import: {args.works / imported:,.0f} works/s ({events:,} events)")
         print(f"graph (profiles) projection catch-up over the import: {args.works / caught_up:,.0f} works/s "
               f"({events / caught_up:,.0f} events/s)")
         print(f"trust projection (and the rest) catch-up from scratch: {trust_seconds:.1f} s for "
-              f"{args.researchers:,} snapshots")
+              f"{len(authors):,} snapshots")
         rng = random.Random(5)
-        ids = list(range(1, args.researchers + 1))
+        ids = list(authors)
         rng.shuffle(ids)
+        prolific = ids if not args.skewed else [1, 2, 3, 4, 5]  # the stars: the slow path, if any
         files = {}
-        for name, suffix in (("health", None), ("graph", "/graph"), ("graph2", "/graph?depth=2"), ("trust", "/trust")):
+        for name, suffix, who in (("health", None, ids), ("graph", "/graph", ids), ("graph2", "/graph?depth=2", ids),
+                                  ("trust", "/trust", ids), ("graph_stars", "/graph", prolific),
+                                  ("graph2_stars", "/graph?depth=2", prolific)):
             files[name] = Path(tmp) / f"{name}.txt"
-            lines = ["/health"] * 100 if suffix is None else [f"/researchers/A{a}{suffix}" for a in ids]
+            lines = ["/health"] * 100 if suffix is None else [f"/researchers/A{a}{suffix}" for a in who]
             files[name].write_text("\n".join(lines) + "\n")
         script = Path(__file__).resolve().parent / "profile_paths.lua"
         print(f"reads, wrk -t1 -c{args.connections} {args.seconds}s each, one API process, random researchers:")
         print(f"{'route':<40} {'req/s':>9} {'p50':>9} {'p99':>9} {'vs /health':>10} {'non-2xx':>8}")
         with serving(env) as base:
             health = wrk(base + "/", args.seconds, args.connections, script, files["health"])
-            for label, name in (("/health (baseline)", "health"), ("/researchers/{id}/graph", "graph"),
-                                ("/researchers/{id}/graph?depth=2", "graph2"), ("/researchers/{id}/trust", "trust")):
+            routes = [("/health (baseline)", "health"), ("/researchers/{id}/graph", "graph"),
+                      ("/researchers/{id}/graph?depth=2", "graph2"), ("/researchers/{id}/trust", "trust")]
+            if args.skewed:
+                routes += [("/graph, the 5 prolific authors", "graph_stars"),
+                           ("/graph?depth=2, the 5 prolific authors", "graph2_stars")]
+            for label, name in routes:
                 r = health if name == "health" else wrk(base + "/", args.seconds, args.connections, script, files[name])
                 print(f"{label:<40} {r['rps']:>9,.0f} {r['p50']:>9} {r['p99']:>9} {r['rps'] / health['rps']:>10.0%} "
                       f"{r['non2xx']:>8}")
@@ -595,6 +612,8 @@ def main() -> None:
     graph.add_argument("--researchers", type=int, default=50_000)
     graph.add_argument("--seconds", type=int, default=10)
     graph.add_argument("--connections", type=int, default=8)
+    graph.add_argument("--uniform", dest="skewed", action="store_false",
+                       help="uniform synthetic works instead of skewed ones (5 authors each, --researchers of them)")
     follows = sub.add_parser("follows")
     follows.add_argument("--researchers", type=int, default=10_000)
     follows.add_argument("--accounts", type=int, default=200)
