@@ -223,7 +223,8 @@ class HistoryView(SqlView):
                       " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
         # Reasons sealed with the erased account's key were opened into entries: shred them here too.
-        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind = 'attribution.changed'"
+        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind IN"
+                         " ('attribution.changed', 'link.added', 'link.rejected')"
                          " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
