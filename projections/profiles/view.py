@@ -943,6 +943,35 @@ class ProfilesView(SqlView):
         )
         return [dict(r) for r in rows if r["id"] not in researcher_ids][:limit]
 
+    def person_coauthors(self, records: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """A person's co-authors (outside its records), each work counted once however many of
+        its records it lists: shared works, the latest one's sort key; most shared first."""
+        clause, params = self._in("x.researcher_id", list(records))
+        rows = self._query(
+            "SELECT y.researcher_id AS id, r.display_name, r.openalex_id, COUNT(DISTINCT x.work_id) AS shared,"
+            " MAX(x.sort_key) AS latest, 1 AS via FROM {authorships} x JOIN {authorships} y ON y.work_id = x.work_id"
+            " JOIN {researchers} r ON r.id = y.researcher_id WHERE " + clause + " AND x.authors_count <= %s"
+            " GROUP BY y.researcher_id, r.display_name, r.openalex_id"
+            " ORDER BY COUNT(DISTINCT x.work_id) DESC, MAX(x.sort_key) DESC, y.researcher_id",
+            [*params, MAX_AUTHORS_FOR_COLLABORATION])
+        return [dict(r) for r in rows if r["id"] not in records][:limit]
+
+    def person_places(self, records: Sequence[str]) -> list[dict[str, Any]]:
+        """A person's institutions over time, from each of its works once (as the profile folds
+        them): first and last year, number of works; the newest listing of each institution."""
+        with self.datastore.transaction(commit=False) as c:
+            works = self._union_works(c, list(records))
+        spans: dict[str, dict[str, Any]] = {}
+        for w in sorted(works, key=lambda w: w.sort_key):
+            for key in {place_key(i): i for i in w.institutions}.items():
+                place, institution = key
+                found = spans.setdefault(place, {"works": 0, "first_year": None, "last_year": None})
+                found.update(institution)  # the newest listing last
+                found["works"] += 1
+                found["first_year"], found["last_year"] = span(found["first_year"], found["last_year"],
+                                                               year_of(w.sort_key))
+        return sorted(spans.values(), key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
+
     def graph_totals(self, researcher_id: str) -> dict[str, int]:
         """How many co-authors and institutions the record has in all (the graph lists the first)."""
         pairs, params = self._pairs_of([researcher_id])
@@ -958,20 +987,22 @@ class ProfilesView(SqlView):
                   "last_year": r["last_year"]} for r in rows]
         return sorted(spans, key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
 
-    def adjacent_works(self, researcher_id: str, collaborators: Sequence[str], topics: set[str],
+    def adjacent_works(self, researcher_id: str | Sequence[str], collaborators: Sequence[str], topics: set[str],
                        limit: int) -> tuple[list[dict[str, Any]], int]:
-        """Works of `collaborators` sharing a topic with `topics` that `researcher_id` did not
-        write: most shared topics first, then newest; and how many such works there are among
+        """Works of `collaborators` sharing a topic with `topics` that `researcher_id` (or none of
+        a person's records) did not write: most shared topics first, then newest; and how many such works there are among
         the collaborators' newest ADJACENT_CANDIDATES."""
         if not collaborators or not topics:
             return [], 0
         clause, params = self._in("a.researcher_id", list(collaborators))
+        mine, mine_params = self._in("m.researcher_id", [researcher_id] if isinstance(researcher_id, str)
+                                     else list(researcher_id))
         rows = self._query(
             "SELECT a.work_id, w.sort_key, w.topics FROM {authorships} a JOIN {works} w ON w.id = a.work_id"
             " WHERE " + clause + " AND NOT EXISTS (SELECT 1 FROM {authorships} m"
-            " WHERE m.work_id = a.work_id AND m.researcher_id = %s)"
+            " WHERE m.work_id = a.work_id AND " + mine + ")"
             " ORDER BY a.sort_key DESC LIMIT %s",  # the newest works only: bounded whatever they wrote
-            [*params, researcher_id, ADJACENT_CANDIDATES],
+            [*params, *mine_params, ADJACENT_CANDIDATES],
         )
         ranked: dict[str, tuple[int, str]] = {}
         for row in rows:

@@ -74,7 +74,7 @@ def unlink(client, who, record="A6", person_record="A1"):
 
 def page(client, record: str) -> dict:
     got = {name: client.get(f"/researchers/{record}{tail}") for name, tail in
-           (("profile", ""), ("works", "/works?limit=100"), ("trust", "/trust"))}
+           (("profile", ""), ("works", "/works?limit=100"), ("graph", "/graph"), ("trust", "/trust"))}
     for name, answer in got.items():
         assert answer.status_code == 200, (name, answer.text)
     return {name: answer.json() for name, answer in got.items()}
@@ -92,6 +92,7 @@ def shown(view: dict) -> dict:
         "profile": {k: p[k] for k in ("display_name", "orcid", "affiliation", "works_count", "topics_count", "topics",
                                       "close_collaborators_count", "headline")},
         "works": [w["openalex_id"] for w in view["works"]["items"]],
+        "graph": view["graph"],
         "trust": (view["trust"]["score"], view["trust"]["counts"]),
     }
 
@@ -160,6 +161,7 @@ def test_unlinking_gives_each_record_back_exactly_its_own_profile(client, tmp_pa
     with another_app(tmp_path, WORKS, "never") as other:  # where the records were never linked
         assert shown(page(client, "A1")) == shown(page(other, "A1"))
         assert page(client, "A6") == page(other, "A6")
+    settle(client)
     entries = [e for e in client.get("/researchers/A6/history").json()["items"] if e["kind"].startswith("link.")]
     assert [(e["kind"], e["actor"]["role"]) for e in entries] == [("link.added", "owner"), ("link.removed", "owner")]
 
@@ -197,6 +199,8 @@ def test_a_statement_goes_to_the_moderators_who_see_what_the_records_share_and_a
     assert as_read(page(client, "A7")) == as_read(page(client, "A1"))
     assert page(client, "A1")["profile"]["works_count"] == 5  # W1, W2, W3, W7 and W8
     assert client.get("/moderation/links", headers=moderator["headers"]).json()["items"] == []
+
+    settle(client)  # the history view too
 
     def entries(who=None):
         items = client.get("/researchers/A7/history", headers=(who or {}).get("headers", {})).json()["items"]
@@ -298,6 +302,7 @@ def test_a_moderator_unlinks_and_a_linked_record_cannot_be_claimed(client):
     answer = unlink(client, moderator)
     assert answer.status_code == 200, answer.text
     assert page(client, "A6")["profile"]["records"] == [rid("A6")]
+    settle(client)
     entry = [e for e in client.get("/researchers/A1/history").json()["items"] if e["kind"] == "link.removed"]
     assert [e["actor"]["role"] for e in entry] == ["moderator"]
 
