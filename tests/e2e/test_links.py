@@ -367,3 +367,26 @@ def test_concurrent_conclusive_links_of_one_record_leave_it_in_one_person(client
     winner = next(r for r, o in outcomes.items() if o is True)
     settle(client)
     assert page(client, "A8")["profile"]["records"] == [rid(winner), rid("A8")]
+
+
+def test_an_account_following_several_records_of_a_person_counts_once_and_unlinking_restores_the_counts(client):
+    ada = owner_by_orcid(client, "Ada One")
+    both, one = person(client, "Fan Both"), person(client, "Fan One")
+    for who, records in ((both, ("A1", "A6")), (one, ("A6",))):
+        for record in records:
+            assert client.put(f"/me/following/{record}", headers=who["headers"]).status_code in (200, 201)
+    settle(client)
+    before = {r: page(client, r) for r in ("A1", "A6")}
+    assert [before[r]["profile"]["followers_count"] for r in ("A1", "A6")] == [1, 2]
+
+    assert link(client, ada).status_code == 200
+    settle(client)
+
+    linked = {r: page(client, r) for r in ("A1", "A6")}
+    assert [linked[r]["profile"]["followers_count"] for r in ("A1", "A6")] == [2, 2]  # two accounts, not three
+    assert linked["A1"]["trust"]["counts"]["followers"] == 2
+    assert as_read(linked["A1"]) == as_read(linked["A6"])
+
+    assert unlink(client, ada).status_code == 200
+    settle(client)
+    assert {r: page(client, r) for r in ("A1", "A6")} == before
