@@ -21,7 +21,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
-from api.claims import Decision, EvidenceBody, EvidenceOut, facts_for, is_moderator
+from api.claims import Decision, EvidenceBody, facts_for, is_moderator
 from api.own_writes import WAIT_SECONDS, caught_up
 from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, resolve_researcher
 from api.text import free_text

@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn
 from domain.errors import ClaimConflictError
+from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.support import assert_problem, facts, own, person, serving, settle
 from tests.factories import author, institution, orcid_with_checksum, work
@@ -341,7 +342,6 @@ def test_of_concurrent_requests_to_link_one_record_exactly_one_wins(client):
 def test_concurrent_conclusive_links_of_one_record_leave_it_in_one_person(client):
     """Two owners who proved the same ORCID iD (A1's and A6's) link A8, a third record with it."""
     extra = [work(9, [author(8, "Ada One", orcid=ORCID)], year=2015)]
-    from operations.importing import import_body
     import_body(client.app.state.services.catalogue, json.dumps(extra).encode())
     settle(client)
     first, second = owner_by_orcid(client, "Ada One"), owner_by_orcid(client, "Ada Again", record="A6")
