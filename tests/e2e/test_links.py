@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn
 from domain.errors import ClaimConflictError
+from operations.corrections import export_corrections
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.support import assert_problem, facts, own, person, serving, settle
@@ -390,3 +391,24 @@ def test_an_account_following_several_records_of_a_person_counts_once_and_unlink
     assert unlink(client, ada).status_code == 200
     settle(client)
     assert {r: page(client, r) for r in ("A1", "A6")} == before
+
+
+def test_the_corrections_export_lists_links_and_unlinks_without_personal_text(client, tmp_path):
+    ada = owner_by_orcid(client, "Ada One")
+    moderator = person(client, "Mo Derator", role="moderator")
+    link(client, ada)
+    request_id = link(client, ada, record="A7", evidence=[STATEMENT]).json()["request_id"]
+    client.post(f"/links/{request_id}/approve", headers=moderator["headers"], json={"reason": "Secret words."})
+    unlink(client, ada)
+
+    out = tmp_path / "corrections.jsonl"
+    with out.open("wb") as f:
+        assert export_corrections(client.app.state.services, f) == 3
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(c["decision"], c["from_record_openalex_id"], c["to_record_openalex_id"], c["evidence_kind"],
+             c["actor_role"], c["work_id"]) for c in lines] == [
+        ("linked", "A6", "A1", "orcid_proven", "owner", None),
+        ("linked", "A7", "A1", "moderator_review", "moderator", None),
+        ("unlinked", "A6", "A1", "owner_statement", "owner", None)]
+    text = out.read_text()
+    assert "Secret" not in text and STATEMENT["text"] not in text and str(ada["id"]) not in text
