@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -412,3 +414,36 @@ def test_the_corrections_export_lists_links_and_unlinks_without_personal_text(cl
         ("unlinked", "A6", "A1", "owner_statement", "owner", None)]
     text = out.read_text()
     assert "Secret" not in text and STATEMENT["text"] not in text and str(ada["id"]) not in text
+
+
+def moment() -> str:
+    """Now, as a client would write it; the next event is stamped strictly later."""
+    time.sleep(0.01)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(0.01)
+    return now
+
+
+def test_as_of_shows_the_person_while_the_records_were_linked(client):
+    ada = owner_by_orcid(client, "Ada One")
+    fan = person(client, "Fan Both")
+    for record in ("A1", "A6"):
+        assert client.put(f"/me/following/{record}", headers=fan["headers"]).status_code in (200, 201)
+    settle(client)
+    before = moment()
+    link(client, ada)
+    settle(client)
+    while_linked = moment()
+    live = client.get("/researchers/A6").json()
+    unlink(client, ada)
+    settle(client)
+
+    def past(record: str, at: str) -> dict:
+        answer = client.get(f"/researchers/{record}", params={"as_of": at})
+        assert answer.status_code == 200, answer.text
+        return {k: v for k, v in answer.json().items() if k != "trust"}
+
+    assert past("A6", before)["records"] == [rid("A6")] and past("A6", before)["works_count"] == 2
+    assert past("A6", while_linked) == past("A1", while_linked) == {k: v for k, v in live.items() if k != "trust"}
+    assert past("A6", while_linked)["followers_count"] == 1  # one account, following both records
+    assert past("A6", moment())["records"] == [rid("A6")]
