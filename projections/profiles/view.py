@@ -963,8 +963,7 @@ class ProfilesView(SqlView):
             works = self._union_works(c, list(records))
         spans: dict[str, dict[str, Any]] = {}
         for w in sorted(works, key=lambda w: w.sort_key):
-            for key in {place_key(i): i for i in w.institutions}.items():
-                place, institution = key
+            for place, institution in {place_key(i): i for i in w.institutions}.items():
                 found = spans.setdefault(place, {"works": 0, "first_year": None, "last_year": None})
                 found.update(institution)  # the newest listing last
                 found["works"] += 1
