@@ -656,6 +656,9 @@ class Claims(Application[UUID]):
         other.close_link_request(request.id, "approved" if approve else "rejected", moderator_id, sealed)
         changed = [request, other]
         if approve:
+            if person.owner != request.account_id:
+                raise ClaimConflictError("the person's record has another owner since the request: it no longer"
+                                         " stands; reject it", code=ErrorCode.OWNER_CHANGED)
             self._check_linkable(person, other, request.account_id, str(request.record))
             for record in (person, other):
                 record.link(person.researcher_id, other.researcher_id, moderator_id, "moderator", "moderator_review",

@@ -169,3 +169,17 @@ def test_a_linked_record_cannot_be_claimed_by_anyone(claims):
     with pytest.raises(ClaimConflictError) as refused:
         claims.open_claim(uuid4(), other, STATEMENT)
     assert refused.value.code == "already_linked"
+
+
+def test_an_approval_checks_the_rules_again_and_refuses_when_the_owner_changed(claims):
+    owner, moderator = uuid4(), uuid4()
+    person, other = owned(claims, owner), facts()
+    request = claims.link(person, other, owner, STATEMENT).request_id
+    claims.release(person, owner, "moving on")
+
+    with pytest.raises(ClaimConflictError) as refused:
+        claims.decide_link(request, moderator, approve=True, reason="fine")
+
+    assert refused.value.code == "owner_changed"
+    assert claims.link_request(request).status == "pending"
+    assert claims.get_record(other.researcher_id).person is None
