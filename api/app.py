@@ -25,6 +25,7 @@ from api.claims import ClaimsController, ModerationController, MyClaimsControlle
 from api.viewer import ViewerController
 from api.profile_text import ProfileTextController
 from api.attribution import AttributionController
+from api.links import LinkModerationController, LinksController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -162,6 +163,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ViewerController,
         ProfileTextController,
         AttributionController,
+        LinksController,
+        LinkModerationController,
         ModerationController,
         FollowsController,
         InvitationsController,

@@ -268,7 +268,8 @@ class ResearchersController(Controller):
         view = state.services.read_view("profiles")
         internal_id = resolve_researcher(view, researcher_id)
         after = decode_cursor(cursor, 2) if cursor else None
-        rows = view.works_of(internal_id, after, limit + 1)  # type: ignore[arg-type]
+        # A person's works are its records' together, each once.
+        rows = view.works_of(view.person_records(internal_id), after, limit + 1)  # type: ignore[arg-type]
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         return Response(page([doc for _, _, doc in rows[:limit]], next_cursor), media_type=JSON)
 

@@ -210,25 +210,30 @@ def graph_out(state: State, researcher_id: str, depth: int) -> GraphOut:
     view = state.services.read_view("profiles")
     internal_id, doc = profile_doc(state, researcher_id)
     topics = msgspec.json.decode(doc)["topics"]
-    coauthors = view.coauthors([internal_id], GRAPH_COAUTHORS)
+    records = view.person_records(internal_id)  # a person's graph is its records' together
+    person = len(records) > 1
+    coauthors = view.person_coauthors(records, GRAPH_COAUTHORS) if person else view.coauthors([internal_id],
+                                                                                              GRAPH_COAUTHORS)
     second: list[dict[str, Any]] | None = None
     if depth == 2:
         direct = {c["id"] for c in coauthors}
         near = view.coauthors([c["id"] for c in coauthors[:10]], GRAPH_SECOND_DEGREE + len(direct) + 1) \
             if coauthors else []
-        second = [c for c in near if c["id"] != internal_id and c["id"] not in direct][:GRAPH_SECOND_DEGREE]
+        second = [c for c in near if c["id"] not in records and c["id"] not in direct][:GRAPH_SECOND_DEGREE]
     close = [c["id"] for c in coauthors if c["shared"] >= 2]
-    adjacent, adjacent_total = view.adjacent_works(internal_id, close, {t["openalex_id"] for t in topics},
+    adjacent, adjacent_total = view.adjacent_works(records, close, {t["openalex_id"] for t in topics},
                                                    GRAPH_ADJACENT)
-    totals = view.graph_totals(internal_id)
+    places = view.person_places(records) if person else view.institutions_over_time(internal_id)
+    totals = {"coauthors": len(view.person_coauthors(records, 1_000_000)), "institutions": len(places)} if person \
+        else view.graph_totals(internal_id)
     return GraphOut(
-        UUID(internal_id), depth,
+        UUID(records[0]), depth,
         [CoauthorOut(UUID(c["id"]), c["openalex_id"], c["display_name"], c["shared"], int(c["latest"][:4]) or None,
                      c["shared"] >= 2) for c in coauthors],
         [GraphTopicOut(t["openalex_id"], t["display_name"], t["works_count"]) for t in topics[:GRAPH_TOPICS]],
         [GraphInstitutionOut(i.get("openalex_id"), i.get("display_name"), i.get("country_code"), i["first_year"],
                              i["last_year"], i["works"])
-         for i in view.institutions_over_time(internal_id)[:GRAPH_INSTITUTIONS]],
+         for i in places[:GRAPH_INSTITUTIONS]],
         [AdjacentWorkOut(UUID(w["id"]), w["openalex_id"], w["title"], w["publication_year"], w["shared_topics"])
          for w in adjacent],
         [SecondDegreeOut(UUID(c["id"]), c["openalex_id"], c["display_name"], c["via"]) for c in second]

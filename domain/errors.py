@@ -50,6 +50,10 @@ class ErrorCode(StrEnum):
     INVALID_EVIDENCE = "invalid_evidence"
     INVALID_EMAIL_CODE = "invalid_email_code"
     NOT_AN_AUTHOR = "not_an_author"
+    OWNER_NOT_VERIFIED = "owner_not_verified"
+    ALREADY_LINKED = "already_linked"
+    LINK_PENDING = "link_pending"
+    LINK_NOT_OPEN = "link_not_open"
     ORCID_NOT_CONFIGURED = "orcid_not_configured"
     # invitations and conversations
     SENDER_NOT_VERIFIED = "sender_not_verified"
@@ -222,6 +226,11 @@ class AccountNotFoundError(NotFoundError):
 class ClaimNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such claim")
+
+
+class LinkRequestNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such link request")
 
 
 class ClaimConflictError(ConflictError):

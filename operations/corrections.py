@@ -1,9 +1,11 @@
-"""Corrections for the data source: every attribution decision as JSON Lines, fit to report upstream.
+"""Corrections for the data source: every attribution decision and link as JSON Lines, fit to report upstream.
 
 OpenAlex keeps its listing; PeerLedger's profiles apply the decisions its owners and moderators
 took. This export says which, in the order they were recorded: the work (ours and OpenAlex's id),
 the record it concerns (ours and OpenAlex's), the decision, who decided (a role, never an
-account) and when. Personal text (the reasons) is left out. Reads only: it records nothing.
+account) and when; a link says which record is the same person as which (`from_record` is
+linked into `to_record`'s person, or unlinked from it). Personal text (the reasons) is left out.
+Reads only: it records nothing.
 """
 
 from __future__ import annotations
@@ -17,28 +19,33 @@ from uuid import UUID
 import msgspec
 from eventsourcing.utils import get_topic
 
-from domain.claims.model import Record
+from domain.claims.model import Record, record_id_for
 from bootstrap.services import Services
 from operations.export import notifications_to_head
 
 PAGE = 500
 # What backs each decision, by who took it: the owner speaks for themselves; a moderator judged it.
 EVIDENCE = {"owner": "owner_statement", "moderator": "moderator_review"}
-TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone))
+LINK_EVIDENCE = {"orcid": "orcid_proven", "moderator_review": "moderator_review"}
+TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone, Record.Linked,
+                                               Record.Unlinked))
 
 
 class Correction(msgspec.Struct):
-    """One decision: the work leaves the record's profile (`not_mine`), or comes back (`undone`)."""
+    """One decision: the work leaves the record's profile (`not_mine`), or comes back (`undone`);
+    or a record is the same person as another (`linked`), or no longer (`unlinked`)."""
 
     at: datetime  # UTC
-    decision: Literal["not_mine", "undone"]
-    work_id: UUID
-    work_openalex_id: str | None  # None for a work the profiles have not seen imported
-    from_record: UUID  # the author record the work is taken from
+    decision: Literal["not_mine", "undone", "linked", "unlinked"]
+    work_id: UUID | None  # None for a link
+    work_openalex_id: str | None  # None for a link, or a work the profiles have not seen imported
+    from_record: UUID  # the author record the work is taken from, or that is linked
     from_record_openalex_id: str | None
-    evidence_kind: str  # owner_statement or moderator_review
+    evidence_kind: str  # owner_statement, moderator_review, or orcid_proven (a link)
     actor_role: Literal["owner", "moderator"]
     notification_id: int  # where the event is stored: a later export resumes after it
+    to_record: UUID | None = None  # a link's person: the record `from_record` is linked into
+    to_record_openalex_id: str | None = None
 
 
 def corrections(services: Services, since: datetime | None = None) -> Iterator[Correction]:
@@ -62,6 +69,14 @@ def corrections(services: Services, since: datetime | None = None) -> Iterator[C
             continue  # decoded only when it is one of ours: the claims log holds far more
         e = claims.mapper.to_domain_event(n)
         if since is not None and e.timestamp < since:
+            continue
+        if isinstance(e, Record.Linked | Record.Unlinked):
+            if e.originator_id != record_id_for(e.member):
+                continue  # both records carry a link: the member's event says it once
+            yield Correction(e.timestamp, "linked" if isinstance(e, Record.Linked) else "unlinked", None, None,
+                             e.member, record_openalex(e.member),
+                             LINK_EVIDENCE.get(getattr(e, "evidence_kind", ""), EVIDENCE.get(e.role, e.role)),
+                             e.role, n.id, e.person, record_openalex(e.person))
             continue
         researcher = researcher_of(e.originator_id)
         yield Correction(e.timestamp, "not_mine" if isinstance(e, Record.WorkDisowned) else "undone",

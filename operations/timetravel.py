@@ -10,7 +10,10 @@ facts folded out of the events up to the moment (facts_from_works):
   history view's follow edges and spans;
 - the "not mine" decisions in force then, of the record and of its co-authors (their records'
   events on the claims log, one query): a work the record disowned is left out, and a co-author
-  who disowned a work is no co-author on it, as the profiles projection applies them today.
+  who disowned a work is no co-author on it, as the profiles projection applies them today;
+- the person the record was part of then (the links on its claims record and its person's): the
+  person's profile, folded over the union of its records' works then, each work once, with its
+  followers counted once per account.
 
 Owners' names are today's (null once erased): erasure is not undone by looking back.
 Followers whose accounts were erased are left out, as they are from today's counts.
@@ -45,6 +48,7 @@ from bootstrap.services import Services
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
 SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed
 ATTRIBUTION_TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone))
+LINK_TOPICS = frozenset(get_topic(cls) for cls in (Record.Linked, Record.Unlinked))
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,22 @@ class PastProfile:
 def profile_at(services: Services, researcher_id: str, moment: datetime) -> PastProfile | None:
     """The profile as it was at `moment`, or None if the record did not exist yet."""
     at = stamp(moment)
-    rid = UUID(researcher_id)
-    registered = [e for e in _events(services, [rid]) if isinstance(e, Researcher.Registered) and stamp(e.timestamp) <= at]
-    if not registered:
+    if not _registered_by(services, researcher_id, at):
         return None
-    first = registered[0]
-    works = without_disowned(services, researcher_id, works_at(services, researcher_id, at), at)
+    records = person_at(services, researcher_id, at)
+    researcher_id, rid = records[0], UUID(records[0])  # a person's profile is its own record's
+    [first, *_] = _registered_by(services, researcher_id, at)
+    works: dict[str, list[Any]] = {}
+    for record in records:  # each work once: as the first of the records that wrote it lists it
+        for wid, work in without_disowned(services, record, works_at(services, record, at), at).items():
+            works.setdefault(wid, work)
+    if len(records) > 1:  # the person's own records are no co-authors of it
+        works = {wid: [*w[:5], None if w[5] is None else [c for c in w[5] if c not in records]]
+                 for wid, w in works.items()}
     facts = facts_from_works(
         ProfileFacts(researcher_id, first.openalex_id, first.display_name, first.orcid),
         (WorkFacts(*work) for work in works.values()))
+    facts.records = records if len(records) > 1 else []
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
         owner = span["owner"]
@@ -77,8 +88,40 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
             facts.owner_name = services.profiles_view.owner_names([owner]).get(owner)
             facts.same_person = sorted(set(services.history_view.owned_at(owner, at)) - {researcher_id})
     doc, _ = encode_profile(facts)
-    followers, verified = services.history_view.followers_at(researcher_id, at)
+    followers, verified = services.history_view.followers_at(records, at)
     return PastProfile(doc, followers, verified)
+
+
+def _registered_by(services: Services, researcher_id: str, at: str) -> list[Any]:
+    return [e for e in _events(services, [UUID(researcher_id)])
+            if isinstance(e, Researcher.Registered) and stamp(e.timestamp) <= at]
+
+
+def person_at(services: Services, researcher_id: str, at: str) -> list[str]:
+    """The records of the person `researcher_id` was part of at `at`, the person's own first
+    (the record alone when it was in none), from the links on the claims records."""
+    def links(record: str) -> tuple[str | None, set[str]]:
+        person, members = None, set()
+        if not services.profiles_view.with_claims_record([record]):
+            return person, members
+        for stored in services.claims.recorder.select_events(record_id_for(UUID(record))):  # in version order
+            if stored.topic not in LINK_TOPICS:
+                continue
+            e = services.claims.mapper.to_domain_event(stored)
+            if stamp(e.timestamp) > at:
+                break
+            linked = isinstance(e, Record.Linked)
+            if str(e.member) == record:
+                person = str(e.person) if linked else None
+            else:
+                (members.add if linked else members.discard)(str(e.member))
+        return person, members
+
+    person, members = links(researcher_id)
+    if person is not None:
+        _, members = links(person)
+        return [person, *sorted(members)]
+    return [researcher_id, *sorted(members)]
 
 
 def without_disowned(services: Services, researcher_id: str, works: dict[str, list[Any]],

@@ -115,14 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--personal", action="store_true",
                         help="open sealed personal data (\"erased\" where the person's key is gone); needs --as")
     export.add_argument("--as", dest="admin", metavar="EMAIL", help="the admin's account asking for --personal")
-    corrections = commands.add_parser("corrections", help="attribution decisions, to report to the data source")
+    corrections = commands.add_parser("corrections", help="attribution decisions and links, to report to the data source")
     correction_actions = corrections.add_subparsers(dest="action", required=True, metavar="ACTION")
     corrections_export = correction_actions.add_parser(
         "export",
-        help="write every attribution decision as JSON Lines (no personal text)",
-        description="Write every \"not mine\" decision and its undoing as JSON Lines, in the order recorded: "
-        "when, the decision (not_mine, undone), the work (id and OpenAlex id), the record it is taken from "
-        "(id and OpenAlex id), the evidence kind and the role of who decided. Reasons are left out.",
+        help="write every attribution decision and link as JSON Lines (no personal text)",
+        description="Write every \"not mine\" decision and its undoing, and every link of two records into one "
+        "person and its undoing, as JSON Lines, in the order recorded: when, the decision (not_mine, undone, "
+        "linked, unlinked), the work (id and OpenAlex id; none for a link), the record it is taken from or that "
+        "is linked (id and OpenAlex id), the person's record it is linked into, the evidence kind and the role "
+        "of who decided. Reasons are left out.",
     )
     corrections_export.add_argument("--since", type=timestamp_argument, metavar="TIMESTAMP",
                                     help="decisions recorded at or after this ISO 8601 time (default: all)")

@@ -57,7 +57,8 @@ def profile_of(state: State, raw: str, principal: Principal | None,
 def works_page(state: State, internal_id: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """As GET /researchers/{id}/works pages them: newest first, `cursor` from the previous page."""
     after = decode_cursor(cursor, 2) if cursor else None
-    rows = state.services.profiles_view.works_of(internal_id, after, WORKS_PER_PAGE + 1)
+    view = state.services.profiles_view
+    rows = view.works_of(view.person_records(internal_id), after, WORKS_PER_PAGE + 1)
     next_cursor = encode_cursor(rows[WORKS_PER_PAGE - 1][0], rows[WORKS_PER_PAGE - 1][1]) \
         if len(rows) > WORKS_PER_PAGE else None
     return [msgspec.json.decode(doc) for _, _, doc in rows[:WORKS_PER_PAGE]], next_cursor

@@ -26,7 +26,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
-from domain.claims.model import Claim, Mailbox, Record, mailbox_id_for, record_id_for
+from domain.claims.model import Claim, LinkRequest, Mailbox, Record, mailbox_id_for, record_id_for
 from domain.claims.ports import NoRecords, RecordFacts, RecordFactsSource
 from domain.errors import (
     ClaimConflictError,
@@ -34,6 +34,8 @@ from domain.errors import (
     ErrorCode,
     ForbiddenError,
     InvalidInputError,
+    LinkRequestNotFoundError,
+    NotFoundError,
     ResearcherNotFoundError,
     WorkNotFoundError,
 )
@@ -83,6 +85,33 @@ class Attribution:
     role: str | None  # who decided: owner or moderator
     reason: str | None  # None once the account that wrote it is erased
     position: int | None  # the event's position (None when nothing changed)
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What asking to link a record did: linked at once (conclusive evidence), or a request for
+    the moderators (`request_id`); `position` is the position of the last event saved."""
+
+    person: UUID
+    record: UUID
+    linked: bool
+    request_id: UUID | None
+    position: int
+
+
+@dataclass(frozen=True)
+class LinkRequestView:
+    """A link request as its owner and moderators see it (statements opened)."""
+
+    id: UUID
+    person: UUID
+    record: UUID
+    account_id: UUID
+    status: str  # pending, approved, rejected
+    evidence: list[dict[str, Any]]
+    reason: str | None  # the moderator's, once decided (None once their account is erased)
+    opened_at: datetime
+    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +258,9 @@ class Claims(Application[UUID]):
         if record.owner not in (None, account_id) and record.dispute_claim is not None:
             return ClaimConflictError("this record is already under dispute; wait for the moderators' decision",
                                       code=ErrorCode.DISPUTE_OPEN)
+        if record.person is not None:  # it is part of someone's person: their profile shows it
+            return ClaimConflictError(f"this record is linked into the person of record {record.person}: claim that"
+                                      " record instead (which opens a dispute)", code=ErrorCode.ALREADY_LINKED)
         return None
 
     def evidence_kinds(self, facts: RecordFacts, *, orcid_sign_in: bool) -> list[str]:
@@ -524,6 +556,178 @@ class Claims(Application[UUID]):
             raise ForbiddenError("a moderator cannot decide the attribution of a record they have claimed",
                                  code=ErrorCode.MODERATOR_INVOLVED)
         return "moderator"
+
+    # -- links: several records, one person -------------------------------------------------------
+
+    def link(self, person_facts: RecordFacts, other_facts: RecordFacts, account_id: UUID,
+             evidence: list[EvidenceIn], *, asked_as: str | None = None) -> LinkOutcome:
+        """The owner of a record verified at L2 or above says another record is them too. Its
+        ORCID iD equal to one the owner proved links at once; other evidence (statements) becomes
+        a request for the moderators. The other record must be nobody else's, in no person and
+        waiting on no other request: both records are saved together, so of two concurrent
+        requests for one record one save conflicts and is refused on its retry."""
+        if other_facts.researcher_id == person_facts.researcher_id:
+            raise InvalidInputError("a record cannot be linked to itself", field="record")
+        entries, conclusive = self._link_evidence(account_id, other_facts, evidence)
+        for _ in range(5):
+            person = self._load_record(person_facts)
+            other = self._load_record(other_facts)
+            self._check_linkable(person, other, account_id, asked_as or str(other_facts.researcher_id))
+            if conclusive and not (other_facts.orcid and f"orcid:{other_facts.orcid}" in person.owner_identities):
+                raise InvalidInputError("the record's ORCID iD is not one you proved when you claimed your record:"
+                                        " give a statement for the moderators instead", code=ErrorCode.INVALID_EVIDENCE)
+            if conclusive:
+                for record in (person, other):
+                    record.link(person.researcher_id, other.researcher_id, account_id, "owner", "orcid", None, None)
+                try:
+                    recordings = self.save(person, other)
+                except IntegrityError:
+                    continue
+                return LinkOutcome(person.researcher_id, other.researcher_id, True, None,
+                                   recordings[-1].notification.id)
+            request = LinkRequest(person=person.researcher_id, record=other.researcher_id, account_id=account_id,
+                                  evidence=entries)
+            other.request_link(request.id, person.researcher_id, account_id)
+            try:
+                recordings = self.save(request, other)
+            except IntegrityError:
+                continue
+            return LinkOutcome(person.researcher_id, other.researcher_id, False, request.id,
+                               recordings[-1].notification.id)
+        raise ClaimConflictError("the records are changing too fast; try again", code=ErrorCode.CHANGED_CONCURRENTLY)
+
+    def _link_evidence(self, account_id: UUID, other: RecordFacts,
+                       evidence: list[EvidenceIn]) -> tuple[list[dict[str, Any]], bool]:
+        """Evidence of a link as stored (statements sealed with the owner's key), and whether it
+        is conclusive (an ORCID iD, checked against the owner's proven ones by the caller)."""
+        if not evidence:
+            raise InvalidInputError("a link needs at least one piece of evidence", code=ErrorCode.INVALID_EVIDENCE)
+        if any(item.kind == "institutional_email" for item in evidence):
+            raise InvalidInputError("a link rests on an ORCID iD you proved or on statements; an address proves"
+                                    " affiliation, not that two records are one person", code=ErrorCode.INVALID_EVIDENCE)
+        if any(item.kind == "orcid" for item in evidence) and other.orcid is None:
+            raise InvalidInputError("the record to link has no ORCID iD: give a statement for the moderators",
+                                    code=ErrorCode.INVALID_EVIDENCE)
+        entries, _, _ = self._evidence_entries(account_id, other, evidence)
+        return entries, any(item.kind == "orcid" for item in evidence)
+
+    def _check_linkable(self, person: Record, other: Record, account_id: UUID, asked_as: str) -> None:
+        """Why `other` cannot become part of `person`'s profile now, raised; nothing if it can."""
+        if person.owner != account_id:
+            raise ForbiddenError("only the record's owner can link other records to it", code=ErrorCode.NOT_OWNER)
+        if person.level not in ("L2", "L3"):
+            raise ForbiddenError(f"your record is at {person.level}: links come from owners verified at L2 or above",
+                                 code=ErrorCode.OWNER_NOT_VERIFIED)
+        if person.person is not None:
+            raise ClaimConflictError(f"your record is itself linked into the person of record {person.person}:"
+                                     " link from that record", code=ErrorCode.ALREADY_LINKED)
+        if other.person is not None or other.members:
+            whose = "yours" if other.person == person.researcher_id else "a person's"
+            raise ClaimConflictError(f"record {asked_as} is part of {whose} already (a record belongs to at most"
+                                     " one person)", code=ErrorCode.ALREADY_LINKED)
+        if other.owner not in (None, account_id):
+            raise ClaimConflictError(f"record {asked_as} is owned by someone else: claim it to open a dispute"
+                                     " instead", code=ErrorCode.RECORD_HAS_OWNER)
+        if other.dispute_claim is not None:
+            raise ClaimConflictError(f"record {asked_as} is under dispute; wait for the moderators' decision",
+                                     code=ErrorCode.DISPUTE_OPEN)
+        if other.pending_link is not None:
+            raise ClaimConflictError(f"a request to link record {asked_as} is waiting for the moderators already",
+                                     code=ErrorCode.LINK_PENDING)
+
+    def decide_link(self, request_id: UUID, moderator_id: UUID, *, approve: bool, reason: str) -> LinkRequestView:
+        """A moderator without a side in either record approves or rejects a link request; an
+        approval checks the rules again (the records may have changed since the request)."""
+        reason = check_free_text("reason", reason).strip()
+        if not reason:
+            raise InvalidInputError("a decision needs a reason", field="reason")
+        if len(reason) > MAX_ATTRIBUTION_REASON:
+            raise InvalidInputError(f"a reason has at most {MAX_ATTRIBUTION_REASON} characters", field="reason")
+        request = self._link_request(request_id)
+        person, other = self.get_record(request.person), self.get_record(request.record)
+        assert person is not None and other is not None  # a request is saved with its record's event
+        if moderator_id == request.account_id or person.conflicts_with(moderator_id) \
+                or other.conflicts_with(moderator_id):
+            raise ForbiddenError("a moderator cannot decide a link on a person they own or have claimed",
+                                 code=ErrorCode.MODERATOR_INVOLVED)
+        if request.status != "pending":
+            raise ClaimConflictError(f"the link request is {request.status} already", code=ErrorCode.LINK_NOT_OPEN)
+        sealed = self.vault.seal(moderator_id, reason)
+        other.close_link_request(request.id, "approved" if approve else "rejected", moderator_id, sealed)
+        changed = [request, other]
+        if approve:
+            if person.owner != request.account_id:
+                raise ClaimConflictError("the person's record has another owner since the request: it no longer"
+                                         " stands; reject it", code=ErrorCode.OWNER_CHANGED)
+            self._check_linkable(person, other, request.account_id, str(request.record))
+            for record in (person, other):
+                record.link(person.researcher_id, other.researcher_id, moderator_id, "moderator", "moderator_review",
+                            request.id, sealed)
+            changed.append(person)
+        request.decide("approved" if approve else "rejected", moderator_id, sealed)
+        try:
+            recordings = self.save(*changed)
+        except IntegrityError:
+            raise ClaimConflictError("the records changed at the same moment; look at the request again",
+                                     code=ErrorCode.CHANGED_CONCURRENTLY) from None
+        return self.link_request(request.id, recordings[-1].notification.id)
+
+    def unlink(self, person_facts: RecordFacts, member: UUID, account_id: UUID, *, is_moderator: bool,
+               asked_as: str | None = None) -> int:
+        """The person's owner, or a moderator without a side in the person's record, takes a
+        record out of the person: both are as if never linked. Returns the event's position."""
+        person = self._load_record(person_facts)
+        role = self._unlink_role(person, account_id, is_moderator)
+        if str(member) not in person.members:
+            raise NotFoundError(f"record {asked_as or member} is not linked to this record")
+        other = self.get_record(member)
+        assert other is not None  # linked in the same save as the person
+        for record in (person, other):
+            record.unlink(person.researcher_id, member, account_id, role)
+        recordings = self.save(person, other)
+        return recordings[-1].notification.id
+
+    @staticmethod
+    def _unlink_role(person: Record, account_id: UUID, is_moderator: bool) -> str:
+        if person.owner == account_id:
+            return "owner"
+        if not is_moderator:
+            raise ForbiddenError("only the person's owner or a moderator can unlink its records",
+                                 code=ErrorCode.NOT_OWNER)
+        if person.conflicts_with(account_id):
+            raise ForbiddenError("a moderator cannot unlink records of a person they own or have claimed",
+                                 code=ErrorCode.MODERATOR_INVOLVED)
+        return "moderator"
+
+    def link_request(self, request_id: UUID, position: int | None = None) -> LinkRequestView:
+        request = self._link_request(request_id)
+        evidence = [self._open_evidence(request.account_id, e) for e in request.evidence]
+        reason = None if request.sealed_reason is None or request.moderator_id is None \
+            else self.vault.open(request.moderator_id, request.sealed_reason)
+        return LinkRequestView(request.id, request.person, request.record, request.account_id, request.status,
+                               evidence, reason, request.created_on, position)
+
+    def link_request_for(self, request_id: UUID, moderator_id: UUID) -> LinkRequestView:
+        """A request as a moderator may read it: not one about a person they have a side in (404)."""
+        request = self.link_request(request_id)
+        for researcher in (request.person, request.record):
+            record = self.get_record(researcher)
+            if moderator_id == request.account_id or (record is not None and record.conflicts_with(moderator_id)):
+                raise LinkRequestNotFoundError
+        return request
+
+    def members_of(self, researcher_id: UUID) -> list[UUID]:
+        record = self.get_record(researcher_id)
+        return [] if record is None else [UUID(m) for m in record.members]
+
+    def _link_request(self, request_id: UUID) -> LinkRequest:
+        try:
+            request = self.repository.get(request_id)
+        except AggregateNotFoundError:
+            raise LinkRequestNotFoundError from None
+        if not isinstance(request, LinkRequest):
+            raise LinkRequestNotFoundError
+        return request
 
     def vouch(self, facts: RecordFacts, voucher_id: UUID, voucher_records: list[RecordFacts]) -> str:
         """An owner of an L2+ record that shares works with this one vouches for its owner;

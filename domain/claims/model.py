@@ -245,8 +245,43 @@ class Claim(Aggregate):
         self.decision_reason = reason
 
 
+class LinkRequest(Aggregate):
+    """The owner of a claimed record asks the moderators to link another record into their
+    person ("both records are me") when the evidence is not conclusive. Statements are sealed
+    with the owner's key, a moderator's reason with the moderator's."""
+
+    class Opened(Aggregate.Created):
+        person: UUID  # the researcher id of the owner's record (the person's)
+        record: UUID  # the researcher id of the record to link
+        account_id: UUID  # who asked: the person's owner
+        evidence: list[dict[str, Any]]
+
+    class Decided(Aggregate.Event):
+        outcome: str  # approved or rejected
+        moderator_id: UUID
+        sealed_reason: str | None
+
+    @event(Opened)
+    def __init__(self, person: UUID, record: UUID, account_id: UUID, evidence: list[dict[str, Any]]) -> None:
+        self.person = person
+        self.record = record
+        self.account_id = account_id
+        self.evidence = list(evidence)
+        self.status = "pending"
+        self.moderator_id: UUID | None = None
+        self.sealed_reason: str | None = None
+
+    @event(Decided)
+    def decide(self, outcome: str, moderator_id: UUID, sealed_reason: str | None) -> None:
+        self.status = outcome
+        self.moderator_id = moderator_id
+        self.sealed_reason = sealed_reason
+
+
 class Record(Aggregate):
-    """An author record as claims see it: owner, verification level, open claims, dispute."""
+    """An author record as claims see it: owner, verification level, open claims, dispute, and
+    the person it belongs to: a record is at most one person's, either the person's own record
+    (with `members`) or a member of one (`person`)."""
 
     class Started(Aggregate.Created):
         researcher_id: UUID
@@ -318,6 +353,41 @@ class Record(Aggregate):
         account_id: UUID
         role: str
 
+    class LinkRequested(Aggregate.Event):
+        """Asked to be linked into a person, waiting for the moderators: one request at a time,
+        so of two concurrent requests for one record, one save conflicts."""
+
+        request_id: UUID
+        person: UUID
+        account_id: UUID
+
+    class LinkRequestClosed(Aggregate.Event):
+        request_id: UUID
+        outcome: str  # approved or rejected
+        moderator_id: UUID
+        sealed_reason: str | None  # the moderator's, sealed with their key
+
+    class Linked(Aggregate.Event):
+        """`member` is linked into `person`: recorded on both records in one save (the person's
+        record gains a member, the member gains its person). `sealed_reason`: a moderator's,
+        sealed with their key."""
+
+        person: UUID
+        member: UUID
+        account_id: UUID  # the owner (conclusive evidence) or the moderator who approved
+        role: str  # owner or moderator
+        evidence_kind: str  # orcid (conclusive) or moderator_review
+        request_id: UUID | None
+        sealed_reason: str | None
+
+    class Unlinked(Aggregate.Event):
+        """`member` is no longer part of `person`'s profile: both records as if never linked."""
+
+        person: UUID
+        member: UUID
+        account_id: UUID
+        role: str  # owner or moderator
+
     @event(Started)
     def __init__(self, researcher_id: UUID, level: str) -> None:
         self.researcher_id = researcher_id
@@ -339,6 +409,10 @@ class Record(Aggregate):
         # Works said not to be the person's: work id -> who decided, their role, the sealed reason.
         # Decisions outlive owners: they are about the record's attribution, not about an owner.
         self.disowned: dict[str, dict[str, Any]] = {}
+        # Links outlive owners too: they say which records are one person.
+        self.person: UUID | None = None  # the person this record is a member of
+        self.members: list[str] = []  # the records linked into this one (it is the person's)
+        self.pending_link: str | None = None  # the link request waiting on this record
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -422,3 +496,27 @@ class Record(Aggregate):
     @event(DisownUndone)
     def undo_disown(self, work_id: UUID, account_id: UUID, role: str) -> None:
         self.disowned.pop(str(work_id), None)
+
+    @event(LinkRequested)
+    def request_link(self, request_id: UUID, person: UUID, account_id: UUID) -> None:
+        self.pending_link = str(request_id)
+
+    @event(LinkRequestClosed)
+    def close_link_request(self, request_id: UUID, outcome: str, moderator_id: UUID,
+                           sealed_reason: str | None) -> None:
+        self.pending_link = None
+
+    @event(Linked)
+    def link(self, person: UUID, member: UUID, account_id: UUID, role: str, evidence_kind: str,
+             request_id: UUID | None, sealed_reason: str | None) -> None:
+        if member == self.researcher_id:
+            self.person = person
+        else:
+            self.members = sorted({*self.members, str(member)})
+
+    @event(Unlinked)
+    def unlink(self, person: UUID, member: UUID, account_id: UUID, role: str) -> None:
+        if member == self.researcher_id:
+            self.person = None
+        else:
+            self.members = [m for m in self.members if m != str(member)]

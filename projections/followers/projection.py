@@ -13,7 +13,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
-from domain.claims.model import Record
+from domain.claims.model import Record, record_id_for
 from domain.follows.application import Follows
 from domain.follows.model import Follow
 from projections.bulk import RawLog
@@ -53,6 +53,9 @@ class FollowersProjection(Projection[FollowersView]):
                 # A follow of the erased account earlier in this batch goes too.
                 for pair in [p for p in changes.pairs if p[1] == account]:
                     changes.pairs[pair] = (False, changes.pairs[pair][1])
+            elif isinstance(e, Record.Linked | Record.Unlinked):
+                if e.originator_id == record_id_for(e.member):  # both records carry it: count it once
+                    changes.links.append((str(e.person), str(e.member), isinstance(e, Record.Linked)))
             elif isinstance(e, Record.Event):
                 row = owned.setdefault(str(e.originator_id), {"owner_id": None, "level": None})
                 if isinstance(e, Record.Started):

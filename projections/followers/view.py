@@ -23,8 +23,10 @@ from projections.sqlview import BatchTracking, PostgresSqlView, SQLiteSqlView, S
 
 
 class FollowersView(SqlView):
-    TABLES = ("follows", "counts", "owned", "verified", "erased", "seq", "confirmed")
-    SCHEMA_VERSION = 3  # 2: only confirmed accounts count; 3: an owner's follow of its own record does not
+    TABLES = ("follows", "counts", "owned", "verified", "erased", "seq", "confirmed", "persons")
+    # 2: only confirmed accounts count; 3: an owner's follow of its own record does not;
+    # 4: the records of a person count each account once (persons).
+    SCHEMA_VERSION = 4
     VERIFY_SKIP = {"counts": ("position",), "seq": ("*",)}
     VERIFY_ZERO_IS_ABSENT = {"counts": ("followers", "verified")}
     SQLITE_PREFIX = "followers"
@@ -51,6 +53,10 @@ class FollowersView(SqlView):
             f"CREATE TABLE IF NOT EXISTS {{seq}} (name TEXT PRIMARY KEY, n {i} NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {confirmed} (account_id TEXT PRIMARY KEY)",
             "INSERT INTO {seq} (name, n) VALUES ('counts', 0) ON CONFLICT (name) DO NOTHING",
+            # Records linked into a person (from claims): each of them counts the person's followers,
+            # every account once however many of its records it follows.
+            "CREATE TABLE IF NOT EXISTS {persons} (record_id TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {persons}_person ON {persons} (person_id)",
         ]
 
     # -- writes -------------------------------------------------------------------------------
@@ -181,12 +187,22 @@ class FollowersView(SqlView):
                 c.execute(self._sql("INSERT INTO {erased} (account_id) VALUES (%s) ON CONFLICT (account_id)"
                                     " DO NOTHING"), (account_id,))
 
+            # 4. Links: a person's records are counted together below; an unlinked record alone again.
+            linked = self._apply_links(c, changes.links)
+            recount = self._groups(c, set(deltas) | linked)
+            grouped = {r for records in recount for r in records}
+            recount += [[r] for r in sorted(linked - grouped)]  # unlinked: its own followers again
             deltas = {r: d for r, d in deltas.items() if d != [0, 0]}
-            if not deltas:
+            if not deltas and not recount:
                 return
             c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'counts' RETURNING n"))
             position = c.fetchone()["n"]
-            self._many(
+            if deltas:
+                self._add_deltas(c, deltas, position)
+            self._recount(c, recount, position)
+
+    def _add_deltas(self, c: Any, deltas: dict[str, list[int]], position: int) -> None:
+        self._many(
                 c,
                 "INSERT INTO {counts} (researcher_id, followers, verified, position)"
                 " SELECT researcher_id, followers, verified, position FROM {rows} WHERE true"
@@ -195,6 +211,50 @@ class FollowersView(SqlView):
                 "researcher_id text, followers bigint, verified bigint, position bigint",
                 [(r, d[0], d[1], position) for r, d in deltas.items()],
             )
+
+    def _apply_links(self, c: Any, links: list[tuple[str, str, bool]]) -> set[str]:
+        """Store which records are linked into which person, in event order; returns the records
+        the links concern (their counts are worked out again)."""
+        for person, member, linked in links:
+            if linked:
+                c.execute(self._sql("INSERT INTO {persons} (record_id, person_id) VALUES (%s, %s)"
+                                    " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id"),
+                          (member, person))
+            else:
+                c.execute(self._sql("DELETE FROM {persons} WHERE record_id = %s AND person_id = %s"), (member, person))
+        return {r for person, member, _ in links for r in (person, member)}
+
+    def _groups(self, c: Any, researcher_ids: set[str]) -> list[list[str]]:
+        """The persons these records belong to, each as its records (its own first): their counts
+        are worked out from the follows; the counts of records in no person move by deltas."""
+        ids = sorted(researcher_ids)
+        persons = {row["person_id"] for row in self._rows_in(c, "SELECT person_id FROM {persons} WHERE {in}",
+                                                             "record_id", ids)}
+        persons |= {row["person_id"] for row in self._rows_in(c, "SELECT person_id FROM {persons} WHERE {in}",
+                                                              "person_id", ids)}
+        groups: dict[str, list[str]] = {p: [p] for p in persons}
+        for row in self._rows_in(c, "SELECT record_id, person_id FROM {persons} WHERE {in}", "person_id",
+                                 sorted(persons)):
+            groups[row["person_id"]].append(row["record_id"])
+        return list(groups.values())
+
+    def _recount(self, c: Any, groups: list[list[str]], position: int) -> None:
+        """Each group's counts from its follows: every counted account once, however many of the
+        group's records it follows; written on every record of the group."""
+        rows = []
+        for records in groups:
+            clause, params = self._in("f.researcher_id", records)
+            c.execute(self._sql("SELECT COUNT(DISTINCT f.account_id) AS followers,"
+                                " COUNT(DISTINCT v.account_id) AS verified FROM {follows} f LEFT JOIN {verified} v"
+                                " ON v.account_id = f.account_id WHERE f.counted = 1 AND " + clause), params)
+            found = c.fetchone()
+            rows += [(r, found["followers"], found["verified"], position) for r in records]
+        if rows:
+            self._many(c, "INSERT INTO {counts} (researcher_id, followers, verified, position) SELECT researcher_id,"
+                          " followers, verified, position FROM {rows} WHERE true ON CONFLICT (researcher_id) DO UPDATE"
+                          " SET followers = excluded.followers, verified = excluded.verified,"
+                          " position = excluded.position",
+                       "researcher_id text, followers bigint, verified bigint, position bigint", rows)
 
     def apply_follows_log(self, log: RawLog) -> int:
         """The whole follows log at once, set-wise, into a view that has taken none of it (see
@@ -242,6 +302,9 @@ class FollowersView(SqlView):
                     " LEFT JOIN {verified} v ON v.account_id = f.account_id WHERE f.counted = 1 GROUP BY f.researcher_id"
                     " ON CONFLICT (researcher_id) DO UPDATE SET followers = {counts}.followers + excluded.followers,"
                     " verified = {counts}.verified + excluded.verified, position = excluded.position"), (position,))
+                # Persons the claims log linked before this pass: counted together, as apply_batch does.
+                c.execute(self._sql("SELECT record_id FROM {persons}"))
+                self._recount(c, self._groups(c, {row["record_id"] for row in c.fetchall()}), position)
             c.execute("SELECT COUNT(*) AS n FROM bulk_follows")
             return c.fetchone()["n"]
 
@@ -363,6 +426,7 @@ class FollowerChanges:
         self.owner_touched: set[str] = set()  # accounts that lost a record
         self.confirmed: set[str] = set()  # accounts that confirmed their address
         self.confirmed_pairs: set[tuple[str, str]] = set()  # pairs whose last follow says the follower had
+        self.links: list[tuple[str, str, bool]] = []  # (person, member, linked) in event order
 
 
 class SQLiteFollowersView(FollowersView, SQLiteSqlView):

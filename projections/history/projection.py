@@ -98,6 +98,8 @@ class HistoryProjection(Projection[HistoryView]):
                 self._claim(changes, claims, app, at, e)
             elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
                 self._attribution(changes, app, at, e)
+            elif isinstance(e, Record.Linked | Record.Unlinked | Record.LinkRequested | Record.LinkRequestClosed):
+                self._link(changes, app, at, e)
             elif isinstance(e, Record.Event):
                 self._record(changes, app, at, e)
             elif isinstance(e, Follow.Started | Follow.Followed | Follow.Unfollowed):
@@ -175,6 +177,33 @@ class HistoryProjection(Projection[HistoryView]):
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", "attribution.changed", e.role,
                                      str(e.account_id), reason, False, public, {}, [str(e.account_id)],
                                      record=str(e.originator_id)))
+
+    def _link(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """Links between records, in each record's history: public with the role of who did it;
+        a moderator's reason is personal (sealed with their key, "erased" once they are)."""
+        researcher = changes.records.get(str(e.originator_id))
+        if researcher is None:
+            return
+        sealed, reason = getattr(e, "sealed_reason", None), None
+        if isinstance(e, Record.Linked):
+            kind, role, actor = "link.added", e.role, str(e.account_id)
+            public = {"person": str(e.person), "record": str(e.member), "evidence": e.evidence_kind,
+                      "request_id": None if e.request_id is None else str(e.request_id)}
+        elif isinstance(e, Record.Unlinked):
+            kind, role, actor = "link.removed", e.role, str(e.account_id)
+            public = {"person": str(e.person), "record": str(e.member)}
+        elif isinstance(e, Record.LinkRequested):
+            kind, role, actor = "link.requested", "owner", str(e.account_id)
+            public = {"person": str(e.person), "record": researcher, "request_id": str(e.request_id)}
+        elif e.outcome == "rejected":
+            kind, role, actor = "link.rejected", "moderator", str(e.moderator_id)
+            public = {"record": researcher, "request_id": str(e.request_id)}
+        else:
+            return  # an approval is the link.added entry of the same save
+        if sealed is not None:
+            reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
+        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
+                                     public, {}, [actor], record=str(e.originator_id)))
 
     @staticmethod
     def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:

@@ -223,7 +223,8 @@ class HistoryView(SqlView):
                       " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
         # Reasons sealed with the erased account's key were opened into entries: shred them here too.
-        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind = 'attribution.changed'"
+        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind IN"
+                         " ('attribution.changed', 'link.added', 'link.rejected')"
                          " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
@@ -402,9 +403,13 @@ class HistoryView(SqlView):
             "SELECT researcher FROM {spans} WHERE owner = %s AND since <= %s AND (until IS NULL OR until > %s)",
             (owner, at, at))]
 
-    def followers_at(self, researcher: str, at: str) -> tuple[int, int]:
+    def followers_at(self, researcher: str | Sequence[str], at: str) -> tuple[int, int]:
         """Followers at `at` (accounts that had confirmed their address by then), and how many of
-        them then owned a record verified at L2 or L3."""
+        them then owned a record verified at L2 or L3; of a person's records, each account once."""
+        if not isinstance(researcher, str):
+            if len(researcher) > 1:
+                return self._person_followers_at(list(researcher), at)
+            researcher = researcher[0]
         rows = self._query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM {spans} s WHERE s.owner = e.follower"
             " AND s.level IN ('L2', 'L3') AND s.since <= %s AND (s.until IS NULL OR s.until > %s))"
@@ -412,6 +417,18 @@ class HistoryView(SqlView):
             " WHERE e.researcher = %s AND e.since <= %s AND (e.until IS NULL OR e.until > %s)"
             " AND EXISTS (SELECT 1 FROM {confirmed} c WHERE c.account = e.follower AND c.at <= %s)",
             (at, at, researcher, at, at, at))
+        return rows[0]["n"], rows[0]["verified"]
+
+
+    def _person_followers_at(self, researchers: list[str], at: str) -> tuple[int, int]:
+        clause, params = self._in("e.researcher", researchers)
+        rows = self._query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM {spans} s WHERE s.owner = f.follower"
+            " AND s.level IN ('L2', 'L3') AND s.since <= %s AND (s.until IS NULL OR s.until > %s))"
+            " THEN 1 ELSE 0 END), 0) AS verified FROM (SELECT DISTINCT e.follower FROM {edges} e WHERE " + clause
+            + " AND e.since <= %s AND (e.until IS NULL OR e.until > %s)"
+            " AND EXISTS (SELECT 1 FROM {confirmed} c WHERE c.account = e.follower AND c.at <= %s)) f",
+            [at, at, *params, at, at, at])
         return rows[0]["n"], rows[0]["verified"]
 
 

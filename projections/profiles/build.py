@@ -67,6 +67,7 @@ class ProfileFacts:
     headline: str | None = None  # the owner's words
     about: str | None = None
     policy: str | None = None  # who may invite the owner (invitations' preferences; None: the default)
+    records: list[str] = field(default_factory=list)  # a person's records, its own first (empty: this one)
 
 
 @dataclass
@@ -207,8 +208,9 @@ def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
         claim_status=status,
         verification_level=level,
         owner=owner,
-        same_person=[UUID(r) for r in facts.same_person],
+        same_person=[UUID(r) for r in facts.same_person if r not in facts.records],
         trust=TrustOut(),
+        records=[UUID(r) for r in facts.records or [facts.id]],
     )
     key = name_key(display_name)
     return _encoder.encode(doc), {"display_name": display_name, "orcid": orcid, "name_key": key,

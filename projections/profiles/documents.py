@@ -60,6 +60,9 @@ class ProfileDoc(msgspec.Struct):
     owner: OwnerOut | None
     same_person: list[UUID]  # other records approved for the same account
     trust: TrustOut
+    # The records this profile is made of: the record alone, or a person's own record first and
+    # the records linked into it (every one of their ids reads this same document).
+    records: list[UUID]
 
 
 class ProfileOut(ProfileDoc, omit_defaults=True):

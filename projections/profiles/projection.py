@@ -16,7 +16,7 @@ from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work
-from domain.claims.model import Record
+from domain.claims.model import LinkRequest, Record
 from domain.invitations.model import Preferences
 from projections.profiles.build import encode_work, shown_name
 from projections.profiles.view import BatchChanges, ProfilesView, WorkChange, sort_key_of
@@ -52,6 +52,10 @@ class ProfilesProjection(Projection[ProfilesView]):
         for e in events:
             if isinstance(e, Record.Event | Account.Event):
                 self._claims_or_accounts(changes, e)
+            elif isinstance(e, LinkRequest.Opened):
+                changes.link_requests[str(e.originator_id)] = (str(e.person), str(e.record), e.timestamp.isoformat())
+            elif isinstance(e, LinkRequest.Decided):
+                changes.link_requests[str(e.originator_id)] = None
             elif isinstance(e, Preferences.Started):
                 changes.preferences[str(e.originator_id)] = str(e.account_id)
             elif isinstance(e, Preferences.PolicySet):
@@ -116,4 +120,9 @@ class ProfilesProjection(Projection[ProfilesView]):
             elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
                 changes.attributions.append((row["researcher_id"], str(e.work_id),
                                              isinstance(e, Record.WorkDisowned)))
+            elif isinstance(e, Record.Linked | Record.Unlinked):
+                # Both records carry the event: the member's says it once.
+                if row["researcher_id"] == str(e.member):
+                    changes.links.append((str(e.person), str(e.member), isinstance(e, Record.Linked)))
+                changes.affected.update((str(e.person), str(e.member)))
             changes.affected.add(row["researcher_id"])

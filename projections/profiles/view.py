@@ -28,7 +28,9 @@ from projections.profiles.build import (
     CLOSE_COLLABORATOR_SHARED_WORKS,
     MAX_AUTHORS_FOR_COLLABORATION,
     ProfileFacts,
+    WorkFacts,
     encode_profile,
+    facts_from_works,
     encode_work,
     shown_name,
     sorted_topics,
@@ -74,6 +76,10 @@ class BatchChanges:
     affected_owners: set[str] = field(default_factory=set)  # accounts whose records must be rebuilt
     # "Not mine" decisions in event order: (researcher id, work id, True: disowned / False: undone)
     attributions: list[tuple[str, str, bool]] = field(default_factory=list)
+    # Links in event order: (person's record, member record, True: linked / False: unlinked)
+    links: list[tuple[str, str, bool]] = field(default_factory=list)
+    # Link requests opened (id -> person, record, opened at) or decided (id -> None)
+    link_requests: dict[str, tuple[str, str, str] | None] = field(default_factory=dict)
 
 
 def to_json(value: Any) -> str:
@@ -177,15 +183,21 @@ class ProfilesView(SqlView):
     institution_works (which works carry a topic or an OpenAlex institution: the explorer's
     lists), ownership (from claims, with the owner's headline and about text), owners (account
     names), policies (who may invite each account: "Open to collaborate"), disowned (works a
-    record said are not the person's: left out of its profile whatever OpenAlex lists), docs
+    record said are not the person's: left out of its profile whatever OpenAlex lists), persons
+    (records linked into a person's record: every one of them reads the person's profile, folded
+    from the union of their authorships), link_requests (waiting for the moderators), docs
     (encoded profiles, numbered by a view-wide sequence).
+
+    Links touch no record's own facts: a person's document is folded from its records' stored
+    authorships whenever a batch touches one of them, so unlinking gives each record back the
+    document its own facts make, exactly as if it had never been linked.
 
     The works table keeps each work as OpenAlex lists it; every other table (authorships and
     all the facts, the works' encoded documents) holds the work with disowned authorships left
     out, exactly as if OpenAlex had never listed them."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "docs", "seq", "new_works",
+              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "persons", "link_requests", "docs", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
@@ -193,8 +205,9 @@ class ProfilesView(SqlView):
     # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
     # 4: the owner's headline and about text, invitation policies (open to collaborate);
-    # 5: "not mine" decisions (disowned), applied to the authorships and every fact.
-    SCHEMA_VERSION = 5
+    # 5: "not mine" decisions (disowned), applied to the authorships and every fact;
+    # 6: linked records (persons, link_requests), the documents' `records`.
+    SCHEMA_VERSION = 6
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -252,6 +265,11 @@ class ProfilesView(SqlView):
             # A work's decisions are read whenever it is imported or corrected: keyed by work first.
             "CREATE TABLE IF NOT EXISTS {disowned} (work_id TEXT NOT NULL, researcher_id TEXT NOT NULL,"
             " PRIMARY KEY (work_id, researcher_id))",
+            "CREATE TABLE IF NOT EXISTS {persons} (record_id TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {persons}_person ON {persons} (person_id)",
+            "CREATE TABLE IF NOT EXISTS {link_requests} (id TEXT PRIMARY KEY, person_id TEXT NOT NULL,"
+            " record_id TEXT NOT NULL, opened_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {link_requests}_opened ON {link_requests} (opened_at, id)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
             # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
@@ -286,8 +304,10 @@ class ProfilesView(SqlView):
                 touched = self._apply_works(c, works)
             self._apply_claims(c, changes)
             self._apply_policies(c, changes)
+            self._apply_links(c, changes)
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
+            affected |= self._kin(c, affected)  # a person's profile is every one of its records'
             if affected:
                 self._write_profiles(c, sorted(affected))
 
@@ -632,9 +652,82 @@ class ProfilesView(SqlView):
             changes.affected_owners.update(row["account_id"] for row in self._rows_in(
                 c, "SELECT account_id FROM {policies} WHERE {in}", "preferences_id", sorted(changes.policies)))
 
+    def _apply_links(self, c: Any, changes: BatchChanges) -> None:
+        """Which records are linked into which person, in event order; and the requests waiting."""
+        for person, member, linked in changes.links:
+            if linked:
+                c.execute(self._sql("INSERT INTO {persons} (record_id, person_id) VALUES (%s, %s)"
+                                    " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id"),
+                          (member, person))
+            else:
+                c.execute(self._sql("DELETE FROM {persons} WHERE record_id = %s AND person_id = %s"),
+                          (member, person))
+        for request_id, opened in changes.link_requests.items():
+            if opened is None:
+                c.execute(self._sql("DELETE FROM {link_requests} WHERE id = %s"), (request_id,))
+            else:
+                c.execute(self._sql("INSERT INTO {link_requests} (id, person_id, record_id, opened_at)"
+                                    " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"), (request_id, *opened))
+
+    def _persons(self, c: Any, researcher_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The persons these records are part of (as the person's own record or a member):
+        person -> its records, its own first, then the members in id order."""
+        ids = sorted(set(researcher_ids))
+        persons = {row["person_id"] for row in self._rows_in(
+            c, "SELECT person_id FROM {persons} WHERE {in}", "record_id", ids)}
+        persons |= {row["person_id"] for row in self._rows_in(
+            c, "SELECT person_id FROM {persons} WHERE {in}", "person_id", ids)}
+        members: dict[str, list[str]] = {p: [] for p in persons}
+        for row in self._rows_in(c, "SELECT record_id, person_id FROM {persons} WHERE {in}", "person_id",
+                                 sorted(persons)):
+            members[row["person_id"]].append(row["record_id"])
+        return {p: [p, *sorted(m)] for p, m in members.items()}
+
+    def _kin(self, c: Any, researcher_ids: Iterable[str]) -> set[str]:
+        return {r for records in self._persons(c, researcher_ids).values() for r in records}
+
+    def _person_doc(self, c: Any, records: list[str]) -> bytes | None:
+        """A person's profile: the person's own record's facts (owner, level, words) with what
+        the union of its records' works says, each work once. Folded from the stored
+        authorships (as time travel folds), so it costs a read of every member's works."""
+        own = list(self._facts(c, records[:1], {}))
+        if not own:
+            return None
+        facts = facts_from_works(own[0], self._union_works(c, records))
+        facts.records = list(records)
+        return encode_profile(facts)[0]
+
+    def _union_works(self, c: Any, records: list[str]) -> list[WorkFacts]:
+        """Each work of any of `records` once, as the first of them in `records` that is its author
+        gives it (name, ORCID iD, institutions); its co-authors are the authors outside the person."""
+        rank = {r: i for i, r in enumerate(records)}
+        chosen: dict[str, dict[str, Any]] = {}
+        for row in self._rows_in(
+                c, "SELECT a.researcher_id, a.work_id, a.sort_key, a.institutions, a.author_name, a.author_orcid,"
+                   " a.authors_count, w.topics FROM {authorships} a JOIN {works} w ON w.id = a.work_id WHERE {in}",
+                "a.researcher_id", records):
+            best = chosen.get(row["work_id"])
+            if best is None or rank[row["researcher_id"]] < rank[best["researcher_id"]]:
+                chosen[row["work_id"]] = dict(row)
+        small = sorted(w for w, row in chosen.items() if row["authors_count"] <= MAX_AUTHORS_FOR_COLLABORATION)
+        coauthors: dict[str, list[str]] = {w: [] for w in small}
+        for row in self._rows_in(c, "SELECT work_id, researcher_id FROM {authorships} WHERE {in}", "work_id", small):
+            if row["researcher_id"] not in rank:
+                coauthors[row["work_id"]].append(row["researcher_id"])
+        return [WorkFacts(row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]),
+                          row["author_name"], row["author_orcid"], coauthors.get(wid))
+                for wid, row in chosen.items()]
+
     def _write_profiles(self, c: Any, affected: list[str]) -> None:
         c.execute(self._sql("UPDATE {seq} SET n = n + 1 WHERE name = 'docs' RETURNING n"))
         position = c.fetchone()["n"]
+        # Every record of a person gets the person's document; its own row keeps its own name
+        # and ORCID iD (search and ORCID lookups find the person under each record's).
+        person_docs: dict[str, bytes | None] = {}
+        person_of: dict[str, str] = {}
+        for person, records in self._persons(c, affected).items():
+            person_docs[person] = self._person_doc(c, records)
+            person_of.update((r, person) for r in records)
         shown: dict[str, tuple[str, str | None, str]] = {}  # the name, ORCID iD and key stored now
         renamed: list[tuple[str, dict[str, Any]]] = []
         # A chunk of documents at a time: a batch of an import touches tens of thousands of
@@ -649,7 +742,7 @@ class ProfilesView(SqlView):
                 "INSERT INTO {docs} (id, doc, position) SELECT id, doc, position FROM {rows} WHERE true"
                 " ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
                 f"id text, doc {self.blob.lower()}, position bigint",
-                [(rid, doc, position) for rid, doc, _ in built],
+                [(rid, person_docs.get(person_of.get(rid, "")) or doc, position) for rid, doc, _ in built],
             )
             # The name and ORCID iD the works give now, for search and ORCID lookups: written where they changed.
             renamed += [(rid, i) for rid, _, i in built if shown[rid] != (i["display_name"], i["orcid"], i["name_key"])]
@@ -850,6 +943,34 @@ class ProfilesView(SqlView):
         )
         return [dict(r) for r in rows if r["id"] not in researcher_ids][:limit]
 
+    def person_coauthors(self, records: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """A person's co-authors (outside its records), each work counted once however many of
+        its records it lists: shared works, the latest one's sort key; most shared first."""
+        clause, params = self._in("x.researcher_id", list(records))
+        rows = self._query(
+            "SELECT y.researcher_id AS id, r.display_name, r.openalex_id, COUNT(DISTINCT x.work_id) AS shared,"
+            " MAX(x.sort_key) AS latest, 1 AS via FROM {authorships} x JOIN {authorships} y ON y.work_id = x.work_id"
+            " JOIN {researchers} r ON r.id = y.researcher_id WHERE " + clause + " AND x.authors_count <= %s"
+            " GROUP BY y.researcher_id, r.display_name, r.openalex_id"
+            " ORDER BY COUNT(DISTINCT x.work_id) DESC, MAX(x.sort_key) DESC, y.researcher_id",
+            [*params, MAX_AUTHORS_FOR_COLLABORATION])
+        return [dict(r) for r in rows if r["id"] not in records][:limit]
+
+    def person_places(self, records: Sequence[str]) -> list[dict[str, Any]]:
+        """A person's institutions over time, from each of its works once (as the profile folds
+        them): first and last year, number of works; the newest listing of each institution."""
+        with self.datastore.transaction(commit=False) as c:
+            works = self._union_works(c, list(records))
+        spans: dict[str, dict[str, Any]] = {}
+        for w in sorted(works, key=lambda w: w.sort_key):
+            for place, institution in {place_key(i): i for i in w.institutions}.items():
+                found = spans.setdefault(place, {"works": 0, "first_year": None, "last_year": None})
+                found.update(institution)  # the newest listing last
+                found["works"] += 1
+                found["first_year"], found["last_year"] = span(found["first_year"], found["last_year"],
+                                                               year_of(w.sort_key))
+        return sorted(spans.values(), key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
+
     def graph_totals(self, researcher_id: str) -> dict[str, int]:
         """How many co-authors and institutions the record has in all (the graph lists the first)."""
         pairs, params = self._pairs_of([researcher_id])
@@ -865,21 +986,24 @@ class ProfilesView(SqlView):
                   "last_year": r["last_year"]} for r in rows]
         return sorted(spans, key=lambda s: (-(s["last_year"] or 0), -s["works"], str(s.get("openalex_id"))))
 
-    def adjacent_works(self, researcher_id: str, collaborators: Sequence[str], topics: set[str],
+    def adjacent_works(self, researcher_id: str | Sequence[str], collaborators: Sequence[str], topics: set[str],
                        limit: int) -> tuple[list[dict[str, Any]], int]:
-        """Works of `collaborators` sharing a topic with `topics` that `researcher_id` did not
-        write: most shared topics first, then newest; and how many such works there are among
-        the collaborators' newest ADJACENT_CANDIDATES."""
+        """Works of `collaborators` sharing a topic with `topics` that `researcher_id` (or none of
+        a person's records) did not write: most shared topics first, then newest; and how many
+        such works there are among the collaborators' newest ADJACENT_CANDIDATES."""
         if not collaborators or not topics:
             return [], 0
-        # Each collaborator's newest works not by the researcher, by index range and bounded: the
-        # newest of all are among them. (One query over all their authorships, sorted, read every
-        # work of a collaborator on thousands: a second for anyone who wrote twice with one.)
+        # Each collaborator's newest works not by the researcher (none of a person's records), by
+        # index range and bounded: the newest of all are among them. (One query over all their
+        # authorships, sorted, read every work of a collaborator on thousands: a second for anyone
+        # who wrote twice with one.)
+        mine, mine_params = self._in("m.researcher_id", [researcher_id] if isinstance(researcher_id, str)
+                                     else list(researcher_id))
         newest = ("SELECT * FROM (SELECT a.work_id, a.sort_key FROM {authorships} a WHERE a.researcher_id = %s"
-                  " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id"
-                  " AND m.researcher_id = %s) ORDER BY a.sort_key DESC LIMIT %s) AS c")
+                  " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id AND " + mine + ")"
+                  " ORDER BY a.sort_key DESC LIMIT %s) AS c")
         statement = " UNION ALL ".join(newest for _ in collaborators)
-        params = [value for c in collaborators for value in (c, researcher_id, ADJACENT_CANDIDATES)]
+        params = [value for c in collaborators for value in (c, *mine_params, ADJACENT_CANDIDATES)]
         rows = self._query(
             "SELECT x.work_id, x.sort_key, w.topics FROM (SELECT DISTINCT work_id, sort_key FROM (" + statement
             + ") AS candidates ORDER BY sort_key DESC LIMIT %s) AS x JOIN {works} w ON w.id = x.work_id",
@@ -949,8 +1073,20 @@ class ProfilesView(SqlView):
         )
         return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
 
-    def works_of(self, researcher_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
-        """Works of a researcher, newest first, after a cursor (sort key, work id)."""
+    def person_records(self, researcher_id: str) -> list[str]:
+        """The records whose profile this record's is: the person's own record first and its
+        members, or the record alone."""
+        found = self._persons(None, [researcher_id])
+        return next(iter(found.values())) if found else [researcher_id]
+
+    def works_of(self, researcher_id: str | Sequence[str], after: tuple[str, str] | None,
+                 limit: int) -> list[tuple[str, str, bytes]]:
+        """Works of a researcher (or of a person's records, each work once), newest first, after
+        a cursor (sort key, work id)."""
+        if not isinstance(researcher_id, str):
+            if len(researcher_id) > 1:
+                return self._works_of_person(list(researcher_id), after, limit)
+            researcher_id = researcher_id[0]
         where, params = "a.researcher_id = %s", [researcher_id]
         if after is not None:
             where += " AND (a.sort_key < %s OR (a.sort_key = %s AND a.work_id < %s))"
@@ -961,6 +1097,68 @@ class ProfilesView(SqlView):
             [*params, limit],
         )
         return [(row["sort_key"], row["work_id"], bytes(row["doc"])) for row in rows]
+
+    def _works_of_person(self, records: list[str], after: tuple[str, str] | None,
+                         limit: int) -> list[tuple[str, str, bytes]]:
+        clause, params = self._in("researcher_id", records)
+        where = "w.id IN (SELECT work_id FROM {authorships} WHERE " + clause + ")"
+        if after is not None:
+            where += " AND (w.sort_key < %s OR (w.sort_key = %s AND w.id < %s))"
+            params += [after[0], after[0], after[1]]
+        rows = self._query("SELECT w.sort_key, w.id, w.doc FROM {works} w WHERE " + where
+                           + " ORDER BY w.sort_key DESC, w.id DESC LIMIT %s", [*params, limit])
+        return [(row["sort_key"], row["id"], bytes(row["doc"])) for row in rows]
+
+    # -- link requests, as moderators judge them ---------------------------------------------------
+
+    def pending_link_requests(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """Link requests waiting for the moderators, oldest first: (opened at, id), after a cursor."""
+        where, params = "", []
+        if after is not None:
+            where, params = " WHERE opened_at > %s OR (opened_at = %s AND id > %s)", [after[0], after[0], after[1]]
+        rows = self._query("SELECT opened_at, id FROM {link_requests}" + where + " ORDER BY opened_at, id LIMIT %s",
+                           [*params, limit])
+        return [(row["opened_at"], row["id"]) for row in rows]
+
+    def link_summary(self, person: str, record: str) -> dict[str, Any]:
+        """What two records have in common, for a moderator to judge whether they are one person:
+        co-authors, institutions and topics both have, the name forms each is listed under, and
+        the years each published in (first, last)."""
+        def coauthors(rid: str) -> dict[str, str]:
+            return {c["id"]: c["display_name"] for c in self.coauthors([rid], 10_000)}
+
+        def places(rid: str) -> dict[str, str | None]:
+            return {r["place"]: json.loads(r["institution"]).get("display_name") for r in self._query(
+                "SELECT place, institution FROM {places} WHERE researcher_id = %s", (rid,))}
+
+        def topics(rid: str) -> dict[str, str | None]:
+            return {r["topic_id"]: r["display_name"] for r in self._query(
+                "SELECT t.topic_id, n.display_name FROM {tallies} t LEFT JOIN {topics} n ON n.id = t.topic_id"
+                " WHERE t.researcher_id = %s", (rid,))}
+
+        def names(rid: str) -> list[str]:
+            return sorted({shown_name(r["author_name"]) or "" for r in self._query(
+                "SELECT DISTINCT author_name FROM {authorships} WHERE researcher_id = %s AND author_name IS NOT NULL",
+                (rid,))} - {""})
+
+        def years(rid: str) -> list[int | None]:
+            found = [year_of(r["sort_key"]) for r in self._query(
+                "SELECT sort_key FROM {authorships} WHERE researcher_id = %s", (rid,))]
+            dated = [y for y in found if y is not None]
+            return [min(dated), max(dated)] if dated else [None, None]
+
+        def shared(of: Any) -> list[dict[str, Any]]:
+            mine, theirs = of(person), of(record)
+            return [{"id": k, "display_name": mine[k] or theirs[k]} for k in sorted(set(mine) & set(theirs))]
+
+        spans = {"person": years(person), "record": years(record)}
+        firsts, lasts = [y[0] for y in spans.values()], [y[1] for y in spans.values()]
+        overlap = None
+        if None not in firsts and max(firsts) <= min(lasts):  # type: ignore[type-var]
+            overlap = [max(firsts), min(lasts)]  # type: ignore[type-var]
+        return {"shared_coauthors": shared(coauthors), "shared_institutions": shared(places),
+                "shared_topics": shared(topics), "name_forms": {"person": names(person), "record": names(record)},
+                "years": spans, "overlapping_years": overlap}
 
     # -- the explorer: works, topics and institutions with their researchers and works -----------
 

@@ -71,6 +71,18 @@ def workload(services) -> None:
     [(_, theirs, _)] = services.profiles_view.works_of(str(a6), None, 1)
     services.claims.change_attribution(RecordFacts(a6, f["orcid"], f["base_level"], f["institution_ids"]),
                                        uuid.UUID(theirs), uuid.uuid4(), is_moderator=True, not_mine=True)
+    # Links: A2's owner links A7 and A8 (approved; A8 then unlinked) and A9 (rejected); A10 waits.
+    def facts_of(openalex_id):
+        rid = researcher_id_for(openalex_id)
+        f = services.profiles_view.record_facts(str(rid))
+        return RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])
+
+    a2, moderator = facts_of("A2"), uuid.uuid4()
+    for n, approve in ((7, True), (8, True), (9, False), (10, None)):
+        asked = services.claims.link(a2, facts_of(f"A{n}"), accounts[1], [EvidenceIn("statement", text="me too")])
+        if approve is not None:
+            services.claims.decide_link(asked.request_id, moderator, approve=approve, reason="seen")
+    services.claims.unlink(a2, researcher_id_for("A8"), accounts[1], is_moderator=False)
     import_body(services.catalogue, json.dumps(synthetic_works(40, 20, authors_per_work=3, seed=4)).encode())
     services.accounts.erase(accounts[5])
     for _ in range(2):  # trust reads what the others wrote
@@ -83,7 +95,11 @@ def test_a_rebuild_of_every_read_model_equals_the_live_one(services):
     kinds = {row["kind"] for rid in ("A1", "A3", "A4")
              for row in services.history_view.entries(str(researcher_id_for(rid)), None, 1000, newest_first=False)}
     assert {"work.corrected", "claim.rejected", "dispute.opened", "dispute.resolved", "owner.removed",
-            "owner.set", "followers.daily", "attribution.changed"} <= kinds  # the workload reached every kind of change
+            "owner.set", "followers.daily", "attribution.changed"} <= kinds
+    link_kinds = {row["kind"] for rid in ("A2", "A8", "A9")
+                  for row in services.history_view.entries(str(researcher_id_for(rid)), None, 1000, newest_first=False)}
+    assert {"link.requested", "link.added", "link.removed", "link.rejected"} <= link_kinds
+    assert services.profiles_view.person_records(str(researcher_id_for("A7")))[0] == str(researcher_id_for("A2"))  # the workload reached every kind of change
     results = verify(services)
     assert [r.projection for r in results] == list(PROJECTIONS)
     assert all(r.rows > 0 for r in results)
