@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import psycopg
@@ -42,6 +42,18 @@ def fresh_pg_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_services(backend: str, tmp_path: Path) -> Iterator[Services]:
+    """Services on a fresh store of `backend` (a new schema on PostgreSQL), closed afterwards:
+    one per Hypothesis example."""
+    with (fresh_pg_schema() if backend == "postgres" else nullcontext(None)) as schema:
+        services = Services(settings_for(backend, tmp_path, schema))
+        try:
+            yield services
+        finally:
+            services.close()
 
 
 @pytest.fixture

@@ -101,3 +101,12 @@ def assert_problem(response: Any, status: int, part: str) -> dict[str, Any]:
     body = response.json()
     assert part in body["detail"], body
     return body
+
+
+def reader_page(client: TestClient, record: str) -> dict[str, Any]:
+    """What a reader sees of a record: the profile, its works, graph and trust (each a 200)."""
+    got = {name: client.get(f"/researchers/{record}{tail}") for name, tail in
+           (("profile", ""), ("works", "/works?limit=100"), ("graph", "/graph"), ("trust", "/trust"))}
+    for name, answer in got.items():
+        assert answer.status_code == 200, (name, answer.text)
+    return {name: answer.json() for name, answer in got.items()}

@@ -23,7 +23,7 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
 from tests.conftest import PG, TEST_SECRET, settings_for
-from tests.e2e.support import assert_problem, own, person, serving, settle
+from tests.e2e.support import assert_problem, own, person, reader_page, serving, settle
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -60,15 +60,6 @@ def undo(client, who, record="A1", work_id="W2"):
     return client.delete(PATH.format(record, work_id), headers=who["headers"])
 
 
-def page(client, record: str) -> dict:
-    """What a reader sees of a record: the profile, its works, graph and trust."""
-    got = {name: client.get(f"/researchers/{record}{tail}") for name, tail in
-           (("profile", ""), ("works", "/works?limit=100"), ("graph", "/graph"), ("trust", "/trust"))}
-    for name, answer in got.items():
-        assert answer.status_code == 200, (name, answer.text)
-    return {name: answer.json() for name, answer in got.items()}
-
-
 def shown(view: dict) -> dict:
     """The parts of a page the works decide (not who owns the record)."""
     p = view["profile"]
@@ -84,7 +75,7 @@ def shown(view: dict) -> dict:
 def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_it_and_undo_restores_it(
         client, tmp_path):
     owner = person(client, "Ada One", owns="A1")
-    before = page(client, "A1")
+    before = reader_page(client, "A1")
     assert before["profile"]["works_count"] == 3 and before["profile"]["close_collaborators_count"] == 1
     assert before["profile"]["affiliation"]["openalex_id"] == "I2"
 
@@ -94,7 +85,7 @@ def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_
     body = answer.json()
     assert (body["decision"], body["decided_by"], body["reason"]) == ("not_mine", "owner", "Another Ada wrote this.")
     assert body["position"] > 0
-    after = page(client, "A1")  # no waiting: the answer came once the profile showed it
+    after = reader_page(client, "A1")  # no waiting: the answer came once the profile showed it
     p = after["profile"]
     assert (p["works_count"], p["close_collaborators_count"], p["display_name"]) == (2, 0, "Ada One")
     assert [t["openalex_id"] for t in p["topics"]] == ["T1", "T3"]
@@ -103,13 +94,13 @@ def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_
 
     # The same data where OpenAlex never listed A1 on W2, the record claimed the same way.
     with never_listed(tmp_path) as other:
-        assert shown(after) == shown(page(other, "A1"))
-        assert page(client, "A2") == page(other, "A2")  # the co-author keeps the work, with A1 off it
+        assert shown(after) == shown(reader_page(other, "A1"))
+        assert reader_page(client, "A2") == reader_page(other, "A2")  # the co-author keeps the work, with A1 off it
 
     undone = undo(client, owner)
     assert undone.status_code == 200, undone.text
     assert (undone.json()["decision"], undone.json()["reason"]) == (None, None)
-    assert shown(page(client, "A1")) == shown(before)
+    assert shown(reader_page(client, "A1")) == shown(before)
 
 
 @contextmanager
@@ -127,27 +118,27 @@ def never_listed(tmp_path) -> Iterator[TestClient]:
 def test_a_reimport_still_listing_the_authorship_keeps_the_work_out(client):
     owner = person(client, "Ada One", owns="A1")
     assert disown(client, owner).status_code == 200
-    out = page(client, "A1")
+    out = reader_page(client, "A1")
 
     changed = [dict(w) for w in WORKS]
     changed[1] = {**changed[1], "cited_by_count": 99, "title": "A corrected title"}  # OpenAlex still lists A1
     import_body(client.app.state.services.catalogue, json.dumps(changed).encode())
     settle(client)
 
-    again = page(client, "A1")
+    again = reader_page(client, "A1")
     assert shown(again) == shown(out)
     assert "W2" not in {w["openalex_id"] for w in again["works"]["items"]}
-    titles = {w["openalex_id"]: w["title"] for w in page(client, "A2")["works"]["items"]}
+    titles = {w["openalex_id"]: w["title"] for w in reader_page(client, "A2")["works"]["items"]}
     assert titles["W2"] == "A corrected title"  # the co-author sees the correction
 
 
 def test_not_mine_by_one_author_leaves_the_co_authors_record_alone(client):
     owner = person(client, "Ada One", owns="A1")
-    co_before = page(client, "A2")
+    co_before = reader_page(client, "A2")
 
     disown(client, owner)
 
-    co_after = page(client, "A2")
+    co_after = reader_page(client, "A2")
     assert co_after["profile"]["works_count"] == co_before["profile"]["works_count"] == 3
     assert "W2" in {w["openalex_id"] for w in co_after["works"]["items"]}
     w2 = next(w for w in co_after["works"]["items"] if w["openalex_id"] == "W2")
@@ -162,12 +153,12 @@ def test_the_only_author_disowning_a_work_leaves_it_without_authors_and_undo_bri
 
     assert disown(client, owner, record="A5", work_id="W5").status_code == 200
     settle(client)
-    assert page(client, "A5")["profile"]["works_count"] == 0
+    assert reader_page(client, "A5")["profile"]["works_count"] == 0
     assert client.get("/works/W5").json()["authorships"] == []
 
     assert undo(client, owner, record="A5", work_id="W5").status_code == 200
     settle(client)
-    assert page(client, "A5")["profile"]["works_count"] == 1
+    assert reader_page(client, "A5")["profile"]["works_count"] == 1
     assert [a["openalex_id"] for a in client.get("/works/W5").json()["authorships"]] == ["A5"]
 
 
@@ -210,14 +201,14 @@ def test_refusals_say_why_and_write_nothing(client):
     assert assert_problem(undo(client, stranger), 403, "owner")["code"] == "not_owner"
 
     settle(client)
-    assert page(client, "A1")["profile"]["works_count"] == 3
+    assert reader_page(client, "A1")["profile"]["works_count"] == 3
     assert "attribution.changed" not in [e["kind"] for e in client.get("/researchers/A1/history").json()["items"]]
 
 
 def test_a_moderator_decides_for_an_unclaimed_record_but_not_for_one_they_claimed(client):
     moderator = person(client, "Mo Derator", role="moderator")
     assert disown(client, moderator, record="A3", work_id="W3").json()["decided_by"] == "moderator"
-    assert page(client, "A3")["profile"]["works_count"] == 0
+    assert reader_page(client, "A3")["profile"]["works_count"] == 0
 
     involved = person(client, "Mo Involved", role="moderator")
     opened = client.post("/researchers/A2/claims", headers=involved["headers"],
@@ -253,7 +244,7 @@ def test_erasing_the_owner_keeps_the_decision_and_erases_the_reason(client, tmp_
     assert client.delete("/me", headers=owner["headers"]).status_code in (200, 204)
     settle(client)
 
-    assert page(client, "A1")["profile"]["works_count"] == 2
+    assert reader_page(client, "A1")["profile"]["works_count"] == 2
     entry = next(e for e in client.get("/researchers/A1/history", headers=moderator["headers"]).json()["items"]
                  if e["kind"] == "attribution.changed")
     assert entry["reason"] == "erased" and entry["changes"]["decision"] == "not_mine"
@@ -264,7 +255,7 @@ def test_erasing_the_owner_keeps_the_decision_and_erases_the_reason(client, tmp_
     services = client.app.state.services
     replay(services, ["profiles", "history"])
     settle(client)
-    assert page(client, "A1")["profile"]["works_count"] == 2
+    assert reader_page(client, "A1")["profile"]["works_count"] == 2
     entry = next(e for e in client.get("/researchers/A1/history", headers=moderator["headers"]).json()["items"]
                  if e["kind"] == "attribution.changed")
     assert entry["reason"] == "erased"

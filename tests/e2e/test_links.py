@@ -24,7 +24,7 @@ from domain.errors import ClaimConflictError
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, facts, own, person, serving, settle
+from tests.e2e.support import assert_problem, facts, own, person, reader_page, serving, settle
 from tests.factories import author, institution, orcid_with_checksum, work
 
 pytestmark = pytest.mark.services  # PostgreSQL (LINKS_TEST_BACKEND=sqlite runs them on the embedded store)
@@ -74,14 +74,6 @@ def link(client, who, record="A6", evidence=(ORCID_PROOF,), person_record="A1", 
 
 def unlink(client, who, record="A6", person_record="A1"):
     return client.delete(f"/researchers/{person_record}/links/{record}", headers=who["headers"])
-
-
-def page(client, record: str) -> dict:
-    got = {name: client.get(f"/researchers/{record}{tail}") for name, tail in
-           (("profile", ""), ("works", "/works?limit=100"), ("graph", "/graph"), ("trust", "/trust"))}
-    for name, answer in got.items():
-        assert answer.status_code == 200, (name, answer.text)
-    return {name: answer.json() for name, answer in got.items()}
 
 
 def as_read(view: dict) -> dict:
@@ -141,7 +133,7 @@ def test_a_record_with_the_owners_proven_orcid_links_at_once_and_both_ids_read_t
     body = answer.json()
     assert (body["status"], body["request_id"]) == ("linked", None)
     assert body["records"] == [rid("A1"), rid("A6")] and body["position"] > 0
-    one, six = page(client, "A1"), page(client, "A6")  # no waiting: the answer came once the profile showed it
+    one, six = reader_page(client, "A1"), reader_page(client, "A6")  # no waiting: the answer came once the profile showed it
     assert as_read(one) == as_read(six)
     p = one["profile"]
     assert (p["id"], p["records"], p["claim_status"], p["verification_level"]) == (rid("A1"), [rid("A1"), rid("A6")],
@@ -149,22 +141,22 @@ def test_a_record_with_the_owners_proven_orcid_links_at_once_and_both_ids_read_t
     assert p["works_count"] == 5  # W1, W2, W3, W6, W7: W7 lists both records and counts once
     # The profile is a fold over the union: the same as if OpenAlex had listed A6 as A1 throughout.
     with another_app(tmp_path, merged(WORKS, A1, A6), "merged") as other:
-        assert shown(one) == shown(page(other, "A1"))
+        assert shown(one) == shown(reader_page(other, "A1"))
 
 
 def test_unlinking_gives_each_record_back_exactly_its_own_profile(client, tmp_path):
     ada = owner_by_orcid(client, "Ada One")
-    before = {r: page(client, r) for r in ("A1", "A6", "A2")}
+    before = {r: reader_page(client, r) for r in ("A1", "A6", "A2")}
     assert link(client, ada).status_code == 200
 
     answer = unlink(client, ada)
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["records"] == [rid("A1")]
-    assert {r: page(client, r) for r in ("A1", "A6", "A2")} == before
+    assert {r: reader_page(client, r) for r in ("A1", "A6", "A2")} == before
     with another_app(tmp_path, WORKS, "never") as other:  # where the records were never linked
-        assert shown(page(client, "A1")) == shown(page(other, "A1"))
-        assert page(client, "A6") == page(other, "A6")
+        assert shown(reader_page(client, "A1")) == shown(reader_page(other, "A1"))
+        assert reader_page(client, "A6") == reader_page(other, "A6")
     settle(client)
     entries = [e for e in client.get("/researchers/A6/history").json()["items"] if e["kind"].startswith("link.")]
     assert [(e["kind"], e["actor"]["role"]) for e in entries] == [("link.added", "owner"), ("link.removed", "owner")]
@@ -173,14 +165,14 @@ def test_unlinking_gives_each_record_back_exactly_its_own_profile(client, tmp_pa
 def test_a_statement_goes_to_the_moderators_who_see_what_the_records_share_and_approve(client):
     ada = owner_by_orcid(client, "Ada One")
     moderator = person(client, "Mo Derator", role="moderator")
-    before = page(client, "A7")
+    before = reader_page(client, "A7")
 
     asked = link(client, ada, record="A7", evidence=[STATEMENT])
 
     assert asked.status_code == 201, asked.text
     request_id = asked.json()["request_id"]
     assert (asked.json()["status"], asked.json()["records"]) == ("pending", [rid("A1")])
-    assert page(client, "A7") == before  # nothing changes until a moderator decides
+    assert reader_page(client, "A7") == before  # nothing changes until a moderator decides
     queue = client.get("/moderation/links", headers=moderator["headers"])
     assert queue.status_code == 200, queue.text
     [item] = queue.json()["items"]
@@ -200,8 +192,8 @@ def test_a_statement_goes_to_the_moderators_who_see_what_the_records_share_and_a
 
     assert approved.status_code == 200, approved.text
     assert (approved.json()["status"], approved.json()["records"]) == ("approved", [rid("A1"), rid("A7")])
-    assert as_read(page(client, "A7")) == as_read(page(client, "A1"))
-    assert page(client, "A1")["profile"]["works_count"] == 5  # W1, W2, W3, W7 and W8
+    assert as_read(reader_page(client, "A7")) == as_read(reader_page(client, "A1"))
+    assert reader_page(client, "A1")["profile"]["works_count"] == 5  # W1, W2, W3, W7 and W8
     assert client.get("/moderation/links", headers=moderator["headers"]).json()["items"] == []
 
     settle(client)  # the history view too
@@ -219,7 +211,7 @@ def test_a_statement_goes_to_the_moderators_who_see_what_the_records_share_and_a
 def test_a_rejected_request_changes_no_profile_and_says_so_in_the_history(client):
     ada = owner_by_orcid(client, "Ada One")
     moderator = person(client, "Mo Derator", role="moderator")
-    before = {r: page(client, r) for r in ("A1", "A7")}
+    before = {r: reader_page(client, r) for r in ("A1", "A7")}
     request_id = link(client, ada, record="A7", evidence=[STATEMENT]).json()["request_id"]
 
     rejected = client.post(f"/links/{request_id}/reject", headers=moderator["headers"],
@@ -228,7 +220,7 @@ def test_a_rejected_request_changes_no_profile_and_says_so_in_the_history(client
     assert rejected.status_code == 200, rejected.text
     assert (rejected.json()["status"], rejected.json()["reason"]) == ("rejected", "Another A. One.")
     settle(client)
-    assert {r: page(client, r) for r in ("A1", "A7")} == before
+    assert {r: reader_page(client, r) for r in ("A1", "A7")} == before
     again = client.post(f"/links/{request_id}/approve", headers=moderator["headers"], json={"reason": "oops"})
     assert assert_problem(again, 409, "rejected")["code"] == "link_not_open"
     kinds = [e["kind"] for e in client.get("/researchers/A7/history").json()["items"] if e["kind"].startswith("link.")]
@@ -242,7 +234,7 @@ def test_refusals_say_why_and_write_nothing(client):
     moderator = person(client, "Mo Derator", role="moderator")
     request_id = link(client, ada, record="A7", evidence=[STATEMENT]).json()["request_id"]
     settle(client)
-    before, pages = events_stored(client), {r: page(client, r) for r in ("A1", "A5", "A6", "A7")}
+    before, pages = events_stored(client), {r: reader_page(client, r) for r in ("A1", "A5", "A6", "A7")}
 
     def refused(answer, status, part, code):
         assert assert_problem(answer, status, part)["code"] == code
@@ -277,7 +269,7 @@ def test_refusals_say_why_and_write_nothing(client):
 
     settle(client)
     assert events_stored(client) == before
-    assert {r: page(client, r) for r in ("A1", "A5", "A6", "A7")} == pages
+    assert {r: reader_page(client, r) for r in ("A1", "A5", "A6", "A7")} == pages
 
 
 def test_a_moderator_decides_no_link_on_their_own_person(client):
@@ -305,7 +297,7 @@ def test_a_moderator_unlinks_and_a_linked_record_cannot_be_claimed(client):
 
     answer = unlink(client, moderator)
     assert answer.status_code == 200, answer.text
-    assert page(client, "A6")["profile"]["records"] == [rid("A6")]
+    assert reader_page(client, "A6")["profile"]["records"] == [rid("A6")]
     settle(client)
     entry = [e for e in client.get("/researchers/A1/history").json()["items"] if e["kind"] == "link.removed"]
     assert [e["actor"]["role"] for e in entry] == ["moderator"]
@@ -369,7 +361,7 @@ def test_concurrent_conclusive_links_of_one_record_leave_it_in_one_person(client
     assert sorted(map(str, outcomes.values())) == ["True", "already_linked"], outcomes
     winner = next(r for r, o in outcomes.items() if o is True)
     settle(client)
-    assert page(client, "A8")["profile"]["records"] == [rid(winner), rid("A8")]
+    assert reader_page(client, "A8")["profile"]["records"] == [rid(winner), rid("A8")]
 
 
 def test_an_account_following_several_records_of_a_person_counts_once_and_unlinking_restores_the_counts(client):
@@ -379,20 +371,20 @@ def test_an_account_following_several_records_of_a_person_counts_once_and_unlink
         for record in records:
             assert client.put(f"/me/following/{record}", headers=who["headers"]).status_code in (200, 201)
     settle(client)
-    before = {r: page(client, r) for r in ("A1", "A6")}
+    before = {r: reader_page(client, r) for r in ("A1", "A6")}
     assert [before[r]["profile"]["followers_count"] for r in ("A1", "A6")] == [1, 2]
 
     assert link(client, ada).status_code == 200
     settle(client)
 
-    linked = {r: page(client, r) for r in ("A1", "A6")}
+    linked = {r: reader_page(client, r) for r in ("A1", "A6")}
     assert [linked[r]["profile"]["followers_count"] for r in ("A1", "A6")] == [2, 2]  # two accounts, not three
     assert linked["A1"]["trust"]["counts"]["followers"] == 2
     assert as_read(linked["A1"]) == as_read(linked["A6"])
 
     assert unlink(client, ada).status_code == 200
     settle(client)
-    assert {r: page(client, r) for r in ("A1", "A6")} == before
+    assert {r: reader_page(client, r) for r in ("A1", "A6")} == before
 
 
 def test_the_corrections_export_lists_links_and_unlinks_without_personal_text(client, tmp_path):
