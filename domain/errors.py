@@ -54,6 +54,9 @@ class ErrorCode(StrEnum):
     ALREADY_LINKED = "already_linked"
     LINK_PENDING = "link_pending"
     LINK_NOT_OPEN = "link_not_open"
+    RECORD_CLAIMED = "record_claimed"
+    ALREADY_FLAGGED = "already_flagged"
+    FLAG_NOT_OPEN = "flag_not_open"
     ORCID_NOT_CONFIGURED = "orcid_not_configured"
     # invitations and conversations
     SENDER_NOT_VERIFIED = "sender_not_verified"
@@ -231,6 +234,11 @@ class ClaimNotFoundError(NotFoundError):
 class LinkRequestNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such link request")
+
+
+class FlagNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such flag")
 
 
 class ClaimConflictError(ConflictError):

@@ -26,6 +26,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
+from domain.claims.flagging import Flagging
 from domain.claims.model import Claim, LinkRequest, Mailbox, Record, mailbox_id_for, record_id_for
 from domain.claims.ports import NoRecords, RecordFacts, RecordFactsSource
 from domain.errors import (
@@ -162,7 +163,7 @@ def _identity(evidence: dict[str, Any]) -> str | None:
     return None
 
 
-class Claims(Application[UUID]):
+class Claims(Flagging, Application[UUID]):
     name = "Claims"
 
     def __init__(
@@ -504,10 +505,12 @@ class Claims(Application[UUID]):
                 None if record.sealed_about is None else self.vault.open(record.owner, record.sealed_about))
 
     def change_attribution(self, facts: RecordFacts, work_id: UUID, account_id: UUID, *, is_moderator: bool,
-                           not_mine: bool, reason: str | None = None, asked_as: str | None = None) -> Attribution:
+                           not_mine: bool, reason: str | None = None, asked_as: str | None = None,
+                           together: tuple[Any, ...] = ()) -> Attribution:
         """The owner (or a moderator without a side in the record) says a work is not the
         person's, or takes that back. Saying it again changes nothing (a new reason replaces the
-        old one); only a work that lists the record can be disowned, and any decision undone."""
+        old one); only a work that lists the record can be disowned, and any decision undone.
+        `together`: aggregates saved in the same transaction when the decision changes (an upheld flag)."""
         if reason is not None:
             reason = check_free_text("reason", reason).strip() or None
             if reason is not None and len(reason) > MAX_ATTRIBUTION_REASON:
@@ -530,7 +533,7 @@ class Claims(Application[UUID]):
             if current is None:
                 return self.attribution(record, work_id)
             record.undo_disown(work_id, account_id, role)
-        recordings = self.save(record)
+        recordings = self.save(record, *together)
         return self.attribution(record, work_id, recordings[-1].notification.id)
 
     def attribution(self, record: Record, work_id: UUID, position: int | None = None) -> Attribution:

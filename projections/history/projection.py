@@ -19,6 +19,7 @@ from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
 from domain.catalogue.model import Researcher, Work
+from domain.claims.flag import Flag
 from domain.claims.model import Claim, Record
 from domain.follows.application import Follows
 from domain.follows.model import Follow
@@ -102,6 +103,8 @@ class HistoryProjection(Projection[HistoryView]):
                 self._link(changes, app, at, e)
             elif isinstance(e, Record.Event):
                 self._record(changes, app, at, e)
+            elif isinstance(e, Flag.Raised | Flag.Decided):
+                self._flag(changes, app, at, e)
             elif isinstance(e, Follow.Started | Follow.Followed | Follow.Unfollowed):
                 on = not isinstance(e, Follow.Unfollowed)
                 researcher, follower = str(e.researcher_id), str(e.account_id)
@@ -204,6 +207,19 @@ class HistoryProjection(Projection[HistoryView]):
             reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
                                      public, {}, [actor], record=str(e.originator_id)))
+
+    def _flag(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """A flag on a record and its decision, in the record's history: public with the role of
+        who acted (`reader`: anyone signed in); who raised it and the reasons are personal (each
+        reason sealed with its writer's key, "erased" once they are)."""
+        public = {"flag_id": str(e.originator_id), "work_id": str(e.work_id)}
+        if isinstance(e, Flag.Raised):
+            kind, role, actor, personal = "flag.raised", "reader", str(e.account_id), {"flagged_by": str(e.account_id)}
+        else:  # the flagger's erasure leaves the moderator's words alone
+            kind, role, actor, personal = f"flag.{e.outcome}", "moderator", str(e.moderator_id), {}
+        reason = self.open_sealed(UUID(actor), e.sealed_reason) or ERASED_REASON
+        changes.entries.append(Entry(str(e.researcher_id), at, app, ref(e), "claims", kind, role, actor, reason,
+                                     False, public, personal, [actor]))
 
     @staticmethod
     def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:
