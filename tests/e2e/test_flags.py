@@ -5,8 +5,10 @@ per account, and the flagger's words are erased with their account."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -14,6 +16,7 @@ from litestar.testing import TestClient
 
 from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
+from operations.export import export_history
 from tests.conftest import settings_for
 from tests.e2e.support import assert_problem, person, reader_page, serving, settle
 from tests.factories import author, work
@@ -220,3 +223,36 @@ def test_erasing_the_flaggers_account_erases_their_reason_and_keeps_the_flag(cli
     raised = next(e for e in client.get("/researchers/A1/history", headers=moderator["headers"]).json()["items"]
                   if e["kind"] == "flag.raised")
     assert (raised["reason"], raised["actor"]["id"]) == ("erased", "erased")
+
+
+def test_the_moderators_queue_pages_oldest_first(client):
+    readers = [person(client, f"Reader {n}") for n in range(3)]
+    moderator = person(client, "Mo Derator", role="moderator")
+    raised = [flag(client, who).json()["id"] for who in readers]
+
+    first = client.get("/moderation/flags", headers=moderator["headers"], params={"limit": 2})
+
+    assert first.status_code == 200, first.text
+    assert [f["id"] for f in first.json()["items"]] == raised[:2]
+    rest = client.get("/moderation/flags", headers=moderator["headers"],
+                      params={"limit": 2, "cursor": first.json()["next_cursor"]}).json()
+    assert ([f["id"] for f in rest["items"]], rest["next_cursor"]) == (raised[2:], None)
+    bad = client.get("/moderation/flags", headers=moderator["headers"], params={"cursor": "not-a-cursor"})
+    assert assert_problem(bad, 400, "cursor")["code"] == "validation_failed"
+
+
+def test_the_history_export_keeps_the_reasons_sealed_unless_opened_for_an_auditor(client):
+    reader = person(client, "Rita Reader")
+    moderator = person(client, "Mo Derator", role="moderator")
+    flag_id = flag(client, reader).json()["id"]
+    client.post(f"/flags/{flag_id}/dismiss", headers=moderator["headers"], json={"reason": "It is hers."})
+
+    def exported(personal: bool) -> dict[str, dict]:
+        out = io.BytesIO()
+        export_history(client.app.state.services, out, since=datetime(2000, 1, 1, tzinfo=UTC), personal=personal)
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        return {line["topic"].rsplit(".", 1)[1]: line["state"] for line in lines if ":Flag." in line["topic"]}
+
+    sealed, opened = exported(False), exported(True)
+    assert (sealed["Raised"]["sealed_reason"], sealed["Decided"]["sealed_reason"]) == ("redacted", "redacted")
+    assert (opened["Raised"]["sealed_reason"], opened["Decided"]["sealed_reason"]) == (REASON, "It is hers.")
