@@ -11,6 +11,8 @@ facts folded out of the events up to the moment (facts_from_works):
 - the "not mine" decisions in force then, of the record and of its co-authors (their records'
   events on the claims log, one query): a work the record disowned is left out, and a co-author
   who disowned a work is no co-author on it, as the profiles projection applies them today;
+- the counts events added to it up to then (domain/profile_counts.py), from the profiles view's
+  rows of those events, which keep when each happened;
 - the person the record was part of then (the links on its claims record and its person's): the
   person's profile, folded over the union of its records' works then, each work once, with its
   followers counted once per account.
@@ -80,6 +82,7 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
         ProfileFacts(researcher_id, first.openalex_id, first.display_name, first.orcid),
         (WorkFacts(*work) for work in works.values()))
     facts.records = records if len(records) > 1 else []
+    facts.counts = services.profiles_view.counts_at(records, at)
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
         owner = span["owner"]

@@ -23,6 +23,7 @@ from domain.claims.flag import Flag
 from domain.claims.model import Claim, Record
 from domain.follows.application import Follows
 from domain.follows.model import Follow
+from domain.profile_counts import CountedOnProfile
 from projections.bulk import RawLog
 from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
 
@@ -95,6 +96,8 @@ class HistoryProjection(Projection[HistoryView]):
                     changes.works.add((rid, wid))
                     changes.entries.append(Entry(rid, at, app, ref(e), "catalogue", "work.corrected", "system",
                                                  None, None, True, summary, {}, []))
+            elif isinstance(e, CountedOnProfile):
+                self._counted(changes, app, at, e)
             elif isinstance(e, Claim.Event):
                 self._claim(changes, claims, app, at, e)
             elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
@@ -180,6 +183,16 @@ class HistoryProjection(Projection[HistoryView]):
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", "attribution.changed", e.role,
                                      str(e.account_id), reason, False, public, {}, [str(e.account_id)],
                                      record=str(e.originator_id)))
+
+    @staticmethod
+    def _counted(changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """An event counted on a profile (domain/profile_counts.py): an entry in the counted
+        researcher's history, public with its count and the role of who caused it."""
+        actor = getattr(e, "account_id", None)
+        parties = [] if actor is None else [str(actor)]
+        changes.entries.append(Entry(e.counted_on(), at, app, ref(e), app.lower(), e.history, e.role,
+                                     None if actor is None else str(actor), None, False,
+                                     {"count": e.count, "delta": e.delta}, {}, parties))
 
     def _link(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
         """Links between records, in each record's history: public with the role of who did it;
