@@ -110,6 +110,7 @@ def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
 
 # Tests that talk to PostgreSQL or NATS: marked `services`, so `scripts/test -m "not services"`
 # runs the rest (unit tests, the embedded SQLite store, the command line on it) without them.
+# tests/cluster starts engines of its own (nats-server, a PostgreSQL standby): services all.
 NEEDS_SERVICES = {"pg_schema", "pg_settings"}
 SERVICE_MODULES = {"test_relay", "test_pg_restart", "test_history_export", "test_projection_worker", "test_sql_store_locks"}
 
@@ -127,5 +128,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if (NEEDS_SERVICES & set(getattr(item, "fixturenames", ())) or params.get("backend") == "postgres"
-                or "postgres" in item.name or item.module.__name__.rpartition(".")[2] in SERVICE_MODULES):
+                or "postgres" in item.name or item.module.__name__.rpartition(".")[2] in SERVICE_MODULES
+                or item.module.__name__.startswith("tests.cluster.")):
             item.add_marker(pytest.mark.services)

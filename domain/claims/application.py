@@ -396,6 +396,9 @@ class Claims(Flagging, Application[UUID]):
         if claim.appealed:
             raise ClaimConflictError("this claim was appealed once already", code=ErrorCode.CLAIM_ALREADY_APPEALED)
         record = self._record_of(claim)
+        if record.owner == account_id and record.level in ("L2", "L3"):  # as for a new claim: nothing to gain
+            raise ClaimConflictError(f"you already own this record, verified at {record.level}",
+                                     code=ErrorCode.ALREADY_OWNER)
         if str(account_id) in record.open_claims:
             raise ClaimConflictError("you have another open claim on this record", code=ErrorCode.CLAIM_ALREADY_OPEN)
         if claim.disputes_owner is not None:

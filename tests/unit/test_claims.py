@@ -166,6 +166,20 @@ def test_a_claim_can_be_appealed_once(claims):
         claims.appeal(claim_id, me, "please again")
 
 
+def test_an_owner_cannot_appeal_an_earlier_rejected_claim_on_the_record_they_own(claims):
+    # Found by the stateful test: the appeal reopened the claim, a second approval followed, and
+    # the owner held two approved claims on one record.
+    me = uuid4()
+    rejected = claims.open_claim(me, FACTS, STATEMENT)
+    claims.reject(rejected, uuid4(), "no")
+    claims.approve(claims.open_claim(me, FACTS, [EvidenceIn("statement", text="new evidence")]), uuid4(), "L2",
+                   "fine", FACTS)
+    with pytest.raises(ClaimConflictError, match="already own this record") as refused:
+        claims.appeal(rejected, me, "please")
+    assert refused.value.code == "already_owner"
+    assert claims.get_record(RESEARCHER).open_claims == {}
+
+
 def test_a_claimant_withdraws_an_open_claim_only(claims):
     me = uuid4()
     claim_id = claims.open_claim(me, FACTS, STATEMENT)
