@@ -54,6 +54,10 @@ class ErrorCode(StrEnum):
     ALREADY_LINKED = "already_linked"
     LINK_PENDING = "link_pending"
     LINK_NOT_OPEN = "link_not_open"
+    ALREADY_AN_AUTHOR = "already_an_author"
+    ALREADY_ADOPTED = "already_adopted"
+    ADOPTION_PENDING = "adoption_pending"
+    ADOPTION_NOT_OPEN = "adoption_not_open"
     ORCID_NOT_CONFIGURED = "orcid_not_configured"
     # invitations and conversations
     SENDER_NOT_VERIFIED = "sender_not_verified"
@@ -231,6 +235,11 @@ class ClaimNotFoundError(NotFoundError):
 class LinkRequestNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such link request")
+
+
+class AdoptionRequestNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such adoption request")
 
 
 class ClaimConflictError(ConflictError):
