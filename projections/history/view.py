@@ -143,11 +143,20 @@ class HistoryView(SqlView):
                 self._follow(c, changes.follows)
             if changes.follow_days:
                 changes.entries.extend(self._follow_days(c, changes.follow_days))
-            if changes.spans:
-                owners = self._spans(c, changes.spans)
-                for e in changes.entries:
-                    if e.record is not None:
-                        e.parties = sorted(set(e.parties) | owners.get((e.record, e.at), set()))
+            owners = self._spans(c, changes.spans) if changes.spans else {}
+            # Entries of records whose owner this batch did not change: their owner as it stands
+            # (the spans are kept in event order, so also on a replay: the owner then).
+            unchanged = sorted({e.record for e in changes.entries
+                                if e.record is not None and (e.record, e.at) not in owners})
+            standing = {row["record"]: row["owner"] for row in self._rows_in(
+                c, "SELECT record, owner FROM {spans} WHERE until IS NULL AND {in}", "record", unchanged)
+                if row["owner"]} if unchanged else {}
+            for e in changes.entries:
+                if e.record is not None:
+                    then = owners.get((e.record, e.at))
+                    if then is None:
+                        then = {standing[e.record]} if e.record in standing else set()
+                    e.parties = sorted(set(e.parties) | then)
             work_events: dict[str, int] = {}
             for e in changes.entries:
                 if e.kind in ("work.added", "work.corrected"):
@@ -224,7 +233,8 @@ class HistoryView(SqlView):
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
         # Reasons sealed with the erased account's key were opened into entries: shred them here too.
         self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind IN"
-                         " ('attribution.changed', 'link.added', 'link.rejected')"
+                         " ('attribution.changed', 'link.added', 'link.rejected', 'attribution.adopted',"
+                         " 'attribution.adoption_rejected')"
                          " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:
