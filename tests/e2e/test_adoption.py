@@ -7,16 +7,19 @@ had listed the owner there, stays so after re-imports, and an undo gives it back
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from uuid import uuid4
 import time
 
 import pytest
 from litestar.testing import TestClient
 
-from domain.catalogue.model import researcher_id_for
+from domain.catalogue.model import researcher_id_for, work_id_for
 from domain.claims.application import EvidenceIn
+from domain.errors import ClaimConflictError
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
@@ -245,6 +248,27 @@ def test_a_moderator_cannot_decide_an_adoption_for_a_record_they_claimed(client)
     assert client.get("/moderation/adoptions", headers=involved["headers"]).json()["items"] == []
     assert assert_problem(client.post(f"/adoptions/{request_id}/approve", headers=ada["headers"],
                                       json={"reason": "Yes."}), 403, "")["code"] == "forbidden"
+    other = person(client, "Mo Other", role="moderator")
+    unknown = client.post(f"/adoptions/{uuid4()}/approve", headers=other["headers"], json={"reason": "Yes."})
+    assert assert_problem(unknown, 404, "adoption request")["code"] == "not_found"
+    blank = client.post(f"/adoptions/{request_id}/approve", headers=other["headers"], json={"reason": ""})
+    assert assert_problem(blank, 400, "reason")["code"] == "validation_failed"
+    assert events_stored(client) == written
+
+
+def test_a_moderator_undoes_an_adoption_and_the_history_says_so(client):
+    ada = owner_by_orcid(client)
+    moderator = person(client, "Mo Derator", role="moderator")
+    adopt(client, ada)
+
+    undone = undo(client, moderator)
+
+    assert undone.status_code == 200, undone.text
+    assert "W9" in works_of(client, "A9") and "W9" not in works_of(client, "A1")
+    settle(client)
+    [entry] = [e for e in client.get("/researchers/A9/history").json()["items"]
+               if e["kind"] == "attribution.adoption_undone"]
+    assert entry["actor"] == {"role": "moderator", "id": None}
 
 
 def test_the_from_record_is_found_from_the_owners_proven_orcid_when_left_out(client):
@@ -318,6 +342,36 @@ def test_an_authorship_is_adopted_by_one_record_only(client):
     assert assert_problem(again, 409, "adopted this work from that record already")["code"] == "already_adopted"
 
 
+def test_of_concurrent_requests_to_adopt_one_authorship_exactly_one_wins(client):
+    """Three owners ask at the same moment to adopt W8 from A8: one request is made, the others are
+    refused (the record's event conflicts, the retry sees the request)."""
+    owners = {"A1": owner_by_orcid(client)} | {r: person(client, f"Owner {r}", owns=r) for r in ("A3", "A5")}
+    services = client.app.state.services
+    source, start = facts(client, "A8"), threading.Barrier(len(owners))
+    outcomes: dict[str, object] = {}
+
+    def ask(record: str) -> None:
+        mine = facts(client, record)
+        start.wait()
+        try:
+            outcomes[record] = services.claims.adopt(mine, work_id_for("W8"), owners[record]["id"],
+                                                     [EvidenceIn("statement", text="mine")], source)
+        except ClaimConflictError as e:
+            outcomes[record] = e.code
+
+    threads = [threading.Thread(target=ask, args=(r,)) for r in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    made = [o for o in outcomes.values() if not isinstance(o, str)]
+    assert len(made) == 1, outcomes
+    assert sorted(o for o in outcomes.values() if isinstance(o, str)) == ["adoption_pending"] * 2
+    record = services.claims.get_record(researcher_id_for("A8"))
+    assert record.pending_adoptions == {str(work_id_for("W8")): str(made[0].request_id)}
+
+
 def test_history_shows_adoptions_in_both_records_and_the_moderators_reason_to_those_concerned(client):
     ada = owner_by_orcid(client)
     moderator = person(client, "Mo Derator", role="moderator")
@@ -340,9 +394,15 @@ def test_history_shows_adoptions_in_both_records_and_the_moderators_reason_to_th
     assert (added["work_id"], added["from_record"], added["adopter"], added["evidence"]) == (
         str(client.get("/works/W9").json()["id"]), str(researcher_id_for("A9")), str(researcher_id_for("A1")),
         "orcid_proven")
-    assert entries("A1")[-1]["reason"] is None  # the public does not read the moderator's words
-    assert entries("A1", ada)[-1]["reason"] == "Same institute."
-    assert entries("A1", moderator)[-1]["reason"] == "Same institute."
+    rejected = adopt(client, ada, work_id="W5", from_record="A9", evidence=[STATEMENT]).json()["request_id"]
+    client.post(f"/adoptions/{rejected}/reject", headers=moderator["headers"], json={"reason": "Eve's."})
+    settle(client)
+    assert [e["kind"] for e in entries("A9")] == ["attribution.adopted", "attribution.adoption_undone",
+                                                  "attribution.adoption_requested", "attribution.adoption_rejected"]
+    assert entries("A9", moderator)[-1]["reason"] == "Eve's."
+    assert entries("A1")[3]["reason"] is None  # the public does not read the moderator's words
+    assert entries("A1", ada)[3]["reason"] == "Same institute."
+    assert entries("A1", moderator)[3]["reason"] == "Same institute."
 
 
 def test_erasing_the_moderator_keeps_the_adoption_and_erases_the_reason(client):
