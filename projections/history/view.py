@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,18 +145,20 @@ class HistoryView(SqlView):
             if changes.follow_days:
                 changes.entries.extend(self._follow_days(c, changes.follow_days))
             owners = self._spans(c, changes.spans) if changes.spans else {}
-            # Entries of records whose owner this batch did not change: their owner as it stands
-            # (the spans are kept in event order, so also on a replay: the owner then).
+            # Entries of records whose owner did not change at that moment: the owner then, from
+            # the spans (kept in event order, so a rebuild in batches of any size finds the same).
             unchanged = sorted({e.record for e in changes.entries
                                 if e.record is not None and (e.record, e.at) not in owners})
-            standing = {row["record"]: row["owner"] for row in self._rows_in(
-                c, "SELECT record, owner FROM {spans} WHERE until IS NULL AND {in}", "record", unchanged)
-                if row["owner"]} if unchanged else {}
+            spans: dict[str, list[Any]] = defaultdict(list)
+            for row in self._rows_in(c, "SELECT record, since, until, owner FROM {spans} WHERE {in}", "record",
+                                     unchanged) if unchanged else ():
+                spans[row["record"]].append(row)
             for e in changes.entries:
                 if e.record is not None:
                     then = owners.get((e.record, e.at))
                     if then is None:
-                        then = {standing[e.record]} if e.record in standing else set()
+                        then = {row["owner"] for row in spans.get(e.record, ())
+                                if row["owner"] and row["since"] <= e.at and (row["until"] is None or e.at < row["until"])}
                     e.parties = sorted(set(e.parties) | then)
             work_events: dict[str, int] = {}
             for e in changes.entries:

@@ -22,7 +22,7 @@ from domain.claims.application import EvidenceIn
 from domain.errors import ClaimConflictError
 from operations.corrections import export_corrections
 from operations.importing import import_body
-from operations.replay import replay
+from operations.replay import replay, verify
 from tests.conftest import settings_for
 from tests.e2e.support import assert_problem, facts, own, person, reader_page, serving, settle
 from tests.factories import author, institution, orcid_with_checksum, work
@@ -403,6 +403,8 @@ def test_history_shows_adoptions_in_both_records_and_the_moderators_reason_to_th
     assert entries("A1")[3]["reason"] is None  # the public does not read the moderator's words
     assert entries("A1", ada)[3]["reason"] == "Same institute."
     assert entries("A1", moderator)[3]["reason"] == "Same institute."
+    rebuilt = verify(client.app.state.services, ["profiles", "history"])  # replay --verify
+    assert [(v.projection, v.differences) for v in rebuilt] == [("profiles", []), ("history", [])]
 
 
 def test_erasing_the_moderator_keeps_the_adoption_and_erases_the_reason(client):
