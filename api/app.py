@@ -27,6 +27,7 @@ from api.profile_text import ProfileTextController
 from api.adoption import AdoptionController, AdoptionModerationController
 from api.attribution import AttributionController
 from api.links import LinkModerationController, LinksController
+from api.flags import FlagModerationController, FlagsController
 from api.errors import EXCEPTION_HANDLERS, SECURITY_HEADERS, ProblemError
 from api.explorer import InstitutionsController, TopicsController, WorksController
 from api.follower_counts import FollowerCounts
@@ -168,6 +169,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         AdoptionModerationController,
         LinksController,
         LinkModerationController,
+        FlagsController,
+        FlagModerationController,
         ModerationController,
         FollowsController,
         InvitationsController,

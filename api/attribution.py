@@ -23,6 +23,7 @@ from api.text import free_text
 from domain.claims.application import MAX_ATTRIBUTION_REASON, Attribution
 
 PATH = "/researchers/{researcher_id:str}/works/{work_id:str}/attribution"
+ATTRIBUTION_CHANGES_PER_HOUR = 60  # per account and record: enough for a person's many misattributed works
 WORK_HELP = " The work is given by its UUID or OpenAlex id (W...)."
 
 
@@ -67,6 +68,10 @@ def change_attribution(state: State, request: Request[Any, Any, State], research
     facts = facts_for(state, researcher_id)  # 404 for an unknown record
     services = state.services
     me = request.user
+    # Each change is an event kept for good: bounded like profile edits (429 with Retry-After).
+    services.rate_limiter.hit(f"attribution:{me.account_id}:{facts.researcher_id}",
+                              int(ATTRIBUTION_CHANGES_PER_HOUR * services.settings.rate_limit_scale), 3600,
+                              "attribution changes for this record")
     done: Attribution = services.claims.change_attribution(
         facts, work, me.account_id, is_moderator=is_moderator(me), not_mine=not_mine, reason=reason,
         asked_as=work_id)

@@ -38,10 +38,12 @@ class LinkIn(Strict):
 class LinkOut(msgspec.Struct):
     person: UUID  # the person's own record (the one the owner claimed)
     record: UUID  # the record asked to be linked
-    status: Literal["linked", "pending"]  # linked at once, or waiting for the moderators
+    # linked at once, waiting for the moderators, or (a record someone else owns) disputed: not linked
+    status: Literal["linked", "pending", "disputed"]
     request_id: UUID | None  # the link request, when the moderators decide
     records: list[UUID]  # the person's records now, its own first
     position: int | None  # the last event's position
+    claim_id: UUID | None = None  # disputed: your claim on the record (GET /claims/{id}), for the moderators
 
 
 class PersonOut(msgspec.Struct):
@@ -95,6 +97,9 @@ class LinkRequestPageOut(msgspec.Struct):
 
 
 LINKED = ResponseSpec(LinkOut, description="Linked at once: the record's ORCID iD is one the owner proved")
+DISPUTED = ResponseSpec(LinkOut, description="Not linked: the record is someone else's, and asking opened a dispute"
+                        " of it (`claim_id`: your claim, decided by the moderators)")
+LINK_REQUESTS_PER_HOUR = 10  # per account: each may become a moderator's task
 
 
 def settled(state: State, position: int | None) -> None:
@@ -128,19 +133,24 @@ class LinksController(Controller):
           summary="Link another record into your person (the owner of a record verified at L2 or above)",
           description="Evidence as for claims: `orcid` when the record's ORCID iD is one you proved links at"
           " once (200); statements go to the moderators (201, with the request's id). The record is given by"
-          " its UUID or OpenAlex id; it must be nobody else's and part of no person.",
-          responses={200: LINKED})
+          " its UUID or OpenAlex id; it must be part of no person. A record someone else owns is not linked:"
+          " asking opens a dispute of it with this evidence (202, with your claim's id).",
+          responses={200: LINKED, 202: DISPUTED})
     def link(self, request: Request[Principal, Any, State], state: State, researcher_id: FromPath[str],
              data: JSONBody[LinkIn]) -> Response[LinkOut]:
         person = facts_for(state, researcher_id)  # 404 for an unknown record
         other = facts_for(state, data.record)
+        services, me = state.services, request.user.account_id
+        services.rate_limiter.hit(f"link requests:{me}",
+                                  int(LINK_REQUESTS_PER_HOUR * services.settings.rate_limit_scale), 3600, "link requests")
         evidence = [EvidenceIn(e.kind, e.email, e.text, tuple(e.links)) for e in data.evidence]
-        done = state.services.claims.link(person, other, request.user.account_id, evidence, asked_as=data.record)
+        done = services.claims.link(person, other, me, evidence, asked_as=data.record)
         if done.linked:
             settled(state, done.position)
-        out = LinkOut(done.person, done.record, "linked" if done.linked else "pending", done.request_id,
-                      person_records(state, done.person), done.position)
-        return Response(out, status_code=200 if done.linked else 201)
+        status = "linked" if done.linked else "disputed" if done.claim_id is not None else "pending"
+        out = LinkOut(done.person, done.record, status, done.request_id,  # type: ignore[arg-type]
+                      person_records(state, done.person), done.position, done.claim_id)
+        return Response(out, status_code={"linked": 200, "disputed": 202}.get(status, 201))
 
     @delete("/researchers/{researcher_id:str}/links/{record:str}", status_code=200, sync_to_thread=True,
             summary="Unlink a record from the person (its owner, or a moderator)",

@@ -54,6 +54,9 @@ class ErrorCode(StrEnum):
     ALREADY_LINKED = "already_linked"
     LINK_PENDING = "link_pending"
     LINK_NOT_OPEN = "link_not_open"
+    RECORD_CLAIMED = "record_claimed"
+    ALREADY_FLAGGED = "already_flagged"
+    FLAG_NOT_OPEN = "flag_not_open"
     ALREADY_AN_AUTHOR = "already_an_author"
     ALREADY_ADOPTED = "already_adopted"
     ADOPTION_PENDING = "adoption_pending"
@@ -240,6 +243,11 @@ class LinkRequestNotFoundError(NotFoundError):
 class AdoptionRequestNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such adoption request")
+
+
+class FlagNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such flag")
 
 
 class ClaimConflictError(ConflictError):

@@ -14,6 +14,8 @@ facts folded out of the events up to the moment (facts_from_works):
 - the adoptions in force then (the same records' events): a work the record adopted is its, with
   the listing of the record it was taken from; a work adopted from it is not; a co-author whose
   authorship another record adopted is that record on it;
+- the counts events added to it up to then (domain/profile_counts.py), from the profiles view's
+  rows of those events, which keep when each happened;
 - the person the record was part of then (the links on its claims record and its person's): the
   person's profile, folded over the union of its records' works then, each work once, with its
   followers counted once per account.
@@ -84,6 +86,7 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
         ProfileFacts(researcher_id, first.openalex_id, first.display_name, first.orcid),
         (WorkFacts(*work) for work in works.values()))
     facts.records = records if len(records) > 1 else []
+    facts.counts = services.profiles_view.counts_at(records, at)
     span = services.history_view.span_at(str(record_id_for(rid)), at)
     if span is not None:
         owner = span["owner"]

@@ -27,6 +27,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
 from domain.claims.adoption import Adoptions
+from domain.claims.flagging import Flagging
 from domain.claims.model import Claim, LinkRequest, Mailbox, Record, mailbox_id_for, record_id_for
 from domain.claims.ports import NoRecords, RecordFacts, RecordFactsSource
 from domain.errors import (
@@ -90,14 +91,16 @@ class Attribution:
 
 @dataclass(frozen=True)
 class LinkOutcome:
-    """What asking to link a record did: linked at once (conclusive evidence), or a request for
-    the moderators (`request_id`); `position` is the position of the last event saved."""
+    """What asking to link a record did: linked at once (conclusive evidence), a request for the
+    moderators (`request_id`), or, for a record someone else owns, a dispute of it (`claim_id`:
+    the asker's claim); `position` is the position of the last event saved."""
 
     person: UUID
     record: UUID
     linked: bool
     request_id: UUID | None
     position: int
+    claim_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def _identity(evidence: dict[str, Any]) -> str | None:
     return None
 
 
-class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption.py
+class Claims(Adoptions, Flagging, Application[UUID]):  # domain/claims/adoption.py, flagging.py
     name = "Claims"
 
     def __init__(
@@ -505,16 +508,20 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
                 None if record.sealed_about is None else self.vault.open(record.owner, record.sealed_about))
 
     def change_attribution(self, facts: RecordFacts, work_id: UUID, account_id: UUID, *, is_moderator: bool,
-                           not_mine: bool, reason: str | None = None, asked_as: str | None = None) -> Attribution:
+                           not_mine: bool, reason: str | None = None, asked_as: str | None = None,
+                           together: tuple[Any, ...] = ()) -> Attribution:
         """The owner (or a moderator without a side in the record) says a work is not the
         person's, or takes that back. Saying it again changes nothing (a new reason replaces the
-        old one); only a work that lists the record can be disowned, and any decision undone."""
+        old one); only a work that lists the record can be disowned, and any decision undone.
+        While a dispute on the record is open only moderators change it. `together`: aggregates
+        saved in the same transaction when the decision changes (an upheld flag)."""
         if reason is not None:
             reason = check_free_text("reason", reason).strip() or None
             if reason is not None and len(reason) > MAX_ATTRIBUTION_REASON:
                 raise InvalidInputError(f"a reason has at most {MAX_ATTRIBUTION_REASON} characters", field="reason")
         record = self._load_record(facts)
         role = self._attribution_role(record, account_id, is_moderator)
+        self._refuse_owner_during_dispute(record, role, "change which works are the record's")
         authors = self.records.work_authors(work_id)
         if authors is None:
             raise WorkNotFoundError(asked_as or str(work_id))
@@ -531,7 +538,7 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
             if current is None:
                 return self.attribution(record, work_id)
             record.undo_disown(work_id, account_id, role)
-        recordings = self.save(record)
+        recordings = self.save(record, *together)
         return self.attribution(record, work_id, recordings[-1].notification.id)
 
     def attribution(self, record: Record, work_id: UUID, position: int | None = None) -> Attribution:
@@ -544,6 +551,15 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
     def _attribution_reason(self, decision: dict[str, Any]) -> str | None:
         sealed = decision["sealed_reason"]
         return None if sealed is None else self.vault.open(UUID(decision["account_id"]), sealed)
+
+    @staticmethod
+    def _refuse_owner_during_dispute(record: Record, role: str, what: str) -> None:
+        """While someone disputes the record, its owner may be about to lose it: the moderators
+        decide first (they themselves still act on it)."""
+        if role == "owner" and record.dispute_claim is not None:
+            raise ClaimConflictError(f"the record is under dispute: you cannot {what} until the moderators decide"
+                                     f" claim {record.dispute_claim}", code=ErrorCode.DISPUTE_OPEN,
+                                     claim_id=str(record.dispute_claim))
 
     @staticmethod
     def _attribution_role(record: Record, account_id: UUID, is_moderator: bool) -> str:
@@ -564,19 +580,28 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
              evidence: list[EvidenceIn], *, asked_as: str | None = None) -> LinkOutcome:
         """The owner of a record verified at L2 or above says another record is them too. Its
         ORCID iD equal to one the owner proved links at once; other evidence (statements) becomes
-        a request for the moderators. The other record must be nobody else's, in no person and
-        waiting on no other request: both records are saved together, so of two concurrent
-        requests for one record one save conflicts and is refused on its retry."""
+        a request for the moderators. The other record must be in no person and waiting on no other
+        request: both records are saved together, so of two concurrent requests for one record one
+        save conflicts and is refused on its retry. A record someone else owns is not linked:
+        asking opens a dispute of it (a claim by the asker with this evidence, as a claim on an
+        owned record does), which the moderators decide; the owner keeps it meanwhile."""
         if other_facts.researcher_id == person_facts.researcher_id:
             raise InvalidInputError("a record cannot be linked to itself", field="record")
         entries, conclusive = self._link_evidence(account_id, other_facts, evidence)
         for _ in range(5):
             person = self._load_record(person_facts)
             other = self._load_record(other_facts)
-            self._check_linkable(person, other, account_id, asked_as or str(other_facts.researcher_id))
+            self._check_link_asker(person, account_id)
+            self._refuse_owner_during_dispute(person, "owner", "link records to it")
             if conclusive and not (other_facts.orcid and f"orcid:{other_facts.orcid}" in person.owner_identities):
                 raise InvalidInputError("the record's ORCID iD is not one you proved when you claimed your record:"
                                         " give a statement for the moderators instead", code=ErrorCode.INVALID_EVIDENCE)
+            if other.owner not in (None, account_id) and other.person is None and not other.members:
+                try:
+                    return self._dispute_by_link(person, other, other_facts, account_id, evidence)
+                except IntegrityError:
+                    continue
+            self._check_linkable(person, other, account_id, asked_as or str(other_facts.researcher_id))
             if conclusive:
                 for record in (person, other):
                     record.link(person.researcher_id, other.researcher_id, account_id, "owner", "orcid", None, None)
@@ -612,8 +637,37 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
         entries, _, _ = self._evidence_entries(account_id, other, evidence)
         return entries, any(item.kind == "orcid" for item in evidence)
 
-    def _check_linkable(self, person: Record, other: Record, account_id: UUID, asked_as: str) -> None:
-        """Why `other` cannot become part of `person`'s profile now, raised; nothing if it can."""
+    def _dispute_by_link(self, person: Record, other: Record, other_facts: RecordFacts, account_id: UUID,
+                         evidence: list[EvidenceIn]) -> LinkOutcome:
+        """Asking to link a record someone else owns: the asker disputes it, as a claim on an owned
+        record does (the same refusals: a claim of theirs open already, another dispute, the
+        evidence of their rejected claim). An ORCID iD the asker proved when claiming their own
+        record is verified evidence at once. Raises IntegrityError when the record changed
+        meanwhile (the caller looks again)."""
+        refused = self._claim_refusal(other, account_id)
+        if refused is not None:
+            raise refused
+        entries, plain, _ = self._evidence_entries(account_id, other_facts, evidence)
+        fingerprint = _digest(json.dumps(sorted(plain), sort_keys=True))
+        if other.rejections.get(str(account_id)) == fingerprint and not self._decided_with_a_side(other, account_id):
+            raise ClaimConflictError("this is the evidence of your rejected claim on this record: add new evidence,"
+                                     " or appeal the decision", code=ErrorCode.EVIDENCE_ALREADY_REJECTED)
+        for entry in entries:
+            if entry["kind"] == "orcid":  # checked by the caller: an iD the asker proved for their own record
+                entry |= {"status": "verified", "proof": {"orcid": entry["expected_orcid"],
+                                                          "proven_at": self.clock().isoformat(),
+                                                          "claim_id": str(person.owner_claim)}}
+        claim = Claim(researcher_id=other.researcher_id, account_id=account_id, evidence=entries,
+                      fingerprint=fingerprint, disputes_owner=other.owner)
+        other.note_claim_opened(claim.id, account_id)
+        other.open_dispute(claim.id, account_id)
+        recordings = self.save(claim, other)
+        return LinkOutcome(person.researcher_id, other.researcher_id, False, None, recordings[-1].notification.id,
+                           claim.id)
+
+    @staticmethod
+    def _check_link_asker(person: Record, account_id: UUID) -> None:
+        """Why this account cannot link records into `person` at all, raised."""
         if person.owner != account_id:
             raise ForbiddenError("only the record's owner can link other records to it", code=ErrorCode.NOT_OWNER)
         if person.level not in ("L2", "L3"):
@@ -622,13 +676,17 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
         if person.person is not None:
             raise ClaimConflictError(f"your record is itself linked into the person of record {person.person}:"
                                      " link from that record", code=ErrorCode.ALREADY_LINKED)
+
+    def _check_linkable(self, person: Record, other: Record, account_id: UUID, asked_as: str) -> None:
+        """Why `other` cannot become part of `person`'s profile now, raised; nothing if it can."""
+        self._check_link_asker(person, account_id)
         if other.person is not None or other.members:
             whose = "yours" if other.person == person.researcher_id else "a person's"
             raise ClaimConflictError(f"record {asked_as} is part of {whose} already (a record belongs to at most"
                                      " one person)", code=ErrorCode.ALREADY_LINKED)
         if other.owner not in (None, account_id):
-            raise ClaimConflictError(f"record {asked_as} is owned by someone else: claim it to open a dispute"
-                                     " instead", code=ErrorCode.RECORD_HAS_OWNER)
+            raise ClaimConflictError(f"record {asked_as} is owned by someone else now: reject the request (asking"
+                                     " again opens a dispute of it)", code=ErrorCode.RECORD_HAS_OWNER)
         if other.dispute_claim is not None:
             raise ClaimConflictError(f"record {asked_as} is under dispute; wait for the moderators' decision",
                                      code=ErrorCode.DISPUTE_OPEN)
@@ -679,6 +737,7 @@ class Claims(Adoptions, Application[UUID]):  # Adoptions: domain/claims/adoption
         record out of the person: both are as if never linked. Returns the event's position."""
         person = self._load_record(person_facts)
         role = self._unlink_role(person, account_id, is_moderator)
+        self._refuse_owner_during_dispute(person, role, "unlink its records")
         if str(member) not in person.members:
             raise NotFoundError(f"record {asked_as or member} is not linked to this record")
         other = self.get_record(member)

@@ -19,9 +19,11 @@ from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
 from domain.catalogue.model import Researcher, Work
+from domain.claims.flag import Flag
 from domain.claims.model import Claim, Record
 from domain.follows.application import Follows
 from domain.follows.model import Follow
+from domain.profile_counts import CountedOnProfile
 from projections.bulk import RawLog
 from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
 
@@ -97,6 +99,8 @@ class HistoryProjection(Projection[HistoryView]):
                     changes.works.add((rid, wid))
                     changes.entries.append(Entry(rid, at, app, ref(e), "catalogue", "work.corrected", "system",
                                                  None, None, True, summary, {}, []))
+            elif isinstance(e, CountedOnProfile):
+                self._counted(changes, app, at, e)
             elif isinstance(e, Claim.Event):
                 self._claim(changes, claims, app, at, e)
             elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
@@ -107,6 +111,8 @@ class HistoryProjection(Projection[HistoryView]):
                 self._adoption(changes, app, at, e)
             elif isinstance(e, Record.Event):
                 self._record(changes, app, at, e)
+            elif isinstance(e, Flag.Raised | Flag.Decided):
+                self._flag(changes, app, at, e)
             elif isinstance(e, Follow.Started | Follow.Followed | Follow.Unfollowed):
                 on = not isinstance(e, Follow.Unfollowed)
                 researcher, follower = str(e.researcher_id), str(e.account_id)
@@ -183,6 +189,16 @@ class HistoryProjection(Projection[HistoryView]):
                                      str(e.account_id), reason, False, public, {}, [str(e.account_id)],
                                      record=str(e.originator_id)))
 
+    @staticmethod
+    def _counted(changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """An event counted on a profile (domain/profile_counts.py): an entry in the counted
+        researcher's history, public with its count and the role of who caused it."""
+        actor = getattr(e, "account_id", None)
+        parties = [] if actor is None else [str(actor)]
+        changes.entries.append(Entry(e.counted_on(), at, app, ref(e), app.lower(), e.history, e.role,
+                                     None if actor is None else str(actor), None, False,
+                                     {"count": e.count, "delta": e.delta}, {}, parties))
+
     def _link(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
         """Links between records, in each record's history: public with the role of who did it;
         a moderator's reason is personal (sealed with their key, "erased" once they are)."""
@@ -237,6 +253,19 @@ class HistoryProjection(Projection[HistoryView]):
             reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
                                      public, {}, [actor], record=str(e.originator_id)))
+
+    def _flag(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """A flag on a record and its decision, in the record's history: public with the role of
+        who acted (`reader`: anyone signed in); who raised it and the reasons are personal (each
+        reason sealed with its writer's key, "erased" once they are)."""
+        public = {"flag_id": str(e.originator_id), "work_id": str(e.work_id)}
+        if isinstance(e, Flag.Raised):
+            kind, role, actor, personal = "flag.raised", "reader", str(e.account_id), {"flagged_by": str(e.account_id)}
+        else:  # the flagger's erasure leaves the moderator's words alone
+            kind, role, actor, personal = f"flag.{e.outcome}", "moderator", str(e.moderator_id), {}
+        reason = self.open_sealed(UUID(actor), e.sealed_reason) or ERASED_REASON
+        changes.entries.append(Entry(str(e.researcher_id), at, app, ref(e), "claims", kind, role, actor, reason,
+                                     False, public, personal, [actor]))
 
     @staticmethod
     def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:

@@ -1,4 +1,4 @@
-"""ModerationProjection: claims events -> the queue's rows.
+"""ModerationProjection: claims events -> the queues' rows (claims, and flags on records).
 
 A claim's status follows from its whole history (evidence verified, info requested, appeals); the
 view keeps what it follows from (domain.claims.model.ClaimProgress: the Claim's own rules) and the
@@ -13,6 +13,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.claims.flag import Flag
 from domain.claims.model import Claim, ClaimProgress
 from projections.moderation.view import ModerationView
 
@@ -37,4 +38,16 @@ class ModerationProjection(Projection[ModerationView]):
             else:
                 continue  # a claim this view has not seen opened (events arrive in order)
             rows[cid]["updated_at"] = e.timestamp.isoformat()
-        self.view.apply_batch([r for r in rows.values() if "updated_at" in r], tracking)
+        flags: dict[str, tuple[str, ...]] = {}
+        for e in events:
+            if isinstance(e, Flag.Raised):
+                at = e.timestamp.isoformat()
+                flags[str(e.originator_id)] = (str(e.originator_id), str(e.researcher_id), str(e.work_id),
+                                               str(e.account_id), "open", at, at)
+            elif isinstance(e, Flag.Decided):
+                fid = str(e.originator_id)
+                # Raised in an earlier batch: the stored row keeps its opening columns (only the
+                # status and time are updated); raised in this one: its row, decided.
+                opened = flags.get(fid, (fid, "", "", "", "", "", ""))
+                flags[fid] = (*opened[:4], e.outcome, opened[5], e.timestamp.isoformat())
+        self.view.apply_batch([r for r in rows.values() if "updated_at" in r], tracking, list(flags.values()))

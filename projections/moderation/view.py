@@ -1,4 +1,5 @@
-"""ModerationView: one row per claim with its status (and what it follows from), oldest first for the queue."""
+"""ModerationView: one row per claim with its status (and what it follows from), oldest first for
+the queue; one row per flag on a record (the flags' queue)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ WAITING_FOR_MODERATORS = ("pending", "disputing")
 
 
 class ModerationView(SqlView):
-    TABLES = ("claims",)
+    TABLES = ("claims", "flags")
     SQLITE_PREFIX = "moderation"
-    SCHEMA_VERSION = 2  # 2: what the status follows from (disputes, checks) kept beside it
+    SCHEMA_VERSION = 3  # 2: what the status follows from (disputes, checks) kept beside it; 3: flags
 
     def _schema_statements(self) -> list[str]:
         return [
@@ -26,11 +27,26 @@ class ModerationView(SqlView):
             " disputes INTEGER NOT NULL, checks TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {claims}_queue ON {claims} (status, opened_at, id)",
             "CREATE INDEX IF NOT EXISTS {claims}_claimant ON {claims} (account_id, updated_at, id)",
+            "CREATE TABLE IF NOT EXISTS {flags} (id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
+            " work_id TEXT NOT NULL, account_id TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {flags}_queue ON {flags} (status, opened_at, id)",
         ]
 
-    def apply_batch(self, rows: list[dict[str, Any]], tracking: Tracking) -> None:
+    def apply_batch(self, rows: list[dict[str, Any]], tracking: Tracking,
+                    flags: Sequence[tuple[str, ...]] = ()) -> None:
+        """`flags`: (id, researcher, work, account, status, opened at, updated at) as they are now."""
         with self.datastore.transaction(commit=True) as c:
             self._insert_tracking(c, tracking)
+            if flags:
+                c.executemany(
+                    self._sql(
+                        "INSERT INTO {flags} (id, researcher_id, work_id, account_id, status, opened_at, updated_at)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                        " status = excluded.status, updated_at = excluded.updated_at"
+                    ),
+                    list(flags),
+                )
             c.executemany(
                 self._sql(
                     "INSERT INTO {claims} (id, researcher_id, account_id, status, opened_at, updated_at, disputes,"
@@ -61,6 +77,16 @@ class ModerationView(SqlView):
             "SELECT opened_at, id FROM {claims} WHERE " + where + " ORDER BY opened_at, id LIMIT %s",
             [*params, limit],
         )
+        return [(row["opened_at"], row["id"]) for row in rows]
+
+    def open_flags(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(opened_at, flag id) of flags waiting for a moderator, oldest first."""
+        where, params = "status = 'open'", []
+        if after is not None:
+            where += " AND (opened_at > %s OR (opened_at = %s AND id > %s))"
+            params = [after[0], after[0], after[1]]
+        rows = self._query("SELECT opened_at, id FROM {flags} WHERE " + where + " ORDER BY opened_at, id LIMIT %s",
+                           [*params, limit])
         return [(row["opened_at"], row["id"]) for row in rows]
 
     def claims_by(self, account_id: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:

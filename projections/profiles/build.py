@@ -68,6 +68,7 @@ class ProfileFacts:
     about: str | None = None
     policy: str | None = None  # who may invite the owner (invitations' preferences; None: the default)
     records: list[str] = field(default_factory=list)  # a person's records, its own first (empty: this one)
+    counts: dict[str, int] = field(default_factory=dict)  # events counted on it (domain/profile_counts.py)
 
 
 @dataclass
@@ -243,6 +244,7 @@ def encode_profile(facts: ProfileFacts) -> tuple[bytes, dict[str, Any]]:
         same_person=[UUID(r) for r in facts.same_person if r not in facts.records],
         trust=TrustOut(),
         records=[UUID(r) for r in facts.records or [facts.id]],
+        counts={name: n for name, n in sorted(facts.counts.items()) if n},
     )
     key = name_key(display_name)
     return _encoder.encode(doc), {"display_name": display_name, "orcid": orcid, "name_key": key,

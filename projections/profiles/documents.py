@@ -37,8 +37,9 @@ class OwnerOut(msgspec.Struct):
     display_name: str | None
 
 
-class ProfileDoc(msgspec.Struct):
-    """A profile as the profiles projection stores it; the API appends the follower counts."""
+class ProfileDoc(msgspec.Struct, omit_defaults=True):
+    """A profile as the profiles projection stores it; the API appends the follower counts.
+    Only `counts` has a default, and is left out while empty."""
 
     id: UUID
     display_name: str
@@ -63,9 +64,11 @@ class ProfileDoc(msgspec.Struct):
     # The records this profile is made of: the record alone, or a person's own record first and
     # the records linked into it (every one of their ids reads this same document).
     records: list[UUID]
+    # Counts of events declared on the event (domain/profile_counts.py), by name; absent while none.
+    counts: dict[str, int] = {}
 
 
-class ProfileOut(ProfileDoc, omit_defaults=True):
+class ProfileOut(ProfileDoc, omit_defaults=True, kw_only=True):
     """What GET /researchers/{id} returns: the stored document and the follower counts, and
     `following` for a signed-in reader only (api/follower_counts.py: profile_body builds it)."""
 

@@ -18,6 +18,8 @@ from domain.accounts.model import Account
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work
 from domain.claims.model import AdoptionRequest, LinkRequest, Record, record_id_for
 from domain.invitations.model import Preferences
+from domain.profile_counts import CountedOnProfile
+from projections.history.view import stamp
 from projections.profiles.build import encode_work, shown_name
 from projections.profiles.view import BatchChanges, ProfilesView, WorkChange, sort_key_of
 
@@ -50,7 +52,12 @@ class ProfilesProjection(Projection[ProfilesView]):
         records = [str(e.originator_id) for e in events if isinstance(e, Record.Event)]
         changes.ownership = self.view.load_ownership(records) if records else {}
         for e in events:
-            if isinstance(e, Record.Event | Account.Event):
+            if isinstance(e, CountedOnProfile):
+                rid = e.counted_on()
+                changes.counted.append((f"{e.originator_id.hex}:{e.originator_version}", rid, e.count, e.delta,
+                                        stamp(e.timestamp)))
+                changes.affected.add(rid)
+            elif isinstance(e, Record.Event | Account.Event):
                 self._claims_or_accounts(changes, e)
             elif isinstance(e, LinkRequest.Opened):
                 changes.link_requests[str(e.originator_id)] = (str(e.person), str(e.record), e.timestamp.isoformat())

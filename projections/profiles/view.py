@@ -85,6 +85,8 @@ class BatchChanges:
     # Adoption requests opened (id -> adopter, work id, from record, opened at) or decided (id -> None)
     adoption_requests: dict[str, tuple[str, str, str, str] | None] = field(default_factory=dict)
 
+    # Events counted on a profile (domain/profile_counts.py): (event, researcher id, count, delta, at)
+    counted: list[tuple[str, str, str, int, str]] = field(default_factory=list)
 
 @dataclass
 class Decisions:
@@ -206,8 +208,8 @@ class ProfilesView(SqlView):
     (works a record took over from another record: the other's authorship shown under it), persons
     (records linked into a person's record: every one of them reads the person's profile, folded
     from the union of their authorships), link_requests and adoption_requests (waiting for the
-    moderators), docs
-    (encoded profiles, numbered by a view-wide sequence).
+    moderators), counted (each event counted on a profile, domain/profile_counts.py: the profile
+    shows the sums), docs (encoded profiles, numbered by a view-wide sequence).
 
     Links touch no record's own facts: a person's document is folded from its records' stored
     authorships whenever a batch touches one of them, so unlinking gives each record back the
@@ -218,8 +220,8 @@ class ProfilesView(SqlView):
     disowned authorships left out, adopted ones moved, exactly as if OpenAlex had listed them so."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted", "persons", "link_requests",
-              "adoption_requests", "docs", "seq", "new_works",
+              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted", "persons",
+              "link_requests", "adoption_requests", "counted", "docs", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
@@ -228,7 +230,8 @@ class ProfilesView(SqlView):
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
     # 4: the owner's headline and about text, invitation policies (open to collaborate);
     # 5: "not mine" decisions (disowned), applied to the authorships and every fact;
-    # 6: linked records (persons, link_requests), the documents' `records`;
+    # 6: linked records (persons, link_requests), the documents' `records`
+    # (counted came with no new version: no event counted on a profile existed before it);
     # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact.
     SCHEMA_VERSION = 7
 
@@ -299,6 +302,9 @@ class ProfilesView(SqlView):
             "CREATE TABLE IF NOT EXISTS {link_requests} (id TEXT PRIMARY KEY, person_id TEXT NOT NULL,"
             " record_id TEXT NOT NULL, opened_at TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {link_requests}_opened ON {link_requests} (opened_at, id)",
+            "CREATE TABLE IF NOT EXISTS {counted} (event TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
+            " name TEXT NOT NULL, delta INTEGER NOT NULL, at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {counted}_researcher ON {counted} (researcher_id, at)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
             # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
@@ -335,6 +341,10 @@ class ProfilesView(SqlView):
             self._apply_policies(c, changes)
             self._apply_links(c, changes)
             self._apply_adoption_requests(c, changes)
+            if changes.counted:
+                self._many(c, "INSERT INTO {counted} (event, researcher_id, name, delta, at) SELECT event,"
+                              " researcher_id, name, delta, at FROM {rows} WHERE true ON CONFLICT (event) DO NOTHING",
+                           "event text, researcher_id text, name text, delta bigint, at text", changes.counted)
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
             affected |= self._kin(c, affected)  # a person's profile is every one of its records'
@@ -774,6 +784,7 @@ class ProfilesView(SqlView):
             return None
         facts = facts_from_works(own[0], self._union_works(c, records))
         facts.records = list(records)
+        facts.counts = self._counts(c, records)
         return encode_profile(facts)[0]
 
     def _union_works(self, c: Any, records: list[str]) -> list[WorkFacts]:
@@ -867,6 +878,8 @@ class ProfilesView(SqlView):
             for rid, facts in found.items():
                 facts.topics = sorted_topics(topics.get(rid, ()))
             self._add_ownership(c, found)
+            for (rid, name), n in self._counts_by_record(c, list(found)).items():
+                found[rid].counts[name] = n
             yield from found.values()
 
     def _add_ownership(self, c: Any, found: dict[str, ProfileFacts]) -> None:
@@ -892,6 +905,26 @@ class ProfilesView(SqlView):
             for facts in found.values():
                 if facts.owner_id:
                     facts.same_person = sorted(r for r in owners[facts.owner_id] if r != facts.id)
+
+    def _counts_by_record(self, c: Any, researcher_ids: Sequence[str], at: str | None = None
+                          ) -> dict[tuple[str, str], int]:
+        """(record, count) -> the sum of what the events counted on it added (up to `at`, if given)."""
+        sums: dict[tuple[str, str], int] = defaultdict(int)
+        for row in self._rows_in(c, "SELECT researcher_id, name, delta, at FROM {counted} WHERE {in}",
+                                 "researcher_id", researcher_ids):
+            if at is None or row["at"] <= at:
+                sums[row["researcher_id"], row["name"]] += row["delta"]
+        return sums
+
+    def _counts(self, c: Any, records: Sequence[str], at: str | None = None) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for (_, name), n in self._counts_by_record(c, records, at).items():
+            totals[name] += n
+        return dict(totals)
+
+    def counts_at(self, records: Sequence[str], at: str) -> dict[str, int]:
+        """A record's (or a person's) counts as they were at `at` (time travel)."""
+        return self._counts(None, records, at)
 
     def _owned_by(self, c: Any, account_ids: Iterable[str]) -> set[str]:
         return {row["researcher_id"] for row in self._rows_in(

@@ -91,12 +91,18 @@ def test_each_route_declares_the_codes_of_its_own_area_and_no_others(document):
     register = codes_of(document, "/accounts", "post", "409")
     edit = codes_of(document, "/researchers/{researcher_id}/profile", "patch", "403")
     trust = codes_of(document, "/researchers/{researcher_id}/trust", "get", "404")
+    flag = codes_of(document, "/researchers/{researcher_id}/works/{work_id}/flags", "post", "409")
+    uphold = codes_of(document, "/flags/{flag_id}/uphold", "post", "409")
+    attribution = codes_of(document, "/researchers/{researcher_id}/works/{work_id}/attribution", "put", "409")
 
     assert "follow_own_record" in follow and "invitation_cooldown" not in follow and "email_taken" not in follow
     assert {"invitation_cooldown", "invitation_pending", "recipient_unclaimed"} <= invite
     assert "follow_own_record" not in invite
     assert "email_taken" in register and "claim_already_open" not in register
     assert "not_owner" in edit and "invitation_cooldown" not in edit
+    assert {"record_claimed", "already_flagged", "not_an_author"} <= flag and "invitation_cooldown" not in flag
+    assert {"flag_not_open", "not_an_author", "dispute_open"} <= uphold
+    assert "dispute_open" in attribution
     # General codes everywhere: the HTTP layer's refusals and the kinds.
     assert {"validation_failed", "not_found", "store_unavailable", "invalid_text"} <= follow & invite & trust
     assert not trust & {"follow_own_record", "invitation_cooldown", "email_taken", "not_owner"}

@@ -102,7 +102,7 @@ def test_unlink_by_the_owner_or_a_moderator_takes_the_record_out_of_both(claims)
 
 
 @pytest.mark.parametrize("case, code", [
-    ("stranger", "not_owner"), ("below_l2", "owner_not_verified"), ("owned_by_another", "record_has_owner"),
+    ("stranger", "not_owner"), ("below_l2", "owner_not_verified"), ("owned_by_another_in_a_person", "already_linked"),
     ("already_member", "already_linked"), ("person_with_members", "already_linked"), ("pending", "link_pending"),
     ("wrong_orcid", "invalid_evidence"), ("no_orcid", "invalid_evidence"), ("address", "invalid_evidence"),
     ("itself", "invalid_input"),
@@ -118,8 +118,10 @@ def test_refusals_say_why_and_save_nothing(claims, case, code):
         record = claims.get_record(person.researcher_id)
         record.change_level("L2", "L1", "the proof lapsed", [], "system", None)
         claims.save(record)
-    elif case == "owned_by_another":
+    elif case == "owned_by_another_in_a_person":  # someone else's person: not disputed through a link
         other = owned(claims, someone, OTHER_ORCID)
+        claims.link(other, facts(OTHER_ORCID), someone, [EvidenceIn("orcid")])
+        evidence = STATEMENT
     elif case == "already_member":
         claims.link(owned(claims, someone, ORCID), other, someone, [EvidenceIn("orcid")])
     elif case == "person_with_members":
@@ -183,3 +185,53 @@ def test_an_approval_checks_the_rules_again_and_refuses_when_the_owner_changed(c
     assert refused.value.code == "owner_changed"
     assert claims.link_request(request).status == "pending"
     assert claims.get_record(other.researcher_id).person is None
+
+
+def test_asking_to_link_a_record_someone_else_owns_disputes_it_and_links_nothing(claims):
+    owner, someone = uuid4(), uuid4()
+    person, other = owned(claims, owner), owned(claims, someone, OTHER_ORCID)
+
+    done = claims.link(person, other, owner, STATEMENT)
+
+    assert (done.linked, done.request_id) == (False, None) and done.claim_id is not None
+    record = claims.get_record(other.researcher_id)
+    assert (record.owner, record.dispute_claim, record.person) == (someone, done.claim_id, None)
+    assert claims.get_record(person.researcher_id).members == []
+    view = claims.view(done.claim_id, owner, is_moderator=False)
+    assert (view.status, view.evidence[0]["text"]) == ("disputing", STATEMENT[0].text)
+    with pytest.raises(ClaimConflictError) as again:
+        claims.link(person, other, owner, STATEMENT)
+    assert again.value.code == "claim_already_open"
+
+
+def test_an_orcid_the_asker_proved_is_verified_evidence_of_the_dispute(claims):
+    owner, someone = uuid4(), uuid4()
+    person = owned(claims, owner)
+    other = facts(ORCID)  # the same iD, claimed by someone else with a statement
+    claims.approve(claims.open_claim(someone, other, STATEMENT), uuid4(), "L2", "checked", other)
+
+    done = claims.link(person, other, owner, [EvidenceIn("orcid")])
+
+    view = claims.view(done.claim_id, owner, is_moderator=False)
+    assert [(e["kind"], e["status"], e["proof"]["orcid"]) for e in view.evidence] == [("orcid", "verified", ORCID)]
+    claims.approve(done.claim_id, uuid4(), "L2", "the owner proved the iD", other)
+    assert claims.get_record(other.researcher_id).owner_identities == [f"orcid:{ORCID}"]
+    assert claims.link(person, other, owner, [EvidenceIn("orcid")]).linked  # now Ada's own record
+
+
+def test_while_the_persons_record_is_disputed_its_owner_neither_links_nor_unlinks_but_a_moderator_unlinks(claims):
+    owner, claimant, moderator = uuid4(), uuid4(), uuid4()
+    person, member = owned(claims, owner), facts(ORCID)
+    claims.link(person, member, owner, [EvidenceIn("orcid")])
+    dispute = claims.open_claim(claimant, person, STATEMENT)
+    before = saved_events(claims)
+
+    for attempt in (lambda: claims.link(person, facts(), owner, STATEMENT),
+                    lambda: claims.unlink(person, member.researcher_id, owner, is_moderator=False)):
+        with pytest.raises(ClaimConflictError) as refused:
+            attempt()
+        assert (refused.value.code, refused.value.facts["claim_id"]) == ("dispute_open", str(dispute))
+    assert saved_events(claims) == before
+
+    claims.unlink(person, member.researcher_id, moderator, is_moderator=True)
+    assert claims.get_record(person.researcher_id).members == []
