@@ -80,6 +80,7 @@ class Adoptions:
         for _ in range(5):
             adopter = self._load_record(adopter_facts)  # type: ignore[attr-defined]
             self._check_adopter(adopter, account_id)
+            self._refuse_owner_during_dispute(adopter, "owner", "adopt works")  # type: ignore[attr-defined]
             listing = self.records.work_orcids(work_id)
             if listing is None:
                 raise WorkNotFoundError(asked_as or str(work_id))
@@ -223,6 +224,7 @@ class Adoptions:
         OpenAlex's attribution. Undoing what is not adopted changes nothing."""
         adopter = self._load_record(adopter_facts)  # type: ignore[attr-defined]
         role = self._attribution_role(adopter, account_id, is_moderator)  # type: ignore[attr-defined]
+        self._refuse_owner_during_dispute(adopter, role, "undo an adoption")  # type: ignore[attr-defined]
         decision = adopter.adoptions.get(str(work_id))
         if decision is None:
             return self.adoption(adopter, work_id)

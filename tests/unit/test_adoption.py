@@ -136,7 +136,7 @@ def test_undo_by_the_owner_or_a_moderator_gives_the_work_back(claims, catalogue)
     ("member_listed", "already_an_author"), ("not_listed", "not_an_author"), ("owned", "record_has_owner"),
     ("adopted_by_another", "already_adopted"), ("pending", "adoption_pending"), ("wrong_orcid", "invalid_evidence"),
     ("address", "invalid_evidence"), ("itself", "invalid_input"), ("not_derivable", "invalid_input"),
-    ("my_record_is_a_member", "already_linked"),
+    ("my_record_is_a_member", "already_linked"), ("disputed", "dispute_open"),
 ])
 def test_refusals_say_why_and_save_nothing(claims, catalogue, case, code):
     owner, someone = uuid4(), uuid4()
@@ -179,6 +179,8 @@ def test_refusals_say_why_and_save_nothing(claims, catalogue, case, code):
         claims.link(person, mine, owner, STATEMENT)  # a request: approved below
         request = claims.get_record(mine.researcher_id).pending_link
         claims.decide_link(UUID(request), uuid4(), approve=True, reason="same person")
+    elif case == "disputed":  # someone claims the owner's record: the owner waits for the moderators
+        claims.open_claim(someone, mine, STATEMENT)
     before = saved_events(claims)
 
     with pytest.raises((ForbiddenError, ClaimConflictError, InvalidInputError)) as refused:
