@@ -482,3 +482,25 @@ def test_as_of_applies_the_adoptions_in_force_at_that_moment(client):
         live = client.get(f"/researchers/{record}").json()
         now = past(record, moment())
         assert {k: v for k, v in live.items() if k != "trust"} == {k: v for k, v in now.items() if k != "trust"}
+
+
+def test_a_persons_record_adopts_for_the_person_and_works_of_its_members_are_its_already(client):
+    ada = owner_by_orcid(client)
+    moderator = person(client, "Mo Derator", role="moderator")
+    linked = client.post("/researchers/A1/links", headers=ada["headers"],
+                         json={"record": "A9", "evidence": [ORCID_PROOF]})
+    assert linked.status_code == 200, linked.text
+
+    refused = adopt(client, ada, work_id="W5", from_record="A9", evidence=[STATEMENT])  # from a member of hers
+    assert assert_problem(refused, 409, "lists your record already")["code"] == "already_an_author"
+    member_listed = adopt(client, ada, work_id="W9", from_record="A3", evidence=[STATEMENT])
+    assert assert_problem(member_listed, 409, "lists your record already")["code"] == "already_an_author"
+    request_id = adopt(client, ada, work_id="W8", from_record="A8", evidence=[STATEMENT]).json()["request_id"]
+    approved = client.post(f"/adoptions/{request_id}/approve", headers=moderator["headers"], json={"reason": "Yes."})
+    assert approved.status_code == 200, approved.text
+
+    for record in ("A1", "A9"):  # every record of the person reads the person's profile
+        page = reader_page(client, record)
+        assert "W8" in [w["openalex_id"] for w in page["works"]["items"]]
+        assert page["profile"]["works_count"] == 5  # W1, W2, W5, W9 and the adopted W8
+    assert "W8" not in works_of(client, "A8")
