@@ -24,7 +24,7 @@ from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
 from api.claims import Decision, EvidenceBody, facts_for, is_moderator
 from api.explorer import parse_work_id
-from api.links import LinkEvidenceOut, settled
+from api.links import LinkEvidenceOut, LinkSummary, settled
 from api.own_writes import caught_up
 from api.researchers import Cursor, Limit, decode_cursor, encode_cursor
 from api.text import free_text
@@ -64,6 +64,9 @@ class AdoptionRequestOut(msgspec.Struct):
     reason: str | None  # the moderator's, once decided
     opened_at: datetime
     position: int | None = None
+    # In the moderators' queue and their reads: what the adopting record (`person`) and the record
+    # the work is listed under (`record`) share, from the profiles view, as for links.
+    summary: LinkSummary | None = None
 
 
 class AdoptionRequestPageOut(msgspec.Struct):
@@ -79,11 +82,17 @@ def adoption_out(done: Adoption) -> AdoptionOut:
                        done.decided_by, done.evidence_kind, done.request_id, done.position)  # type: ignore[arg-type]
 
 
-def request_out(view: AdoptionRequestView) -> AdoptionRequestOut:
+def request_out(view: AdoptionRequestView, state: State | None = None) -> AdoptionRequestOut:
+    """The request; with `state`, the summary for a moderator."""
     evidence = [LinkEvidenceOut(e["id"], e["kind"], e["strength"], e["status"], e.get("text"), e.get("links", []))
                 for e in view.evidence]
+    summary = None
+    if state is not None:
+        summary = msgspec.convert(state.services.profiles_view.link_summary(str(view.adopter), str(view.from_record)),
+                                  LinkSummary)
     return AdoptionRequestOut(view.id, view.adopter, view.work_id, view.from_record, view.account_id,
-                              view.status, evidence, view.reason, view.opened_at, view.position)  # type: ignore[arg-type]
+                              view.status, evidence, view.reason, view.opened_at, view.position,  # type: ignore[arg-type]
+                              summary)
 
 
 class AdoptionController(Controller):
@@ -134,7 +143,7 @@ class AdoptionController(Controller):
             return request_out(view)
         if not is_moderator(me):
             raise AdoptionRequestNotFoundError  # another person's request does not exist for them
-        return request_out(state.services.claims.adoption_request_for(request_id, me.account_id))
+        return request_out(state.services.claims.adoption_request_for(request_id, me.account_id), state)
 
 
 class AdoptionModerationController(Controller):
@@ -154,7 +163,7 @@ class AdoptionModerationController(Controller):
         for _, rid in rows[:limit]:
             try:
                 items.append(request_out(state.services.claims.adoption_request_for(UUID(rid),
-                                                                                    request.user.account_id)))
+                                                                                    request.user.account_id), state))
             except AdoptionRequestNotFoundError:
                 continue  # about a record this moderator has a side in: for others to decide
         next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None

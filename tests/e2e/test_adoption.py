@@ -194,6 +194,8 @@ def test_a_moderated_adoption_waits_for_a_moderator_and_moves_the_work_on_approv
     [item] = queue.json()["items"]
     assert (item["id"], item["status"], item["evidence"][0]["text"]) == (request_id, "pending", STATEMENT["text"])
     assert item["from_record"] == str(researcher_id_for("A8"))
+    assert [c["id"] for c in item["summary"]["shared_coauthors"]] == [str(researcher_id_for("A2"))]  # Bo
+    assert item["summary"]["name_forms"] == {"person": ["Ada One"], "record": ["Ada Uno"]}
     mine = client.get(f"/adoptions/{request_id}", headers=ada["headers"])
     assert mine.status_code == 200 and mine.json()["requested_by"] == str(ada["id"])
     stranger = person(client, "Bo Two")
