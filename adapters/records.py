@@ -34,6 +34,15 @@ class ProfileRecords:
             return None
         return frozenset(UUID(a["researcher_id"]) for a in fields["authorships"])
 
+    def work_orcids(self, work_id: UUID) -> dict[UUID, str | None] | None:
+        fields = self._view().work_as_listed(str(work_id))  # decisions not applied
+        if fields is None:
+            return None
+        found: dict[UUID, str | None] = {}
+        for a in fields["authorships"]:  # an author listed twice: the first listing counts
+            found.setdefault(UUID(a["researcher_id"]), a["orcid"])
+        return found
+
     def existing_and_owners(self, researcher_ids: Sequence[UUID]) -> tuple[set[UUID], dict[UUID, UUID]]:
         known, owners = self._view().existing_and_owners([str(r) for r in researcher_ids])
         return {UUID(k) for k in known}, {UUID(r): UUID(o) for r, o in owners.items()}

@@ -24,6 +24,7 @@ from api.contract import apply_contract
 from api.claims import ClaimsController, ModerationController, MyClaimsController
 from api.viewer import ViewerController
 from api.profile_text import ProfileTextController
+from api.adoption import AdoptionController, AdoptionModerationController
 from api.attribution import AttributionController
 from api.links import LinkModerationController, LinksController
 from api.flags import FlagModerationController, FlagsController
@@ -164,6 +165,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ViewerController,
         ProfileTextController,
         AttributionController,
+        AdoptionController,
+        AdoptionModerationController,
         LinksController,
         LinkModerationController,
         FlagsController,

@@ -57,6 +57,10 @@ class ErrorCode(StrEnum):
     RECORD_CLAIMED = "record_claimed"
     ALREADY_FLAGGED = "already_flagged"
     FLAG_NOT_OPEN = "flag_not_open"
+    ALREADY_AN_AUTHOR = "already_an_author"
+    ALREADY_ADOPTED = "already_adopted"
+    ADOPTION_PENDING = "adoption_pending"
+    ADOPTION_NOT_OPEN = "adoption_not_open"
     ORCID_NOT_CONFIGURED = "orcid_not_configured"
     # invitations and conversations
     SENDER_NOT_VERIFIED = "sender_not_verified"
@@ -234,6 +238,11 @@ class ClaimNotFoundError(NotFoundError):
 class LinkRequestNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("no such link request")
+
+
+class AdoptionRequestNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("no such adoption request")
 
 
 class FlagNotFoundError(NotFoundError):

@@ -4,7 +4,8 @@ OpenAlex keeps its listing; PeerLedger's profiles apply the decisions its owners
 took. This export says which, in the order they were recorded: the work (ours and OpenAlex's id),
 the record it concerns (ours and OpenAlex's), the decision, who decided (a role, never an
 account) and when; a link says which record is the same person as which (`from_record` is
-linked into `to_record`'s person, or unlinked from it). Personal text (the reasons) is left out.
+linked into `to_record`'s person, or unlinked from it); an adoption moves a work from
+`from_record` to `to_record` (or back, when undone). Personal text (the reasons) is left out.
 Reads only: it records nothing.
 """
 
@@ -28,23 +29,24 @@ PAGE = 500
 EVIDENCE = {"owner": "owner_statement", "moderator": "moderator_review"}
 LINK_EVIDENCE = {"orcid": "orcid_proven", "moderator_review": "moderator_review"}
 TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone, Record.Linked,
-                                               Record.Unlinked))
+                                               Record.Unlinked, Record.WorkAdopted, Record.AdoptionUndone))
 
 
 class Correction(msgspec.Struct):
     """One decision: the work leaves the record's profile (`not_mine`), or comes back (`undone`);
-    or a record is the same person as another (`linked`), or no longer (`unlinked`)."""
+    or a record is the same person as another (`linked`), or no longer (`unlinked`); or the work
+    moves from `from_record` to `to_record` (`adopted`), or back (`adoption_undone`)."""
 
     at: datetime  # UTC
-    decision: Literal["not_mine", "undone", "linked", "unlinked"]
+    decision: Literal["not_mine", "undone", "linked", "unlinked", "adopted", "adoption_undone"]
     work_id: UUID | None  # None for a link
     work_openalex_id: str | None  # None for a link, or a work the profiles have not seen imported
-    from_record: UUID  # the author record the work is taken from, or that is linked
+    from_record: UUID  # the author record the work is taken from (or given back to), or that is linked
     from_record_openalex_id: str | None
     evidence_kind: str  # owner_statement, moderator_review, or orcid_proven (a link)
     actor_role: Literal["owner", "moderator"]
     notification_id: int  # where the event is stored: a later export resumes after it
-    to_record: UUID | None = None  # a link's person: the record `from_record` is linked into
+    to_record: UUID | None = None  # a link's person (the record `from_record` is linked into), or an adopter
     to_record_openalex_id: str | None = None
 
 
@@ -77,6 +79,15 @@ def corrections(services: Services, since: datetime | None = None) -> Iterator[C
                              e.member, record_openalex(e.member),
                              LINK_EVIDENCE.get(getattr(e, "evidence_kind", ""), EVIDENCE.get(e.role, e.role)),
                              e.role, n.id, e.person, record_openalex(e.person))
+            continue
+        if isinstance(e, Record.WorkAdopted | Record.AdoptionUndone):
+            if e.originator_id != record_id_for(e.adopter):
+                continue  # both records carry an adoption: the adopter's event says it once
+            adopted = isinstance(e, Record.WorkAdopted)
+            yield Correction(e.timestamp, "adopted" if adopted else "adoption_undone", e.work_id,
+                             work_openalex(e.work_id), e.from_record, record_openalex(e.from_record),
+                             e.evidence_kind if adopted else EVIDENCE.get(e.role, e.role), e.role, n.id,
+                             e.adopter, record_openalex(e.adopter))
             continue
         researcher = researcher_of(e.originator_id)
         yield Correction(e.timestamp, "not_mine" if isinstance(e, Record.WorkDisowned) else "undone",

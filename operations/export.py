@@ -26,7 +26,7 @@ from eventsourcing.persistence import Notification
 from domain.accounts.application import normalise_email
 from domain.accounts.model import Account, EmailAddress, email_address_id
 from domain.claims.flag import Flag
-from domain.claims.model import Claim, LinkRequest, Record
+from domain.claims.model import AdoptionRequest, Claim, LinkRequest, Record
 from domain.errors import AccountNotFoundError, ForbiddenError, InvalidInputError
 from domain.invitations.model import Conversation, Invitation
 from bootstrap.services import Services
@@ -134,9 +134,11 @@ class Redactor:
         if isinstance(event, (Account.Registered, Account.PasswordRehashed, Account.PasswordChanged,
                               Account.DisplayNameChanged)):
             return event.originator_id
-        if isinstance(event, Record.WorkDisowned | Record.Linked | LinkRequest.Opened | Flag.Raised):
+        if isinstance(event, Record.WorkDisowned | Record.Linked | LinkRequest.Opened | Flag.Raised | Record.WorkAdopted
+                      | AdoptionRequest.Opened):
             return event.account_id  # the reason is sealed with the key of whoever gave it
-        if isinstance(event, Record.LinkRequestClosed | LinkRequest.Decided | Flag.Decided):
+        if isinstance(event, Record.LinkRequestClosed | LinkRequest.Decided | Flag.Decided | Record.AdoptionRequestClosed
+                      | AdoptionRequest.Decided):
             return event.moderator_id
         if isinstance(event, (Claim.Opened, Claim.EvidenceAdded)):
             if "by" in container:  # the record owner's side of a dispute

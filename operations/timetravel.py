@@ -11,6 +11,9 @@ facts folded out of the events up to the moment (facts_from_works):
 - the "not mine" decisions in force then, of the record and of its co-authors (their records'
   events on the claims log, one query): a work the record disowned is left out, and a co-author
   who disowned a work is no co-author on it, as the profiles projection applies them today;
+- the adoptions in force then (the same records' events): a work the record adopted is its, with
+  the listing of the record it was taken from; a work adopted from it is not; a co-author whose
+  authorship another record adopted is that record on it;
 - the counts events added to it up to then (domain/profile_counts.py), from the profiles view's
   rows of those events, which keep when each happened;
 - the person the record was part of then (the links on its claims record and its person's): the
@@ -49,7 +52,8 @@ from bootstrap.services import Services
 
 SNAPSHOT_AFTER = 500  # works folded from events by one read, beyond which it saves a snapshot
 SETTLED = timedelta(minutes=1)  # every event stamped this long ago is committed
-ATTRIBUTION_TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone))
+ATTRIBUTION_TOPICS = frozenset(get_topic(cls) for cls in (Record.WorkDisowned, Record.DisownUndone,
+                                                           Record.WorkAdopted, Record.AdoptionUndone))
 LINK_TOPICS = frozenset(get_topic(cls) for cls in (Record.Linked, Record.Unlinked))
 
 
@@ -73,7 +77,7 @@ def profile_at(services: Services, researcher_id: str, moment: datetime) -> Past
     [first, *_] = _registered_by(services, researcher_id, at)
     works: dict[str, list[Any]] = {}
     for record in records:  # each work once: as the first of the records that wrote it lists it
-        for wid, work in without_disowned(services, record, works_at(services, record, at), at).items():
+        for wid, work in as_decided(services, record, works_at(services, record, at), at).items():
             works.setdefault(wid, work)
     if len(records) > 1:  # the person's own records are no co-authors of it
         works = {wid: [*w[:5], None if w[5] is None else [c for c in w[5] if c not in records]]
@@ -127,29 +131,73 @@ def person_at(services: Services, researcher_id: str, at: str) -> list[str]:
     return [researcher_id, *sorted(members)]
 
 
-def without_disowned(services: Services, researcher_id: str, works: dict[str, list[Any]],
-                     at: str) -> dict[str, list[Any]]:
-    """The works as the profile showed them at `at`: those the record had disowned then left out,
-    and co-authors who had disowned a work taken off its co-authors."""
-    coauthors = {c for work in works.values() for c in (work[5] or ())}
-    hidden = disowned_at(services, [researcher_id, *sorted(coauthors)], at)
-    if not hidden:
+def as_decided(services: Services, researcher_id: str, works: dict[str, list[Any]],
+               at: str) -> dict[str, list[Any]]:
+    """The works as the profile showed them at `at`: those the record had disowned or that were
+    adopted from it then left out, those it had adopted added (as the record they were taken from
+    was listed), co-authors who had disowned a work taken off its co-authors and co-authors whose
+    authorship was adopted replaced by the adopter."""
+    own = decisions_at(services, [researcher_id], at)
+    adopted, away = own.adopted.get(researcher_id, {}), own.away.get(researcher_id, {})
+    works = {wid: work for wid, work in works.items() if wid not in away}
+    for wid, source in sorted(adopted.items()):
+        if wid in works:
+            continue  # OpenAlex listed the record itself then: its own listing counts
+        work = adopted_work(services, wid, source, researcher_id, at)
+        if work is not None:
+            works[wid] = work
+    coauthors = sorted({c for work in works.values() for c in (work[5] or ())})
+    others = decisions_at(services, coauthors, at)
+    mine = own.hidden.get(researcher_id, set()) - set(adopted)
+    if not (mine or others.hidden or others.away):
         return works
-    mine = hidden.get(researcher_id, set())
     shown = {}
     for wid, work in works.items():
         if wid in mine:
             continue
         if work[5]:
-            work = [*work[:5], [c for c in work[5] if wid not in hidden.get(c, ())]]
+            kept: set[str] = set()
+            for c in work[5]:
+                adopter = others.away.get(c, {}).get(wid)
+                if adopter is not None:
+                    if adopter != researcher_id:
+                        kept.add(adopter)
+                elif wid not in others.hidden.get(c, ()):
+                    kept.add(c)
+            work = [*work[:5], sorted(kept)]
         shown[wid] = work
     return shown
 
 
-def disowned_at(services: Services, researcher_ids: list[str], at: str) -> dict[str, set[str]]:
-    """researcher id -> the works it had said were not the person's at `at`."""
+def adopted_work(services: Services, work_id: str, source: str, adopter: str, at: str) -> list[Any] | None:
+    """A work `adopter` had adopted from `source`, as time travel keeps works (see works_at): the
+    listing of `source` on it then, or no name nor institutions when OpenAlex no longer listed it."""
+    fields = _fold(_events(services, [UUID(work_id)]), at).get(work_id)
+    if fields is None:
+        return None
+    listing = next((a for a in fields["authorships"] if a["researcher_id"] == source), None)
+    authors = {a["researcher_id"] for a in fields["authorships"]}
+    coauthors = None
+    if len(fields["authorships"]) + (listing is None) <= MAX_AUTHORS_FOR_COLLABORATION:
+        coauthors = sorted(authors - {source, adopter})
+    key = recency_key(fields["publication_date"], fields["publication_year"], fields["openalex_id"])
+    if listing is None:
+        return [key, [], fields["topics"], None, None, coauthors]
+    return [key, listing["institutions"], fields["topics"], listing["display_name"] or None, listing["orcid"],
+            coauthors]
+
+
+@dataclass
+class DecisionsThen:
+    hidden: dict[str, set[str]]  # record -> the works it had said were not the person's
+    adopted: dict[str, dict[str, str]]  # record -> the works it had adopted -> from which record
+    away: dict[str, dict[str, str]]  # record -> the works adopted from it -> by which record
+
+
+def decisions_at(services: Services, researcher_ids: list[str], at: str) -> DecisionsThen:
+    """The "not mine" decisions and adoptions in force at `at` on these records."""
     claims = services.claims
-    hidden: dict[str, set[str]] = defaultdict(set)
+    found = DecisionsThen(defaultdict(set), defaultdict(dict), defaultdict(dict))
     # Only records claims ever started can hold decisions: one query finds them among co-authors.
     for researcher in services.profiles_view.with_claims_record(researcher_ids):
         for stored in claims.recorder.select_events(record_id_for(UUID(researcher))):  # in version order
@@ -158,9 +206,21 @@ def disowned_at(services: Services, researcher_ids: list[str], at: str) -> dict[
             e = claims.mapper.to_domain_event(stored)
             if stamp(e.timestamp) > at:
                 break
-            works = hidden[researcher]
-            (works.add if isinstance(e, Record.WorkDisowned) else works.discard)(str(e.work_id))
-    return {r: works for r, works in hidden.items() if works}
+            wid = str(e.work_id)
+            if isinstance(e, Record.WorkDisowned | Record.DisownUndone):
+                works = found.hidden[researcher]
+                (works.add if isinstance(e, Record.WorkDisowned) else works.discard)(wid)
+            elif str(e.adopter) == researcher:
+                if isinstance(e, Record.WorkAdopted):
+                    found.adopted[researcher][wid] = str(e.from_record)
+                else:
+                    found.adopted[researcher].pop(wid, None)
+            elif isinstance(e, Record.WorkAdopted):
+                found.away[researcher][wid] = str(e.adopter)
+            else:
+                found.away[researcher].pop(wid, None)
+    return DecisionsThen({r: w for r, w in found.hidden.items() if w}, {r: w for r, w in found.adopted.items() if w},
+                         {r: w for r, w in found.away.items() if w})
 
 
 def _events(services: Services, originator_ids: list[UUID]) -> list[Any]:

@@ -26,6 +26,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.accounts.application import normalise_email
 from domain.accounts.ports import Mailer, PersonalDataVault
+from domain.claims.adoption import Adoptions
 from domain.claims.flagging import Flagging
 from domain.claims.model import Claim, LinkRequest, Mailbox, Record, mailbox_id_for, record_id_for
 from domain.claims.ports import NoRecords, RecordFacts, RecordFactsSource
@@ -165,7 +166,7 @@ def _identity(evidence: dict[str, Any]) -> str | None:
     return None
 
 
-class Claims(Flagging, Application[UUID]):
+class Claims(Adoptions, Flagging, Application[UUID]):  # domain/claims/adoption.py, flagging.py
     name = "Claims"
 
     def __init__(

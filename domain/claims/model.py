@@ -413,6 +413,11 @@ class Record(Aggregate):
         self.person: UUID | None = None  # the person this record is a member of
         self.members: list[str] = []  # the records linked into this one (it is the person's)
         self.pending_link: str | None = None  # the link request waiting on this record
+        # Adoptions (domain/claims/adoption.py): works this record took over from another record
+        # (work id -> the decision), works taken from it (work id -> adopter), requests waiting.
+        self.adoptions: dict[str, dict[str, Any]] = {}
+        self.adopted_away: dict[str, str] = {}
+        self.pending_adoptions: dict[str, str] = {}  # work id -> the adoption request waiting on it
 
     @classmethod
     def create_id(cls, researcher_id: UUID, **_: Any) -> UUID:
@@ -520,3 +525,111 @@ class Record(Aggregate):
             self.person = None
         else:
             self.members = [m for m in self.members if m != str(member)]
+
+    # -- adoption: a work OpenAlex lists under another record is this person's --------------------
+    # Each event is recorded on both records in one save (the adopter and the record the work is
+    # taken from), so of two concurrent adoptions of one authorship one save conflicts.
+
+    class AdoptionRequested(Aggregate.Event):
+        """The adopter's owner asked the moderators to move `work_id` from `from_record` to them."""
+
+        request_id: UUID
+        work_id: UUID
+        adopter: UUID
+        from_record: UUID
+        account_id: UUID
+
+    class AdoptionRequestClosed(Aggregate.Event):
+        request_id: UUID
+        work_id: UUID
+        adopter: UUID
+        from_record: UUID
+        outcome: str  # approved or rejected
+        moderator_id: UUID
+        sealed_reason: str | None  # the moderator's, sealed with their key
+
+    class WorkAdopted(Aggregate.Event):
+        """`work_id` is `adopter`'s and not `from_record`'s, whatever later imports say: the
+        profiles move OpenAlex's authorship from the one record to the other."""
+
+        work_id: UUID
+        adopter: UUID
+        from_record: UUID
+        account_id: UUID  # the owner (ORCID-proven) or the moderator who approved
+        role: str  # owner or moderator
+        evidence_kind: str  # orcid_proven or moderator_review
+        request_id: UUID | None
+        sealed_reason: str | None  # a moderator's, sealed with their key
+
+    class AdoptionUndone(Aggregate.Event):
+        """The work follows OpenAlex's attribution again."""
+
+        work_id: UUID
+        adopter: UUID
+        from_record: UUID
+        account_id: UUID
+        role: str  # owner or moderator
+
+    @event(AdoptionRequested)
+    def request_adoption(self, request_id: UUID, work_id: UUID, adopter: UUID, from_record: UUID,
+                         account_id: UUID) -> None:
+        self.pending_adoptions[str(work_id)] = str(request_id)
+
+    @event(AdoptionRequestClosed)
+    def close_adoption_request(self, request_id: UUID, work_id: UUID, adopter: UUID, from_record: UUID,
+                               outcome: str, moderator_id: UUID, sealed_reason: str | None) -> None:
+        self.pending_adoptions.pop(str(work_id), None)
+
+    @event(WorkAdopted)
+    def adopt_work(self, work_id: UUID, adopter: UUID, from_record: UUID, account_id: UUID, role: str,
+                   evidence_kind: str, request_id: UUID | None, sealed_reason: str | None) -> None:
+        if adopter == self.researcher_id:
+            self.adoptions[str(work_id)] = {"from_record": str(from_record), "account_id": str(account_id),
+                                            "role": role, "evidence_kind": evidence_kind,
+                                            "request_id": None if request_id is None else str(request_id),
+                                            "sealed_reason": sealed_reason}
+        else:
+            self.adopted_away[str(work_id)] = str(adopter)
+
+    @event(AdoptionUndone)
+    def undo_adoption(self, work_id: UUID, adopter: UUID, from_record: UUID, account_id: UUID, role: str) -> None:
+        if adopter == self.researcher_id:
+            self.adoptions.pop(str(work_id), None)
+        else:
+            self.adopted_away.pop(str(work_id), None)
+
+
+class AdoptionRequest(Aggregate):
+    """The owner of a claimed record asks the moderators to move a work OpenAlex attributes to
+    another record to theirs, when the authorship does not carry an ORCID iD they proved.
+    Statements are sealed with the owner's key, a moderator's reason with the moderator's."""
+
+    class Opened(Aggregate.Created):
+        adopter: UUID  # the researcher id of the owner's record
+        work_id: UUID
+        from_record: UUID  # the record OpenAlex lists on the work
+        account_id: UUID  # who asked: the adopter's owner
+        evidence: list[dict[str, Any]]
+
+    class Decided(Aggregate.Event):
+        outcome: str  # approved or rejected
+        moderator_id: UUID
+        sealed_reason: str | None
+
+    @event(Opened)
+    def __init__(self, adopter: UUID, work_id: UUID, from_record: UUID, account_id: UUID,
+                 evidence: list[dict[str, Any]]) -> None:
+        self.adopter = adopter
+        self.work_id = work_id
+        self.from_record = from_record
+        self.account_id = account_id
+        self.evidence = list(evidence)
+        self.status = "pending"
+        self.moderator_id: UUID | None = None
+        self.sealed_reason: str | None = None
+
+    @event(Decided)
+    def decide(self, outcome: str, moderator_id: UUID, sealed_reason: str | None) -> None:
+        self.status = outcome
+        self.moderator_id = moderator_id
+        self.sealed_reason = sealed_reason

@@ -29,6 +29,10 @@ class RecordFactsSource(Protocol):
     def work_authors(self, work_id: UUID) -> frozenset[UUID] | None:
         """The records OpenAlex lists as the work's authors now, or None when there is no such work."""
 
+    def work_orcids(self, work_id: UUID) -> dict[UUID, str | None] | None:
+        """Each record OpenAlex lists on the work now with the ORCID iD its authorship carries
+        (None: none), or None when there is no such work."""
+
 
 class NoRecords:
     """Knows no record: the source of an application made without a catalogue (tests of other
@@ -38,4 +42,7 @@ class NoRecords:
         return None
 
     def work_authors(self, work_id: UUID) -> frozenset[UUID] | None:
+        return None
+
+    def work_orcids(self, work_id: UUID) -> dict[UUID, str | None] | None:
         return None

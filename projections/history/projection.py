@@ -45,6 +45,9 @@ def role_of(actor: str, default: str) -> tuple[str, str | None]:
     return ("system", None) if actor in SYSTEM_ACTORS else (default, actor)
 
 
+ADOPTION_EVENTS = (Record.WorkAdopted, Record.AdoptionUndone, Record.AdoptionRequested, Record.AdoptionRequestClosed)
+
+
 class HistoryProjection(Projection[HistoryView]):
     name = "history"
     topics = ()
@@ -104,6 +107,8 @@ class HistoryProjection(Projection[HistoryView]):
                 self._attribution(changes, app, at, e)
             elif isinstance(e, Record.Linked | Record.Unlinked | Record.LinkRequested | Record.LinkRequestClosed):
                 self._link(changes, app, at, e)
+            elif isinstance(e, ADOPTION_EVENTS):
+                self._adoption(changes, app, at, e)
             elif isinstance(e, Record.Event):
                 self._record(changes, app, at, e)
             elif isinstance(e, Flag.Raised | Flag.Decided):
@@ -216,6 +221,34 @@ class HistoryProjection(Projection[HistoryView]):
             public = {"record": researcher, "request_id": str(e.request_id)}
         else:
             return  # an approval is the link.added entry of the same save
+        if sealed is not None:
+            reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
+        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
+                                     public, {}, [actor], record=str(e.originator_id)))
+
+    def _adoption(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
+        """Adoptions, in the histories of both records (the adopter's and the one the work was
+        taken from): public with the role of who did it; a moderator's reason is personal (sealed
+        with their key, "erased" once they are)."""
+        researcher = changes.records.get(str(e.originator_id))
+        if researcher is None:
+            return
+        public: dict[str, Any] = {"work_id": str(e.work_id), "adopter": str(e.adopter),
+                                  "from_record": str(e.from_record)}
+        sealed, reason = getattr(e, "sealed_reason", None), None
+        if isinstance(e, Record.WorkAdopted):
+            kind, role, actor = "attribution.adopted", e.role, str(e.account_id)
+            public |= {"evidence": e.evidence_kind, "request_id": None if e.request_id is None else str(e.request_id)}
+        elif isinstance(e, Record.AdoptionUndone):
+            kind, role, actor = "attribution.adoption_undone", e.role, str(e.account_id)
+        elif isinstance(e, Record.AdoptionRequested):
+            kind, role, actor = "attribution.adoption_requested", "owner", str(e.account_id)
+            public["request_id"] = str(e.request_id)
+        elif e.outcome == "rejected":
+            kind, role, actor = "attribution.adoption_rejected", "moderator", str(e.moderator_id)
+            public["request_id"] = str(e.request_id)
+        else:
+            return  # an approval is the attribution.adopted entry of the same save
         if sealed is not None:
             reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
         changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,

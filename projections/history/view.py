@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -143,11 +144,22 @@ class HistoryView(SqlView):
                 self._follow(c, changes.follows)
             if changes.follow_days:
                 changes.entries.extend(self._follow_days(c, changes.follow_days))
-            if changes.spans:
-                owners = self._spans(c, changes.spans)
-                for e in changes.entries:
-                    if e.record is not None:
-                        e.parties = sorted(set(e.parties) | owners.get((e.record, e.at), set()))
+            owners = self._spans(c, changes.spans) if changes.spans else {}
+            # Entries of records whose owner did not change at that moment: the owner then, from
+            # the spans (kept in event order, so a rebuild in batches of any size finds the same).
+            unchanged = sorted({e.record for e in changes.entries
+                                if e.record is not None and (e.record, e.at) not in owners})
+            spans: dict[str, list[Any]] = defaultdict(list)
+            for row in self._rows_in(c, "SELECT record, since, until, owner FROM {spans} WHERE {in}", "record",
+                                     unchanged) if unchanged else ():
+                spans[row["record"]].append(row)
+            for e in changes.entries:
+                if e.record is not None:
+                    then = owners.get((e.record, e.at))
+                    if then is None:
+                        then = {row["owner"] for row in spans.get(e.record, ())
+                                if row["owner"] and row["since"] <= e.at and (row["until"] is None or e.at < row["until"])}
+                    e.parties = sorted(set(e.parties) | then)
             work_events: dict[str, int] = {}
             for e in changes.entries:
                 if e.kind in ("work.added", "work.corrected"):
@@ -224,7 +236,8 @@ class HistoryView(SqlView):
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
         # Reasons sealed with the erased account's key were opened into entries: shred them here too.
         self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind IN"
-                         " ('attribution.changed', 'link.added', 'link.rejected')"
+                         " ('attribution.changed', 'link.added', 'link.rejected', 'attribution.adopted',"
+                         " 'attribution.adoption_rejected')"
                          " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:

@@ -110,6 +110,38 @@ def without_authors(fields: dict[str, Any], hidden: set[str] | frozenset[str]) -
     return {**fields, "authorships": [a for a in fields["authorships"] if a["researcher_id"] not in hidden]}
 
 
+def as_shown(fields: dict[str, Any], hidden: set[str] | frozenset[str],
+             adopted: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A work as the profiles show it with the decisions on it applied: "not mine" (`hidden`)
+    as in `without_authors`, and adoptions (`adopted`: adopter -> the record it took the work
+    from, the adopter's OpenAlex id). An adopted authorship is the other record's listing (name,
+    ORCID iD, institutions, position) under the adopter; where OpenAlex lists the adopter too,
+    the other record's is left out; where it no longer lists the other record, the adopter is
+    added at the end without a name or institutions."""
+    if not adopted:
+        return without_authors(fields, hidden)
+    moved = {source: (adopter, openalex_id) for adopter, (source, openalex_id) in adopted.items()}
+    listed = {a["researcher_id"] for a in fields["authorships"]}
+    shown, placed = [], set()
+    for a in fields["authorships"]:
+        rid = a["researcher_id"]
+        if rid in moved:
+            adopter, openalex_id = moved[rid]
+            if adopter not in listed and adopter not in placed:
+                shown.append({**a, "researcher_id": adopter, "openalex_id": openalex_id})
+                placed.add(adopter)
+        elif rid in adopted:  # OpenAlex lists the adopter itself now: an adoption is never hidden
+            shown.append(a)
+            placed.add(rid)
+        elif rid not in hidden:
+            shown.append(a)
+    for adopter, (_, openalex_id) in sorted(adopted.items()):
+        if adopter not in placed:
+            shown.append({"researcher_id": adopter, "openalex_id": openalex_id, "display_name": "", "orcid": None,
+                          "position": "middle", "institutions": []})
+    return {**fields, "authorships": shown}
+
+
 def encode_work(work_id: str, openalex_id: str, fields: dict[str, Any]) -> bytes:
     venue = fields["venue"]
     return _encoder.encode(

@@ -16,7 +16,7 @@ from eventsourcing.projection import Projection
 
 from domain.accounts.model import Account
 from domain.catalogue.model import WORK_FIELDS, Researcher, Work
-from domain.claims.model import LinkRequest, Record
+from domain.claims.model import AdoptionRequest, LinkRequest, Record, record_id_for
 from domain.invitations.model import Preferences
 from domain.profile_counts import CountedOnProfile
 from projections.history.view import stamp
@@ -63,6 +63,11 @@ class ProfilesProjection(Projection[ProfilesView]):
                 changes.link_requests[str(e.originator_id)] = (str(e.person), str(e.record), e.timestamp.isoformat())
             elif isinstance(e, LinkRequest.Decided):
                 changes.link_requests[str(e.originator_id)] = None
+            elif isinstance(e, AdoptionRequest.Opened):
+                changes.adoption_requests[str(e.originator_id)] = (str(e.adopter), str(e.work_id), str(e.from_record),
+                                                                   e.timestamp.isoformat())
+            elif isinstance(e, AdoptionRequest.Decided):
+                changes.adoption_requests[str(e.originator_id)] = None
             elif isinstance(e, Preferences.Started):
                 changes.preferences[str(e.originator_id)] = str(e.account_id)
             elif isinstance(e, Preferences.PolicySet):
@@ -127,6 +132,13 @@ class ProfilesProjection(Projection[ProfilesView]):
             elif isinstance(e, Record.WorkDisowned | Record.DisownUndone):
                 changes.attributions.append((row["researcher_id"], str(e.work_id),
                                              isinstance(e, Record.WorkDisowned)))
+            elif isinstance(e, Record.WorkAdopted | Record.AdoptionUndone):
+                # Both records carry the event: the adopter's says it once.
+                if e.originator_id == record_id_for(e.adopter):
+                    changes.adoptions.append((str(e.adopter), str(e.work_id), str(e.from_record),
+                                              isinstance(e, Record.WorkAdopted)))
+            elif isinstance(e, Record.AdoptionRequested | Record.AdoptionRequestClosed):
+                return  # the request's own events keep the moderators' queue; no profile changes
             elif isinstance(e, Record.Linked | Record.Unlinked):
                 # Both records carry the event: the member's says it once.
                 if row["researcher_id"] == str(e.member):

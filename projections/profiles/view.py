@@ -34,7 +34,7 @@ from projections.profiles.build import (
     encode_work,
     shown_name,
     sorted_topics,
-    without_authors,
+    as_shown,
 )
 from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, chunks
 from domain.catalogue.model import recency_key
@@ -80,8 +80,27 @@ class BatchChanges:
     links: list[tuple[str, str, bool]] = field(default_factory=list)
     # Link requests opened (id -> person, record, opened at) or decided (id -> None)
     link_requests: dict[str, tuple[str, str, str] | None] = field(default_factory=dict)
+    # Adoptions in event order: (adopter, work id, from record, True: adopted / False: undone)
+    adoptions: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    # Adoption requests opened (id -> adopter, work id, from record, opened at) or decided (id -> None)
+    adoption_requests: dict[str, tuple[str, str, str, str] | None] = field(default_factory=dict)
+
     # Events counted on a profile (domain/profile_counts.py): (event, researcher id, count, delta, at)
     counted: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+
+@dataclass
+class Decisions:
+    """What owners and moderators decided about one work: records that said "not mine", and
+    adopters with the record each took it from and their own OpenAlex id."""
+
+    hidden: set[str] = field(default_factory=set)
+    adopted: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def shown(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return as_shown(fields, self.hidden, self.adopted)
+
+    def copy(self) -> Decisions:
+        return Decisions(set(self.hidden), dict(self.adopted))
 
 
 def to_json(value: Any) -> str:
@@ -185,22 +204,24 @@ class ProfilesView(SqlView):
     institution_works (which works carry a topic or an OpenAlex institution: the explorer's
     lists), ownership (from claims, with the owner's headline and about text), owners (account
     names), policies (who may invite each account: "Open to collaborate"), disowned (works a
-    record said are not the person's: left out of its profile whatever OpenAlex lists), persons
+    record said are not the person's: left out of its profile whatever OpenAlex lists), adopted
+    (works a record took over from another record: the other's authorship shown under it), persons
     (records linked into a person's record: every one of them reads the person's profile, folded
-    from the union of their authorships), link_requests (waiting for the moderators), counted
-    (each event counted on a profile, domain/profile_counts.py: the profile shows the sums),
-    docs (encoded profiles, numbered by a view-wide sequence).
+    from the union of their authorships), link_requests and adoption_requests (waiting for the
+    moderators), counted (each event counted on a profile, domain/profile_counts.py: the profile
+    shows the sums), docs (encoded profiles, numbered by a view-wide sequence).
 
     Links touch no record's own facts: a person's document is folded from its records' stored
     authorships whenever a batch touches one of them, so unlinking gives each record back the
     document its own facts make, exactly as if it had never been linked.
 
     The works table keeps each work as OpenAlex lists it; every other table (authorships and
-    all the facts, the works' encoded documents) holds the work with disowned authorships left
-    out, exactly as if OpenAlex had never listed them."""
+    all the facts, the works' encoded documents) holds the work with the decisions applied:
+    disowned authorships left out, adopted ones moved, exactly as if OpenAlex had listed them so."""
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "persons", "link_requests", "counted", "docs", "seq", "new_works",
+              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted", "persons",
+              "link_requests", "adoption_requests", "counted", "docs", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
                    "new_pairs": ("*",)}
@@ -209,9 +230,10 @@ class ProfilesView(SqlView):
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
     # 4: the owner's headline and about text, invitation policies (open to collaborate);
     # 5: "not mine" decisions (disowned), applied to the authorships and every fact;
-    # 6: linked records (persons, link_requests), the documents' `records`.
-    # (counted came with no new version: no event counted on a profile existed before it)
-    SCHEMA_VERSION = 6
+    # 6: linked records (persons, link_requests), the documents' `records`
+    # (counted came with no new version: no event counted on a profile existed before it);
+    # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact.
+    SCHEMA_VERSION = 7
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -269,6 +291,12 @@ class ProfilesView(SqlView):
             # A work's decisions are read whenever it is imported or corrected: keyed by work first.
             "CREATE TABLE IF NOT EXISTS {disowned} (work_id TEXT NOT NULL, researcher_id TEXT NOT NULL,"
             " PRIMARY KEY (work_id, researcher_id))",
+            "CREATE TABLE IF NOT EXISTS {adopted} (work_id TEXT NOT NULL, researcher_id TEXT NOT NULL,"
+            " from_record TEXT NOT NULL, openalex_id TEXT NOT NULL, PRIMARY KEY (work_id, researcher_id))",
+            "CREATE INDEX IF NOT EXISTS {adopted}_researcher ON {adopted} (researcher_id)",
+            "CREATE TABLE IF NOT EXISTS {adoption_requests} (id TEXT PRIMARY KEY, researcher_id TEXT NOT NULL,"
+            " work_id TEXT NOT NULL, from_record TEXT NOT NULL, opened_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {adoption_requests}_opened ON {adoption_requests} (opened_at, id)",
             "CREATE TABLE IF NOT EXISTS {persons} (record_id TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {persons}_person ON {persons} (person_id)",
             "CREATE TABLE IF NOT EXISTS {link_requests} (id TEXT PRIMARY KEY, person_id TEXT NOT NULL,"
@@ -304,14 +332,15 @@ class ProfilesView(SqlView):
             # A batch comes from one log: catalogue batches change works, claims batches decisions.
             works = dict(changes.works)
             if works:
-                self._hide_disowned(c, works)
-            if changes.attributions:
-                works.update(self._apply_decisions(c, changes.attributions, set(works)))
+                self._show_decided(c, works)
+            if changes.attributions or changes.adoptions:
+                works.update(self._apply_decisions(c, changes.attributions, changes.adoptions, set(works)))
             if works:
                 touched = self._apply_works(c, works)
             self._apply_claims(c, changes)
             self._apply_policies(c, changes)
             self._apply_links(c, changes)
+            self._apply_adoption_requests(c, changes)
             if changes.counted:
                 self._many(c, "INSERT INTO {counted} (event, researcher_id, name, delta, at) SELECT event,"
                               " researcher_id, name, delta, at FROM {rows} WHERE true ON CONFLICT (event) DO NOTHING",
@@ -335,47 +364,87 @@ class ProfilesView(SqlView):
             [(rid, r["openalex_id"], r["display_name"], r["orcid"]) for rid, r in researchers.items()],
         )
 
-    def _disowned_of(self, c: Any, work_ids: Sequence[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = defaultdict(set)
+    def _decisions_of(self, c: Any, work_ids: Sequence[str]) -> dict[str, Decisions]:
+        found: dict[str, Decisions] = defaultdict(Decisions)
         for row in self._rows_in(c, "SELECT work_id, researcher_id FROM {disowned} WHERE {in}", "work_id", work_ids):
-            found[row["work_id"]].add(row["researcher_id"])
+            found[row["work_id"]].hidden.add(row["researcher_id"])
+        for row in self._rows_in(c, "SELECT work_id, researcher_id, from_record, openalex_id FROM {adopted}"
+                                    " WHERE {in}", "work_id", work_ids):
+            found[row["work_id"]].adopted[row["researcher_id"]] = (row["from_record"], row["openalex_id"])
         return found
 
-    def _hide_disowned(self, c: Any, works: dict[str, WorkChange]) -> None:
+    def _show_decided(self, c: Any, works: dict[str, WorkChange]) -> None:
         """Imported or corrected works as the profiles show them: the authorships of records that
-        said "not mine" left out, before and after alike (a re-import never brings them back)."""
-        hidden = self._disowned_of(c, sorted(works))
-        for wid, rids in hidden.items():
+        said "not mine" left out and adopted ones moved, before and after alike (a re-import never
+        undoes a decision)."""
+        decided = self._decisions_of(c, sorted(works))
+        for wid, decisions in decided.items():
             w = works[wid]
             w.stored = w.new
-            w.old = None if w.old is None else without_authors(w.old, rids)
-            w.new = without_authors(w.new, rids)
+            w.old = None if w.old is None else decisions.shown(w.old)
+            w.new = decisions.shown(w.new)
             w.doc = encode_work(wid, w.new["openalex_id"], w.new)
 
-    def _apply_decisions(self, c: Any, decisions: list[tuple[str, str, bool]],
-                         skip: set[str]) -> dict[str, WorkChange]:
-        """Store the decisions; each work they concern becomes a change of that work from "with
-        the author" to "without" (or back), moved through the same deltas as an import. A work
-        not imported yet changes nothing now: its import will find the decision."""
-        work_ids = sorted({wid for _, wid, _ in decisions} - skip)
-        before = self._disowned_of(c, work_ids)
-        after = {wid: set(before.get(wid, ())) for wid in work_ids}
-        for rid, wid, disowned in decisions:
+    def _apply_decisions(self, c: Any, attributions: list[tuple[str, str, bool]],
+                         adoptions: list[tuple[str, str, str, bool]], skip: set[str]) -> dict[str, WorkChange]:
+        """Store the decisions; each work they concern becomes a change of that work from how it
+        was shown to how it is shown now ("with the author" to "without", or from one record to
+        its adopter, or back), moved through the same deltas as an import. A work not imported
+        yet changes nothing now: its import will find the decision."""
+        work_ids = sorted(({wid for _, wid, _ in attributions} | {wid for _, wid, _, _ in adoptions}) - skip)
+        before = self._decisions_of(c, work_ids)
+        after = {wid: before[wid].copy() if wid in before else Decisions() for wid in work_ids}
+        adopters = sorted({adopter for adopter, _, _, adopted in adoptions if adopted})
+        openalex = {row["id"]: row["openalex_id"] for row in self._rows_in(
+            c, "SELECT id, openalex_id FROM {researchers} WHERE {in}", "id", adopters)}
+        # A claims batch holds the decisions in event order; attributions and adoptions concern
+        # different records' listings, so each list is applied in its own order.
+        for rid, wid, disowned in attributions:
             if wid in after:
-                (after[wid].add if disowned else after[wid].discard)(rid)
-        gone = [(wid, rid) for wid in work_ids for rid in before.get(wid, set()) - after[wid]]
-        added = [(wid, rid) for wid in work_ids for rid in after[wid] - before.get(wid, set())]
-        if gone:
+                (after[wid].hidden.add if disowned else after[wid].hidden.discard)(rid)
+        for adopter, wid, source, adopted in adoptions:
+            if wid in after:
+                if adopted:
+                    after[wid].adopted[adopter] = (source, openalex.get(adopter, ""))
+                else:
+                    after[wid].adopted.pop(adopter, None)
+        empty = Decisions()
+
+        def pairs(decided: dict[str, Decisions], wid: str) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str]]]:
+            d = decided.get(wid, empty)
+            return ({(wid, rid) for rid in d.hidden},
+                    {(wid, rid, source, oa) for rid, (source, oa) in d.adopted.items()})
+
+        gone_hidden, added_hidden, gone_adopted, added_adopted = [], [], [], []
+        for wid in work_ids:
+            (h0, a0), (h1, a1) = pairs(before, wid), pairs(after, wid)
+            gone_hidden += sorted(h0 - h1)
+            added_hidden += sorted(h1 - h0)
+            gone_adopted += sorted((w, r) for w, r, _, _ in a0 - a1)
+            added_adopted += sorted(a1 - a0)
+        if gone_hidden:
             self._many(c, "DELETE FROM {disowned} WHERE (work_id, researcher_id) IN"
-                          " (SELECT work_id, researcher_id FROM {rows})", "work_id text, researcher_id text", gone)
-        if added:
+                          " (SELECT work_id, researcher_id FROM {rows})", "work_id text, researcher_id text",
+                       gone_hidden)
+        if added_hidden:
             self._many(c, "INSERT INTO {disowned} (work_id, researcher_id) SELECT work_id, researcher_id"
-                          " FROM {rows} WHERE true ON CONFLICT DO NOTHING", "work_id text, researcher_id text", added)
+                          " FROM {rows} WHERE true ON CONFLICT DO NOTHING", "work_id text, researcher_id text",
+                       added_hidden)
+        if gone_adopted:
+            self._many(c, "DELETE FROM {adopted} WHERE (work_id, researcher_id) IN"
+                          " (SELECT work_id, researcher_id FROM {rows})", "work_id text, researcher_id text",
+                       gone_adopted)
+        if added_adopted:
+            self._many(c, "INSERT INTO {adopted} (work_id, researcher_id, from_record, openalex_id)"
+                          " SELECT work_id, researcher_id, from_record, openalex_id FROM {rows} WHERE true"
+                          " ON CONFLICT (work_id, researcher_id) DO UPDATE SET from_record = excluded.from_record,"
+                          " openalex_id = excluded.openalex_id",
+                       "work_id text, researcher_id text, from_record text, openalex_id text", added_adopted)
         changes: dict[str, WorkChange] = {}
         for row in self._rows_in(c, "SELECT id, fields FROM {works} WHERE {in}", "id", work_ids):
             wid, listed = row["id"], json.loads(row["fields"])
-            old, new = without_authors(listed, before.get(wid, set())), without_authors(listed, after[wid])
-            if old["authorships"] != new["authorships"]:  # else: OpenAlex does not list the record on it now
+            old, new = before.get(wid, empty).shown(listed), after[wid].shown(listed)
+            if old["authorships"] != new["authorships"]:  # else: nothing shown changes (not listed now)
                 changes[wid] = WorkChange(old, new, sort_key_of(new), encode_work(wid, listed["openalex_id"], new),
                                           stored=listed)
         return changes
@@ -679,6 +748,15 @@ class ProfilesView(SqlView):
             else:
                 c.execute(self._sql("INSERT INTO {link_requests} (id, person_id, record_id, opened_at)"
                                     " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"), (request_id, *opened))
+
+    def _apply_adoption_requests(self, c: Any, changes: BatchChanges) -> None:
+        for request_id, opened in changes.adoption_requests.items():
+            if opened is None:
+                c.execute(self._sql("DELETE FROM {adoption_requests} WHERE id = %s"), (request_id,))
+            else:
+                c.execute(self._sql("INSERT INTO {adoption_requests} (id, researcher_id, work_id, from_record,"
+                                    " opened_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"),
+                          (request_id, *opened))
 
     def _persons(self, c: Any, researcher_ids: Iterable[str]) -> dict[str, list[str]]:
         """The persons these records are part of (as the person's own record or a member):
@@ -1202,9 +1280,12 @@ class ProfilesView(SqlView):
         listed = self.work_as_listed(work_id)
         if listed is None:
             return None
-        hidden = {row["researcher_id"] for row in self._query(
-            "SELECT researcher_id FROM {disowned} WHERE work_id = %s", (work_id,))}
-        return without_authors(listed, hidden)
+        decisions = Decisions({row["researcher_id"] for row in self._query(
+            "SELECT researcher_id FROM {disowned} WHERE work_id = %s", (work_id,))})
+        for row in self._query("SELECT researcher_id, from_record, openalex_id FROM {adopted} WHERE work_id = %s",
+                               (work_id,)):
+            decisions.adopted[row["researcher_id"]] = (row["from_record"], row["openalex_id"])
+        return decisions.shown(listed)
 
     def work_as_listed(self, work_id: str) -> dict[str, Any] | None:
         """A work's fields as the catalogue last gave them (what OpenAlex lists)."""
@@ -1215,6 +1296,20 @@ class ProfilesView(SqlView):
         """The works this record said are not the person's."""
         return {row["work_id"] for row in self._query(
             "SELECT work_id FROM {disowned} WHERE researcher_id = %s", (researcher_id,))}
+
+    def adopted_works(self, researcher_id: str) -> dict[str, str]:
+        """The works this record adopted: work id -> the record it took each from."""
+        return {row["work_id"]: row["from_record"] for row in self._query(
+            "SELECT work_id, from_record FROM {adopted} WHERE researcher_id = %s", (researcher_id,))}
+
+    def pending_adoption_requests(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """Adoption requests waiting for the moderators, oldest first: (opened at, id)."""
+        where, params = "", []
+        if after is not None:
+            where, params = " WHERE opened_at > %s OR (opened_at = %s AND id > %s)", [after[0], after[0], after[1]]
+        rows = self._query("SELECT opened_at, id FROM {adoption_requests}" + where
+                           + " ORDER BY opened_at, id LIMIT %s", [*params, limit])
+        return [(row["opened_at"], row["id"]) for row in rows]
 
     def topic(self, topic_id: str) -> dict[str, Any] | None:
         """A topic some work carries now: its name, its works and researchers (None: no work does)."""

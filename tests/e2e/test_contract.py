@@ -94,6 +94,8 @@ def test_each_route_declares_the_codes_of_its_own_area_and_no_others(document):
     flag = codes_of(document, "/researchers/{researcher_id}/works/{work_id}/flags", "post", "409")
     uphold = codes_of(document, "/flags/{flag_id}/uphold", "post", "409")
     attribution = codes_of(document, "/researchers/{researcher_id}/works/{work_id}/attribution", "put", "409")
+    adoption = codes_of(document, "/researchers/{researcher_id}/works/{work_id}/adoption", "post", "409")
+    adoption_decision = codes_of(document, "/adoptions/{request_id}/approve", "post", "409")
 
     assert "follow_own_record" in follow and "invitation_cooldown" not in follow and "email_taken" not in follow
     assert {"invitation_cooldown", "invitation_pending", "recipient_unclaimed"} <= invite
@@ -103,6 +105,9 @@ def test_each_route_declares_the_codes_of_its_own_area_and_no_others(document):
     assert {"record_claimed", "already_flagged", "not_an_author"} <= flag and "invitation_cooldown" not in flag
     assert {"flag_not_open", "not_an_author", "dispute_open"} <= uphold
     assert "dispute_open" in attribution
+    assert {"already_an_author", "not_an_author", "record_has_owner", "already_adopted", "adoption_pending",
+            "dispute_open"} <= adoption and "invitation_cooldown" not in adoption
+    assert {"adoption_not_open", "owner_changed"} <= adoption_decision
     # General codes everywhere: the HTTP layer's refusals and the kinds.
     assert {"validation_failed", "not_found", "store_unavailable", "invalid_text"} <= follow & invite & trust
     assert not trust & {"follow_own_record", "invitation_cooldown", "email_taken", "not_owner"}

@@ -1,5 +1,6 @@
 """Links in the incrementally kept profiles and followers views: random sequences of imports,
-corrections, re-imports, not-mine, undo, link, unlink, follow and unfollow (Hypothesis), caught up
+corrections, re-imports, not-mine, undo, adopt into the person's record and undo-adopt, link,
+unlink, follow and unfollow (Hypothesis), caught up
 in batches of any size, leave both views equal to a rebuild from the log (`replay --verify`),
 every record of a person reading the person's document and every other record its own, and each
 record's follower count equal to a recount (a person's: each account once), on SQLite and
@@ -22,7 +23,7 @@ from domain.errors import DomainError
 from domain.follows.application import FollowCommand
 from operations.replay import verify
 from tests.conftest import fresh_services
-from tests.integration.test_attribution_incremental import catch_up, decide
+from tests.integration.test_attribution_incremental import adopt, catch_up, decide
 from tests.factories import register_confirmed
 from tests.integration.test_profiles_incremental import AUTHORS, work_record
 
@@ -38,8 +39,14 @@ def steps(draw: Any) -> list[tuple[str, Any, int]]:
     found = []
     for _ in range(draw(st.integers(2, 10))):
         size = draw(st.sampled_from([1, 3, 1000]))
-        choice = draw(st.integers(0, 4)) if current else 0
-        if choice == 4:
+        choice = draw(st.integers(0, 6)) if current else 0
+        if choice >= 5:  # A1, the person's record, adopts work m from author n, or undoes it
+            others = sorted(k for k, w in current.items() if all(a["openalex_id"] != "A1" for a in w["authorships"]))
+            m = draw(st.sampled_from(others or sorted(current)))
+            listed = sorted({int(a["openalex_id"][1:]) for a in current[m]["authorships"]} - {1})
+            n = draw(st.sampled_from(listed)) if listed else draw(st.integers(2, AUTHORS))
+            found.append((draw(st.sampled_from(["adopt", "adopt", "undo_adopt"])), (n, m), size))
+        elif choice == 4:
             found.append(("follow", (draw(st.integers(0, 1)), draw(st.integers(1, AUTHORS)), draw(st.booleans())),
                           size))
         elif choice == 1:
@@ -104,6 +111,8 @@ def run(services: Services, workload: list[tuple[str, Any, int]]) -> set[tuple[i
             services.catalogue.import_works(what)
         elif kind in ("link", "unlink"):
             change_link(services, what, kind == "link")
+        elif kind in ("adopt", "undo_adopt"):
+            adopt(services, *what, kind, owner=OWNER)
         else:
             decide(services, *what, not_mine=kind == "not_mine")
         catch_up(services, size)
@@ -123,6 +132,7 @@ def problems(services: Services, workload: list[tuple[str, Any, int]]) -> list[A
     found: list[Any] = []
     view = services.profiles_view
     ids = {n: str(researcher_id_for(f"A{n}")) for n in range(1, AUTHORS + 1)}
+    event(f"adoptions at the end: {len(view.adopted_works(ids[1]))}")
     docs = {n: view.profile(ids[n]) for n in ids}
     for n, doc in docs.items():
         if doc is None:

@@ -6,6 +6,7 @@ re-imports that change nothing, in batches of any size, on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -77,10 +78,40 @@ def workloads(draw: Any) -> list[tuple[list[dict[str, Any]], int]]:
     return batches
 
 
-def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()
+Adopted = dict[str, dict[str, str]]  # work id -> adopter -> the record it took the work from
+
+
+def decided(w: Any, hidden: frozenset[tuple[str, str]], adopted: Adopted) -> list[dict[str, Any]]:
+    """A work's authorships with the decisions applied: "not mine" (`hidden`: researcher id,
+    work id) left out; an adopted authorship (the record it was taken from) listed under the
+    adopter, left out where OpenAlex lists the adopter itself, the adopter added at the end with
+    no name where OpenAlex no longer lists the record."""
+    wid = str(w.id)
+    adopters = adopted.get(wid, {})
+    moved = {source: adopter for adopter, source in adopters.items()}
+    listed = {a["researcher_id"] for a in w.authorships}
+    shown, placed = [], set()
+    for a in w.authorships:
+        rid = a["researcher_id"]
+        if rid in moved:
+            if moved[rid] not in listed and moved[rid] not in placed:
+                shown.append({**a, "researcher_id": moved[rid]})
+                placed.add(moved[rid])
+        elif rid in adopters:
+            shown.append(a)
+            placed.add(rid)
+        elif (rid, wid) not in hidden:
+            shown.append(a)
+    shown += [{"researcher_id": adopter, "display_name": "", "orcid": None, "institutions": []}
+              for adopter in sorted(set(adopters) - placed)]
+    return shown
+
+
+def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(), adopted: Adopted | None = None
              ) -> tuple[dict[str, bytes], dict[tuple[str, str], tuple[int, str]], dict[str, Any]]:
     """Profiles, co-author pairs and institutions folded from the works as they finally stand,
-    without the authorships in `hidden` (researcher id, work id: "not mine")."""
+    without the authorships in `hidden` (researcher id, work id: "not mine") and with the
+    adoptions in `adopted` applied."""
     works = []
     for n in range(1, 9):
         try:
@@ -92,7 +123,7 @@ def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(
     places: dict[str, Counter[str]] = defaultdict(Counter)
     for w in works:
         key = recency_key(w.publication_date, w.publication_year, w.openalex_id)
-        authorships = [a for a in w.authorships if (a["researcher_id"], str(w.id)) not in hidden]
+        authorships = decided(w, hidden, adopted or {})
         listed: dict[str, dict[str, Any]] = {}
         for a in authorships:
             listed.setdefault(a["researcher_id"], a)
@@ -120,15 +151,26 @@ def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(
     return docs, {p: (len(keys), max(keys)) for p, keys in pairs.items()}, places
 
 
-def differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+OWNERSHIP = ("claim_status", "verification_level", "owner", "open_to_collaborate")  # what claims decide
+
+
+def differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(),
+                adopted: Adopted | None = None) -> list[str]:
     """Where the incrementally kept view differs from a fold of the works as they stand: profiles,
-    co-author pairs, institutions, and the explorer's lists of each topic's and institution's works."""
-    docs, pairs, places = expected(services, hidden)
+    co-author pairs, institutions, and the explorer's lists of each topic's and institution's works.
+    A claimed record's profile is compared without what claims decide (the fold knows no owner)."""
+    docs, pairs, places = expected(services, hidden, adopted)
     view = services.profiles_view
     found: list[str] = []
     for rid, doc in docs.items():
         stored = view.profile(rid)
-        if stored is None or msgspec.json.decode(stored[0]) != msgspec.json.decode(doc):
+        owned = (record := services.claims.get_record(uuid.UUID(rid))) is not None and record.owner is not None
+
+        def compared(encoded: bytes) -> dict[str, Any]:
+            decoded = msgspec.json.decode(encoded)
+            return {k: v for k, v in decoded.items() if not (owned and k in OWNERSHIP)}
+
+        if stored is None or compared(stored[0]) != compared(doc):
             found.append(f"profile {rid}")
         coauthors = {(c["id"], c["shared"], c["latest"]) for c in view.coauthors([rid], 100)}
         if coauthors != {(other, shared, latest) for (x, y), (shared, latest) in pairs.items() if rid in (x, y)
@@ -136,10 +178,11 @@ def differences(services: Services, hidden: frozenset[tuple[str, str]] = frozens
             found.append(f"co-authors of {rid}")
         if {i["openalex_id"]: i["works"] for i in view.institutions_over_time(rid)} != dict(places[rid]):
             found.append(f"institutions of {rid}")
-    return found + explorer_differences(services, hidden)
+    return found + explorer_differences(services, hidden, adopted)
 
 
-def explorer_differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+def explorer_differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(),
+                         adopted: Adopted | None = None) -> list[str]:
     """The explorer's lists: each topic's and institution's works, newest first, as the works stand."""
     works = []
     for n in range(1, 9):
@@ -155,7 +198,7 @@ def explorer_differences(services: Services, hidden: frozenset[tuple[str, str]] 
         if [wid for _, wid, _ in view.works_on_topic(f"T{t}", None, 100)] != \
                 [str(w.id) for w in newest if any(x["openalex_id"] == f"T{t}" for x in w.topics)]:
             found.append(f"works on T{t}")
-    firsts = [{a["researcher_id"]: a for a in reversed(w.authorships) if (a["researcher_id"], str(w.id)) not in hidden}
+    firsts = [{a["researcher_id"]: a for a in reversed(decided(w, hidden, adopted or {}))}
               for w in newest]  # first listing wins
     for i in range(1, 4):
         if [wid for _, wid, _ in view.works_at_institution(f"I{i}", None, 100)] != \
