@@ -914,16 +914,18 @@ class ProfilesView(SqlView):
         return ("(SELECT a AS me, b AS other, shared, latest FROM {pairs} WHERE " + a
                 + " UNION ALL SELECT b, a, shared, latest FROM {pairs} WHERE " + b + ")", [*a_params, *b_params])
 
-    def coauthor_distance(self, researcher_ids: Sequence[str], other: str) -> int | None:
-        """1 if one of `researcher_ids` shares a work with `other`, 2 if they share a co-author,
-        None if further apart (works with over 100 authors make no co-authors)."""
-        if not researcher_ids:
+    def coauthor_distance(self, researcher_ids: Sequence[str], other: str | Sequence[str]) -> int | None:
+        """1 if one of `researcher_ids` shares a work with `other` (or one of a person's records),
+        2 if they share a co-author, None if further apart (works with over 100 authors make no
+        co-authors)."""
+        others = [other] if isinstance(other, str) else list(other)
+        if not researcher_ids or not others:
             return None
         mine, params = self._pairs_of(researcher_ids)
         first = {row["other"] for row in self._query("SELECT other FROM " + mine + " p", params)} - set(researcher_ids)
-        if other in first:
+        if first & set(others):
             return 1
-        theirs, params = self._pairs_of([other])
+        theirs, params = self._pairs_of(others)
         return 2 if first & {row["other"] for row in self._query("SELECT other FROM " + theirs + " p", params)} else None
 
     # -- the research graph around a record (GET /researchers/{id}/graph) -------------------------
