@@ -1059,11 +1059,13 @@ class ProfilesView(SqlView):
         return bool(self._query("SELECT 1 AS found FROM {topics} WHERE id = %s", (openalex_id,)))
 
     def search(self, name_key: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
-        """Profiles with a name word starting with `name_key`, in name order, after a cursor."""
-        where, params = "1 = 1", []
+        """Profiles with a name word starting with `name_key`, in name order, after a cursor. A
+        person is listed once, under its own record, found by any of its records' names."""
+        where, params = "NOT EXISTS (SELECT 1 FROM {persons} m WHERE m.record_id = r.id)", []
         if name_key:
-            # A range on the key index: every key that starts with name_key.
-            where = "r.id IN (SELECT researcher_id FROM {names} WHERE key >= %s AND key < %s)"
+            # A range on the key index: every key that starts with name_key; a member's, its person.
+            where += (" AND r.id IN (SELECT COALESCE(p.person_id, n.researcher_id) FROM {names} n"
+                      " LEFT JOIN {persons} p ON p.record_id = n.researcher_id WHERE n.key >= %s AND n.key < %s)")
             params = [name_key, name_key + "\U0010ffff"]
         if after is not None:
             where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"

@@ -78,6 +78,12 @@ def told(problem: dict) -> dict:
     return {k: v for k, v in problem.items() if k != "instance"}
 
 
+def search(client: TestClient, q: str) -> list[tuple[str, list[str]]]:
+    got = client.get("/researchers", params={"q": q, "limit": 100})
+    assert got.status_code == 200, got.text
+    return [(p["id"], p["records"]) for p in got.json()["items"]]
+
+
 def test_an_invitation_to_a_linked_record_reaches_the_persons_owner_once(client):
     ada = ada_linked(client)
     bo = person(client, "Bo Two", owns="A2")
@@ -163,3 +169,21 @@ def test_after_an_unlink_the_former_member_is_a_record_of_its_own_again(client):
     assert to_person.status_code == 201, to_person.text
     assert to_person.json()["recipient_record"] == rid("A1")
 
+
+def test_search_lists_a_person_once_under_its_own_record_found_by_any_records_names(client):
+    assert search(client, "byron") == [(rid("A6"), [rid("A6")])]
+    assert sorted(search(client, "ada")) == sorted([(rid("A1"), [rid("A1")]), (rid("A6"), [rid("A6")])])
+    ada = ada_linked(client)
+
+    person_records = [rid("A1"), rid("A6")]
+    assert search(client, "byron") == [(rid("A1"), person_records)]  # a member's name finds the person
+    assert search(client, "ada") == [(rid("A1"), person_records)]  # once, though both records match
+    assert search(client, "lovelace") == [(rid("A1"), person_records)]
+    everyone = search(client, "")
+    assert [r for r, _ in everyone].count(rid("A1")) == 1 and rid("A6") not in [r for r, _ in everyone]
+    assert len(everyone) == 7 - 1  # seven records, one of them a member
+    first = client.get("/researchers", params={"q": "ada", "limit": 1}).json()
+    assert first["next_cursor"] is None  # one person: no second page of its other record
+
+    assert client.delete("/researchers/A1/links/A6", headers=ada["headers"]).status_code == 200
+    assert search(client, "byron") == [(rid("A6"), [rid("A6")])]
