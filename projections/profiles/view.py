@@ -714,7 +714,8 @@ class ProfilesView(SqlView):
         for row in self._rows_in(c, "SELECT work_id, researcher_id FROM {authorships} WHERE {in}", "work_id", small):
             if row["researcher_id"] not in rank:
                 coauthors[row["work_id"]].append(row["researcher_id"])
-        return [WorkFacts(row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]),
+        decode = msgspec.json.decode  # a person's every work: json.loads was half of a 10,000-work fold
+        return [WorkFacts(row["sort_key"], decode(row["institutions"]), decode(row["topics"]),
                           row["author_name"], row["author_orcid"], coauthors.get(wid))
                 for wid, row in chosen.items()]
 
