@@ -148,6 +148,23 @@ def test_a_sender_with_linked_records_invites_as_the_person(client):
     assert [i["id"] for i in inbox(client, eve)["items"]] == [sent.json()["id"]]
 
 
+def test_a_dispute_on_the_persons_record_freezes_invitations_to_every_record_of_it(client):
+    ada = ada_linked(client)
+    bo, cy = person(client, "Bo Two", owns="A2"), person(client, "Cy Three", owns="A3")
+    sent = invite(client, bo, "A6")
+    assert sent.status_code == 201, sent.text
+    challenger = person(client, "Ada Impostor")
+    client.app.state.services.claims.open_claim(challenger["id"], facts(client, "A1"), [EvidenceIn(
+        "statement", text="No, A1 is me.", links=("https://example.org/impostor",))])
+    settle(client)
+
+    refused = invite(client, cy, "A6")
+
+    assert assert_problem(refused, 409, "disputed")["code"] == "recipient_disputed"
+    frozen = client.post(f"/invitations/{sent.json()['id']}/accept", headers=ada["headers"])
+    assert assert_problem(frozen, 409, "frozen")["code"] == "recipient_disputed"
+    assert [i["id"] for i in inbox(client, ada)["items"]] == [sent.json()["id"]]
+
 def test_after_an_unlink_the_former_member_is_a_record_of_its_own_again(client):
     ada = ada_linked(client)
     bo, cy = person(client, "Bo Two", owns="A2"), person(client, "Cy Three", owns="A3")
