@@ -130,9 +130,10 @@ def timed_link(client: httpx.Client, headers: dict, person: int, record: int, wo
                          json={"record": f"A{record}", "evidence": [{"kind": "orcid"}]})
     posted = time.perf_counter() - started
     assert answer.status_code == 200, answer.text
-    assert str(researcher_id_for(f"A{record}")) in answer.json()["records"]
+    # The answer waits (2 s at most) for the profiles to show the link; past that, the GETs below do.
+    waited = str(researcher_id_for(f"A{record}")) in answer.json()["records"]
     confirm, gets = shown(client, record, works)
-    return {"post": posted, "get": confirm, "total": time.perf_counter() - started, "gets": gets}
+    return {"post": posted, "get": confirm, "total": time.perf_counter() - started, "gets": gets, "waited": waited}
 
 
 def timed_unlink(client: httpx.Client, headers: dict, person: int, record: int, works: int) -> dict[str, float]:
@@ -141,12 +142,13 @@ def timed_unlink(client: httpx.Client, headers: dict, person: int, record: int, 
     posted = time.perf_counter() - started
     assert answer.status_code == 200, answer.text
     confirm, gets = shown(client, record, works)
-    return {"post": posted, "get": confirm, "total": time.perf_counter() - started, "gets": gets}
+    return {"post": posted, "get": confirm, "total": time.perf_counter() - started, "gets": gets, "waited": True}
 
 
 def line(label: str, t: dict[str, float]) -> str:
     return (f"  {label:<52} request {t['post'] * 1000:>7.0f} ms, confirming GET {t['get'] * 1000:>5.0f} ms "
-            f"({t['gets']:.0f}), until shown {t['total'] * 1000:>7.0f} ms")
+            f"({t['gets']:.0f}), until shown {t['total'] * 1000:>7.0f} ms"
+            + ("" if t["waited"] else " (answered before the profiles showed it)"))
 
 
 def reads(args: argparse.Namespace, base: str, tmp: Path, label: str) -> None:
