@@ -1062,21 +1062,29 @@ class ProfilesView(SqlView):
     def search(self, name_key: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
         """Profiles with a name word starting with `name_key`, in name order, after a cursor. A
         person is listed once, under its own record, found by any of its records' names."""
-        where, params = "NOT EXISTS (SELECT 1 FROM {persons} m WHERE m.record_id = r.id)", []
-        if name_key:
-            # A range on the key index: every key that starts with name_key; a member's, its person.
-            where += (" AND r.id IN (SELECT COALESCE(p.person_id, n.researcher_id) FROM {names} n"
-                      " LEFT JOIN {persons} p ON p.record_id = n.researcher_id WHERE n.key >= %s AND n.key < %s)")
-            params = [name_key, name_key + "\U0010ffff"]
+        cursor, params = "", []
         if after is not None:
-            where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"
-            params += [after[0], after[0], after[1]]
+            cursor, params = " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))", [after[0], after[0], after[1]]
+        select = "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id WHERE "
+        records = "NOT EXISTS (SELECT 1 FROM {persons} m WHERE m.record_id = r.id)"  # a member is its person
+        if not name_key:
+            rows = self._query(select + records + cursor + " ORDER BY r.name_key, r.id LIMIT %s", [*params, limit])
+            return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
+        keys = [name_key, name_key + "\U0010ffff"]  # a range on the key index: every key that starts with it
+        # The records found by their own names, and the persons found by a member's (persons are
+        # few), each in order and limited, then merged: asked as one IN (COALESCE or UNION inside),
+        # PostgreSQL left the name index (0.3 ms -> 10 ms).
         rows = self._query(
-            "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id"
-            " WHERE " + where + " ORDER BY r.name_key, r.id LIMIT %s",
-            [*params, limit],
-        )
-        return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
+            "SELECT * FROM (" + select + records + " AND r.id IN (SELECT researcher_id FROM {names}"
+            " WHERE key >= %s AND key < %s)" + cursor + " ORDER BY r.name_key, r.id LIMIT %s) AS own UNION ALL"
+            " SELECT * FROM (" + select + "r.id IN (SELECT p.person_id FROM {persons} p JOIN {names} n"
+            " ON n.researcher_id = p.record_id WHERE n.key >= %s AND n.key < %s)" + cursor
+            + " ORDER BY r.name_key, r.id LIMIT %s) AS persons ORDER BY name_key, id",
+            [*keys, *params, limit, *keys, *params, limit])
+        found: dict[str, tuple[str, str, bytes]] = {}  # a person found both ways comes twice, side by side
+        for row in rows:
+            found.setdefault(row["id"], (row["name_key"], row["id"], bytes(row["doc"])))
+        return list(found.values())[:limit]
 
     def person_records(self, researcher_id: str) -> list[str]:
         """The records whose profile this record's is: the person's own record first and its
