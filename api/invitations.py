@@ -28,6 +28,7 @@ from api.researchers import (
     resolve_researcher,
 )
 from domain.catalogue.model import work_id_for
+from domain.claims.model import Record
 from domain.errors import ErrorCode, InvalidInputError
 from domain.invitations.application import SendFacts
 from domain.invitations.model import POLICIES
@@ -143,23 +144,48 @@ class ReportOut(msgspec.Struct):
     reason: str | None
 
 
+def person_of(state: State, record_id: UUID) -> tuple[UUID, Record | None]:
+    """The person a record reads as: a member's person's own record (with its claims Record),
+    or the record itself. From the claims log, so a link or unlink counts at once."""
+    record = state.services.claims.get_record(record_id)
+    if record is not None and record.person is not None:
+        return record.person, state.services.claims.get_record(record.person)
+    return record_id, record
+
+
+def person_ids(person: UUID, record: Record | None) -> list[str]:
+    """The person's records, its own first."""
+    return [str(person), *(sorted(record.members) if record is not None else ())]
+
+
 def send_facts(state: State, sender: UUID, raw_researcher_id: str) -> SendFacts:
+    """Invitations go between persons: a record linked into a person stands for the person, on
+    both sides (its owner, claim status, dispute, level and co-authors over all its records)."""
     services = state.services
     internal_id = resolve_researcher(services.profiles_view, raw_researcher_id)
-    record = services.claims.get_record(UUID(internal_id))
-    mine = services.profiles_view.levels_owned_by(str(sender))
-    disputed = frozenset(UUID(r) for r in mine
-                         if (own := services.claims.get_record(UUID(r))) is not None and own.status == "disputed")
+    recipient, record = person_of(state, UUID(internal_id))
+    owned = services.profiles_view.levels_owned_by(str(sender))
+    mine: dict[UUID, str] = {}  # the sender's persons' own records -> the person's level
+    disputed: set[UUID] = set()
+    near: set[str] = set()  # every record of the sender's persons: their co-authors are the sender's
+    for r in owned:
+        person, own = person_of(state, UUID(r))
+        if str(person) not in owned:
+            continue  # a member of a person someone else owns: theirs to speak for
+        mine[person] = owned[str(person)]
+        if own is not None and own.status == "disputed":
+            disputed.add(person)
+        near.update(person_ids(person, own))
     owner = record.owner if record is not None else None
     if owner is not None and not services.accounts.exists(owner):
         owner = None  # its owner erased their account: nobody to invite
     return SendFacts(
-        sender_records={UUID(r): level for r, level in mine.items()},
-        sender_disputed=disputed,
-        recipient_record=UUID(internal_id),
+        sender_records=mine,
+        sender_disputed=frozenset(disputed),
+        recipient_record=recipient,
         recipient_owner=owner,
         recipient_status=(record.status if record is not None else "unclaimed") if owner else "unclaimed",
-        distance=services.profiles_view.coauthor_distance(list(mine), internal_id),
+        distance=services.profiles_view.coauthor_distance(sorted(near), person_ids(recipient, record)),
     )
 
 

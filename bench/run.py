@@ -12,6 +12,7 @@
     python -m bench.run ingest [--works 5000]         an OpenAlex snapshot to right profiles vs gunzip + parse
     python -m bench.run explorer                      works, topics, institutions routes vs the profile read
     python -m bench.run pages                         the profile page's req/s and p99 vs /health; its weight
+    python -m bench.run links                         a linked person's profile reads vs a record's; link until shown
 
 PostgreSQL is the local server (127.0.0.1:5432, database `test`); each run uses a fresh
 schema and drops it. Reads need `wrk` (apt-get install wrk).
@@ -622,13 +623,13 @@ def main() -> None:
     follows.add_argument("--api-processes", type=int, default=2)
     follows.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                          help="run the projections worker during the flood (default: yes)")
-    from bench import explorer, ingest, pages, replay, timetravel  # (they import this module: PgSchema, serving)
+    from bench import explorer, ingest, links, pages, replay, timetravel  # (they import this module: PgSchema, serving)
 
-    for bench in (timetravel, replay, ingest, explorer, pages):
+    for bench in (timetravel, replay, ingest, explorer, pages, links):
         bench.add_parser(sub)
     args = parser.parse_args()
     {"ingest": ingest.bench_ingest, "explorer": explorer.bench_explorer, "timetravel": timetravel.bench_timetravel,
-     "pages": pages.bench_pages,
+     "pages": pages.bench_pages, "links": links.bench_links,
      "replay": replay.bench_replay, "import": bench_import, "reads": bench_reads, "logins": bench_logins,
      "follows": bench_follows,
      "graph": bench_graph, "relay": bench_relay, "lag": bench_lag}[args.bench](args)

@@ -56,8 +56,9 @@ def utcnow() -> datetime:
 class SendFacts:
     """What other areas know, read by the caller from their read models and applications."""
 
-    sender_records: dict[UUID, str]  # records the sender owns -> their levels
-    recipient_record: UUID
+    # Records linked into one person count as the person: its own record stands for all of them.
+    sender_records: dict[UUID, str]  # the sender's persons' own records -> their levels
+    recipient_record: UUID  # the person's own record, whichever of its records was asked for
     recipient_owner: UUID | None
     recipient_status: str  # unclaimed, claimed, disputed
     distance: int | None  # 1: co-authors; 2: co-authors of co-authors; None: further or unknown

@@ -804,7 +804,8 @@ class ProfilesView(SqlView):
         for row in self._rows_in(c, "SELECT work_id, researcher_id FROM {authorships} WHERE {in}", "work_id", small):
             if row["researcher_id"] not in rank:
                 coauthors[row["work_id"]].append(row["researcher_id"])
-        return [WorkFacts(row["sort_key"], json.loads(row["institutions"]), json.loads(row["topics"]),
+        decode = msgspec.json.decode  # a person's every work: json.loads was half of a 10,000-work fold
+        return [WorkFacts(row["sort_key"], decode(row["institutions"]), decode(row["topics"]),
                           row["author_name"], row["author_orcid"], coauthors.get(wid))
                 for wid, row in chosen.items()]
 
@@ -1026,16 +1027,18 @@ class ProfilesView(SqlView):
         return ("(SELECT a AS me, b AS other, shared, latest FROM {pairs} WHERE " + a
                 + " UNION ALL SELECT b, a, shared, latest FROM {pairs} WHERE " + b + ")", [*a_params, *b_params])
 
-    def coauthor_distance(self, researcher_ids: Sequence[str], other: str) -> int | None:
-        """1 if one of `researcher_ids` shares a work with `other`, 2 if they share a co-author,
-        None if further apart (works with over 100 authors make no co-authors)."""
-        if not researcher_ids:
+    def coauthor_distance(self, researcher_ids: Sequence[str], other: str | Sequence[str]) -> int | None:
+        """1 if one of `researcher_ids` shares a work with `other` (or one of a person's records),
+        2 if they share a co-author, None if further apart (works with over 100 authors make no
+        co-authors)."""
+        others = [other] if isinstance(other, str) else list(other)
+        if not researcher_ids or not others:
             return None
         mine, params = self._pairs_of(researcher_ids)
         first = {row["other"] for row in self._query("SELECT other FROM " + mine + " p", params)} - set(researcher_ids)
-        if other in first:
+        if first & set(others):
             return 1
-        theirs, params = self._pairs_of([other])
+        theirs, params = self._pairs_of(others)
         return 2 if first & {row["other"] for row in self._query("SELECT other FROM " + theirs + " p", params)} else None
 
     # -- the research graph around a record (GET /researchers/{id}/graph) -------------------------
@@ -1169,21 +1172,31 @@ class ProfilesView(SqlView):
         return bool(self._query("SELECT 1 AS found FROM {topics} WHERE id = %s", (openalex_id,)))
 
     def search(self, name_key: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, bytes]]:
-        """Profiles with a name word starting with `name_key`, in name order, after a cursor."""
-        where, params = "1 = 1", []
-        if name_key:
-            # A range on the key index: every key that starts with name_key.
-            where = "r.id IN (SELECT researcher_id FROM {names} WHERE key >= %s AND key < %s)"
-            params = [name_key, name_key + "\U0010ffff"]
+        """Profiles with a name word starting with `name_key`, in name order, after a cursor. A
+        person is listed once, under its own record, found by any of its records' names."""
+        cursor, params = "", []
         if after is not None:
-            where += " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))"
-            params += [after[0], after[0], after[1]]
+            cursor, params = " AND (r.name_key > %s OR (r.name_key = %s AND r.id > %s))", [after[0], after[0], after[1]]
+        select = "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id WHERE "
+        records = "NOT EXISTS (SELECT 1 FROM {persons} m WHERE m.record_id = r.id)"  # a member is its person
+        if not name_key:
+            rows = self._query(select + records + cursor + " ORDER BY r.name_key, r.id LIMIT %s", [*params, limit])
+            return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
+        keys = [name_key, name_key + "\U0010ffff"]  # a range on the key index: every key that starts with it
+        # The records found by their own names, and the persons found by a member's (persons are
+        # few), each in order and limited, then merged: asked as one IN (COALESCE or UNION inside),
+        # PostgreSQL left the name index (0.3 ms -> 10 ms).
         rows = self._query(
-            "SELECT r.name_key, r.id, d.doc FROM {researchers} r JOIN {docs} d ON d.id = r.id"
-            " WHERE " + where + " ORDER BY r.name_key, r.id LIMIT %s",
-            [*params, limit],
-        )
-        return [(row["name_key"], row["id"], bytes(row["doc"])) for row in rows]
+            "SELECT * FROM (" + select + records + " AND r.id IN (SELECT researcher_id FROM {names}"
+            " WHERE key >= %s AND key < %s)" + cursor + " ORDER BY r.name_key, r.id LIMIT %s) AS own UNION ALL"
+            " SELECT * FROM (" + select + "r.id IN (SELECT p.person_id FROM {persons} p JOIN {names} n"
+            " ON n.researcher_id = p.record_id WHERE n.key >= %s AND n.key < %s)" + cursor
+            + " ORDER BY r.name_key, r.id LIMIT %s) AS persons ORDER BY name_key, id",
+            [*keys, *params, limit, *keys, *params, limit])
+        found: dict[str, tuple[str, str, bytes]] = {}  # a person found both ways comes twice, side by side
+        for row in rows:
+            found.setdefault(row["id"], (row["name_key"], row["id"], bytes(row["doc"])))
+        return list(found.values())[:limit]
 
     def person_records(self, researcher_id: str) -> list[str]:
         """The records whose profile this record's is: the person's own record first and its
