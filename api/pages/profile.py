@@ -86,7 +86,9 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
     internal_id, profile = profile_of(state, raw, principal, counts)
     owner = profile["owner"]
     levels = state.services.profiles_view.levels_owned_by(str(principal.account_id)) if principal else {}
-    mine = internal_id in levels
+    # A person's records all read its profile: its owner owns the person's own record (records[0]).
+    person = str(profile["records"][0]) if profile.get("records") else internal_id
+    mine = internal_id in levels or person in levels
     can_invite = profile["claim_status"] == "claimed" and not mine and owner is not None \
         and any(level in ("L2", "L3") for level in levels.values())
     invite_refusal = policy = None
@@ -104,6 +106,7 @@ def profile_page_data(state: State, raw: str, principal: Principal | None, curso
         "claim_label": CLAIM_LABELS.get(profile["claim_status"], profile["claim_status"]),
         "owner_name": (owner["display_name"] or "an erased account") if owner else None,
         "mine": mine,
+        "edit_id": raw if internal_id in levels else person,  # the owner edits the person's own record
         **shared_parts(state, at, internal_id, raw, profile, cursor),
         # Who sees the invitation form: a signed-in owner of an L2+ record, on someone else's claimed
         # record, unless the rule the send applies (policy, blocks, quotas, a pending one) refuses it now.

@@ -15,7 +15,8 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, facts, person, serving, settle
+from tests.e2e.pages_support import csrf_of
+from tests.e2e.support import PASSWORD, assert_problem, facts, person, serving, settle
 from tests.factories import author, orcid_with_checksum, work
 
 pytestmark = pytest.mark.services  # PostgreSQL (LINKS_TEST_BACKEND=sqlite runs them on the embedded store)
@@ -213,3 +214,16 @@ def test_search_lists_a_person_once_under_its_own_record_found_by_any_records_na
 
     assert client.delete("/researchers/A1/links/A6", headers=ada["headers"]).status_code == 200
     assert search(client, "byron") == [(rid("A6"), [rid("A6")]), (rid("A8"), [rid("A8")])]
+
+
+def test_the_owner_reads_a_member_records_page_as_their_own_and_edits_the_persons_record(client):
+    ada = ada_linked(client)
+    token = csrf_of(client.get("/p/login").text)
+    signed = client.post("/p/login", data={"email": ada["email"], "password": PASSWORD, "csrf_token": token,
+                                           "next": "/r/A6"}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+    page = client.get("/r/A6").text
+    assert "This is your record." in page and "You own this record" in page
+    assert "Claim it" not in page
+    assert f'href="/r/{rid("A1")}/edit"' in page  # the person's own record, which the owner's edits change
+    assert client.get(f"/r/{rid('A1')}/edit").status_code == 200
