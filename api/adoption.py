@@ -33,6 +33,7 @@ from domain.claims.application import EvidenceIn
 from domain.errors import AdoptionRequestNotFoundError
 
 PATH = "/researchers/{researcher_id:str}/works/{work_id:str}/adoption"
+ADOPTIONS_PER_HOUR = 30  # per account, adopting and undoing together: each may be a moderator's task
 
 
 class AdoptionIn(Strict):
@@ -77,6 +78,14 @@ class AdoptionRequestPageOut(msgspec.Struct):
 ADOPTED = ResponseSpec(AdoptionOut, description="Moved at once: the authorship carries an ORCID iD the owner proved")
 
 
+def limited(state: State, account_id: UUID) -> None:
+    """Adoptions and their undoing are events kept for good (four a round, on both records), and
+    a request is a moderator's task: bounded per account like links and flags (429 with Retry-After)."""
+    services = state.services
+    services.rate_limiter.hit(f"adoptions:{account_id}", int(ADOPTIONS_PER_HOUR * services.settings.rate_limit_scale),
+                              3600, "adoptions")
+
+
 def adoption_out(done: Adoption) -> AdoptionOut:
     return AdoptionOut(done.researcher_id, done.work_id, done.from_record, done.status,  # type: ignore[arg-type]
                        done.decided_by, done.evidence_kind, done.request_id, done.position)  # type: ignore[arg-type]
@@ -112,6 +121,7 @@ class AdoptionController(Controller):
               work_id: FromPath[str], data: JSONBody[AdoptionIn]) -> Response[AdoptionOut]:
         work = UUID(parse_work_id(work_id))  # 400 for a malformed id
         adopter = facts_for(state, researcher_id)  # 404 for an unknown record
+        limited(state, request.user.account_id)
         source = None if data.from_record is None else facts_for(state, data.from_record)
         evidence = [EvidenceIn(e.kind, e.email, e.text, tuple(e.links)) for e in data.evidence]
         done = state.services.claims.adopt(adopter, work, request.user.account_id, evidence, source,
@@ -129,6 +139,7 @@ class AdoptionController(Controller):
         work = UUID(parse_work_id(work_id))
         adopter = facts_for(state, researcher_id)
         me = request.user
+        limited(state, me.account_id)
         done = state.services.claims.undo_adoption(adopter, work, me.account_id, is_moderator=is_moderator(me))
         settled(state, done.position)
         return adoption_out(done)

@@ -187,8 +187,8 @@ class Adoptions:
         request = self._adoption_request(request_id)
         adopter, source = self.get_record(request.adopter), self.get_record(request.from_record)  # type: ignore[attr-defined]
         assert adopter is not None and source is not None  # a request is saved with both records' events
-        if moderator_id == request.account_id or adopter.conflicts_with(moderator_id) \
-                or source.conflicts_with(moderator_id):
+        if moderator_id == request.account_id or self.has_a_side(adopter, moderator_id) \
+                or self.has_a_side(source, moderator_id):  # type: ignore[attr-defined]
             raise ForbiddenError("a moderator cannot decide an adoption for or from a record they own or have"
                                  " claimed", code=ErrorCode.MODERATOR_INVOLVED)
         if request.status != "pending":
@@ -230,6 +230,9 @@ class Adoptions:
             return self.adoption(adopter, work_id)
         source = self.get_record(UUID(decision["from_record"]))  # type: ignore[attr-defined]
         assert source is not None  # adopted in the same save
+        if role == "moderator" and self.has_a_side(source, account_id):  # type: ignore[attr-defined]
+            raise ForbiddenError("a moderator cannot undo an adoption from a record they own or have claimed",
+                                 code=ErrorCode.MODERATOR_INVOLVED)
         for record in (adopter, source):
             record.undo_adoption(work_id, adopter.researcher_id, source.researcher_id, account_id, role)
         try:
@@ -263,7 +266,7 @@ class Adoptions:
         request = self.adoption_request(request_id)
         for researcher in (request.adopter, request.from_record):
             record = self.get_record(researcher)  # type: ignore[attr-defined]
-            if moderator_id == request.account_id or (record is not None and record.conflicts_with(moderator_id)):
+            if moderator_id == request.account_id or self.has_a_side(record, moderator_id):  # type: ignore[attr-defined]
                 raise AdoptionRequestNotFoundError
         return request
 

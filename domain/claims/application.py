@@ -555,24 +555,38 @@ class Claims(Adoptions, Flagging, Application[UUID]):  # domain/claims/adoption.
         sealed = decision["sealed_reason"]
         return None if sealed is None else self.vault.open(UUID(decision["account_id"]), sealed)
 
-    @staticmethod
-    def _refuse_owner_during_dispute(record: Record, role: str, what: str) -> None:
-        """While someone disputes the record, its owner may be about to lose it: the moderators
-        decide first (they themselves still act on it)."""
-        if role == "owner" and record.dispute_claim is not None:
+    def _refuse_owner_during_dispute(self, record: Record, role: str, what: str) -> None:
+        """While someone disputes the record, or the person it is linked into, its owner may be
+        about to lose it: the moderators decide first (they themselves still act on it)."""
+        if role != "owner":
+            return
+        disputed = record if record.dispute_claim is not None else None
+        if disputed is None and record.person is not None:
+            person = self.get_record(record.person)
+            disputed = person if person is not None and person.dispute_claim is not None else None
+        if disputed is not None:
             raise ClaimConflictError(f"the record is under dispute: you cannot {what} until the moderators decide"
-                                     f" claim {record.dispute_claim}", code=ErrorCode.DISPUTE_OPEN,
-                                     claim_id=str(record.dispute_claim))
+                                     f" claim {disputed.dispute_claim}", code=ErrorCode.DISPUTE_OPEN,
+                                     claim_id=str(disputed.dispute_claim))
 
-    @staticmethod
-    def _attribution_role(record: Record, account_id: UUID, is_moderator: bool) -> str:
+    def has_a_side(self, record: Record | None, account_id: UUID) -> bool:
+        """The account owns or has claimed the record, or the person it is linked into: a
+        moderator with a side in any decision on it (a member record has no owner of its own)."""
+        if record is None:
+            return False
+        if record.conflicts_with(account_id):
+            return True
+        person = self.get_record(record.person) if record.person is not None else None
+        return person is not None and person.conflicts_with(account_id)
+
+    def _attribution_role(self, record: Record, account_id: UUID, is_moderator: bool) -> str:
         """Who may change a record's attribution: its owner, or a moderator without a side in it."""
         if record.owner == account_id:
             return "owner"
         if not is_moderator:
             raise ForbiddenError("only the record's owner or a moderator can change which works are its",
                                  code=ErrorCode.NOT_OWNER)
-        if record.conflicts_with(account_id):
+        if self.has_a_side(record, account_id):
             raise ForbiddenError("a moderator cannot decide the attribution of a record they have claimed",
                                  code=ErrorCode.MODERATOR_INVOLVED)
         return "moderator"
@@ -708,8 +722,8 @@ class Claims(Adoptions, Flagging, Application[UUID]):  # domain/claims/adoption.
         request = self._link_request(request_id)
         person, other = self.get_record(request.person), self.get_record(request.record)
         assert person is not None and other is not None  # a request is saved with its record's event
-        if moderator_id == request.account_id or person.conflicts_with(moderator_id) \
-                or other.conflicts_with(moderator_id):
+        if moderator_id == request.account_id or self.has_a_side(person, moderator_id) \
+                or self.has_a_side(other, moderator_id):
             raise ForbiddenError("a moderator cannot decide a link on a person they own or have claimed",
                                  code=ErrorCode.MODERATOR_INVOLVED)
         if request.status != "pending":
@@ -774,8 +788,7 @@ class Claims(Adoptions, Flagging, Application[UUID]):  # domain/claims/adoption.
         """A request as a moderator may read it: not one about a person they have a side in (404)."""
         request = self.link_request(request_id)
         for researcher in (request.person, request.record):
-            record = self.get_record(researcher)
-            if moderator_id == request.account_id or (record is not None and record.conflicts_with(moderator_id)):
+            if moderator_id == request.account_id or self.has_a_side(self.get_record(researcher), moderator_id):
                 raise LinkRequestNotFoundError
         return request
 

@@ -134,7 +134,7 @@ class Flagging:
         record they own or have claimed (404 to read, 403 to decide)."""
         flag = self._flag(flag_id)
         record = self.get_record(flag.researcher_id)
-        involved = record is not None and record.conflicts_with(moderator_id)
+        involved = self.has_a_side(record, moderator_id)
         if deciding and (flag.account_id == moderator_id or involved):
             raise ForbiddenError("a moderator cannot decide a flag they raised or one on a record they own or have"
                                  " claimed", code=ErrorCode.MODERATOR_INVOLVED)

@@ -33,6 +33,13 @@ from projections.sqlview import BatchTracking, PostgresSqlView, SQLiteSqlView, S
 VERIFIED_LEVELS = ("L2", "L3")
 
 
+# Entries whose reason was sealed with its writer's key (the actor's): shredded on their erasure,
+# as a rebuild, which can no longer open them, writes them.
+SEALED_REASON_KINDS = ("attribution.changed", "link.added", "link.rejected", "attribution.adopted",
+                       "attribution.adoption_requested", "attribution.adoption_rejected", "flag.raised",
+                       "flag.upheld", "flag.dismissed")
+
+
 def stamp(moment: datetime) -> str:
     """A fixed-width UTC text for a moment: texts compare as the moments do."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -235,9 +242,8 @@ class HistoryView(SqlView):
                       " ON CONFLICT (account) DO NOTHING", "account text", [(a,) for a in accounts])
         self._rows_in(c, "DELETE FROM {edges} WHERE {in}", "follower", accounts)
         # Reasons sealed with the erased account's key were opened into entries: shred them here too.
-        self._rows_in(c, "UPDATE {entries} SET reason = 'erased' WHERE kind IN"
-                         " ('attribution.changed', 'link.added', 'link.rejected', 'attribution.adopted',"
-                         " 'attribution.adoption_rejected')"
+        kinds = ", ".join(f"'{kind}'" for kind in SEALED_REASON_KINDS)
+        self._rows_in(c, f"UPDATE {{entries}} SET reason = 'erased' WHERE kind IN ({kinds})"
                          " AND reason IS NOT NULL AND {in}", "actor_id", accounts)
 
     def _follow(self, c: Any, follows: list[tuple[str, str, str, bool]]) -> None:

@@ -506,3 +506,18 @@ def test_a_persons_record_adopts_for_the_person_and_works_of_its_members_are_its
         assert "W8" in [w["openalex_id"] for w in page["works"]["items"]]
         assert page["profile"]["works_count"] == 5  # W1, W2, W5, W9 and the adopted W8
     assert "W8" not in works_of(client, "A8")
+
+
+def test_adopting_and_undoing_are_limited_per_account_and_the_refusal_says_when_to_try_again(tmp_path, pg_schema):
+    for client in serving(settings_for("postgres", tmp_path, pg_schema), WORKS):
+        ada = owner_by_orcid(client)
+        answers = [(adopt(client, ada) if n % 2 == 0 else undo(client, ada)).status_code for n in range(30)]
+        assert answers == [200] * 30
+        stored = events_stored(client)
+
+        limited = adopt(client, ada)
+
+        body = assert_problem(limited, 429, "too many adoptions")
+        assert body["code"] == "rate_limited" and 0 < body["retry_after"] <= 3600
+        assert limited.headers["retry-after"] == str(body["retry_after"])
+        assert events_stored(client) == stored

@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
 from operations.export import export_history
+from operations.replay import verify
 from tests.conftest import settings_for
 from tests.e2e.support import assert_problem, person, reader_page, serving, settle
 from tests.factories import author, work
@@ -211,8 +212,15 @@ def test_erasing_the_flaggers_account_erases_their_reason_and_keeps_the_flag(cli
     reader = person(client, "Rita Reader")
     moderator = person(client, "Mo Derator", role="moderator")
     flag_id = flag(client, reader).json()["id"]
+    settle(client)  # the history holds the reason opened before the erasure
 
     assert client.delete("/me", headers=reader["headers"]).status_code == 204
+    settle(client)
+    services = client.app.state.services
+    stored = [row["reason"] for row in services.history_view.entries(rid("A1"), None, 100, newest_first=False)
+              if row["kind"] == "flag.raised"]
+    assert stored == ["erased"]  # shredded in the view itself, not only hidden when read
+    assert [list(v.differences) for v in verify(services, ["history"])] == [[]]
 
     seen = client.get(f"/flags/{flag_id}", headers=moderator["headers"])
     assert seen.status_code == 200, seen.text
