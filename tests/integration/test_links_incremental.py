@@ -1,7 +1,9 @@
 """Links in the incrementally kept profiles and followers views: random sequences of imports,
 corrections, re-imports, not-mine, undo, adopt into the person's record and undo-adopt, link,
-unlink, follow and unfollow (Hypothesis), caught up
-in batches of any size, leave both views equal to a rebuild from the log (`replay --verify`),
+unlink, follow and unfollow (Hypothesis), caught up in batches of any size: after every step the
+person's works are the union of its records' works as OpenAlex lists them, minus "not mine", plus
+adopted (so a re-import never brings a disowned work back), and follower counts equal a recount;
+at the end both views equal a rebuild from the log (`replay --verify`),
 every record of a person reading the person's document and every other record its own, and each
 record's follower count equal to a recount (a person's: each account once), on SQLite and
 PostgreSQL."""
@@ -16,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bootstrap.services import Services
-from domain.catalogue.model import researcher_id_for
+from domain.catalogue.model import researcher_id_for, work_id_for
 from domain.claims.application import EvidenceIn
 from domain.claims.ports import RecordFacts
 from domain.errors import DomainError
@@ -101,14 +103,56 @@ def follow(services: Services, fans: list[uuid.UUID], following: set[tuple[int, 
     (following.add if on else following.discard)((k, n))
 
 
-def run(services: Services, workload: list[tuple[str, Any, int]]) -> set[tuple[int, int]]:
+def person_and_members(services: Services) -> list[str]:
+    person = services.claims.get_record(researcher_id_for(PERSON))
+    return [str(researcher_id_for(PERSON)), *(person.members if person is not None else [])]
+
+
+def expected_works(services: Services, listed: dict[str, set[str]], records: list[str]) -> set[str]:
+    """The union of the records' works as OpenAlex lists them now, minus each record's "not mine"
+    and the works adopted away from it, plus those it adopted (what the claims records say)."""
+    expected: set[str] = set()
+    for r in records:
+        record = services.claims.get_record(uuid.UUID(r))
+        decided = (set(record.disowned) | set(record.adopted_away), set(record.adoptions)) if record else (set(), set())
+        expected |= ({w for w, authors in listed.items() if r in authors} - decided[0]) | decided[1]
+    return expected
+
+
+def step_problems(services: Services, listed: dict[str, set[str]], following: set[tuple[int, int]],
+                  step: int) -> list[Any]:
+    """After one step: the person's works against the union its records' works make, and every
+    record's follower count against a recount (a person's: each account once)."""
+    for runner in services.runners:
+        if runner.projection_name == "followers":
+            runner.catch_up()
+    found: list[Any] = []
+    records = person_and_members(services)
+    shown = {wid for _, wid, _ in services.profiles_view.works_of(records, None, 10_000)}
+    if shown != (expected := expected_works(services, listed, records)):
+        found.append(("person's works", step, sorted(shown ^ expected)))
+    ids = {n: str(researcher_id_for(f"A{n}")) for n in range(1, AUTHORS + 1)}
+    group = {r: ids[1] if r in records else r for r in ids.values()}  # a member counts with the person
+    counts = services.followers_view.counts_of(list(ids.values()))
+    for n, r in ids.items():
+        expected_count = len({k for k, m in following if group[ids[m]] == group[r]})
+        if counts.get(r, (0, 0))[0] != expected_count:
+            found.append(("followers", step, n, counts.get(r, (0, 0))[0], expected_count))
+    return found
+
+
+def run(services: Services, workload: list[tuple[str, Any, int]], found: list[Any]) -> set[tuple[int, int]]:
+    """The workload, step by step, each step's problems added to `found`."""
     fans = [register_confirmed(services, f"fan{k}@example.org", f"Fan {k}") for k in range(2)]
     following: set[tuple[int, int]] = set()
-    for kind, what, size in workload:
+    listed: dict[str, set[str]] = {}  # work -> its authors' records, as OpenAlex lists them now
+    for step, (kind, what, size) in enumerate(workload):
         if kind == "follow":
             follow(services, fans, following, *what)
         elif kind == "import":
             services.catalogue.import_works(what)
+            listed.update((str(work_id_for(w["openalex_id"])),
+                           {str(researcher_id_for(a["openalex_id"])) for a in w["authorships"]}) for w in what)
         elif kind in ("link", "unlink"):
             change_link(services, what, kind == "link")
         elif kind in ("adopt", "undo_adopt"):
@@ -116,20 +160,21 @@ def run(services: Services, workload: list[tuple[str, Any, int]]) -> set[tuple[i
         else:
             decide(services, *what, not_mine=kind == "not_mine")
         catch_up(services, size)
+        found += step_problems(services, listed, following, step)
     return following
 
 
 def problems(services: Services, workload: list[tuple[str, Any, int]]) -> list[Any]:
     """Where the views, after the workload, differ from what the links and follows say and from a
     rebuild (nothing: an empty list)."""
-    following = run(services, workload)
+    found: list[Any] = []
+    following = run(services, workload, found)
     for runner in services.runners:
         if runner.projection_name == "followers":
             runner.catch_up()
     person = services.claims.get_record(researcher_id_for(PERSON))
     members = [] if person is None else person.members
     event(f"members at the end: {len(members)}")
-    found: list[Any] = []
     view = services.profiles_view
     ids = {n: str(researcher_id_for(f"A{n}")) for n in range(1, AUTHORS + 1)}
     event(f"adoptions at the end: {len(view.adopted_works(ids[1]))}")
