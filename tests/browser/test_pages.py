@@ -86,7 +86,9 @@ def test_follow_asks_to_sign_in_then_counts_and_unfollow_uncounts(browser, serve
     follow = page.get_by_role("button", name=re.compile("^Follow researcher"))  # not "Unfollow researcher"
     assert follow.locator(".count").inner_text() == str(before)
     page.get_by_role("button", name="Sign out").click()
-    assert page.get_by_role("link", name="Sign in").is_visible()
+    sign_in = page.get_by_role("link", name="Sign in")
+    sign_in.wait_for(state="visible", timeout=10_000)  # the click starts the navigation; it may not have ended
+    assert sign_in.is_visible()
     assert console.csp_violations() == []
 
 
