@@ -24,9 +24,9 @@ from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
 from api.claims import Decision, EvidenceBody, facts_for, is_moderator
 from api.explorer import parse_work_id
-from api.links import LinkEvidenceOut, LinkSummary, settled
-from api.own_writes import caught_up
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor
+from api.links import LinkEvidenceOut, LinkSummary
+from api.own_writes import caught_up, settled
+from api.researchers import Cursor, Limit, decode_cursor, queue_page
 from api.text import free_text
 from domain.claims.adoption import Adoption, AdoptionRequestView
 from domain.claims.application import EvidenceIn
@@ -170,15 +170,15 @@ class AdoptionModerationController(Controller):
         after = decode_cursor(cursor, 2) if cursor else None
         caught_up(state.services.runner_of("profiles", "Claims"))  # a request made a moment ago is listed
         rows = state.services.profiles_view.pending_adoption_requests(after, limit + 1)  # type: ignore[arg-type]
-        items = []
-        for _, rid in rows[:limit]:
+
+        def item(request_id: UUID) -> AdoptionRequestOut | None:
             try:
-                items.append(request_out(state.services.claims.adoption_request_for(UUID(rid),
-                                                                                    request.user.account_id), state))
+                return request_out(state.services.claims.adoption_request_for(request_id, request.user.account_id),
+                                   state)
             except AdoptionRequestNotFoundError:
-                continue  # about a record this moderator has a side in: for others to decide
-        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return AdoptionRequestPageOut(items, next_cursor)
+                return None
+
+        return AdoptionRequestPageOut(*queue_page(rows, limit, item))
 
     @post("/adoptions/{request_id:uuid}/approve", status_code=200, sync_to_thread=True,
           summary="Approve an adoption request with a reason: the work moves to the adopting record")

@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 from api.accounts import NO_STORE, Strict
 from api.claims import facts_for, is_moderator
 from api.explorer import parse_work_id
-from api.own_writes import WAIT_SECONDS
+from api.own_writes import settled
 from api.text import free_text
 from domain.claims.application import MAX_ATTRIBUTION_REASON, Attribution
 
@@ -75,7 +75,6 @@ def change_attribution(state: State, request: Request[Any, Any, State], research
     done: Attribution = services.claims.change_attribution(
         facts, work, me.account_id, is_moderator=is_moderator(me), not_mine=not_mine, reason=reason,
         asked_as=work_id)
-    if done.position is not None and services.runner_of("profiles", "Claims").wait(done.position, WAIT_SECONDS):
-        state.profile_cache.refresh()
+    settled(state, done.position)
     return AttributionOut(done.researcher_id, done.work_id, done.decision, done.role,  # type: ignore[arg-type]
                           done.reason, done.position)

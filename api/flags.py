@@ -21,9 +21,8 @@ from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
 from api.claims import Decision, facts_for, is_moderator
 from api.explorer import parse_work_id
-from api.links import settled
-from api.own_writes import caught_up
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor
+from api.own_writes import caught_up, settled
+from api.researchers import Cursor, Limit, decode_cursor, queue_page
 from api.text import free_text
 from domain.claims.flagging import MAX_FLAG_REASON, FlagView
 from domain.errors import ErrorCode, FlagNotFoundError, ForbiddenError
@@ -110,15 +109,15 @@ class FlagModerationController(Controller):
         services = state.services
         caught_up(services.moderation_runner)  # a flag raised a moment ago is listed
         rows = services.moderation_view.open_flags(after, limit + 1)  # type: ignore[arg-type]
-        items = []
-        for _, fid in rows[:limit]:
+
+        def item(flag_id: UUID) -> FlagOut | None:
             try:
-                flag = services.claims.flag_for_moderator(UUID(fid), request.user.account_id)
+                return flag_out(state, services.claims.flag_view(services.claims.flag_for_moderator(
+                    flag_id, request.user.account_id)))
             except FlagNotFoundError:
-                continue  # on a record this moderator has a side in: for others to decide
-            items.append(flag_out(state, services.claims.flag_view(flag)))
-        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return FlagPageOut(items, next_cursor)
+                return None
+
+        return FlagPageOut(*queue_page(rows, limit, item))
 
     @post("/flags/{flag_id:uuid}/uphold", status_code=200, sync_to_thread=True,
           summary="Uphold a flag with a reason: the work is \"not mine\" on the record, decided by you",

@@ -22,8 +22,8 @@ from litestar.params import FromPath, JSONBody
 from api.accounts import NO_STORE, Strict
 from api.auth import Principal, requires_role
 from api.claims import Decision, EvidenceBody, facts_for, is_moderator
-from api.own_writes import WAIT_SECONDS, caught_up
-from api.researchers import Cursor, Limit, decode_cursor, encode_cursor, resolve_researcher
+from api.own_writes import caught_up, settled
+from api.researchers import Cursor, Limit, decode_cursor, queue_page, resolve_researcher
 from api.text import free_text
 from domain.claims.application import EvidenceIn, LinkRequestView
 from domain.errors import LinkRequestNotFoundError
@@ -100,12 +100,6 @@ LINKED = ResponseSpec(LinkOut, description="Linked at once: the record's ORCID i
 DISPUTED = ResponseSpec(LinkOut, description="Not linked: the record is someone else's, and asking opened a dispute"
                         " of it (`claim_id`: your claim, decided by the moderators)")
 LINK_REQUESTS_PER_HOUR = 10  # per account: each may become a moderator's task
-
-
-def settled(state: State, position: int | None) -> None:
-    """The answer waits until the profiles show the change (the owner's next read sees it)."""
-    if position is not None and state.services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
-        state.profile_cache.refresh()
 
 
 def person_records(state: State, person: UUID) -> list[UUID]:
@@ -193,15 +187,15 @@ class LinkModerationController(Controller):
         after = decode_cursor(cursor, 2) if cursor else None
         caught_up(state.services.runner_of("profiles", "Claims"))  # a request made a moment ago is listed
         rows = state.services.profiles_view.pending_link_requests(after, limit + 1)  # type: ignore[arg-type]
-        items = []
-        for _, rid in rows[:limit]:
+
+        def item(request_id: UUID) -> LinkRequestOut | None:
             try:
-                view = state.services.claims.link_request_for(UUID(rid), request.user.account_id)
+                view = state.services.claims.link_request_for(request_id, request.user.account_id)
             except LinkRequestNotFoundError:
-                continue  # about a person this moderator has a side in: for others to decide
-            items.append(request_out(state, view, with_summary=True))
-        next_cursor = encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
-        return LinkRequestPageOut(items, next_cursor)
+                return None
+            return request_out(state, view, with_summary=True)
+
+        return LinkRequestPageOut(*queue_page(rows, limit, item))
 
     @post("/links/{request_id:uuid}/approve", status_code=200, sync_to_thread=True,
           summary="Approve a link request with a reason: the record joins the person's profile")

@@ -44,6 +44,13 @@ class OwnWrites:
         return found[1]
 
 
+def settled(state: Any, position: int | None) -> None:
+    """A claims command's answer waits (briefly) until the profiles show its event at `position`,
+    and this process's cached profiles with them: the writer's next read sees the change."""
+    if position is not None and state.services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
+        state.profile_cache.refresh()
+
+
 def caught_up(runner: Any) -> bool:
     """Wait (briefly) until `runner`'s read model has the log as it is now (in a worker thread)."""
     return runner.wait(runner.head(), WAIT_SECONDS)

@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.accounts import NO_STORE, Strict
 from api.claims import facts_for
-from api.own_writes import WAIT_SECONDS
+from api.own_writes import settled
 from api.text import free_text, name
 from domain.claims.application import MAX_ABOUT, MAX_HEADLINE, UNCHANGED
 from domain.errors import ErrorCode, ForbiddenError
@@ -63,8 +63,7 @@ def edit_profile_text(state: State, account_id: UUID, researcher_id: str, data: 
         UNCHANGED if data.headline is msgspec.UNSET else data.headline,
         UNCHANGED if data.about is msgspec.UNSET else data.about,
     )
-    if position is not None and services.runner_of("profiles", "Claims").wait(position, WAIT_SECONDS):
-        state.profile_cache.refresh()
+    settled(state, position)
     return ProfileTextOut(facts.researcher_id, headline, about, position)
 
 

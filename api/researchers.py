@@ -6,7 +6,8 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import anyio
@@ -26,6 +27,8 @@ from projections.profiles.view import ProfilesView
 from adapters.openalex import MalformedRecordError, normalise_orcid
 from bootstrap.standby import primary_position
 from operations.timetravel import PastProfile, profile_at
+
+T = TypeVar("T")
 
 JSON = "application/json"
 _OPENALEX_AUTHOR = re.compile(r"^[Aa]\d{1,15}$")
@@ -131,6 +134,14 @@ def reject_control_characters(name: str, value: str) -> None:
 
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(parts)).decode().rstrip("=")
+
+
+def queue_page(rows: list[tuple[str, str]], limit: int, item: Callable[[UUID], T | None]) -> tuple[list[T], str | None]:
+    """A page of a moderators' queue from up to `limit + 1` (opened at, id) rows, oldest first:
+    `item` makes an entry of an id, or None for one this moderator has a side in (for others to
+    decide: left out, never repeated, as the cursor follows the rows)."""
+    items = [found for _, rid in rows[:limit] if (found := item(UUID(rid))) is not None]
+    return items, encode_cursor(*rows[limit - 1]) if len(rows) > limit else None
 
 
 def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import email
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -15,6 +16,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
+from domain.errors import ClaimConflictError
 from operations.importing import import_body
 from bootstrap.settings import Settings
 
@@ -110,3 +112,57 @@ def reader_page(client: TestClient, record: str) -> dict[str, Any]:
     for name, answer in got.items():
         assert answer.status_code == 200, (name, answer.text)
     return {name: answer.json() for name, answer in got.items()}
+
+
+def rid(openalex_id: str) -> str:
+    """A record's internal id (as its profile's `id` and `records` give it)."""
+    return str(researcher_id_for(openalex_id))
+
+
+def events_stored(client: TestClient) -> int:
+    """The claims log's last position: unchanged across a refusal, which writes nothing."""
+    return client.app.state.services.claims.recorder.max_notification_id() or 0
+
+
+def owner_by_orcid(client: TestClient, name: str = "Ada One", record: str = "A1") -> dict[str, Any]:
+    """An account that claimed `record` by proving its ORCID iD (L2 at once)."""
+    who = person(client, name)
+    services = client.app.state.services
+    found = facts(client, record)
+    claim = services.claims.open_claim(who["id"], found, [EvidenceIn("orcid")])
+    assert services.claims.prove_orcid(claim, who["id"], found.orcid, found) == "approved"
+    settle(client)
+    return who
+
+
+def shown(view: dict[str, Any]) -> dict[str, Any]:
+    """What the works decide of a page (reader_page): not who owns the record, nor which records
+    it is made of."""
+    p = view["profile"]
+    return {
+        "profile": {k: p[k] for k in ("display_name", "orcid", "affiliation", "works_count", "topics_count", "topics",
+                                      "close_collaborators_count", "headline")},
+        "works": [w["openalex_id"] for w in view["works"]["items"]],
+        "graph": view["graph"],
+        "trust": (view["trust"]["score"], view["trust"]["counts"]),
+    }
+
+
+def at_once(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each attempt in a thread of its own, all let go together: what each returned, or the code
+    of the conflict it was refused with."""
+    start, outcomes = threading.Barrier(len(attempts)), {}
+
+    def attempt(key: str) -> None:
+        start.wait()
+        try:
+            outcomes[key] = attempts[key]()
+        except ClaimConflictError as e:
+            outcomes[key] = e.code
+
+    threads = [threading.Thread(target=attempt, args=(key,)) for key in attempts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes

@@ -7,8 +7,7 @@ had listed the owner there, stays so after re-imports, and an undo gives it back
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -18,13 +17,14 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.catalogue.model import researcher_id_for, work_id_for
-from domain.claims.application import EvidenceIn
-from domain.errors import ClaimConflictError
+from domain.claims.application import EvidenceIn, RecordFacts
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay, verify
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, facts, own, person, reader_page, serving, settle
+from tests.e2e.support import (
+    assert_problem, at_once, events_stored, facts, owner_by_orcid, person, reader_page, serving, settle, shown,
+)
 from tests.factories import author, institution, orcid_with_checksum, work
 
 ORCID = orcid_with_checksum("000000021825009")
@@ -52,17 +52,6 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     yield from serving(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
-def owner_by_orcid(client: TestClient, name: str = "Ada One", record: str = "A1") -> dict:
-    """An account that claimed `record` by proving its ORCID iD (L2 at once)."""
-    who = person(client, name)
-    services = client.app.state.services
-    found = facts(client, record)
-    claim = services.claims.open_claim(who["id"], found, [EvidenceIn("orcid")])
-    assert services.claims.prove_orcid(claim, who["id"], found.orcid, found) == "approved"
-    settle(client)
-    return who
-
-
 def adopt(client, who, work_id="W9", from_record="A9", evidence=(ORCID_PROOF,), record="A1", body=None):
     payload = {"evidence": list(evidence), **({"from_record": from_record} if from_record else {})}
     return client.post(PATH.format(record, work_id), headers=who["headers"], json=payload if body is None else body)
@@ -72,24 +61,8 @@ def undo(client, who, work_id="W9", record="A1"):
     return client.delete(PATH.format(record, work_id), headers=who["headers"])
 
 
-def shown(view: dict) -> dict:
-    """The parts of a page the works decide (not who owns the record)."""
-    p = view["profile"]
-    return {
-        "profile": {k: p[k] for k in ("display_name", "orcid", "affiliation", "works_count", "topics_count", "topics",
-                                      "close_collaborators_count", "headline")},
-        "works": [w["openalex_id"] for w in view["works"]["items"]],
-        "graph": view["graph"],
-        "trust": (view["trust"]["score"], view["trust"]["counts"]),
-    }
-
-
 def works_of(client, record: str) -> list[str]:
     return [w["openalex_id"] for w in reader_page(client, record)["works"]["items"]]
-
-
-def events_stored(client) -> int:
-    return client.app.state.services.claims.recorder.max_notification_id() or 0
 
 
 def listed_as(works: list[dict], work_number: int, old: dict, new: dict) -> list[dict]:
@@ -349,23 +322,13 @@ def test_of_concurrent_requests_to_adopt_one_authorship_exactly_one_wins(client)
     refused (the record's event conflicts, the retry sees the request)."""
     owners = {"A1": owner_by_orcid(client)} | {r: person(client, f"Owner {r}", owns=r) for r in ("A3", "A5")}
     services = client.app.state.services
-    source, start = facts(client, "A8"), threading.Barrier(len(owners))
-    outcomes: dict[str, object] = {}
+    source = facts(client, "A8")
 
-    def ask(record: str) -> None:
-        mine = facts(client, record)
-        start.wait()
-        try:
-            outcomes[record] = services.claims.adopt(mine, work_id_for("W8"), owners[record]["id"],
-                                                     [EvidenceIn("statement", text="mine")], source)
-        except ClaimConflictError as e:
-            outcomes[record] = e.code
+    def ask(mine: RecordFacts, who: dict) -> Callable[[], object]:
+        return lambda: services.claims.adopt(mine, work_id_for("W8"), who["id"], [EvidenceIn("statement", text="mine")],
+                                             source)
 
-    threads = [threading.Thread(target=ask, args=(r,)) for r in owners]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once({r: ask(facts(client, r), who) for r, who in owners.items()})
 
     made = [o for o in outcomes.values() if not isinstance(o, str)]
     assert len(made) == 1, outcomes

@@ -23,7 +23,7 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
 from tests.conftest import PG, TEST_SECRET, settings_for
-from tests.e2e.support import assert_problem, own, person, reader_page, serving, settle
+from tests.e2e.support import assert_problem, own, person, reader_page, serving, settle, shown
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -58,18 +58,6 @@ def disown(client, who, record="A1", work_id="W2", body=None):
 
 def undo(client, who, record="A1", work_id="W2"):
     return client.delete(PATH.format(record, work_id), headers=who["headers"])
-
-
-def shown(view: dict) -> dict:
-    """The parts of a page the works decide (not who owns the record)."""
-    p = view["profile"]
-    return {
-        "profile": {k: p[k] for k in ("display_name", "orcid", "affiliation", "works_count", "topics_count", "topics",
-                                      "close_collaborators_count", "headline")},
-        "works": [w["id"] for w in view["works"]["items"]],
-        "graph": view["graph"],
-        "trust": (view["trust"]["score"], view["trust"]["counts"]),
-    }
 
 
 def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_it_and_undo_restores_it(

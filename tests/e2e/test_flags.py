@@ -14,12 +14,11 @@ from uuid import uuid4
 import pytest
 from litestar.testing import TestClient
 
-from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
 from operations.export import export_history
 from operations.replay import verify
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, person, reader_page, serving, settle
+from tests.e2e.support import assert_problem, events_stored, person, reader_page, rid, serving, settle
 from tests.factories import author, work
 
 # A1 is unclaimed and listed on W1, W2 and W3; A2 (claimed in some tests) on W1, W2 and W4; A5 alone on W5.
@@ -42,14 +41,6 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
 def flag(client, who, record="A1", work_id="W2", body=None):
     return client.post(f"/researchers/{record}/works/{work_id}/flags", headers=who["headers"],
                        json={"reason": REASON} if body is None else body)
-
-
-def events_stored(client) -> int:
-    return client.app.state.services.claims.recorder.max_notification_id() or 0
-
-
-def rid(openalex_id: str) -> str:
-    return str(researcher_id_for(openalex_id))
 
 
 def test_a_reader_flags_a_work_and_a_moderator_upholding_it_takes_the_work_out_as_a_moderators_not_mine(

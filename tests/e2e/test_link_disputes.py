@@ -10,9 +10,10 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.catalogue.model import researcher_id_for
-from domain.claims.application import EvidenceIn
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, facts, own, person, reader_page, serving, settle
+from tests.e2e.support import (
+    assert_problem, events_stored, own, owner_by_orcid, person, reader_page, rid, serving, settle,
+)
 from tests.factories import author, orcid_with_checksum, work
 
 ORCID = orcid_with_checksum("000000021825009")
@@ -37,28 +38,9 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     yield from serving(settings_for("postgres", tmp_path, pg_schema), WORKS)
 
 
-def owner_by_orcid(client: TestClient, name: str, record: str = "A1") -> dict:
-    """An account that claimed `record` by proving its ORCID iD (L2 at once)."""
-    who = person(client, name)
-    services = client.app.state.services
-    found = facts(client, record)
-    claim = services.claims.open_claim(who["id"], found, [EvidenceIn("orcid")])
-    assert services.claims.prove_orcid(claim, who["id"], found.orcid, found) == "approved"
-    settle(client)
-    return who
-
-
 def link(client, who, record="A6", evidence=(ORCID_PROOF,), person_record="A1"):
     return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
                        json={"record": record, "evidence": list(evidence)})
-
-
-def rid(openalex_id: str) -> str:
-    return str(researcher_id_for(openalex_id))
-
-
-def events_stored(client) -> int:
-    return client.app.state.services.claims.recorder.max_notification_id() or 0
 
 
 def test_asking_to_link_a_record_someone_else_owns_opens_a_dispute_and_once_decided_for_the_asker_they_link_it(

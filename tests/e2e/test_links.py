@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -18,13 +17,14 @@ from uuid import UUID, uuid4
 import pytest
 from litestar.testing import TestClient
 
-from domain.catalogue.model import researcher_id_for
-from domain.claims.application import EvidenceIn
-from domain.errors import ClaimConflictError
+from domain.claims.application import EvidenceIn, RecordFacts
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, facts, own, person, reader_page, serving, settle
+from tests.e2e.support import (
+    assert_problem, at_once, events_stored, facts, own, owner_by_orcid, person, reader_page, rid, serving, settle,
+    shown,
+)
 from tests.factories import author, institution, orcid_with_checksum, work
 
 pytestmark = pytest.mark.services  # PostgreSQL (LINKS_TEST_BACKEND=sqlite runs them on the embedded store)
@@ -56,17 +56,6 @@ def client(request, tmp_path) -> Iterator[TestClient]:
     yield from serving(settings_for(backend, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
-def owner_by_orcid(client: TestClient, name: str, record: str = "A1") -> dict:
-    """An account that claimed `record` by proving its ORCID iD (L2 at once)."""
-    who = person(client, name)
-    services = client.app.state.services
-    found = facts(client, record)
-    claim = services.claims.open_claim(who["id"], found, [EvidenceIn("orcid")])
-    assert services.claims.prove_orcid(claim, who["id"], found.orcid, found) == "approved"
-    settle(client)
-    return who
-
-
 def link(client, who, record="A6", evidence=(ORCID_PROOF,), person_record="A1", body=None):
     return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
                        json={"record": record, "evidence": list(evidence)} if body is None else body)
@@ -79,26 +68,6 @@ def unlink(client, who, record="A6", person_record="A1"):
 def as_read(view: dict) -> dict:
     """A page as the person reads it under any of their records' ids (trust names the id asked)."""
     return {**view, "trust": {k: v for k, v in view["trust"].items() if k != "researcher_id"}}
-
-
-def shown(view: dict) -> dict:
-    """What the works decide of a page (not who owns the record nor which records it is made of)."""
-    p = view["profile"]
-    return {
-        "profile": {k: p[k] for k in ("display_name", "orcid", "affiliation", "works_count", "topics_count", "topics",
-                                      "close_collaborators_count", "headline")},
-        "works": [w["openalex_id"] for w in view["works"]["items"]],
-        "graph": view["graph"],
-        "trust": (view["trust"]["score"], view["trust"]["counts"]),
-    }
-
-
-def rid(openalex_id: str) -> str:
-    return str(researcher_id_for(openalex_id))
-
-
-def events_stored(client) -> int:
-    return client.app.state.services.claims.recorder.max_notification_id() or 0
 
 
 def merged(works: list[dict], into: dict, *others: dict) -> list[dict]:
@@ -308,23 +277,11 @@ def test_of_concurrent_requests_to_link_one_record_exactly_one_wins(client):
     services = client.app.state.services
     records = {"A1": owners[0], "A2": owners[1], "A3": owners[2], "A5": owners[3]}
     target = facts(client, "A7")
-    start = threading.Barrier(len(records))
-    outcomes: dict[str, object] = {}
 
-    def ask(record: str) -> None:
-        mine = facts(client, record)
-        start.wait()
-        try:
-            outcomes[record] = services.claims.link(mine, target, records[record]["id"],
-                                                    [EvidenceIn("statement", text="me")])
-        except ClaimConflictError as e:
-            outcomes[record] = e.code
+    def ask(mine: RecordFacts, who: dict) -> Callable[[], object]:
+        return lambda: services.claims.link(mine, target, who["id"], [EvidenceIn("statement", text="me")])
 
-    threads = [threading.Thread(target=ask, args=(r,)) for r in records]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once({r: ask(facts(client, r), who) for r, who in records.items()})
 
     made = [o for o in outcomes.values() if not isinstance(o, str)]
     assert len(made) == 1, outcomes
@@ -339,22 +296,12 @@ def test_concurrent_conclusive_links_of_one_record_leave_it_in_one_person(client
     settle(client)
     first, second = owner_by_orcid(client, "Ada One"), owner_by_orcid(client, "Ada Again", record="A6")
     services = client.app.state.services
-    target, start = facts(client, "A8"), threading.Barrier(2)
-    outcomes: dict[str, object] = {}
+    target = facts(client, "A8")
 
-    def ask(record: str, who: dict) -> None:
-        mine = facts(client, record)
-        start.wait()
-        try:
-            outcomes[record] = services.claims.link(mine, target, who["id"], [EvidenceIn("orcid")]).linked
-        except ClaimConflictError as e:
-            outcomes[record] = e.code
+    def ask(mine: RecordFacts, who: dict) -> Callable[[], object]:
+        return lambda: services.claims.link(mine, target, who["id"], [EvidenceIn("orcid")]).linked
 
-    threads = [threading.Thread(target=ask, args=a) for a in (("A1", first), ("A6", second))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once({"A1": ask(facts(client, "A1"), first), "A6": ask(facts(client, "A6"), second)})
 
     assert sorted(map(str, outcomes.values())) == ["True", "already_linked"], outcomes
     winner = next(r for r, o in outcomes.items() if o is True)

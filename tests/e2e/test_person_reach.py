@@ -12,11 +12,10 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn
 from tests.conftest import settings_for
 from tests.e2e.pages_support import csrf_of
-from tests.e2e.support import PASSWORD, assert_problem, facts, person, serving, settle
+from tests.e2e.support import PASSWORD, assert_problem, facts, person, rid, serving, settle
 from tests.factories import author, orcid_with_checksum, work
 
 pytestmark = pytest.mark.services  # PostgreSQL (LINKS_TEST_BACKEND=sqlite runs them on the embedded store)
@@ -38,10 +37,6 @@ def client(request, tmp_path) -> Iterator[TestClient]:
     backend = os.environ.get("LINKS_TEST_BACKEND", "postgres")
     schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
     yield from serving(settings_for(backend, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
-
-
-def rid(openalex_id: str) -> str:
-    return str(researcher_id_for(openalex_id))
 
 
 def ada_linked(client: TestClient) -> dict:
