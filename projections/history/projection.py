@@ -25,7 +25,7 @@ from domain.follows.application import Follows
 from domain.follows.model import Follow
 from domain.profile_counts import CountedOnProfile
 from projections.bulk import RawLog
-from projections.history.view import Entry, HistoryChanges, HistoryView, stamp
+from projections.history.view import SEALED_REASON_KINDS, Entry, HistoryChanges, HistoryView, stamp
 
 SYSTEM_ACTORS = ("system", "vouching")
 ERASED_REASON = "erased"  # a sealed reason whose writer was erased before this view read it
@@ -181,13 +181,21 @@ class HistoryProjection(Projection[HistoryView]):
         if researcher is None:
             return
         disowned = isinstance(e, Record.WorkDisowned)
-        reason = None
-        if disowned and e.sealed_reason is not None:
-            reason = self.open_sealed(e.account_id, e.sealed_reason) or ERASED_REASON
         public = {"work_id": str(e.work_id), "decision": "not_mine" if disowned else "undone"}
-        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", "attribution.changed", e.role,
-                                     str(e.account_id), reason, False, public, {}, [str(e.account_id)],
-                                     record=str(e.originator_id)))
+        self._sealed_entry(changes, researcher, at, app, e, "attribution.changed", e.role, str(e.account_id),
+                           e.sealed_reason if disowned else None, public, record=str(e.originator_id))
+
+    def _sealed_entry(self, changes: HistoryChanges, subject: str, at: str, app: str, e: Any, kind: str, role: str,
+                      actor: str, sealed: str | None, public: dict[str, Any], personal: dict[str, Any] | None = None,
+                      record: str | None = None) -> None:
+        """An entry whose reason, if any, its actor sealed with their key: opened now, "erased" once
+        the key is gone, and shredded by the view when the actor is erased later, as a rebuild
+        would write it (the view's SEALED_REASON_KINDS must name the kind)."""
+        if sealed is not None and kind not in SEALED_REASON_KINDS:
+            raise ValueError(f"{kind} entries carry sealed reasons: add the kind to SEALED_REASON_KINDS")
+        reason = None if sealed is None else self.open_sealed(UUID(actor), sealed) or ERASED_REASON
+        changes.entries.append(Entry(subject, at, app, ref(e), "claims", kind, role, actor, reason, False, public,
+                                     personal or {}, [actor], record=record))
 
     @staticmethod
     def _counted(changes: HistoryChanges, app: str, at: str, e: Any) -> None:
@@ -205,7 +213,6 @@ class HistoryProjection(Projection[HistoryView]):
         researcher = changes.records.get(str(e.originator_id))
         if researcher is None:
             return
-        sealed, reason = getattr(e, "sealed_reason", None), None
         if isinstance(e, Record.Linked):
             kind, role, actor = "link.added", e.role, str(e.account_id)
             public = {"person": str(e.person), "record": str(e.member), "evidence": e.evidence_kind,
@@ -221,10 +228,8 @@ class HistoryProjection(Projection[HistoryView]):
             public = {"record": researcher, "request_id": str(e.request_id)}
         else:
             return  # an approval is the link.added entry of the same save
-        if sealed is not None:
-            reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
-        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
-                                     public, {}, [actor], record=str(e.originator_id)))
+        self._sealed_entry(changes, researcher, at, app, e, kind, role, actor, getattr(e, "sealed_reason", None),
+                           public, record=str(e.originator_id))
 
     def _adoption(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
         """Adoptions, in the histories of both records (the adopter's and the one the work was
@@ -235,7 +240,6 @@ class HistoryProjection(Projection[HistoryView]):
             return
         public: dict[str, Any] = {"work_id": str(e.work_id), "adopter": str(e.adopter),
                                   "from_record": str(e.from_record)}
-        sealed, reason = getattr(e, "sealed_reason", None), None
         if isinstance(e, Record.WorkAdopted):
             kind, role, actor = "attribution.adopted", e.role, str(e.account_id)
             public |= {"evidence": e.evidence_kind, "request_id": None if e.request_id is None else str(e.request_id)}
@@ -249,10 +253,8 @@ class HistoryProjection(Projection[HistoryView]):
             public["request_id"] = str(e.request_id)
         else:
             return  # an approval is the attribution.adopted entry of the same save
-        if sealed is not None:
-            reason = self.open_sealed(UUID(actor), sealed) or ERASED_REASON
-        changes.entries.append(Entry(researcher, at, app, ref(e), "claims", kind, role, actor, reason, False,
-                                     public, {}, [actor], record=str(e.originator_id)))
+        self._sealed_entry(changes, researcher, at, app, e, kind, role, actor, getattr(e, "sealed_reason", None),
+                           public, record=str(e.originator_id))
 
     def _flag(self, changes: HistoryChanges, app: str, at: str, e: Any) -> None:
         """A flag on a record and its decision, in the record's history: public with the role of
@@ -263,9 +265,8 @@ class HistoryProjection(Projection[HistoryView]):
             kind, role, actor, personal = "flag.raised", "reader", str(e.account_id), {"flagged_by": str(e.account_id)}
         else:  # the flagger's erasure leaves the moderator's words alone
             kind, role, actor, personal = f"flag.{e.outcome}", "moderator", str(e.moderator_id), {}
-        reason = self.open_sealed(UUID(actor), e.sealed_reason) or ERASED_REASON
-        changes.entries.append(Entry(str(e.researcher_id), at, app, ref(e), "claims", kind, role, actor, reason,
-                                     False, public, personal, [actor]))
+        self._sealed_entry(changes, str(e.researcher_id), at, app, e, kind, role, actor, e.sealed_reason, public,
+                           personal)
 
     @staticmethod
     def _record(changes: HistoryChanges, app: str, at: str, e: Any) -> None:

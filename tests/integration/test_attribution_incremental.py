@@ -77,16 +77,21 @@ def facts_of(services: Services, n: int) -> RecordFacts | None:
     return None if f is None else RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])
 
 
+def owned_by(services: Services, facts: RecordFacts, owner: uuid.UUID) -> None:
+    """The record owned by `owner` at L2 (claimed and approved, unless it is already)."""
+    record = services.claims.get_record(facts.researcher_id)
+    if record is None or record.owner != owner:
+        claim = services.claims.open_claim(owner, facts, [EvidenceIn("statement", text="me")])
+        services.claims.approve(claim, MODERATOR, "L2", "checked", facts)
+
+
 def adopt(services: Services, n: int, m: int, kind: str, owner: uuid.UUID = OWNER) -> None:
     """A1 (owned by `owner` at L2 first) asks to adopt work m from author n and a moderator decides, or A1
     undoes its adoption of m; a refusal (no such record or work, not adoptable) writes nothing."""
     adopter, source = facts_of(services, 1), facts_of(services, n)
     if adopter is None or source is None:
         return
-    record = services.claims.get_record(adopter.researcher_id)
-    if record is None or record.owner != owner:
-        claim = services.claims.open_claim(owner, adopter, [EvidenceIn("statement", text="me")])
-        services.claims.approve(claim, MODERATOR, "L2", "checked", adopter)
+    owned_by(services, adopter, owner)
     try:
         if kind == "undo_adopt":
             services.claims.undo_adoption(adopter, work_id_for(f"W{m}"), owner, is_moderator=False)

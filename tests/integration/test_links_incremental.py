@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 from bootstrap.services import Services
 from domain.catalogue.model import researcher_id_for, work_id_for
 from domain.claims.application import EvidenceIn
-from domain.claims.ports import RecordFacts
 from domain.errors import DomainError
 from domain.follows.application import FollowCommand
 from operations.replay import verify
 from tests.conftest import fresh_services
-from tests.integration.test_attribution_incremental import adopt, catch_up, decide
+from tests.integration.test_attribution_incremental import adopt, catch_up, decide, facts_of, owned_by
 from tests.factories import register_confirmed
 from tests.integration.test_profiles_incremental import AUTHORS, work_record
 
@@ -67,22 +66,13 @@ def steps(draw: Any) -> list[tuple[str, Any, int]]:
     return found
 
 
-def facts_of(services: Services, n: int) -> RecordFacts | None:
-    rid = researcher_id_for(f"A{n}")
-    f = services.profiles_view.record_facts(str(rid))
-    return None if f is None else RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])
-
-
 def change_link(services: Services, n: int, link: bool) -> None:
     """Author n linked into A1 through the moderators (A1 owned at L2 first), or unlinked; a
     refusal (no such record yet, not linked) writes nothing."""
     person, other = facts_of(services, 1), facts_of(services, n)
     if person is None or other is None:
         return
-    record = services.claims.get_record(person.researcher_id)
-    if record is None or record.owner != OWNER:
-        claim = services.claims.open_claim(OWNER, person, [EvidenceIn("statement", text="me")])
-        services.claims.approve(claim, MODERATOR, "L2", "checked", person)
+    owned_by(services, person, OWNER)
     try:
         if link:
             asked = services.claims.link(person, other, OWNER, [EvidenceIn("statement", text="me too")])
