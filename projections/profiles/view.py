@@ -1249,8 +1249,17 @@ class ProfilesView(SqlView):
         """What two records have in common, for a moderator to judge whether they are one person:
         co-authors, institutions and topics both have, the name forms each is listed under, and
         the years each published in (first, last)."""
-        def coauthors(rid: str) -> dict[str, str]:
-            return {c["id"]: c["display_name"] for c in self.coauthors([rid], 10_000)}
+        def shared_coauthors() -> list[dict[str, Any]]:
+            # Intersected by the database: a prolific record has tens of thousands of co-authors,
+            # and a capped list of each would miss shared ones.
+            mine, mine_params = self._pairs_of([person])
+            theirs, their_params = self._pairs_of([record])
+            rows = self._query(
+                "SELECT c.id, r.display_name FROM (SELECT other AS id FROM " + mine + " p INTERSECT"
+                " SELECT other FROM " + theirs + " q) c JOIN {researchers} r ON r.id = c.id"
+                " WHERE c.id <> %s AND c.id <> %s ORDER BY c.id",
+                [*mine_params, *their_params, person, record])
+            return [{"id": row["id"], "display_name": row["display_name"]} for row in rows]
 
         def places(rid: str) -> dict[str, str | None]:
             return {r["place"]: json.loads(r["institution"]).get("display_name") for r in self._query(
@@ -1267,10 +1276,10 @@ class ProfilesView(SqlView):
                 (rid,))} - {""})
 
         def years(rid: str) -> list[int | None]:
-            found = [year_of(r["sort_key"]) for r in self._query(
-                "SELECT sort_key FROM {authorships} WHERE researcher_id = %s", (rid,))]
-            dated = [y for y in found if y is not None]
-            return [min(dated), max(dated)] if dated else [None, None]
+            # Undated works sort as year 0000 and say nothing of when; both ends read by index.
+            [row] = self._query("SELECT MIN(sort_key) AS first, MAX(sort_key) AS last FROM {authorships}"
+                                " WHERE researcher_id = %s AND sort_key >= '0001'", (rid,))
+            return [year_of(row["first"]), year_of(row["last"])] if row["first"] else [None, None]
 
         def shared(of: Any) -> list[dict[str, Any]]:
             mine, theirs = of(person), of(record)
@@ -1281,7 +1290,7 @@ class ProfilesView(SqlView):
         overlap = None
         if None not in firsts and max(firsts) <= min(lasts):  # type: ignore[type-var]
             overlap = [max(firsts), min(lasts)]  # type: ignore[type-var]
-        return {"shared_coauthors": shared(coauthors), "shared_institutions": shared(places),
+        return {"shared_coauthors": shared_coauthors(), "shared_institutions": shared(places),
                 "shared_topics": shared(topics), "name_forms": {"person": names(person), "record": names(record)},
                 "years": spans, "overlapping_years": overlap}
 
