@@ -45,6 +45,7 @@ from adapters.passwords import Argon2Hasher
 from adapters.ratelimit import RateLimiter
 from adapters.records import ProfileRecords
 from bootstrap.settings import Settings
+from adapters.postgres_sessions import FACTORY_TOPIC as POSTGRES_FACTORY_TOPIC
 from adapters.sqlite_writers import FACTORY_TOPIC as SQLITE_FACTORY_TOPIC
 from adapters.sqlstore import PostgresStore, SQLiteStore, SqlStore, postgres_conninfo
 from adapters.logwatch import LogWatch
@@ -89,6 +90,7 @@ def store_env(settings: Settings, name: str) -> dict[str, str]:
         # a server that is down fails a request within 10 s (the follow command timeout) instead of 30.
         env.setdefault("POSTGRES_PRE_PING", "y")
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "10")
+        env["PERSISTENCE_MODULE"] = POSTGRES_FACTORY_TOPIC  # the session settings (JIT off)
     if settings.persistence_module == "eventsourcing.sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.setdefault(f"{prefix}_SQLITE_DBNAME", str(settings.data_dir / f"{name.lower()}.sqlite"))
