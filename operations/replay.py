@@ -19,9 +19,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -135,7 +135,8 @@ def replay(services: Services, names: list[str] | None = None, progress: Progres
                             owner[id(runner)] = name
                         else:
                             derived.append((name, runner))
-                with ThreadPoolExecutor(max(1, len(by_log)), thread_name_prefix="replay") as pool:
+                with (deferred_documents(views[name] for name in stage),
+                      ThreadPoolExecutor(max(1, len(by_log)), thread_name_prefix="replay") as pool):
                     for future in [pool.submit(catch_up_together, group, tick) for group in by_log.values()]:
                         for runner_id, n in future.result().items():
                             processed[owner[runner_id]] += n
@@ -159,6 +160,18 @@ def replay(services: Services, names: list[str] | None = None, progress: Progres
             services.close_views(views.values())
     return [Built(name, plan[name], rows[name].version, resumed[name], processed[name],
                   "records" if name in READS else "events") for name in chosen]
+
+
+@contextmanager
+def deferred_documents(views: Iterable[Any]) -> Iterator[None]:
+    """While versions are built from scratch, the views that can (profiles) write their documents
+    once at the end instead of in every batch (ProfilesView.documents_deferred): before the
+    projections built from them read them, and before any switch."""
+    with ExitStack() as stack:
+        for view in views:
+            if hasattr(view, "documents_deferred"):
+                stack.enter_context(view.documents_deferred())
+        yield
 
 
 @contextmanager
@@ -395,8 +408,9 @@ def verify(services: Services, names: list[str] | None = None,
             progress(f"{name}: rebuilding from the event log")
             # As replay builds: set-wise first where a projection can, so the live views (built
             # event by event) check that pass too.
-            events = sum(bulk_catch_up(runner) + runner.catch_up() if isinstance(runner, BatchProjectionRunner)
-                         else runner.catch_up() for runner in services.runners_for(name, scratch))
+            with deferred_documents([scratch]):
+                events = sum(bulk_catch_up(runner) + runner.catch_up() if isinstance(runner, BatchProjectionRunner)
+                             else runner.catch_up() for runner in services.runners_for(name, scratch))
             differences, rows = [], 0
             for table in live.TABLES:
                 if "*" in live.VERIFY_SKIP.get(table, ()):

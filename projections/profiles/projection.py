@@ -51,7 +51,7 @@ class ProfilesProjection(Projection[ProfilesView]):
         stored = self.view.load_work_fields(corrected) if corrected else {}
         records = [str(e.originator_id) for e in events if isinstance(e, Record.Event)]
         changes.ownership = self.view.load_ownership(records) if records else {}
-        for e in events:
+        for seq, e in enumerate(events):
             if isinstance(e, CountedOnProfile):
                 rid = e.counted_on()
                 changes.counted.append((f"{e.originator_id.hex}:{e.originator_version}", rid, e.count, e.delta,
@@ -80,14 +80,14 @@ class ProfilesProjection(Projection[ProfilesView]):
             elif isinstance(e, Work.Imported):
                 wid = str(e.originator_id)
                 changes.works[wid] = WorkChange(stored.get(wid), {"openalex_id": e.openalex_id,
-                                                                  **{k: getattr(e, k) for k in WORK_FIELDS}})
+                                                                  **{k: getattr(e, k) for k in WORK_FIELDS}}, seq=seq)
             elif isinstance(e, Work.Corrected):
                 wid = str(e.originator_id)
                 before = changes.works[wid].new if wid in changes.works else stored.get(wid)
                 if before is None:
                     continue  # a work this view has not seen imported (events arrive in order)
                 change = changes.works.setdefault(wid, WorkChange(before, before))
-                change.new = {**before, **e.changes}
+                change.new, change.seq = {**before, **e.changes}, seq
         for wid, change in changes.works.items():
             change.sort_key = sort_key_of(change.new)
             change.doc = encode_work(wid, change.new["openalex_id"], change.new)

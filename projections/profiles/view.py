@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from domain.catalogue.model import recency_key
 
 _json = msgspec.json.Encoder(order="sorted")  # several times as fast as json.dumps, and stable
 PROFILES_PER_WRITE = 2_000  # profile documents encoded and written at a time
+DEFERRED_PER_TRANSACTION = 20_000  # deferred documents written in one transaction
 ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
 IDENTITY = {  # fact -> (column holding the sort key of the work it came from, the authorship column)
     "name": ("name_sort", "author_name"),
@@ -57,6 +59,10 @@ class WorkChange:
     new: dict[str, Any]
     sort_key: str = ""
     doc: bytes = b""
+    # Where in its batch the last catalogue event that imported or corrected it is (-1: changed
+    # by a decision). A topic's name is the one the last such event in the log gives, whatever
+    # the batches: a batch takes each topic's name from its work with the highest `seq`.
+    seq: int = -1
     # What the works table keeps when `old` and `new` are the work as the profiles show it
     # (decisions applied): OpenAlex's listing, so a decision taken back can restore it.
     stored: dict[str, Any] | None = None
@@ -143,6 +149,7 @@ class Deltas:
         self.openalex: dict[str, str] = {}
         self.tallies: dict[tuple[str, str], int] = defaultdict(int)
         self.topic_names: dict[str, str | None] = {}
+        self.topic_seq: dict[str, int] = {}  # the `seq` of the work each name in topic_names comes from
         self.pairs: dict[tuple[str, str], int] = defaultdict(int)
         self.pair_latest: dict[tuple[str, str], str] = {}
         self.pairs_lost: dict[tuple[str, str], set[str]] = defaultdict(set)  # pair -> sort keys of works it lost
@@ -152,14 +159,16 @@ class Deltas:
         self.candidates: dict[str, dict[str, tuple[str, Any]]] = defaultdict(dict)  # rid -> fact -> (key, value)
         self.lost: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # rid -> fact -> keys
 
-    def add(self, fields: dict[str, Any], sort_key: str, sign: int, *, in_sql: bool = False) -> None:
+    def add(self, fields: dict[str, Any], sort_key: str, sign: int, *, in_sql: bool = False, seq: int = -1) -> None:
         """A work's contribution, added (sign 1) or taken away (-1). `in_sql`: its topic tallies
         and co-author pairs are counted by the database from the stored authorships instead (a
         new work: nothing to take away, and the quadratic part runs in C)."""
         authors = listings(fields)
         year = year_of(sort_key)
-        for t in fields["topics"]:
-            self.topic_names[t["openalex_id"]] = t["display_name"]
+        if sign > 0 and seq >= 0:
+            for t in fields["topics"]:
+                if seq >= self.topic_seq.get(t["openalex_id"], -1):
+                    self.topic_names[t["openalex_id"]], self.topic_seq[t["openalex_id"]] = t["display_name"], seq
         for rid, a in authors.items():
             self.works[rid] += sign
             self.openalex[rid] = a["openalex_id"]
@@ -221,10 +230,10 @@ class ProfilesView(SqlView):
 
     TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
               "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted", "persons",
-              "link_requests", "adoption_requests", "counted", "docs", "seq", "new_works",
+              "link_requests", "adoption_requests", "counted", "docs", "deferred", "seq", "new_works",
               "new_topics", "new_pairs")
-    VERIFY_SKIP = {"docs": ("position",), "seq": ("*",), "new_works": ("*",), "new_topics": ("*",),
-                   "new_pairs": ("*",)}
+    VERIFY_SKIP = {"docs": ("position",), "deferred": ("*",), "seq": ("*",), "new_works": ("*",),
+                   "new_topics": ("*",), "new_pairs": ("*",)}
     SQLITE_PREFIX = "profiles"
     # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
@@ -234,6 +243,7 @@ class ProfilesView(SqlView):
     # (counted came with no new version: no event counted on a profile existed before it);
     # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact.
     SCHEMA_VERSION = 7
+    defer_documents = False  # set by documents_deferred
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -307,6 +317,8 @@ class ProfilesView(SqlView):
             "CREATE INDEX IF NOT EXISTS {counted}_researcher ON {counted} (researcher_id, at)",
             f"CREATE TABLE IF NOT EXISTS {{docs}} (id TEXT PRIMARY KEY, doc {b} NOT NULL, position {i} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {docs}_position ON {docs} (position)",
+            # Profiles whose documents a from-scratch build writes at its end (documents_deferred).
+            "CREATE TABLE IF NOT EXISTS {deferred} (id TEXT PRIMARY KEY)",
             # Scratch: a batch's new works, their topics and pairs, counted set-wise (emptied each batch).
             "CREATE TABLE IF NOT EXISTS {new_works} (work_id TEXT PRIMARY KEY)",
             "CREATE TABLE IF NOT EXISTS {new_topics} (work_id TEXT NOT NULL, topic_id TEXT NOT NULL)",
@@ -348,8 +360,39 @@ class ProfilesView(SqlView):
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
             affected |= self._kin(c, affected)  # a person's profile is every one of its records'
-            if affected:
+            if affected and self.defer_documents:
+                self._many(c, "INSERT INTO {deferred} (id) SELECT id FROM {rows} WHERE true ON CONFLICT (id) DO NOTHING",
+                           "id text", [(rid,) for rid in sorted(affected)])
+            elif affected:
                 self._write_profiles(c, sorted(affected))
+
+    @contextmanager
+    def documents_deferred(self) -> Iterator[None]:
+        """A from-scratch build (replay, verify): batches note which profiles they change instead
+        of encoding them, and each document is written once at the end, from the final facts.
+        Batch by batch, a prolific author's document was encoded and written again in every batch
+        of an import (40% of a profiles build). Nobody reads a version being built; an
+        interrupted build keeps its notes (the table) and writes them when it ends."""
+        self.defer_documents = True
+        try:
+            yield
+        finally:
+            self.defer_documents = False
+        self.write_deferred_documents()
+
+    def write_deferred_documents(self) -> int:
+        """Write the documents batches left for later (documents_deferred); returns how many."""
+        written = 0
+        while True:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))  # one batch at a time
+                c.execute(self._sql("SELECT id FROM {deferred} ORDER BY id LIMIT %s"), (DEFERRED_PER_TRANSACTION,))
+                ids = [row["id"] for row in c.fetchall()]
+                if not ids:
+                    return written
+                self._write_profiles(c, ids)
+                self._rows_in(c, "DELETE FROM {deferred} WHERE {in}", "id", ids)
+                written += len(ids)
 
     def _register(self, c: Any, researchers: dict[str, dict[str, Any]]) -> None:
         """Researchers as first seen (a work naming one may have come first: its row is kept)."""
@@ -480,10 +523,10 @@ class ProfilesView(SqlView):
         for w in works.values():
             if w.old is not None:
                 deltas.add(w.old, sort_key_of(w.old), -1)
-            deltas.add(w.new, w.sort_key, +1, in_sql=w.old is None)
+            deltas.add(w.new, w.sort_key, +1, in_sql=w.old is None, seq=w.seq)
         touched = set(deltas.works)
         self._apply_counts(c, deltas)
-        self._apply_tallies(c, deltas)
+        touched |= self._apply_tallies(c, deltas)
         close = self._apply_pairs(c, deltas)
         if new:
             self._count_new_works(c, new, {wid: works[wid].new["topics"] for wid in new}, close)
@@ -558,14 +601,22 @@ class ProfilesView(SqlView):
             [(rid, d.openalex[rid], n) for rid, n in d.works.items()],
         )
 
-    def _apply_tallies(self, c: Any, d: Deltas) -> None:
+    def _apply_tallies(self, c: Any, d: Deltas) -> set[str]:
+        """Topic names and tallies; returns the researchers whose topics were renamed (their
+        profiles name their topics, also where this batch gives them no work)."""
+        renamed: set[str] = set()
         if d.topic_names:
+            stored = {row["id"]: row["display_name"] for row in self._rows_in(
+                c, "SELECT id, display_name FROM {topics} WHERE {in}", "id", sorted(d.topic_names))}
             self._many(c, "INSERT INTO {topics} (id, display_name) SELECT id, display_name FROM {rows} WHERE true"
                           " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name",
                        "id text, display_name text", list(d.topic_names.items()))
+            changed = sorted(tid for tid, name in d.topic_names.items() if tid in stored and stored[tid] != name)
+            renamed = {row["researcher_id"] for row in self._rows_in(
+                c, "SELECT researcher_id FROM {tallies} WHERE {in}", "topic_id", changed)}
         moved = [(rid, tid, n) for (rid, tid), n in d.tallies.items() if n]
         if not moved:
-            return
+            return renamed
         emptied = self._select_many(
             c,
             "INSERT INTO {tallies} (researcher_id, topic_id, works) SELECT researcher_id, topic_id, works FROM {rows}"
@@ -576,6 +627,7 @@ class ProfilesView(SqlView):
         if gone:
             self._many(c, "DELETE FROM {tallies} WHERE (researcher_id, topic_id) IN"
                           " (SELECT researcher_id, topic_id FROM {rows})", "researcher_id text, topic_id text", gone)
+        return renamed
 
     def _apply_pairs(self, c: Any, d: Deltas) -> dict[str, int]:
         """Shared works per pair; returns how each researcher's count of close collaborators moved."""
@@ -783,6 +835,11 @@ class ProfilesView(SqlView):
         if not own:
             return None
         facts = facts_from_works(own[0], self._union_works(c, records))
+        # Topics by the names the topics table keeps (the log's last), as a record's own profile
+        # names them: each work lists a topic by the name it had when it was imported.
+        names = {row["id"]: row["display_name"] for row in self._rows_in(
+            c, "SELECT id, display_name FROM {topics} WHERE {in}", "id", [tid for tid, _, _ in facts.topics])}
+        facts.topics = sorted_topics((tid, names.get(tid, name), n) for tid, name, n in facts.topics)
         facts.records = list(records)
         facts.counts = self._counts(c, records)
         return encode_profile(facts)[0]

@@ -139,3 +139,20 @@ def test_an_author_listed_twice_on_one_work_is_one_authorship(services, tmp_path
     assert (p["works_count"], p["display_name"]) == (1, "Twice Listed")
     import_works(services, tmp_path, work(2, [author(2)]), name="more.json")  # the projection goes on
     assert profile(services, "A2")["works_count"] == 2
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_topic_renamed_by_a_later_work_is_renamed_on_every_profile_with_it(services, tmp_path, one_batch):
+    """OpenAlex renames topics between snapshots: the profile of an author whose works are not
+    re-imported names the topic as the newest work does, and in one batch or in two the
+    name is the one the log gives last (a rebuild's batches are not the live ones)."""
+    first, later = author(1), author(2)
+    works = [work(1, [first], topics=[(7, "Old name")]), work(2, [later], topics=[(7, "New name")])]
+    if one_batch:
+        import_works(services, tmp_path, *works)
+    else:
+        import_works(services, tmp_path, works[0], name="a.json")
+        assert [t["display_name"] for t in profile(services, "A1")["topics"]] == ["Old name"]
+        import_works(services, tmp_path, works[1], name="b.json")
+    assert [t["display_name"] for t in profile(services, "A1")["topics"]] == ["New name"]
+    assert [t["display_name"] for t in profile(services, "A2")["topics"]] == ["New name"]
