@@ -76,11 +76,14 @@ class ReadModel:
     runners: Callable[[Services, Any, Mapping[str, Any]], list[Any]] = lambda s, view, upstream: []
 
 
-def _one_projection(make: Callable[[Services, Any], Any], *areas: str, batch_size: int = 1_000):  # noqa: ANN202
-    """Runners of one projection object over each area's log."""
+def _one_projection(make: Callable[[Services, Any], Any], *areas: str, batch_size: int = 1_000,  # noqa: ANN202
+                    say_behind: tuple[str, ...] = ()):
+    """Runners of one projection object over each area's log; those of `say_behind` tell it
+    whether the log had more past each batch (BatchTracking.behind)."""
     def runners(services: Services, view: Any, _: Mapping[str, Any]) -> list[Any]:
         projection = make(services, view)
-        return [BatchProjectionRunner(services.applications[area], projection, batch_size=batch_size)
+        return [BatchProjectionRunner(services.applications[area], projection, batch_size=batch_size,
+                                      says_behind=area in say_behind)
                 for area in areas]
     return runners
 
@@ -92,7 +95,11 @@ READ_MODELS: tuple[ReadModel, ...] = (
               # Not larger: 5,000 events of skewed works (consortium papers of hundreds of authors)
               # took a worker past 300 MiB at 50,000 works, 3,000 kept it near 270 MiB (bench.run ingest).
               runners=_one_projection(lambda s, view: ProfilesProjection(view=view, open_sealed=s.vault.open),
-                                      "Catalogue", "Claims", "Accounts", "Invitations", batch_size=3_000)),
+                                      "Catalogue", "Claims", "Accounts", "Invitations", batch_size=3_000,
+                                      # Behind an import, documents are written every so often
+                                      # (ProfilesView.apply_batch); never behind commands, whose
+                                      # senders wait to read their own writes.
+                                      say_behind=("Catalogue",))),
     ReadModel("moderation", {SQLITE: SQLiteModerationView, POSTGRES: PostgresModerationView},
               follows=("Claims",),
               runners=_one_projection(lambda s, view: ModerationProjection(view), "Claims")),

@@ -32,6 +32,9 @@ class BatchProjection(Protocol):
 
     def process_batch(self, events: list[Any], tracking: Tracking) -> None: ...
 
+    # Optional: `caught_up()`, called when a runner that says whether it is behind (says_behind)
+    # reads nothing new (ProfilesProjection writes the documents it left for later).
+
 
 @dataclass(frozen=True)
 class FailedEvent:
@@ -102,7 +105,12 @@ class PollingRunner:
         processed = self.run_batch()
         if processed:
             self._applied()
+        else:
+            self._caught_up()
         return processed
+
+    def _caught_up(self) -> None:
+        """Nothing new to read: a projection that keeps work for later (caught_up) does it now."""
 
     def _applied(self) -> None:
         """A batch committed: wake the view's readers in this process."""
@@ -173,11 +181,14 @@ class BatchProjectionRunner(PollingRunner):
         *,
         batch_size: int = 1_000,
         poll_interval: float = 0.05,
+        says_behind: bool = False,
     ) -> None:
         super().__init__(poll_interval=poll_interval)
         self.app = app
         self.projection = projection
         self.batch_size = batch_size
+        # Tell the projection, with each batch, whether the log had more past it (BatchTracking.behind).
+        self.says_behind = says_behind
         self._position: int | None = None  # known after the first read; re-read after a conflict
         # After a batch failed, events up to its end are applied one at a time, so the event that
         # fails is known (failed_event) and those before it are not held up by it.
@@ -197,6 +208,13 @@ class BatchProjectionRunner(PollingRunner):
 
     def position(self) -> int:
         return self.projection.view.max_tracking_id(self.app.name) or 0
+
+    def _caught_up(self) -> None:
+        if not self.says_behind:
+            return  # only the log it is told to watch: other logs' runners are idle most of the time
+        caught_up = getattr(self.projection, "caught_up", None)
+        if caught_up is not None and caught_up():
+            self._applied()
 
     def _start_position(self) -> int:
         if self._position is None:
@@ -242,7 +260,8 @@ class BatchProjectionRunner(PollingRunner):
         if not notifications:
             return 0
         try:
-            tracking = BatchTracking(self.app.name, notifications[-1].id, after=start)
+            behind = notifications[-1].id < self.head() if self.says_behind else None
+            tracking = BatchTracking(self.app.name, notifications[-1].id, after=start, behind=behind)
             self.projection.process_batch(events, tracking)
         except BaseException:
             self._position = None  # another runner may have moved on: read it again
@@ -279,6 +298,7 @@ class BatchProjectionRunner(PollingRunner):
                 except ViewRetiredError:
                     return total
                 if not n:
+                    self._caught_up()
                     return total
                 total += n
                 batches += 1

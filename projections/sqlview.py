@@ -45,9 +45,11 @@ class ViewRetiredError(Exception):
 
 @dataclass(frozen=True)
 class BatchTracking(Tracking):
-    """The position a batch ends at, and the one it was read from (`after`)."""
+    """The position a batch ends at, the one it was read from (`after`), and whether the log
+    had more when it was read (`behind`; None from runners not told to say so)."""
 
     after: int = 0
+    behind: bool | None = None
 
 
 class SqlView(TrackingRecorder):

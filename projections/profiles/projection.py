@@ -45,6 +45,13 @@ class ProfilesProjection(Projection[ProfilesView]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([domain_event], tracking)
 
+    def caught_up(self) -> bool:
+        """The log has nothing new: write the documents batches left for later (they were
+        behind an import, or a process stopped before writing them). True if any were."""
+        if self.view.defer_documents or not self.view.has_deferred_documents():
+            return False
+        return self.view.write_deferred_documents() > 0
+
     def process_batch(self, events: Sequence[Any], tracking: Tracking) -> None:
         changes = BatchChanges()
         corrected = [str(e.originator_id) for e in events if isinstance(e, Work.Corrected)]

@@ -16,6 +16,7 @@ pre-encoded (JSON bytes), so a read is one primary-key lookup and no encoding.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,9 @@ from domain.catalogue.model import recency_key
 _json = msgspec.json.Encoder(order="sorted")  # several times as fast as json.dumps, and stable
 PROFILES_PER_WRITE = 2_000  # profile documents encoded and written at a time
 DEFERRED_PER_TRANSACTION = 20_000  # deferred documents written in one transaction
+# Behind an import, documents are written at least this often (and whenever a batch ends where
+# the log does): a batch of an import names thousands of profiles, a prolific author's in every one.
+BEHIND_WRITE_SECONDS = 30.0
 ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
 IDENTITY = {  # fact -> (column holding the sort key of the work it came from, the authorship column)
     "name": ("name_sort", "author_name"),
@@ -244,6 +248,7 @@ class ProfilesView(SqlView):
     # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact.
     SCHEMA_VERSION = 7
     defer_documents = False  # set by documents_deferred
+    _noted_since: float | None = None  # when this process first left a document for later, unwritten since
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -360,11 +365,33 @@ class ProfilesView(SqlView):
             affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
             affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
             affected |= self._kin(c, affected)  # a person's profile is every one of its records'
-            if affected and self.defer_documents:
-                self._many(c, "INSERT INTO {deferred} (id) SELECT id FROM {rows} WHERE true ON CONFLICT (id) DO NOTHING",
-                           "id text", [(rid,) for rid in sorted(affected)])
-            elif affected:
-                self._write_profiles(c, sorted(affected))
+            self._documents(c, affected, getattr(tracking, "behind", None))
+
+    def _documents(self, c: Any, affected: set[str], behind: bool | None) -> None:
+        """Write the documents of the profiles a batch changed, or note them for later: while a
+        from-scratch build runs (documents_deferred), and while the projection is behind an
+        import (`behind`: the catalogue's log had more past this batch), for up to
+        BEHIND_WRITE_SECONDS. The catalogue's batch that ends where its log ended (`behind`
+        False) writes what was noted too, so the documents are current whenever the projection
+        has caught up; the other logs' batches (`behind` None: commands, whose senders wait to
+        read their own writes) write only their own."""
+        if self.defer_documents or (behind and (self._noted_since is None
+                                                or time.monotonic() - self._noted_since < BEHIND_WRITE_SECONDS)):
+            if affected:
+                self._many(c, "INSERT INTO {deferred} (id) SELECT id FROM {rows} WHERE true"
+                              " ON CONFLICT (id) DO NOTHING", "id text", [(rid,) for rid in sorted(affected)])
+                if self._noted_since is None:
+                    self._noted_since = time.monotonic()
+            return
+        noted: set[str] = set()
+        if behind is not None:
+            c.execute(self._sql("SELECT id FROM {deferred}"))
+            noted = {row["id"] for row in c.fetchall()}
+            if noted:
+                self._rows_in(c, "DELETE FROM {deferred} WHERE {in}", "id", sorted(noted))
+            self._noted_since = None
+        if affected | noted:
+            self._write_profiles(c, sorted(affected | noted))
 
     @contextmanager
     def documents_deferred(self) -> Iterator[None]:
@@ -380,9 +407,13 @@ class ProfilesView(SqlView):
             self.defer_documents = False
         self.write_deferred_documents()
 
+    def has_deferred_documents(self) -> bool:
+        return bool(self._query("SELECT id FROM {deferred} LIMIT 1", ()))
+
     def write_deferred_documents(self) -> int:
-        """Write the documents batches left for later (documents_deferred); returns how many."""
+        """Write the documents batches left for later; returns how many."""
         written = 0
+        self._noted_since = None
         while True:
             with self.datastore.transaction(commit=True) as c:
                 c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))  # one batch at a time

@@ -78,3 +78,85 @@ def test_an_interrupted_deferred_build_writes_its_notes_when_the_next_one_ends(s
         services.close_views([again])
     finally:
         drop(services, view, prefix)
+
+
+def noted(view) -> set[str]:
+    return {row["id"] for row in view._query("SELECT id FROM {deferred}", ())}
+
+
+def import_skewed(services, count: int, parts: int) -> None:
+    works = skewed_works(count, seed=5)
+    size = count // parts
+    for part in range(parts):
+        import_body(services.catalogue, json.dumps(works[part * size:(part + 1) * size]).encode())
+
+
+def test_behind_an_import_documents_wait_for_the_batch_that_ends_where_the_log_does(services):
+    import_skewed(services, 240, parts=3)
+    view, runner = services.profiles_view, services.runner_of("profiles", "Catalogue")
+    runner.batch_size = 60
+    assert runner.run_batch() == 60  # the log has more: its profiles are noted, not written
+    assert view.docs_position() == 0 and len(noted(view)) > 0
+    first = noted(view)
+    assert runner.run_batch() == 60
+    assert view.docs_position() == 0 and noted(view) > first
+    runner.catch_up()  # the last batch ends at the log's head: every noted profile is written
+    assert noted(view) == set()
+    assert view.docs_position() == 1
+    built, prefix, runners = profiles_build(services, batch_size=10_000)  # one batch, nothing noted
+    try:
+        for r in runners:
+            r.catch_up()
+        assert compared(view, built) == dict.fromkeys(compared(view, built), True)
+    finally:
+        drop(services, built, prefix)
+
+
+def test_behind_an_import_for_long_documents_are_written_anyway(services, monkeypatch):
+    import_skewed(services, 120, parts=2)
+    monkeypatch.setattr("projections.profiles.view.BEHIND_WRITE_SECONDS", 0.0)
+    view, runner = services.profiles_view, services.runner_of("profiles", "Catalogue")
+    runner.batch_size = 40
+    runner.run_batch()  # the first batch behind starts the clock: noted
+    assert view.docs_position() == 0
+    runner.run_batch()  # past BEHIND_WRITE_SECONDS: this batch writes its own and the noted ones
+    assert view.docs_position() == 1 and noted(view) == set()
+
+
+def test_noted_documents_left_by_a_stopped_worker_are_written_once_the_log_has_nothing_new(services):
+    import_skewed(services, 120, parts=2)
+    view, runner = services.profiles_view, services.runner_of("profiles", "Catalogue")
+    runner.catch_up()
+    ids = {row["id"] for row in view._query("SELECT id FROM {researchers}", ())}
+    with view.datastore.transaction(commit=True) as c:  # as a worker stopped while behind leaves it
+        c.execute(view._sql("DELETE FROM {docs}"))
+        c.execute(view._sql("INSERT INTO {deferred} (id) SELECT id FROM {researchers}"))
+    assert runner.catch_up() == 0  # nothing new: the notes are written now
+    assert noted(view) == set()
+    assert {row["id"] for row in view._query("SELECT id FROM {docs}", ())} == ids
+    with view.datastore.transaction(commit=True) as c:
+        c.execute(view._sql("INSERT INTO {deferred} (id) SELECT id FROM {researchers}"))
+    assert services.runner_of("profiles", "Claims").catch_up() == 0
+    assert noted(view) == ids  # not by the other logs' runners, idle most of the time
+
+
+def test_a_command_behind_an_import_writes_its_own_profile_and_leaves_the_import_s_notes(services):
+    from tests.factories import register_confirmed
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from domain.catalogue.model import researcher_id_for
+
+    import_skewed(services, 120, parts=2)
+    view, catalogue = services.profiles_view, services.runner_of("profiles", "Catalogue")
+    catalogue.batch_size = 40
+    catalogue.run_batch()
+    left = noted(view)
+    rid = next(researcher_id_for(f"A{n}") for n in range(1, 200) if str(researcher_id_for(f"A{n}")) in left)
+    account = register_confirmed(services, "owner@example.org", "Owner")
+    facts = RecordFacts(rid, None, "L1", frozenset())
+    claim = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="me", links=("https://x.org/",))])
+    services.claims.approve(claim, uuid.uuid4(), "L2", "ok", facts)
+    services.runner_of("profiles", "Accounts").catch_up()
+    services.runner_of("profiles", "Claims").catch_up()
+    doc = json.loads(view.profile(str(rid))[0])
+    assert (doc["claim_status"], doc["verification_level"]) == ("claimed", "L2")
+    assert noted(view) == left  # the import's notes wait for the import's own batches
