@@ -3,7 +3,8 @@
     python -m bench.run replay [--events 1000000]
 
 Writes the logs first (a tenth as works and their researchers, the rest follows and unfollows
-of 10,000 records by 50,000 readers, plus claims approved for 200 records), then, in the same
+of 10,000 records by 50,000 readers, plus claims approved for 200 records; the works skewed as
+OpenAlex's are, tests/factories.py: skewed_works, or with --uniform 3 authors each), then, in the same
 run: the baseline, every log read page by page with eventsourcing's recorder (raw rows, and
 rows decoded into domain events); and `peerledger replay` in its own process (every projection
 into new tables, then the switch), timed, with its peak resident memory.
@@ -30,22 +31,24 @@ from domain.follows.model import Follow
 from operations.importing import import_body
 from bootstrap.services import Services
 from bootstrap.settings import Settings
-from tests.factories import synthetic_works
+from tests.factories import skewed_works, synthetic_works
 
 PAGE = 5_000
 AREAS = ("catalogue", "claims", "follows", "accounts", "invitations")
 
 
-def write_logs(services: Services, events: int, rng: random.Random) -> None:
+def write_logs(services: Services, events: int, rng: random.Random, *, skewed: bool = True) -> None:
     works = events // 10 // 2  # each work brings about one researcher event too
     researchers = max(1_000, works // 2)
     started = time.perf_counter()
     for start in range(0, works, 5_000):
-        batch = synthetic_works(min(5_000, works - start), researchers, authors_per_work=3, seed=start)
+        count = min(5_000, works - start)
+        batch = (skewed_works(count, seed=start, first_id=start + 1) if skewed
+                 else synthetic_works(count, researchers, authors_per_work=3, seed=start))
         for n, w in enumerate(batch):
             w["id"] = f"https://openalex.org/W{start + n + 1}"
         import_body(services.catalogue, json.dumps(batch).encode())
-    print(f"  {works:,} works imported in {time.perf_counter() - started:.0f} s")
+    print(f"  {works:,} {'skewed' if skewed else 'uniform'} works imported in {time.perf_counter() - started:.0f} s")
     known = [researcher_id_for(f"A{n}") for n in range(1, min(researchers, 10_000) + 1)]
     services.profiles_runner.catch_up()  # claims need the records' facts (from the catalogue)
     moderator = uuid.uuid4()
@@ -105,7 +108,7 @@ def bench_replay(args: argparse.Namespace) -> None:
         env = env_for("postgres", Path(tmp), schema) | {"PEERLEDGER_PROJECTIONS": "external"}
         services = Services(Settings.from_env(env))
         print(f"writing about {args.events:,} events")
-        write_logs(services, args.events, rng)
+        write_logs(services, args.events, rng, skewed=args.skewed)
         events, raw, decoded = baseline(services)
         services.close()
         print(f"baseline, reading all {events:,} notifications in pages of {PAGE:,}: {raw:,.0f} rows/s raw,"
@@ -129,4 +132,6 @@ def bench_replay(args: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay")
     p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--uniform", dest="skewed", action="store_false",
+                   help="works of 3 authors each, drawn evenly, instead of skewed ones (the figures before 2026-11-29)")
     p.add_argument("projections", nargs="*", help="only these (default: all)")
