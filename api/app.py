@@ -78,11 +78,30 @@ def replica_refresh(svc: Services, settings: Settings) -> tuple[float, Callable[
             lambda projection: functools.partial(svc.watch_log, view_changes(projection)))
 
 
+def app_shape(settings: Settings) -> tuple[Any, ...]:
+    """What of the settings create_app builds into the app itself: its body limits, CORS and token
+    key. The lifespan reads everything else from app.state at each start (see restart_on)."""
+    return (settings.max_body_bytes, settings.import_max_bytes, settings.cors_origins,
+            settings.access_token_minutes, _SecretOnly(settings).jwt_secret)
+
+
+def restart_on(app: Litestar, settings: Settings, services: Services | None = None) -> None:
+    """Have an app that create_app made, stopped, start next on `settings` (of the same app_shape)
+    and `services`, with nothing left of its earlier runs in app.state. Tests reuse one route table
+    this way: building it is most of the cost of an app (Litestar reads every handler's signature)."""
+    shape = app_shape(settings)
+    if shape != app.state.shape:
+        raise ValueError("these settings shape a different app: build it with create_app")
+    app.state.clear()
+    app.state.update(shape=shape, settings=settings, given_services=services)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """The HTTP API. Pass `services` to share them (tests); otherwise the app builds its own."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        settings, services = app.state.settings, app.state.given_services  # this run's (restart_on)
         owned = services is None
         svc = services or await anyio.to_thread.run_sync(Services, settings)
         app.state.services = svc
@@ -208,6 +227,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ),
         debug=False,
     )
+    app.state.shape = app_shape(settings)
+    restart_on(app, settings, services)
     return apply_contract(app)
 
 

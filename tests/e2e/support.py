@@ -7,13 +7,15 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from litestar import Litestar
 from litestar.testing import TestClient
 
-from api.app import create_app
+from api.app import app_shape, create_app, restart_on
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError
@@ -24,9 +26,31 @@ PASSWORD = "a long enough password"
 MODERATOR = uuid4()  # decides the claims that `own` approves (no account of its own)
 
 
+# Apps no test is using, by app_shape: building one (Litestar reading some 300 handlers' signatures)
+# costs more than most tests, so a test starts a free one again on settings and stores of its own.
+_FREE_APPS: dict[tuple[Any, ...], list[Litestar]] = {}
+
+
+@contextmanager
+def started(settings: Settings) -> Iterator[TestClient]:
+    """A client of the API started on `settings`, as `TestClient(create_app(settings))` would be, on
+    the route table of an earlier app of the same shape when one is free (api/app.py: restart_on)."""
+    free = _FREE_APPS.setdefault(app_shape(settings), [])
+    if free:
+        app = free.pop()
+        restart_on(app, settings)
+    else:
+        app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        free.append(app)
+
+
 def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[TestClient]:
     """The app with its own services, `works` imported and every projection caught up."""
-    with TestClient(create_app(settings)) as client:
+    with started(settings) as client:
         services = client.app.state.services
         if works:
             import_body(services.catalogue, json.dumps(list(works)).encode())

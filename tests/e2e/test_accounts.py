@@ -17,9 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from litestar.testing import TestClient
 
-from api.app import create_app
 from api.auth import AUDIENCE, ISSUER
 from tests.conftest import pg_dsn, settings_for
+from tests.e2e.support import started
 
 PASSWORD = "correct horse battery staple"
 
@@ -69,7 +69,7 @@ def client(tmp_path, pg_schema, inbox) -> Iterator[TestClient]:
         PEERLEDGER_SMTP_HOST="127.0.0.1", PEERLEDGER_SMTP_PORT=str(inbox.port), PEERLEDGER_SMTP_TLS="none",
         PEERLEDGER_CORS_ORIGINS="https://app.example.org",
     )
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         c.schema = pg_schema
         yield c
 
@@ -339,7 +339,7 @@ def test_oversized_bodies_are_413(client):
 
 def test_the_embedded_default_writes_mail_to_the_data_folder(tmp_path):
     settings = settings_for("sqlite", tmp_path, None)
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         assert register(c).status_code == 201
         [message] = list((tmp_path / "var" / "mail").glob("*.eml"))
         code = re.search(r"\b(\d{6})\b", message.read_text()).group(1)
@@ -352,7 +352,7 @@ def test_with_mail_down_registration_still_succeeds_and_resending_answers_as_alw
         dead_port = s.getsockname()[1]  # nothing listens here once the socket closes
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_SMTP_HOST="127.0.0.1",
                             PEERLEDGER_SMTP_PORT=str(dead_port), PEERLEDGER_SMTP_TLS="none")
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         assert register(c).status_code == 201
         # The answer comes before the mail is tried: a mail server that is down, like an address
         # without an account, cannot be told apart from a code on its way.

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, institution, work
+from tests.e2e.support import started
 
 PASSWORD = "a long enough password"
 RECORD_ORCID = "0000-0002-1825-0097"
@@ -64,7 +64,7 @@ def client(tmp_path, pg_schema, orcid_server) -> Iterator[TestClient]:
         PEERLEDGER_ORCID_AUTHORIZE_URL=f"{orcid_server}/oauth/authorize",
         PEERLEDGER_ORCID_TOKEN_URL=f"{orcid_server}/oauth/token",
     )
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         c.mail = tmp_path / "var" / "mail"
         services = c.app.state.services
         # A record with an ORCID iD and an institution whose domain is known.

@@ -12,11 +12,11 @@ from urllib.parse import quote
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from api.errors import ALL_CODES, ApiCode
 from domain.errors import ErrorCode
 from tests.conftest import fresh_pg_schema, settings_for
 from tests.factories import register_confirmed
+from tests.e2e.support import started
 
 ZHIWU = "A5999000001"
 PASSWORD = "a long enough password"
@@ -34,7 +34,7 @@ def client(tmp_path_factory) -> Iterator[TestClient]:
 
 
 def serving(settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         assert c.app.state.services.wait_for_projections()
         yield c
 

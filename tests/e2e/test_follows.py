@@ -12,7 +12,6 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.follows.model import Follow
 from projections.followers.projection import FollowersProjection
@@ -21,6 +20,7 @@ from operations.importing import import_body
 from bootstrap.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
 from tests.factories import author, register_confirmed, work
+from tests.e2e.support import started
 
 PASSWORD = "a long enough password"
 RECORDS = [f"A{9000 + n}" for n in range(10)]
@@ -30,7 +30,7 @@ RECORDS = [f"A{9000 + n}" for n in range(10)]
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
                             PEERLEDGER_RATE_LIMIT_SCALE="1000")
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         services = c.app.state.services
         import_body(services.catalogue, json.dumps(
             [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]).encode())

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.test_claims import assert_problem, code_in_mail
 from tests.factories import author, work
+from tests.e2e.support import started
 
 PASSWORD = "a long enough password"
 # A1 wrote W1 and W2 with A2 (close collaborators), and W3 alone; A9 is imported later.
@@ -25,7 +25,7 @@ WORKS = [work(1, [author(1, "Hist One"), author(2, "Hist Two")], year=2019),
 
 
 def serving(settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         c.mail = settings.data_dir / "mail"
         import_body(c.app.state.services.catalogue, json.dumps(WORKS).encode())
         settle(c)

@@ -10,11 +10,11 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, work
+from tests.e2e.support import started
 
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "a long admin password"
@@ -28,7 +28,7 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
         "postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
         PEERLEDGER_MAX_BODY_BYTES="4096", PEERLEDGER_IMPORT_MAX_BYTES="200000",
     )
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         accounts = c.app.state.services.accounts
         accounts.register(ADMIN_EMAIL, ADMIN_PASSWORD, "Ada Admin")
         accounts.grant_role(ADMIN_EMAIL, "admin", granted_by="test")

@@ -15,7 +15,6 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.claims.application import EvidenceIn, RecordFacts
 from domain.invitations.model import inviter_id
@@ -24,6 +23,7 @@ from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, register_confirmed, work
 from tests.fakes import Clock
+from tests.e2e.support import started
 
 PASSWORD = "a long enough password"
 MODERATOR = uuid.uuid4()
@@ -46,7 +46,7 @@ def any_client(request, tmp_path) -> Iterator[TestClient]:
 
 
 def serving(settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         services = c.app.state.services
         import_body(services.catalogue, json.dumps(WORKS).encode())
         assert services.wait_for_projections()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
-from litestar.testing import TestClient
-
-from api.app import create_app
 from workers.relay import RelayPositions
 from tests.conftest import settings_for
+from tests.e2e.support import started
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -20,7 +18,7 @@ def value(text: str, name: str, **labels: str) -> float:
 
 def test_metrics_count_responses_and_show_projection_and_relay_lag(tmp_path, pg_schema):
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes")
-    with TestClient(create_app(settings)) as client:
+    with started(settings) as client:
         services = client.app.state.services
         assert services.wait_for_projections()
         before = client.get("/metrics")

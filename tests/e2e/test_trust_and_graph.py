@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.test_invitations import own, person
 from tests.factories import author, institution, work
+from tests.e2e.support import started
 
 SEED = "A5999000001"
 # A1 and A2 share W1 and W2 (topic 1); A2 alone wrote W3 (topic 1) and W4 (topic 9); A2 and A3
@@ -32,7 +32,7 @@ WORKS = [
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
                             PEERLEDGER_RATE_LIMIT_SCALE="1000")
-    with TestClient(create_app(settings)) as c:
+    with started(settings) as c:
         services = c.app.state.services
         import_body(services.catalogue, json.dumps(WORKS).encode())
         assert services.wait_for_projections()

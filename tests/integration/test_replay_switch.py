@@ -27,7 +27,6 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from litestar.testing import TestClient
 
-from api.app import create_app
 from domain.catalogue.model import researcher_id_for
 from domain.follows.application import FollowCommand, Follows
 from operations.importing import import_body
@@ -38,6 +37,7 @@ from bootstrap.versions import version_prefix
 from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET, pg_dsn
 from tests.factories import synthetic_works
 from tests.integration.test_replay_verify import workload
+from tests.e2e.support import started
 
 READS = ["/researchers/A1", "/researchers/A2", "/researchers/A3", "/researchers/A1/works",
          "/researchers?q=", "/researchers/A2/trust", "/researchers/A1/graph?depth=2",
@@ -69,7 +69,7 @@ def follow_many(apps: Any, researchers: list, count: int, rng: random.Random) ->
 
 
 def test_a_replay_builds_version_2_switches_readers_and_the_api_answers_the_same(settings):
-    with TestClient(create_app(settings)) as client:
+    with started(settings) as client:
         api = client.app.state.services
         workload(api)
         assert api.wait_for_projections()
