@@ -1237,27 +1237,14 @@ class ProfilesView(SqlView):
         such works there are among the collaborators' newest ADJACENT_CANDIDATES."""
         if not collaborators or not topics:
             return [], 0
-        # Each collaborator's newest works not by the researcher (none of a person's records), by
-        # index range and bounded: the newest of all are among them. (One query over all their
-        # authorships, sorted, read every work of a collaborator on thousands: a second for anyone
-        # who wrote twice with one.)
-        mine, mine_params = self._in("m.researcher_id", [researcher_id] if isinstance(researcher_id, str)
-                                     else list(researcher_id))
-        newest = ("SELECT * FROM (SELECT a.work_id, a.sort_key FROM {authorships} a WHERE a.researcher_id = %s"
-                  " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id AND " + mine + ")"
-                  " ORDER BY a.sort_key DESC LIMIT %s) AS c")
-        statement = " UNION ALL ".join(newest for _ in collaborators)
-        params = [value for c in collaborators for value in (c, *mine_params, ADJACENT_CANDIDATES)]
-        rows = self._query(
-            "SELECT x.work_id, x.sort_key, w.topics FROM (SELECT DISTINCT work_id, sort_key FROM (" + statement
-            + ") AS candidates ORDER BY sort_key DESC LIMIT %s) AS x JOIN {works} w ON w.id = x.work_id",
-            [*params, ADJACENT_CANDIDATES],
-        )
+        newest = dict(self._newest_works_of(collaborators, [researcher_id] if isinstance(researcher_id, str)
+                                            else list(researcher_id), ADJACENT_CANDIDATES))
+        rows = self._rows_in(None, "SELECT id AS work_id, topics FROM {works} WHERE {in}", "id", list(newest))
         ranked: dict[str, tuple[int, str]] = {}
         for row in rows:
             shared = len(topics & {t["openalex_id"] for t in json.loads(row["topics"])})
             if shared:
-                ranked[row["work_id"]] = (shared, row["sort_key"])
+                ranked[row["work_id"]] = (shared, newest[row["work_id"]])
         best = sorted(ranked, key=lambda w: ranked[w][1], reverse=True)  # newest first ...
         best = sorted(best, key=lambda w: -ranked[w][0])[:limit]  # ... within the most shared topics
         docs = {}
@@ -1268,6 +1255,37 @@ class ProfilesView(SqlView):
         return [{"id": w, "openalex_id": docs[w]["openalex_id"], "title": docs[w]["title"],
                  "publication_year": docs[w]["publication_year"], "shared_topics": ranked[w][0]}
                 for w in best if w in docs], len(ranked)
+
+    def _newest_works_of(self, collaborators: Sequence[str], mine: list[str], count: int) -> list[tuple[str, str]]:
+        """The newest `count` works of any of `collaborators` that none of `mine` wrote, newest
+        first, as (work id, sort key). Each collaborator's are read newest first by index range, a
+        few at a time, merged, until every collaborator is read to its end or to a work older
+        than the first `count` read: a work not read yet is older than the last one read of its
+        collaborator. (Reading `count` of each read thousands of rows for a prolific record's
+        collaborators, and sorted them.)"""
+        mine_clause, mine_params = self._in("m.researcher_id", mine)
+        found: dict[str, str] = {}  # work -> sort key
+        after: dict[str, str | None] = dict.fromkeys(collaborators)  # the last read of those with more
+        step = min(count, count // len(collaborators) + 10)
+        while after:
+            branches, params = [], []
+            for c, last in after.items():
+                branches.append("SELECT * FROM (SELECT a.researcher_id, a.work_id, a.sort_key FROM {authorships} a"
+                                " WHERE a.researcher_id = %s" + (" AND a.sort_key < %s" if last is not None else "")
+                                + " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id AND "
+                                + mine_clause + ") ORDER BY a.sort_key DESC LIMIT %s) AS c")
+                params += [c, *([last] if last is not None else []), *mine_params, step]
+            read: dict[str, list[str]] = defaultdict(list)
+            for row in self._query(" UNION ALL ".join(branches), params):
+                read[row["researcher_id"]].append(row["sort_key"])
+                found[row["work_id"]] = row["sort_key"]
+            # Those read to their end, or whose next works are older than the first `count` read
+            # so far, have nothing more to give.
+            newest = sorted(found.values(), reverse=True)
+            after = {c: min(read[c]) for c in after if len(read[c]) == step
+                     and (len(newest) < count or min(read[c]) > newest[count - 1])}
+            step *= 2
+        return sorted(found.items(), key=lambda w: w[1], reverse=True)[:count]
 
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""

@@ -10,7 +10,8 @@ import json
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -314,29 +315,69 @@ def test_a_correction_that_takes_an_author_off_a_work_moves_every_fact_back(tmp_
         services.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_the_graphs_first_coauthors_of_skewed_records_equal_a_recount(tmp_path: Path, backend: str) -> None:
-    """Skewed authorship (records on hundreds of works, each with long tails of pairs, most at one
-    shared work): each record's first co-authors, and those of its first ten summed (the second
-    degree, read by index range until sure), equal a recount of the works' pairs."""
-    with fresh_services(backend, tmp_path) as services:
+@dataclass
+class Skewed:
+    """A skewed import as the view holds it, and its works as the catalogue lists them."""
+
+    view: Any
+    works: list[Any]
+
+    def key(self, w: Any) -> str:
+        return recency_key(w.publication_date, w.publication_year, w.openalex_id)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def skewed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Skewed]:
+    """800 skewed works (records on hundreds of works, each with long tails of pairs, most at one
+    shared work), imported and projected."""
+    tmp_path = tmp_path_factory.mktemp("skewed")
+    with fresh_services(request.param, tmp_path) as services:
         path = tmp_path / "works.jsonl"
         path.write_text("\n".join(json.dumps(w) for w in skewed_works(800, seed=5)) + "\n")
         import_file(services.catalogue, path)
         services.profiles_runner.catch_up()
-        keys: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for n in range(1, 801):
-            w = services.catalogue.get_work(work_id_for(f"W{n}"))
-            if len(w.authorships) <= MAX_AUTHORS_FOR_COLLABORATION:
-                add_pairs(keys, (a["researcher_id"] for a in w.authorships),
-                          recency_key(w.publication_date, w.publication_year, w.openalex_id))
-        pairs = {p: (len(k), max(k)) for p, k in keys.items()}
-        # The stars and the long tail's head (A6 on most works after them), and others at random;
-        # each one's first ten co-authors, as depth 2 sums them, and groups of records whose
-        # pairs rank others differently (where a co-author first in neither can be first summed).
-        records = [str(researcher_id_for(f"A{n}")) for n in [*range(1, 16), *range(100, 640, 18)]]
-        rng = random.Random(3)
-        groups = [[r] for r in records] + [[c[0] for c in first_coauthors(pairs, [r], 10)] for r in records
-                                           if any(r in pair for pair in pairs)]
-        groups += [rng.sample(records, rng.randint(2, 10)) for _ in range(40)]
-        assert graph_differences(services.profiles_view, records, groups, pairs) == []
+        yield Skewed(services.profiles_view, [services.catalogue.get_work(work_id_for(f"W{n}")) for n in range(1, 801)])
+
+
+# The stars and the long tail's head (A6 on most works after them), and others at random.
+SKEWED_RECORDS = [str(researcher_id_for(f"A{n}")) for n in [*range(1, 16), *range(100, 640, 18)]]
+
+
+def test_the_graphs_first_coauthors_of_skewed_records_equal_a_recount(skewed: Skewed) -> None:
+    """Each record's first co-authors, those of its first ten summed (the second degree, read by
+    index range until sure), and of groups of records whose pairs rank others differently (where
+    a co-author first in neither can be first summed), equal a recount of the works' pairs."""
+    keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for w in skewed.works:
+        if len(w.authorships) <= MAX_AUTHORS_FOR_COLLABORATION:
+            add_pairs(keys, (a["researcher_id"] for a in w.authorships), skewed.key(w))
+    pairs = {p: (len(k), max(k)) for p, k in keys.items()}
+    records = SKEWED_RECORDS
+    rng = random.Random(3)
+    groups = [[r] for r in records] + [[c[0] for c in first_coauthors(pairs, [r], 10)] for r in records
+                                       if any(r in pair for pair in pairs)]
+    groups += [rng.sample(records, rng.randint(2, 10)) for _ in range(40)]
+    assert graph_differences(skewed.view, records, groups, pairs) == []
+
+
+def test_the_adjacent_works_of_skewed_records_equal_a_recount(skewed: Skewed) -> None:
+    """A record's adjacent works (its collaborators' newest works it did not write, read a few
+    of each collaborator at a time and merged, ranked by topics shared with the record's) and
+    their total equal a recount of the works, for collaborators many and few, prolific or not."""
+    authors = {str(w.id): {a["researcher_id"] for a in w.authorships} for w in skewed.works}
+    topics = {str(w.id): {t["openalex_id"] for t in w.topics} for w in skewed.works}
+    keys = {str(w.id): skewed.key(w) for w in skewed.works}
+    newest = sorted(keys, key=keys.__getitem__, reverse=True)
+    found = []
+    for rid in SKEWED_RECORDS:
+        mine = {t for w, a in authors.items() if rid in a for t in topics[w]}
+        works = Counter(r for a in authors.values() for r in a)
+        coauthors = sorted(sorted({r for a in authors.values() if rid in a for r in a} - {rid}), key=lambda r: -works[r])
+        for collaborators in (coauthors[:25], coauthors[:3], coauthors[-1:], coauthors[10:35]):
+            candidates = [w for w in newest if authors[w] & set(collaborators) and rid not in authors[w]][:500]
+            shared = {w: len(topics[w] & mine) for w in candidates if topics[w] & mine}
+            ranked = sorted(sorted(shared, key=keys.__getitem__, reverse=True), key=lambda w: -shared[w])[:10]
+            got, total = skewed.view.adjacent_works(rid, collaborators, mine, 10)
+            if ([(w["id"], w["shared_topics"]) for w in got], total) != ([(w, shared[w]) for w in ranked], len(shared)):
+                found.append((rid, len(collaborators)))
+    assert found == []
