@@ -48,6 +48,8 @@ DEFERRED_PER_TRANSACTION = 20_000  # deferred documents written in one transacti
 # the log does): a batch of an import names thousands of profiles, a prolific author's in every one.
 BEHIND_WRITE_SECONDS = 30.0
 ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
+SUMMED_DEPTH = 2_000  # pairs read per record and side for summed co-authors, at most, before summing all
+SUMMED_LOOKUPS = 1_000  # pairs looked up by key for summed co-authors, at most (beyond: read on)
 IDENTITY = {  # fact -> (column holding the sort key of the work it came from, the authorship column)
     "name": ("name_sort", "author_name"),
     "work_orcid": ("orcid_sort", "author_orcid"),
@@ -232,12 +234,14 @@ class ProfilesView(SqlView):
     all the facts, the works' encoded documents) holds the work with the decisions applied:
     disowned authorships left out, adopted ones moved, exactly as if OpenAlex had listed them so."""
 
-    TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "places",
-              "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted", "persons",
-              "link_requests", "adoption_requests", "counted", "docs", "deferred", "seq", "new_works",
+    TABLES = ("researchers", "names", "works", "authorships", "topics", "tallies", "pairs", "coauthor_counts",
+              "places", "topic_works", "institution_works", "ownership", "owners", "policies", "disowned", "adopted",
+              "persons", "link_requests", "adoption_requests", "counted", "docs", "deferred", "seq", "new_works",
               "new_topics", "new_pairs")
     VERIFY_SKIP = {"docs": ("position",), "deferred": ("*",), "seq": ("*",), "new_works": ("*",),
                    "new_topics": ("*",), "new_pairs": ("*",)}
+    # A record whose last co-author went keeps its row at zero; a rebuild never writes it.
+    VERIFY_ZERO_IS_ABSENT = {"coauthor_counts": ("coauthors",)}
     SQLITE_PREFIX = "profiles"
     # 2: facts kept per record (tallies, pairs, places) instead of rebuilt from all works;
     # 3: topic_works and institution_works, filled from every work (the explorer routes);
@@ -245,8 +249,9 @@ class ProfilesView(SqlView):
     # 5: "not mine" decisions (disowned), applied to the authorships and every fact;
     # 6: linked records (persons, link_requests), the documents' `records`
     # (counted came with no new version: no event counted on a profile existed before it);
-    # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact.
-    SCHEMA_VERSION = 7
+    # 7: adopted works (adopted, adoption_requests), applied to the authorships and every fact;
+    # 8: pairs ranked by index per record, coauthor_counts (the graph reads no record's every pair).
+    SCHEMA_VERSION = 8
     defer_documents = False  # set by documents_deferred
     _noted_since: float | None = None  # when this process first left a document for later, unwritten since
 
@@ -278,7 +283,15 @@ class ProfilesView(SqlView):
             # Works with at most MAX_AUTHORS_FOR_COLLABORATION authors: how many each pair shares.
             f"CREATE TABLE IF NOT EXISTS {{pairs}} (a TEXT NOT NULL, b TEXT NOT NULL, shared {i} NOT NULL,"
             " latest TEXT NOT NULL, PRIMARY KEY (a, b))",
-            "CREATE INDEX IF NOT EXISTS {pairs}_b ON {pairs} (b)",
+            # Each record's co-authors most shared first, on either side of its pairs: the graph
+            # reads its first ones by index range (the (b) lookups use the second). Partial (every
+            # pair has shared > 0): only a statement saying `shared > 0` uses them, so a pair's
+            # lookup by (a, b) stays on the key, which the planner left for (b) ranges thousands
+            # long for a prolific b.
+            "CREATE INDEX IF NOT EXISTS {pairs}_a_ranked ON {pairs} (a, shared DESC, latest DESC) WHERE shared > 0",
+            "CREATE INDEX IF NOT EXISTS {pairs}_b_ranked ON {pairs} (b, shared DESC, latest DESC) WHERE shared > 0",
+            # How many co-authors each record has (its pairs): the graph's total, kept with them.
+            f"CREATE TABLE IF NOT EXISTS {{coauthor_counts}} (researcher_id TEXT PRIMARY KEY, coauthors {i} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {{places}} (researcher_id TEXT NOT NULL, place TEXT NOT NULL,"
             f" institution TEXT NOT NULL, works {i} NOT NULL, first_year INTEGER, last_year INTEGER,"
             " PRIMARY KEY (researcher_id, place))",
@@ -609,6 +622,7 @@ class ProfilesView(SqlView):
         for row in c.fetchall():
             close[row["a"]] += 1
             close[row["b"]] += 1
+        self._count_new_coauthors(c)
         c.execute(self._sql(
             "INSERT INTO {pairs} (a, b, shared, latest) SELECT a, b, shared, latest FROM {new_pairs} WHERE true"
             " ON CONFLICT (a, b) DO UPDATE SET shared = {pairs}.shared + excluded.shared,"
@@ -676,6 +690,7 @@ class ProfilesView(SqlView):
             " RETURNING a, b, shared, latest",
             "a text, b text, shared bigint, latest text", moved)
         gone, stale = [], []
+        coauthors: dict[str, int] = defaultdict(int)
         for row in rows:
             pair = (row["a"], row["b"])
             after = row["shared"]
@@ -684,10 +699,14 @@ class ProfilesView(SqlView):
             if was != is_:
                 for rid in pair:
                     close[rid] += 1 if is_ else -1
+            if (before > 0) != (after > 0):  # the two became co-authors, or are no longer
+                for rid in pair:
+                    coauthors[rid] += 1 if after > 0 else -1
             if after <= 0:
                 gone.append(pair)
             elif row["latest"] in d.pairs_lost.get(pair, ()):
                 stale.append(pair)  # the newest shared work was taken away: look again
+        self._move_coauthor_counts(c, coauthors)
         if gone:
             self._many(c, "DELETE FROM {pairs} WHERE (a, b) IN (SELECT a, b FROM {rows})", "a text, b text", gone)
         for a, b in stale:
@@ -698,6 +717,24 @@ class ProfilesView(SqlView):
             c.execute(self._sql("UPDATE {pairs} SET latest = %s WHERE a = %s AND b = %s"),
                       (c.fetchone()["latest"], a, b))
         return close
+
+    def _count_new_coauthors(self, c: Any) -> None:
+        """Each record's count of co-authors gains the pairs of this batch's new works not stored
+        yet (before they are)."""
+        c.execute(self._sql(
+            "WITH met AS (SELECT n.a, n.b FROM {new_pairs} n WHERE NOT EXISTS"
+            " (SELECT 1 FROM {pairs} p WHERE p.a = n.a AND p.b = n.b))"
+            " INSERT INTO {coauthor_counts} (researcher_id, coauthors) SELECT id, COUNT(*) FROM"
+            " (SELECT a AS id FROM met UNION ALL SELECT b FROM met) AS m WHERE true GROUP BY id"
+            " ON CONFLICT (researcher_id) DO UPDATE SET coauthors = {coauthor_counts}.coauthors + excluded.coauthors"))
+
+    def _move_coauthor_counts(self, c: Any, moved: dict[str, int]) -> None:
+        changed = [(rid, n) for rid, n in moved.items() if n]
+        if changed:
+            self._many(c, "INSERT INTO {coauthor_counts} (researcher_id, coauthors) SELECT researcher_id, coauthors"
+                          " FROM {rows} WHERE true ON CONFLICT (researcher_id) DO UPDATE"
+                          " SET coauthors = {coauthor_counts}.coauthors + excluded.coauthors",
+                       "researcher_id text, coauthors bigint", changed)
 
     def _apply_places(self, c: Any, d: Deltas) -> None:
         # A place only taken away has no institution to write: "-" keeps the stored one.
@@ -1113,7 +1150,8 @@ class ProfilesView(SqlView):
         a, a_params = self._in("a", list(researcher_ids))
         b, b_params = self._in("b", list(researcher_ids))
         return ("(SELECT a AS me, b AS other, shared, latest FROM {pairs} WHERE " + a
-                + " UNION ALL SELECT b, a, shared, latest FROM {pairs} WHERE " + b + ")", [*a_params, *b_params])
+                + " UNION ALL SELECT b, a, shared, latest FROM {pairs} WHERE " + b + " AND shared > 0)",
+                [*a_params, *b_params])  # shared > 0: all of them, by the b index
 
     def coauthor_distance(self, researcher_ids: Sequence[str], other: str | Sequence[str]) -> int | None:
         """1 if one of `researcher_ids` shares a work with `other` (or one of a person's records),
@@ -1134,17 +1172,112 @@ class ProfilesView(SqlView):
     def coauthors(self, researcher_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         """Co-authors of any of `researcher_ids` (not themselves), with their names: shared works,
         the latest one's sort key, and through how many of them; most shared first. Works with
-        more than MAX_AUTHORS_FOR_COLLABORATION authors do not make collaborators."""
-        pairs, params = self._pairs_of(researcher_ids)
-        rows = self._query(
-            "SELECT p.other AS id, r.display_name, r.openalex_id, CAST(SUM(p.shared) AS BIGINT) AS shared,"
-            " MAX(p.latest) AS latest,"
-            " COUNT(*) AS via FROM " + pairs + " p JOIN {researchers} r ON r.id = p.other"
-            " GROUP BY p.other, r.display_name, r.openalex_id"
-            " ORDER BY SUM(p.shared) DESC, MAX(p.latest) DESC, p.other LIMIT %s",
-            [*params, limit + len(researcher_ids)],
-        )
-        return [dict(r) for r in rows if r["id"] not in researcher_ids][:limit]
+        more than MAX_AUTHORS_FOR_COLLABORATION authors do not make collaborators.
+
+        A prolific record has tens of thousands of pairs: each record's are read most shared
+        first by index range, only as deep as it takes to be sure of the first ones."""
+        ids = list(researcher_ids)
+        wanted = limit + len(ids)
+        if not ids:
+            return []
+        if len(ids) == 1:  # the first of its pairs on either side are its first co-authors
+            ranked, params = self._ranked_pairs(ids, wanted)
+            rows = self._query("SELECT p.other AS id, r.display_name, r.openalex_id, p.shared, p.latest, 1 AS via"
+                               " FROM (" + ranked + ") AS p JOIN {researchers} r ON r.id = p.other"
+                               " ORDER BY p.shared DESC, p.latest DESC, p.other LIMIT %s", [*params, wanted])
+        else:
+            rows = self._summed_coauthors(ids, wanted)
+        return [dict(r) for r in rows if r["id"] not in ids][:limit]
+
+    def _ranked_pairs(self, researcher_ids: Sequence[str], depth: int) -> tuple[str, list[Any]]:
+        """Each record's first `depth` pairs on each side (a, b) as (me, other, shared, latest),
+        most shared first, then latest: index ranges."""
+        sides = ("SELECT * FROM (SELECT a AS me, b AS other, shared, latest FROM {pairs} WHERE a = %s AND shared > 0"
+                 " ORDER BY shared DESC, latest DESC, b LIMIT %s) AS x UNION ALL"
+                 " SELECT * FROM (SELECT b AS me, a AS other, shared, latest FROM {pairs} WHERE b = %s AND shared > 0"
+                 " ORDER BY shared DESC, latest DESC, a LIMIT %s) AS y")
+        return (" UNION ALL ".join(sides for _ in researcher_ids),
+                [v for rid in researcher_ids for v in (rid, depth, rid, depth)])
+
+    def _summed_coauthors(self, ids: list[str], wanted: int) -> list[dict[str, Any]]:
+        """The first `wanted` co-authors of several records by their pairs summed (the graph's
+        second degree). Each record's pairs are read most shared first, ever deeper, until the
+        first sums are sure (Fagin's threshold algorithm): a pair not read yet is at most the
+        last one read on its side, so a co-author not seen at all sums to at most those bounds
+        summed (`unseen`), and one seen to what was read plus the bounds of the records it was
+        not seen with; those that may be among the first have their other pairs looked up."""
+        depth = wanted
+        while depth <= SUMMED_DEPTH:
+            ranked, params = self._ranked_pairs(ids, depth)
+            read: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)  # other -> me -> (shared, latest)
+            sides: dict[tuple[str, bool], list[int]] = defaultdict(list)
+            for row in self._query(ranked, params):
+                read[row["other"]][row["me"]] = (row["shared"], row["latest"])
+                sides[(row["me"], row["other"] > row["me"])].append(row["shared"])
+            # A record's pairs are on one side or the other: a pair not read is at most the
+            # larger of its two sides' last ones; nothing, where both were read to the end.
+            bound = {me: max((min(sides[(me, side)]) if len(sides[(me, side)]) == depth else 0)
+                             for side in (False, True)) for me in ids}
+            unseen = sum(bound.values())
+            if not unseen:  # every pair read
+                return self._named(self._first_summed(read, wanted))
+            if len(read) >= wanted:
+                low = {other: sum(shared for shared, _ in by.values()) for other, by in read.items()}
+                floor = sorted(low.values(), reverse=True)[wanted - 1]  # the first `wanted` sum to at least this
+                high = {other: low[other] + unseen - sum(bound[me] for me in by) for other, by in read.items()}
+                candidates = [other for other in read if high[other] >= floor]
+                missing = [(me, other) for other in candidates for me in ids
+                           if bound[me] and me != other and me not in read[other]]
+                if len(missing) <= SUMMED_LOOKUPS and sorted(high[c] for c in candidates)[-wanted] > unseen:
+                    for me, other, shared, latest in self._pairs_between(missing):
+                        read[other][me] = (shared, latest)
+                    first = self._first_summed({other: read[other] for other in candidates}, wanted)
+                    if first[-1]["shared"] > unseen:  # nobody left out sums to as much as the last one
+                        return self._named(first)
+            depth *= 4
+        return self._sum_coauthors(ids, wanted)
+
+    def _pairs_between(self, wanted: list[tuple[str, str]]) -> list[tuple[str, str, int, str]]:
+        """The pairs of these (me, other) that exist, as (me, other, shared, latest): each by its key."""
+        found = []
+        for chunk in chunks(wanted):
+            keys: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+            for me, other in chunk:
+                keys[(min(me, other), max(me, other))].append((me, other))
+            rows = self._query("SELECT p.a, p.b, p.shared, p.latest FROM (VALUES " + ", ".join(["(%s, %s)"] * len(keys))
+                               + ") AS k JOIN {pairs} p ON p.a = k.column1 AND p.b = k.column2",
+                               [value for key in keys for value in key])
+            found += [(me, other, row["shared"], row["latest"])
+                      for row in rows for me, other in keys[(row["a"], row["b"])]]
+        return found
+
+    @staticmethod
+    def _first_summed(read: dict[str, dict[str, tuple[int, str]]], wanted: int) -> list[dict[str, Any]]:
+        """The first `wanted` by shared works summed, then the latest (a sort key), then id: in
+        code point order, as the database's (C collation) and the view's other sorts compare them."""
+        summed = [{"id": other, "shared": sum(shared for shared, _ in by.values()),
+                   "latest": max(latest for _, latest in by.values()), "via": len(by)} for other, by in read.items()]
+        summed.sort(key=lambda c: c["id"])
+        summed.sort(key=lambda c: c["latest"], reverse=True)  # stable: ties keep the id order
+        summed.sort(key=lambda c: c["shared"], reverse=True)
+        return summed[:wanted]
+
+    def _named(self, coauthors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = {row["id"]: row for row in self._rows_in(None, "SELECT id, display_name, openalex_id FROM {researchers}"
+                                                          " WHERE {in}", "id", [c["id"] for c in coauthors])}
+        return [{"id": c["id"], "display_name": names[c["id"]]["display_name"],
+                 "openalex_id": names[c["id"]]["openalex_id"], "shared": c["shared"], "latest": c["latest"],
+                 "via": c["via"]} for c in coauthors]
+
+    def _sum_coauthors(self, ids: list[str], wanted: int) -> list[Any]:
+        """The first `wanted` co-authors of `ids` by their pairs summed, every pair read."""
+        pairs, params = self._pairs_of(ids)
+        # Names for the first ones only: joined before the limit, a prolific record's every co-author was looked up.
+        return self._query(
+            "SELECT s.id, r.display_name, r.openalex_id, s.shared, s.latest, s.via FROM (SELECT p.other AS id,"
+            " CAST(SUM(p.shared) AS BIGINT) AS shared, MAX(p.latest) AS latest, COUNT(*) AS via FROM " + pairs + " p"
+            " GROUP BY p.other ORDER BY SUM(p.shared) DESC, MAX(p.latest) DESC, p.other LIMIT %s) AS s"
+            " JOIN {researchers} r ON r.id = s.id ORDER BY s.shared DESC, s.latest DESC, s.id", [*params, wanted])
 
     def person_coauthors(self, records: Sequence[str], limit: int) -> list[dict[str, Any]]:
         """A person's co-authors (outside its records), each work counted once however many of
@@ -1176,10 +1309,10 @@ class ProfilesView(SqlView):
 
     def graph_totals(self, researcher_id: str) -> dict[str, int]:
         """How many co-authors and institutions the record has in all (the graph lists the first)."""
-        pairs, params = self._pairs_of([researcher_id])
-        coauthors = self._query("SELECT COUNT(*) AS n FROM " + pairs + " p", params)[0]["n"]
-        places = self._query("SELECT COUNT(*) AS n FROM {places} WHERE researcher_id = %s", (researcher_id,))[0]["n"]
-        return {"coauthors": coauthors, "institutions": places}
+        [row] = self._query("SELECT (SELECT coauthors FROM {coauthor_counts} WHERE researcher_id = %s) AS coauthors,"
+                            " (SELECT COUNT(*) FROM {places} WHERE researcher_id = %s) AS places",
+                            (researcher_id, researcher_id))
+        return {"coauthors": row["coauthors"] or 0, "institutions": row["places"]}
 
     def institutions_over_time(self, researcher_id: str) -> list[dict[str, Any]]:
         """Each institution on the researcher's works: first and last year, number of works."""
@@ -1196,27 +1329,14 @@ class ProfilesView(SqlView):
         such works there are among the collaborators' newest ADJACENT_CANDIDATES."""
         if not collaborators or not topics:
             return [], 0
-        # Each collaborator's newest works not by the researcher (none of a person's records), by
-        # index range and bounded: the newest of all are among them. (One query over all their
-        # authorships, sorted, read every work of a collaborator on thousands: a second for anyone
-        # who wrote twice with one.)
-        mine, mine_params = self._in("m.researcher_id", [researcher_id] if isinstance(researcher_id, str)
-                                     else list(researcher_id))
-        newest = ("SELECT * FROM (SELECT a.work_id, a.sort_key FROM {authorships} a WHERE a.researcher_id = %s"
-                  " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id AND " + mine + ")"
-                  " ORDER BY a.sort_key DESC LIMIT %s) AS c")
-        statement = " UNION ALL ".join(newest for _ in collaborators)
-        params = [value for c in collaborators for value in (c, *mine_params, ADJACENT_CANDIDATES)]
-        rows = self._query(
-            "SELECT x.work_id, x.sort_key, w.topics FROM (SELECT DISTINCT work_id, sort_key FROM (" + statement
-            + ") AS candidates ORDER BY sort_key DESC LIMIT %s) AS x JOIN {works} w ON w.id = x.work_id",
-            [*params, ADJACENT_CANDIDATES],
-        )
+        newest = dict(self._newest_works_of(collaborators, [researcher_id] if isinstance(researcher_id, str)
+                                            else list(researcher_id), ADJACENT_CANDIDATES))
+        rows = self._rows_in(None, "SELECT id AS work_id, topics FROM {works} WHERE {in}", "id", list(newest))
         ranked: dict[str, tuple[int, str]] = {}
         for row in rows:
             shared = len(topics & {t["openalex_id"] for t in json.loads(row["topics"])})
             if shared:
-                ranked[row["work_id"]] = (shared, row["sort_key"])
+                ranked[row["work_id"]] = (shared, newest[row["work_id"]])
         best = sorted(ranked, key=lambda w: ranked[w][1], reverse=True)  # newest first ...
         best = sorted(best, key=lambda w: -ranked[w][0])[:limit]  # ... within the most shared topics
         docs = {}
@@ -1227,6 +1347,37 @@ class ProfilesView(SqlView):
         return [{"id": w, "openalex_id": docs[w]["openalex_id"], "title": docs[w]["title"],
                  "publication_year": docs[w]["publication_year"], "shared_topics": ranked[w][0]}
                 for w in best if w in docs], len(ranked)
+
+    def _newest_works_of(self, collaborators: Sequence[str], mine: list[str], count: int) -> list[tuple[str, str]]:
+        """The newest `count` works of any of `collaborators` that none of `mine` wrote, newest
+        first, as (work id, sort key). Each collaborator's are read newest first by index range, a
+        few at a time, merged, until every collaborator is read to its end or to a work older
+        than the first `count` read: a work not read yet is older than the last one read of its
+        collaborator. (Reading `count` of each read thousands of rows for a prolific record's
+        collaborators, and sorted them.)"""
+        mine_clause, mine_params = self._in("m.researcher_id", mine)
+        found: dict[str, str] = {}  # work -> sort key
+        after: dict[str, str | None] = dict.fromkeys(collaborators)  # the last read of those with more
+        step = min(count, count // len(collaborators) + 10)
+        while after:
+            branches, params = [], []
+            for c, last in after.items():
+                branches.append("SELECT * FROM (SELECT a.researcher_id, a.work_id, a.sort_key FROM {authorships} a"
+                                " WHERE a.researcher_id = %s" + (" AND a.sort_key < %s" if last is not None else "")
+                                + " AND NOT EXISTS (SELECT 1 FROM {authorships} m WHERE m.work_id = a.work_id AND "
+                                + mine_clause + ") ORDER BY a.sort_key DESC LIMIT %s) AS c")
+                params += [c, *([last] if last is not None else []), *mine_params, step]
+            read: dict[str, list[str]] = defaultdict(list)
+            for row in self._query(" UNION ALL ".join(branches), params):
+                read[row["researcher_id"]].append(row["sort_key"])
+                found[row["work_id"]] = row["sort_key"]
+            # Those read to their end, or whose next works are older than the first `count` read
+            # so far, have nothing more to give.
+            newest = sorted(found.values(), reverse=True)
+            after = {c: min(read[c]) for c in after if len(read[c]) == step
+                     and (len(newest) < count or min(read[c]) > newest[count - 1])}
+            step *= 2
+        return sorted(found.items(), key=lambda w: w[1], reverse=True)[:count]
 
     def docs_position(self) -> int:
         """The number of the last batch that rewrote profiles (all upstream applications)."""

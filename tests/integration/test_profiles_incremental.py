@@ -6,11 +6,17 @@ re-imports that change nothing, in batches of any size, on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import json
+import random
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +29,9 @@ from projections.profiles.build import (
     encode_profile,
     facts_from_works,
 )
-from tests.conftest import fresh_pg_schema, settings_for
-from tests.factories import orcid_with_checksum
+from operations.importing import import_file
+from tests.conftest import fresh_pg_schema, fresh_services, settings_for
+from tests.factories import orcid_with_checksum, skewed_works
 
 AUTHORS = 7
 NAMES = ["Zoë Ångström", "Zoe Angstrom", "Z. Ångström", "José María García", "J. M. García", "Łukasz Żak", "Li Wei", ""]
@@ -107,6 +114,14 @@ def decided(w: Any, hidden: frozenset[tuple[str, str]], adopted: Adopted) -> lis
     return shown
 
 
+def add_pairs(pairs: dict[tuple[str, str], list[str]], authors: Iterable[str], key: str) -> None:
+    """Each two of a work's authors (a pair once, a < b) share the work whose sort key is `key`."""
+    ids = sorted(set(authors))
+    for i, x in enumerate(ids):
+        for y in ids[i + 1:]:
+            pairs[(x, y)].append(key)
+
+
 def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(), adopted: Adopted | None = None
              ) -> tuple[dict[str, bytes], dict[tuple[str, str], tuple[int, str]], dict[str, Any]]:
     """Profiles, co-author pairs and institutions folded from the works as they finally stand,
@@ -135,10 +150,7 @@ def expected(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(
             for i in a["institutions"]:
                 places[rid][i["openalex_id"]] += 1
         if small:
-            ids = sorted(listed)
-            for i, x in enumerate(ids):
-                for y in ids[i + 1:]:
-                    pairs[(x, y)].append(key)
+            add_pairs(pairs, listed, key)
     docs = {}
     for n in range(1, AUTHORS + 1):
         rid = str(researcher_id_for(f"A{n}"))
@@ -178,7 +190,43 @@ def differences(services: Services, hidden: frozenset[tuple[str, str]] = frozens
             found.append(f"co-authors of {rid}")
         if {i["openalex_id"]: i["works"] for i in view.institutions_over_time(rid)} != dict(places[rid]):
             found.append(f"institutions of {rid}")
-    return found + explorer_differences(services, hidden, adopted)
+    records = [str(researcher_id_for(f"A{n}")) for n in range(1, AUTHORS + 1)]
+    groups = [[r] for r in records] + [records[:2], records[1:4], records[::2], records]
+    return found + graph_differences(view, records, groups, pairs) + explorer_differences(services, hidden, adopted)
+
+
+def first_coauthors(pairs: dict[tuple[str, str], tuple[int, str]], ids: list[str], limit: int
+                    ) -> list[tuple[str, int, str, int]]:
+    """The graph's first co-authors of `ids` recounted from the pairs: (id, shared works summed over
+    `ids`, the latest one's sort key, through how many of `ids`), most shared, then latest, then id;
+    the first `limit` beside `ids` themselves, as the view reads them."""
+    summed: dict[str, tuple[int, str, int]] = {}
+    for (x, y), (shared, latest) in pairs.items():
+        for me, other in ((x, y), (y, x)):
+            if me in ids:
+                total, newest, via = summed.get(other, (0, "", 0))
+                summed[other] = (total + shared, max(newest, latest), via + 1)
+    ranked = sorted(summed)  # by id, then (stable) by the latest work, then by shared works
+    ranked.sort(key=lambda o: summed[o][1], reverse=True)
+    ranked.sort(key=lambda o: summed[o][0], reverse=True)
+    return [(o, *summed[o]) for o in ranked[:limit + len(ids)] if o not in ids][:limit]
+
+
+def graph_differences(view: Any, records: list[str], groups: list[list[str]],
+                      pairs: dict[tuple[str, str], tuple[int, str]]) -> list[str]:
+    """The graph's reads against a recount of the pairs: each record's count of co-authors, and
+    the first co-authors of each group of records (one: a record's; several: summed, as depth 2
+    reads them) at limits that cut the ranked pairs short or not."""
+    found = []
+    for ids in groups:
+        for limit in (1, 2, 25, 36):
+            got = [(c["id"], c["shared"], c["latest"], c["via"]) for c in view.coauthors(ids, limit)]
+            if got != first_coauthors(pairs, ids, limit):
+                found.append(f"first {limit} co-authors of {ids}")
+    for rid in records:
+        if view.graph_totals(rid)["coauthors"] != sum(1 for pair in pairs if rid in pair):
+            found.append(f"count of co-authors of {rid}")
+    return found
 
 
 def explorer_differences(services: Services, hidden: frozenset[tuple[str, str]] = frozenset(),
@@ -265,3 +313,71 @@ def test_a_correction_that_takes_an_author_off_a_work_moves_every_fact_back(tmp_
         assert [c["latest"][:4] for c in services.profiles_view.coauthors([str(researcher_id_for("A1"))], 5)] == ["2001"]
     finally:
         services.close()
+
+
+@dataclass
+class Skewed:
+    """A skewed import as the view holds it, and its works as the catalogue lists them."""
+
+    view: Any
+    works: list[Any]
+
+    def key(self, w: Any) -> str:
+        return recency_key(w.publication_date, w.publication_year, w.openalex_id)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def skewed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Skewed]:
+    """800 skewed works (records on hundreds of works, each with long tails of pairs, most at one
+    shared work), imported and projected."""
+    tmp_path = tmp_path_factory.mktemp("skewed")
+    with fresh_services(request.param, tmp_path) as services:
+        path = tmp_path / "works.jsonl"
+        path.write_text("\n".join(json.dumps(w) for w in skewed_works(800, seed=5)) + "\n")
+        import_file(services.catalogue, path)
+        services.profiles_runner.catch_up()
+        yield Skewed(services.profiles_view, [services.catalogue.get_work(work_id_for(f"W{n}")) for n in range(1, 801)])
+
+
+# The stars and the long tail's head (A6 on most works after them), and others at random.
+SKEWED_RECORDS = [str(researcher_id_for(f"A{n}")) for n in [*range(1, 16), *range(100, 640, 18)]]
+
+
+def test_the_graphs_first_coauthors_of_skewed_records_equal_a_recount(skewed: Skewed) -> None:
+    """Each record's first co-authors, those of its first ten summed (the second degree, read by
+    index range until sure), and of groups of records whose pairs rank others differently (where
+    a co-author first in neither can be first summed), equal a recount of the works' pairs."""
+    keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for w in skewed.works:
+        if len(w.authorships) <= MAX_AUTHORS_FOR_COLLABORATION:
+            add_pairs(keys, (a["researcher_id"] for a in w.authorships), skewed.key(w))
+    pairs = {p: (len(k), max(k)) for p, k in keys.items()}
+    records = SKEWED_RECORDS
+    rng = random.Random(3)
+    groups = [[r] for r in records] + [[c[0] for c in first_coauthors(pairs, [r], 10)] for r in records
+                                       if any(r in pair for pair in pairs)]
+    groups += [rng.sample(records, rng.randint(2, 10)) for _ in range(40)]
+    assert graph_differences(skewed.view, records, groups, pairs) == []
+
+
+def test_the_adjacent_works_of_skewed_records_equal_a_recount(skewed: Skewed) -> None:
+    """A record's adjacent works (its collaborators' newest works it did not write, read a few
+    of each collaborator at a time and merged, ranked by topics shared with the record's) and
+    their total equal a recount of the works, for collaborators many and few, prolific or not."""
+    authors = {str(w.id): {a["researcher_id"] for a in w.authorships} for w in skewed.works}
+    topics = {str(w.id): {t["openalex_id"] for t in w.topics} for w in skewed.works}
+    keys = {str(w.id): skewed.key(w) for w in skewed.works}
+    newest = sorted(keys, key=keys.__getitem__, reverse=True)
+    found = []
+    for rid in SKEWED_RECORDS:
+        mine = {t for w, a in authors.items() if rid in a for t in topics[w]}
+        works = Counter(r for a in authors.values() for r in a)
+        coauthors = sorted(sorted({r for a in authors.values() if rid in a for r in a} - {rid}), key=lambda r: -works[r])
+        for collaborators in (coauthors[:25], coauthors[:3], coauthors[-1:], coauthors[10:35]):
+            candidates = [w for w in newest if authors[w] & set(collaborators) and rid not in authors[w]][:500]
+            shared = {w: len(topics[w] & mine) for w in candidates if topics[w] & mine}
+            ranked = sorted(sorted(shared, key=keys.__getitem__, reverse=True), key=lambda w: -shared[w])[:10]
+            got, total = skewed.view.adjacent_works(rid, collaborators, mine, 10)
+            if ([(w["id"], w["shared_topics"]) for w in got], total) != ([(w, shared[w]) for w in ranked], len(shared)):
+                found.append((rid, len(collaborators)))
+    assert found == []
