@@ -1254,7 +1254,7 @@ class ProfilesView(SqlView):
     @staticmethod
     def _first_summed(read: dict[str, dict[str, tuple[int, str]]], wanted: int) -> list[dict[str, Any]]:
         """The first `wanted` by shared works summed, then the latest (a sort key), then id: in
-        code point order, as the database's (C collation) and the view's other sorts compare them."""
+        code point order, as _sum_coauthors asks the database to compare them (COLLATE "C")."""
         summed = [{"id": other, "shared": sum(shared for shared, _ in by.values()),
                    "latest": max(latest for _, latest in by.values()), "via": len(by)} for other, by in read.items()]
         summed.sort(key=lambda c: c["id"])
@@ -1272,12 +1272,14 @@ class ProfilesView(SqlView):
     def _sum_coauthors(self, ids: list[str], wanted: int) -> list[Any]:
         """The first `wanted` co-authors of `ids` by their pairs summed, every pair read."""
         pairs, params = self._pairs_of(ids)
+        # Ties in code point order, as _first_summed breaks them, whatever the database's locale.
+        c = self.binary_collation
         # Names for the first ones only: joined before the limit, a prolific record's every co-author was looked up.
         return self._query(
             "SELECT s.id, r.display_name, r.openalex_id, s.shared, s.latest, s.via FROM (SELECT p.other AS id,"
             " CAST(SUM(p.shared) AS BIGINT) AS shared, MAX(p.latest) AS latest, COUNT(*) AS via FROM " + pairs + " p"
-            " GROUP BY p.other ORDER BY SUM(p.shared) DESC, MAX(p.latest) DESC, p.other LIMIT %s) AS s"
-            " JOIN {researchers} r ON r.id = s.id ORDER BY s.shared DESC, s.latest DESC, s.id", [*params, wanted])
+            f" GROUP BY p.other ORDER BY SUM(p.shared) DESC, MAX(p.latest){c} DESC, p.other{c} LIMIT %s) AS s"
+            f" JOIN {{researchers}} r ON r.id = s.id ORDER BY s.shared DESC, s.latest{c} DESC, s.id{c}", [*params, wanted])
 
     def person_coauthors(self, records: Sequence[str], limit: int) -> list[dict[str, Any]]:
         """A person's co-authors (outside its records), each work counted once however many of
