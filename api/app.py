@@ -53,6 +53,7 @@ from api.own_writes import OwnWrites, ReaderFollows
 from workers.notify import LocalNotifier
 from adapters.sqlstore import postgres_conninfo
 from projections.sqlview import view_changes
+from bootstrap.collector import tune_collector
 from bootstrap.services import WATCHED_IDLE_WAIT, Services, derive, secret_key
 from bootstrap.settings import Settings
 
@@ -275,4 +276,6 @@ class _SecretOnly:
 
 def create_app_from_env() -> Litestar:
     """For servers that start several API processes: each reads the settings itself."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    tune_collector()
+    return app

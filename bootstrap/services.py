@@ -275,7 +275,10 @@ class Services:
         """A projection's view at `version` (bootstrap/versions.py), or in other tables given by
         `table_prefix` (a scratch rebuild to compare)."""
         name = table_prefix or version_prefix(projection, version or 1)
-        factory: Any = InfrastructureFactory.construct(Environment(name, store_env(self.settings, name)))
+        env = store_env(self.settings, name)
+        if not self.settings.is_postgres:
+            env["SQLITE_SYNCHRONOUS"] = "NORMAL"  # a read model's commit need not wait for the disk (adapters/sqlite_writers.py)
+        factory: Any = InfrastructureFactory.construct(Environment(name, env))
         view = factory.tracking_recorder(VIEW_CLASSES[projection][self.settings.persistence_module])
         self._factories[id(view)] = factory
         view.schema_current = view.schema_is_current()  # and a new view is stamped with its version now

@@ -199,9 +199,11 @@ def _die_with_parent() -> None:
 def _open_job(settings: Any, batch_size: int) -> None:
     from multiprocessing.util import Finalize
 
+    from bootstrap.collector import tune_collector
     from bootstrap.services import Services
 
     _die_with_parent()
+    tune_collector()
     try:
         services = Services(settings)
         _job.update(services=services, ledger=ImportLedger(services.sql), batch_size=batch_size)

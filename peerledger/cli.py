@@ -19,6 +19,7 @@ from domain.errors import DomainError
 from operations.importing import ImportSummary, import_file
 from operations.snapshot import PartResult, SnapshotError, SnapshotSummary, import_snapshot, works_folder
 from adapters.openalex import UnreadableFileError, WorkFileReader, openalex_id
+from bootstrap.collector import tune_collector
 from bootstrap.registry import PROJECTIONS
 from bootstrap.services import OutdatedReadModelsError, Services
 from bootstrap.settings import SETTINGS_HELP, Settings, SettingsError
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peerledger: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_collector()
     try:
         return run_command(settings, args)
     except OutdatedReadModelsError as e:
