@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 SQLITE_MAX_PARAMS = 900  # well under SQLite's bound on host parameters per statement
@@ -65,6 +66,14 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
     The library's composite array is dumped as text, escaping every byte of every state;
     for batches of thousands of events that escaping was the largest cost of an import.
     Same table, same lock and NOTIFY, same RETURNING of notification ids in insert order.
+
+    And not in pipeline mode. The library sends the lock, the NOTIFY and the insert in a
+    pipeline, then `Pipeline.sync()`. psycopg (3.3.9, both implementations) stops sending once
+    its queue of commands is empty, even when the socket took only part of the last one, and
+    then waits to read: a batch of megabytes (an import's thousand works) that had to wait for
+    the table lock (another import job, another machine) was left half sent, the server waiting
+    for the rest and the client for an answer, for ever. Three statements one after the other
+    cost two round trips more per batch; each is sent whole before its answer is awaited.
     """
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
@@ -78,6 +87,15 @@ class PostgresBatchRecorder(PostgresApplicationRecorder):
             Identifier(self.events_table_name),
             Identifier(self.datastore.originator_id_type),
         )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return None  # as the library answers an empty batch
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
         self._lock_table(curs)
