@@ -6,8 +6,10 @@ import email
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -104,6 +106,11 @@ def person(client: TestClient, name: str, *, confirm: bool = True, role: str | N
     return who
 
 
+def person_headers(client: TestClient, name: str, *, confirm: bool = True, role: str | None = None) -> dict[str, str]:
+    """Only the bearer header of a new `person`, for tests that need nothing else of them."""
+    return person(client, name, confirm=confirm, role=role)["headers"]
+
+
 def facts(client: TestClient, openalex_id: str) -> RecordFacts:
     rid = researcher_id_for(openalex_id)
     found = client.app.state.services.profiles_view.record_facts(str(rid))
@@ -170,6 +177,14 @@ def shown(view: dict[str, Any]) -> dict[str, Any]:
         "graph": view["graph"],
         "trust": (view["trust"]["score"], view["trust"]["counts"]),
     }
+
+
+def moment() -> str:
+    """Now, as a client would write it; the next event is stamped strictly later."""
+    time.sleep(0.01)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(0.01)
+    return now
 
 
 def at_once(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:

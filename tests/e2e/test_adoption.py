@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from uuid import uuid4
-import time
 
 import pytest
 from litestar.testing import TestClient
@@ -23,7 +21,8 @@ from operations.importing import import_body
 from operations.replay import replay, verify
 from tests.conftest import settings_for
 from tests.e2e.support import (
-    assert_problem, at_once, events_stored, facts, owner_by_orcid, person, reader_page, serving, settle, shown,
+    assert_problem, at_once, events_stored, facts, moment, owner_by_orcid, person, reader_page, serving, settle,
+    shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -416,14 +415,6 @@ def test_the_corrections_export_lists_adoptions_without_personal_text(client, tm
         ("adopted", "W8", "A8", "A1", "moderator", "moderator_review")]
     text = out.read_text()
     assert "Secret" not in text and "Ada Uno during" not in text and str(ada["id"]) not in text
-
-
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
 
 
 def test_as_of_applies_the_adoptions_in_force_at_that_moment(client):

@@ -9,10 +9,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -23,7 +22,7 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
 from tests.conftest import PG, TEST_SECRET, settings_for
-from tests.e2e.support import assert_problem, own, person, reader_page, serving, settle, shown
+from tests.e2e.support import assert_problem, moment, own, person, reader_page, serving, settle, shown
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -269,14 +268,6 @@ def test_the_corrections_export_lists_every_decision_without_personal_text(clien
     later = datetime.fromisoformat(lines[2]["at"].replace("Z", "+00:00")) + timedelta(microseconds=1)
     with out.open("wb") as f:
         assert export_corrections(client.app.state.services, f, since=later) == 0
-
-
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
 
 
 def test_as_of_applies_the_decisions_in_force_at_that_moment(client):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -22,8 +20,8 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e.support import (
-    assert_problem, at_once, events_stored, facts, own, owner_by_orcid, person, reader_page, rid, serving, settle,
-    shown,
+    assert_problem, at_once, events_stored, facts, moment, own, owner_by_orcid, person, reader_page, rid, serving,
+    settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -351,14 +349,6 @@ def test_the_corrections_export_lists_links_and_unlinks_without_personal_text(cl
         ("unlinked", "A6", "A1", "owner_statement", "owner", None)]
     text = out.read_text()
     assert "Secret" not in text and STATEMENT["text"] not in text and str(ada["id"]) not in text
-
-
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
 
 
 def test_as_of_shows_the_person_while_the_records_were_linked(client):
