@@ -10,9 +10,8 @@ from litestar.testing import TestClient
 
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.test_invitations import own, person
 from tests.factories import author, institution, work
-from tests.e2e.support import started
+from tests.e2e.support import person, started
 
 SEED = "A5999000001"
 # A1 and A2 share W1 and W2 (topic 1); A2 alone wrote W3 (topic 1) and W4 (topic 9); A2 and A3
