@@ -87,6 +87,17 @@ def code_in_mail(client: TestClient, address: str) -> str:
     return re.search(r"code is (\d{6})", messages[-1].get_payload()).group(1)
 
 
+def reset_code(client: TestClient, address: str) -> str:
+    """The code in the newest password reset mail to `address`, which is mailed after the answer."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for message in reversed(mails_to(client, address)):
+            if "reset" in message["Subject"]:
+                return re.search(r"reset code is (\d{6})", message.get_payload()).group(1)
+        time.sleep(0.02)
+    raise AssertionError(f"no reset mail to {address}")
+
+
 def person(client: TestClient, name: str, *, confirm: bool = True, role: str | None = None,
            owns: str | None = None, level: str = "L2") -> dict[str, Any]:
     """An account registered over HTTP (its address confirmed unless `confirm=False`), logged in,
