@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -216,3 +219,25 @@ def at_once(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     for t in threads:
         t.join()
     return outcomes
+
+
+def clean_environ(**env: str) -> dict[str, str]:
+    """This process's environment without its PeerLedger, store and PostgreSQL settings, then `env`:
+    a command started with it reads only what the test gives it."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    return inherited | env
+
+
+PEERLEDGER = (sys.executable, "-m", "peerledger")
+
+
+def peerledger(env: dict[str, str], *args: str, background: bool = False,
+               timeout: float = 300) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    """`peerledger ARGS` as a subprocess on `env` alone (clean_environ), its output captured: run to
+    its end, or started in the `background` (the caller ends it)."""
+    command = [*PEERLEDGER, *args]
+    if background:
+        return subprocess.Popen(command, env=clean_environ(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(command, env=clean_environ(**env), capture_output=True, text=True, timeout=timeout,
+                          check=False)

@@ -6,9 +6,7 @@ listed the authorship, stays out after re-imports, and co-authors keep it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -21,8 +19,8 @@ from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
-from tests.conftest import PG, TEST_SECRET, settings_for
-from tests.e2e.support import assert_problem, moment, own, person, reader_page, serving, settle, shown
+from tests.conftest import settings_env, settings_for
+from tests.e2e.support import assert_problem, moment, own, peerledger, person, reader_page, serving, settle, shown
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -297,12 +295,7 @@ def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
 def run_cli(client, *args: str) -> subprocess.CompletedProcess[str]:
     """`peerledger` as a subprocess against the client's store."""
     settings = client.app.state.services.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    env |= {"PEERLEDGER_DATA_DIR": str(settings.data_dir), "PEERLEDGER_SECRET_KEY": TEST_SECRET,
-            "PEERLEDGER_DEMO_DATA": "no", "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG,
-            "POSTGRES_SCHEMA": settings.store_env["POSTGRES_SCHEMA"]}
-    return subprocess.run([sys.executable, "-m", "peerledger", *args], check=False, capture_output=True, text=True,
-                          env=env, timeout=120)
+    return peerledger(settings_env(settings.data_dir, settings.store_env["POSTGRES_SCHEMA"]), *args, timeout=120)
 
 
 def test_the_corrections_command_writes_the_file_and_refuses_bad_options_in_one_line(client, tmp_path):
