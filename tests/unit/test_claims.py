@@ -656,3 +656,50 @@ def test_a_statement_is_at_most_5000_characters_with_at_most_10_web_links(claims
     else:
         with pytest.raises(InvalidInputError, match=refused):
             claims.open_claim(uuid4(), FACTS, evidence)
+
+
+def test_who_may_claim_a_record_is_read_without_writing_and_open_claim_refuses_the_same(claims):
+    me, owner, challenger = uuid4(), uuid4(), uuid4()
+    assert claims.claim_refusal(me, FACTS) is None  # nobody's: anyone may claim
+    mine = claims.open_claim(me, FACTS, STATEMENT)
+    claims.withdraw(mine, me)
+    owned_by(claims, owner)
+    assert claims.claim_refusal(me, FACTS) is None  # someone else's: a claim opens a dispute
+
+    refusals = {"owner": claims.claim_refusal(owner, FACTS)}
+    dispute = claims.open_claim(challenger, FACTS, STATEMENT)
+    refusals["challenger"] = claims.claim_refusal(challenger, FACTS)
+    refusals["third"] = claims.claim_refusal(me, FACTS)
+    written = claims.recorder.max_notification_id()
+    assert {who: (r.code, r.facts) for who, r in refusals.items()} == {
+        "owner": ("already_owner", {}),
+        "challenger": ("claim_already_open", {"claim_id": str(dispute)}),
+        "third": ("dispute_open", {}),
+    }
+    for who, account in (("owner", owner), ("challenger", challenger), ("third", me)):
+        with pytest.raises(ClaimConflictError) as refused:
+            claims.open_claim(account, FACTS, [EvidenceIn("statement", text=f"new words of the {who}")])
+        assert refused.value.code == refusals[who].code
+    assert claims.recorder.max_notification_id() == written
+
+
+def test_a_record_linked_into_a_person_is_claimed_through_the_persons_record(claims):
+    owner, me = uuid4(), uuid4()
+    owned_by(claims, owner)
+    member = RecordFacts(uuid4(), ORCID, "L1", frozenset())
+    assert claims.link(FACTS, member, owner, [EvidenceIn("orcid")]).linked
+    refused = claims.claim_refusal(me, member)
+    assert (refused.code, str(RESEARCHER) in refused.detail) == ("already_linked", True)
+    with pytest.raises(ClaimConflictError, match="claim that record instead"):
+        claims.open_claim(me, member, STATEMENT)
+
+
+@pytest.mark.parametrize(("facts", "orcid_sign_in", "kinds"), [
+    (FACTS, True, ["orcid", "institutional_email", "statement"]),
+    (FACTS, False, ["institutional_email", "statement"]),  # ORCID sign-in not configured here
+    (RecordFacts(RESEARCHER, None, "L1", frozenset({"I1"})), True, ["institutional_email", "statement"]),
+    (RecordFacts(RESEARCHER, ORCID, "L1", frozenset({"I2"})), True, ["orcid", "statement"]),  # I2: no known domain
+    (RecordFacts(RESEARCHER, None, "L1", frozenset()), True, ["statement"]),
+])
+def test_the_evidence_a_record_can_be_claimed_with(claims, facts, orcid_sign_in, kinds):
+    assert claims.evidence_kinds(facts, orcid_sign_in=orcid_sign_in) == kinds
