@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -26,6 +27,7 @@ from domain.claims.application import EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError
 from operations.importing import import_body
 from bootstrap.settings import Settings
+from tests.conftest import settings_for
 
 PASSWORD = "a long enough password"
 MODERATOR = uuid4()  # decides the claims that `own` approves (no account of its own)
@@ -53,6 +55,13 @@ def started(settings: Settings) -> Iterator[TestClient]:
         free.append(app)
 
 
+def settings_on(backend: str, request: pytest.FixtureRequest, tmp_path: Path, **extra: str) -> Settings:
+    """settings_for on `backend` ("sqlite" or "postgres"), on PostgreSQL in a schema of the test's own
+    (the pg_schema fixture)."""
+    schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
+    return settings_for(backend, tmp_path, schema, **extra)
+
+
 def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[TestClient]:
     """The app with its own services, `works` imported and every projection caught up."""
     with started(settings) as client:
@@ -61,6 +70,17 @@ def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[Te
             import_body(services.catalogue, json.dumps(list(works)).encode())
         assert services.wait_for_projections()
         yield client
+
+
+@contextmanager
+def another_app(folder: Path, works: list[dict[str, Any]]) -> Iterator[TestClient]:
+    """A second app beside the test's, on the embedded store in `folder` with `works` imported: what
+    another history of the same data would show."""
+    generator = serving(settings_for("sqlite", folder, None), works)
+    try:
+        yield next(generator)
+    finally:
+        generator.close()
 
 
 def settle(client: TestClient) -> None:
@@ -148,6 +168,23 @@ def assert_problem(response: Any, status: int, part: str) -> dict[str, Any]:
     body = response.json()
     assert part in body["detail"], body
     return body
+
+
+def invite(client: TestClient, sender: dict[str, Any], record: str, message: str = "Shall we work together?",
+           **extra: Any) -> Any:
+    """`sender` invites the owner of `record` (POST .../invitations)."""
+    return client.post(f"/researchers/{record}/invitations", json={"message": message, **extra},
+                       headers=sender["headers"])
+
+
+ORCID_PROOF = {"kind": "orcid"}  # evidence: the ORCID iD its giver proved when they claimed their record
+
+
+def link(client: TestClient, who: dict[str, Any], record: str = "A6", evidence: Any = (ORCID_PROOF,),
+         person_record: str = "A1", body: dict[str, Any] | None = None) -> Any:
+    """`who` asks to link `record` into the person of `person_record` (POST .../links)."""
+    return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
+                       json={"record": record, "evidence": list(evidence)} if body is None else body)
 
 
 def reader_page(client: TestClient, record: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from operations.importing import import_body
 from operations.replay import replay, verify
 from tests.conftest import settings_for
 from tests.e2e.support import (
-    assert_problem, at_once, events_stored, facts, moment, owner_by_orcid, person, reader_page, serving, settle,
-    shown,
+    ORCID_PROOF, another_app, assert_problem, at_once, events_stored, facts, moment, owner_by_orcid, person,
+    reader_page, serving, settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -40,7 +40,6 @@ WORKS = [
     work(8, [A8, A2], year=2021, topics=[(2, "Topic 2")], institutions=[[institution(2)], []]),
     work(9, [A9, A3], year=2022, topics=[(3, "Topic 3")], institutions=[[institution(2)], []]),
 ]
-ORCID_PROOF = {"kind": "orcid"}
 STATEMENT = {"kind": "statement", "text": "I wrote this as Ada Uno during my stay at Institute 2.",
              "links": ["https://example.org/cv"]}
 PATH = "/researchers/{}/works/{}/adoption"
@@ -79,13 +78,9 @@ def listed_as(works: list[dict], work_number: int, old: dict, new: dict) -> list
 @contextmanager
 def other_world(tmp_path, works: list[dict], owned: str = "A1") -> Iterator[TestClient]:
     """An app on the embedded store holding `works`, `owned` claimed at L2."""
-    generator = serving(settings_for("sqlite", tmp_path / "other", None), works)
-    other = next(generator)
-    try:
+    with another_app(tmp_path / "other", works) as other:
         owner_by_orcid(other, "Ada One", owned)
         yield other
-    finally:
-        generator.close()
 
 
 def test_an_orcid_proven_adoption_moves_the_work_at_once_as_if_openalex_had_listed_the_owner(client, tmp_path):

@@ -20,7 +20,9 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
 from tests.conftest import settings_env, settings_for
-from tests.e2e.support import assert_problem, moment, own, peerledger, person, reader_page, serving, settle, shown
+from tests.e2e.support import (
+    another_app, assert_problem, moment, own, peerledger, person, reader_page, serving, settle, shown,
+)
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -91,13 +93,9 @@ def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_
 @contextmanager
 def never_listed(tmp_path) -> Iterator[TestClient]:
     """An app on the embedded store holding the works without A1 on W2, A1 owned at L2."""
-    generator = serving(settings_for("sqlite", tmp_path / "never", None), without_a1_on_w2(WORKS))
-    other = next(generator)
-    try:
+    with another_app(tmp_path / "never", without_a1_on_w2(WORKS)) as other:
         own(other, uuid4(), "A1")
         yield other
-    finally:
-        generator.close()
 
 
 def test_a_reimport_still_listing_the_authorship_keeps_the_work_out(client):

@@ -20,7 +20,7 @@ from operations.importing import import_body
 from bootstrap.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
 from tests.factories import author, work
-from tests.e2e.support import PASSWORD, assert_problem, person_headers, started
+from tests.e2e.support import PASSWORD, assert_problem, person_headers, serving
 
 RECORDS = [f"A{9000 + n}" for n in range(10)]
 
@@ -29,11 +29,7 @@ RECORDS = [f"A{9000 + n}" for n in range(10)]
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
                             PEERLEDGER_RATE_LIMIT_SCALE="1000")
-    with started(settings) as c:
-        services = c.app.state.services
-        import_body(services.catalogue, json.dumps(
-            [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]).encode())
-        assert services.wait_for_projections()
+    for c in serving(settings, [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]):
         c.app.state.profile_cache.warm()
         c.settings = settings
         yield c

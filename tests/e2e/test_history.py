@@ -13,7 +13,7 @@ from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.e2e import support
-from tests.e2e.support import assert_problem, moment, serving, settle
+from tests.e2e.support import assert_problem, moment, serving, settings_on, settle
 from tests.factories import author, work
 
 # A1 wrote W1 and W2 with A2 (close collaborators), and W3 alone; A9 is imported later.
@@ -35,8 +35,7 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def any_client(request, tmp_path) -> Iterator[TestClient]:
-    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
-    yield from served(settings_for(request.param, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
+    yield from served(settings_on(request.param, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
 
 
 def person(client, name: str, role: str | None = None) -> dict:

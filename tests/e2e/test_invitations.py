@@ -22,7 +22,7 @@ from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, work
 from tests.fakes import Clock
-from tests.e2e.support import PASSWORD, assert_problem, facts, own, person, serving
+from tests.e2e.support import PASSWORD, assert_problem, facts, invite, own, person, serving, settings_on
 
 # A1 and A2 wrote W1 together, A2 and A3 wrote W2: A1 and A3 are co-authors of co-authors.
 # A4 stands alone; A5 stays unclaimed; A100.. are records for the quota test.
@@ -38,13 +38,7 @@ def client(tmp_path, pg_schema) -> Iterator[TestClient]:
 @pytest.fixture(params=["postgres", "sqlite"])
 def any_client(request, tmp_path) -> Iterator[TestClient]:
     """PostgreSQL, and the embedded default."""
-    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
-    yield from serving(settings_for(request.param, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
-
-
-def invite(client, sender: dict, record: str, message: str = "Shall we work together?", **extra):
-    return client.post(f"/researchers/{record}/invitations", json={"message": message, **extra},
-                       headers=sender["headers"])
+    yield from serving(settings_on(request.param, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
 def assert_invalid(response, key: str, part: str) -> None:

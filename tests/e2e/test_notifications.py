@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-from tests.e2e.support import mails_to, person
-from tests.e2e.test_invitations import client, invite  # noqa: F401 - the fixture is shared
+from tests.e2e.support import invite, mails_to, person
+from tests.e2e.test_invitations import client  # noqa: F401 - the fixture is shared
 
 
 def notifications(client, who: dict, expect: int | None = None, **params) -> dict:
