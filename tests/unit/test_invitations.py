@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.errors import ConflictError, ErrorCode, ForbiddenError, InvalidInputError, TooManyRequestsError
+from domain.errors import (ConflictError, ErrorCode, ForbiddenError, InvalidInputError, NotFoundError,
+                           TooManyRequestsError)
 from domain.invitations.application import REFUSED, Invitations, SendFacts
 from adapters.sqlstore import SQLiteStore
 from adapters.vault import SqlVault
@@ -203,3 +204,62 @@ def test_each_report_takes_2_from_the_daily_and_4_from_the_pending_quota_down_to
     with pytest.raises(TooManyRequestsError, match=says) as refused:
         send_many(app, 1)
     assert refused.value.code == ErrorCode.INVITATION_QUOTA
+
+
+def accept(app, invitation, account, status: str = "claimed", owner: UUID | None = OWNER):
+    return app.accept(invitation, account, recipient_record_status=status, recipient_record_owner=owner)
+
+
+def test_only_the_sender_withdraws_and_only_the_recipient_answers_or_reports(app):
+    invitation = app.send(SENDER, facts(OWNER), "hello", None, None)
+    refusals = []
+    for attempt in (lambda: app.withdraw(invitation, OWNER), lambda: app.decline(invitation, SENDER),
+                    lambda: accept(app, invitation, SENDER), lambda: app.report(invitation, SENDER, "spam")):
+        with pytest.raises(ForbiddenError) as refused:
+            attempt()
+        refusals.append((refused.value.code, refused.value.detail))
+    assert refusals == [("not_a_party", "only the sender can withdraw an invitation")] + \
+        [("not_a_party", "only the recipient can answer an invitation")] * 2 + \
+        [("not_a_party", "only the recipient can report an invitation")]
+    with pytest.raises(NotFoundError, match="no such invitation"):  # to anyone else it does not exist
+        app.withdraw(invitation, uuid4())
+    assert app.get(invitation, SENDER)[0].status == "pending"
+
+
+def test_an_invitation_is_answered_once_and_not_after_it_expires(app, clock):
+    answered = app.send(SENDER, facts(OWNER), "hello", None, None)
+    app.decline(answered, OWNER)
+    with pytest.raises(ConflictError, match="this invitation is declined already") as again:
+        accept(app, answered, OWNER)
+    assert (again.value.code, again.value.facts) == ("invitation_not_pending", {"invitation_status": "declined"})
+
+    early, late = uuid4(), uuid4()
+    sent = {who: app.send(SENDER, facts(who), "hello", None, None) for who in (early, late)}
+    clock.now += timedelta(days=14) - timedelta(seconds=1)
+    assert accept(app, sent[early], early, owner=early)  # a second before it expires
+    clock.now += timedelta(seconds=1)  # 14 days after it was sent: expired
+    with pytest.raises(ConflictError, match="has expired") as expired:
+        accept(app, sent[late], late, owner=late)
+    assert expired.value.code == "invitation_expired"
+
+
+def test_an_invitation_is_accepted_only_by_the_records_undisputed_current_owner(app):
+    invitation = app.send(SENDER, facts(OWNER), "hello", None, None)
+    with pytest.raises(ConflictError) as disputed:
+        accept(app, invitation, OWNER, status="disputed")
+    with pytest.raises(ConflictError) as released:
+        accept(app, invitation, OWNER, owner=None)
+    assert (disputed.value.code, released.value.code) == ("recipient_disputed", "not_owner")
+    assert accept(app, invitation, OWNER)  # the conversation it opens
+
+
+def test_a_closed_conversation_takes_no_more_messages(app):
+    invitation = app.send(SENDER, facts(OWNER), "hello", None, None)
+    conversation = accept(app, invitation, OWNER)
+    assert app.post(conversation, SENDER, "first") == 1
+    app.close_conversation(conversation, OWNER)
+    with pytest.raises(ConflictError, match="this conversation is closed") as closed:
+        app.post(conversation, SENDER, "second")
+    assert closed.value.code == "conversation_closed"
+    with pytest.raises(NotFoundError):
+        app.post(conversation, uuid4(), "a stranger's words")
