@@ -196,6 +196,13 @@ def reader_page(client: TestClient, record: str) -> dict[str, Any]:
     return {name: answer.json() for name, answer in got.items()}
 
 
+def profile_as_of(client: TestClient, record: str, at: str) -> dict[str, Any]:
+    """The record's profile as it was at `at` (?as_of=), a 200."""
+    answer = client.get(f"/researchers/{record}", params={"as_of": at})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def rid(openalex_id: str) -> str:
     """A record's internal id (as its profile's `id` and `records` give it)."""
     return str(researcher_id_for(openalex_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from uuid import uuid4
 
 import pytest
@@ -22,7 +23,7 @@ from operations.replay import replay, verify
 from tests.conftest import settings_for
 from tests.e2e.support import (
     ORCID_PROOF, another_app, assert_problem, at_once, events_stored, facts, moment, owner_by_orcid, person,
-    reader_page, serving, settle, shown,
+    profile_as_of, reader_page, serving, settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -420,10 +421,7 @@ def test_as_of_applies_the_adoptions_in_force_at_that_moment(client):
     undo(client, ada)
     after = moment()
 
-    def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+    past = partial(profile_as_of, client)
 
     assert past("A1", before)["works_count"] == past("A1", after)["works_count"] == 2
     assert past("A9", before)["works_count"] == past("A9", after)["works_count"] == 2

@@ -9,6 +9,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from datetime import datetime, timedelta
 from uuid import uuid4
 
@@ -21,7 +22,7 @@ from operations.importing import import_body
 from operations.replay import replay
 from tests.conftest import settings_env, settings_for
 from tests.e2e.support import (
-    another_app, assert_problem, moment, own, peerledger, person, reader_page, serving, settle, shown,
+    another_app, assert_problem, moment, own, peerledger, person, profile_as_of, reader_page, serving, settle, shown,
 )
 from tests.factories import author, institution, work
 
@@ -274,10 +275,7 @@ def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
     undo(client, owner)
     after = moment()
 
-    def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+    past = partial(profile_as_of, client)
 
     assert past("A1", before)["works_count"] == past("A1", after)["works_count"] == 3
     then = past("A1", while_out)

@@ -20,8 +20,8 @@ from operations.corrections import export_corrections
 from operations.importing import import_body
 from tests.e2e import support
 from tests.e2e.support import (
-    ORCID_PROOF, assert_problem, at_once, events_stored, facts, link, moment, own, owner_by_orcid, person, reader_page,
-    rid, serving, settings_on, settle, shown,
+    ORCID_PROOF, assert_problem, at_once, events_stored, facts, link, moment, own, owner_by_orcid, person,
+    profile_as_of, reader_page, rid, serving, settings_on, settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -355,9 +355,7 @@ def test_as_of_shows_the_person_while_the_records_were_linked(client):
     settle(client)
 
     def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return {k: v for k, v in answer.json().items() if k != "trust"}
+        return {k: v for k, v in profile_as_of(client, record, at).items() if k != "trust"}
 
     assert past("A6", before)["records"] == [rid("A6")] and past("A6", before)["works_count"] == 2
     assert past("A6", while_linked) == past("A1", while_linked) == {k: v for k, v in live.items() if k != "trust"}
