@@ -72,17 +72,24 @@ CHEAP_HASHING = {
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
-def settings_for(backend: str, tmp_path: Path, schema: str | None, **extra: str) -> Settings:
+def settings_env(data_dir: Path, schema: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a test's settings: the embedded store in `data_dir`, or PostgreSQL in
+    `schema`; also what a command run as a subprocess is given (tests/e2e/support.py: peerledger)."""
     env = {
-        "PEERLEDGER_DATA_DIR": str(tmp_path / "var"),
+        "PEERLEDGER_DATA_DIR": str(data_dir),
         "PEERLEDGER_DEMO_DATA": "no",
         "PEERLEDGER_SECRET_KEY": TEST_SECRET,
         **CHEAP_HASHING,
         **extra,
     }
-    if backend == "postgres":
-        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema or "public"}
-    return Settings.from_env(env)
+    if schema is not None:
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema}
+    return env
+
+
+def settings_for(backend: str, tmp_path: Path, schema: str | None, **extra: str) -> Settings:
+    return Settings.from_env(settings_env(tmp_path / "var", (schema or "public") if backend == "postgres" else None,
+                                          **extra))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -6,7 +6,11 @@ import json
 import re
 from typing import Any
 
+from httpx import Response
+from litestar.testing import TestClient
+
 from tests.conftest import DEMO
+from tests.e2e.support import PASSWORD, person
 
 HOSTILE_TITLE = "<script>document.title='owned'</script> Bounds on $\\frac{a}{b}$ <img src=x onerror=alert(1)>"
 HOSTILE_ABSTRACT_WORDS = ["<script>alert(2)</script>", "\\textbf{bold}", "&amp;", "<b>not", "bold</b>"]
@@ -37,3 +41,32 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "the page has no form with a CSRF token"
     return found.group(1)
+
+
+def alert(html: str) -> str:
+    """The refusal a page shows beside its form."""
+    found = re.search(r'<p class="problem" role="alert">(.*?)</p>', html, re.S)
+    assert found, "no refusal on the page"
+    return found.group(1)
+
+
+def page_login(client: TestClient, address: str, **fields: str) -> Response:
+    """This browser signed in as `address` through the login page (its form's CSRF token): the 303."""
+    token = csrf_of(client.get("/p/login").text)
+    answer = client.post("/p/login", data={"email": address, "password": PASSWORD, "csrf_token": token, **fields},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer
+
+
+def signed_in(client: TestClient, name: str, *, confirm: bool = True, **fields: str) -> dict[str, Any]:
+    """A new account (support.person) whose browser signed in through the login page; `login` is the 303."""
+    who = person(client, name, confirm=confirm)
+    return who | {"login": page_login(client, who["email"], **fields)}
+
+
+def as_(client: TestClient, who: dict[str, Any] | None) -> None:
+    """The browser of `who` (signed in through the page), or of nobody."""
+    client.cookies.clear()
+    if who is not None:
+        page_login(client, who["email"])

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -21,6 +27,7 @@ from domain.claims.application import EvidenceIn, RecordFacts
 from domain.errors import ClaimConflictError
 from operations.importing import import_body
 from bootstrap.settings import Settings
+from tests.conftest import settings_for
 
 PASSWORD = "a long enough password"
 MODERATOR = uuid4()  # decides the claims that `own` approves (no account of its own)
@@ -48,6 +55,13 @@ def started(settings: Settings) -> Iterator[TestClient]:
         free.append(app)
 
 
+def settings_on(backend: str, request: pytest.FixtureRequest, tmp_path: Path, **extra: str) -> Settings:
+    """settings_for on `backend` ("sqlite" or "postgres"), on PostgreSQL in a schema of the test's own
+    (the pg_schema fixture)."""
+    schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
+    return settings_for(backend, tmp_path, schema, **extra)
+
+
 def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[TestClient]:
     """The app with its own services, `works` imported and every projection caught up."""
     with started(settings) as client:
@@ -56,6 +70,17 @@ def serving(settings: Settings, works: list[dict[str, Any]] = ()) -> Iterator[Te
             import_body(services.catalogue, json.dumps(list(works)).encode())
         assert services.wait_for_projections()
         yield client
+
+
+@contextmanager
+def another_app(folder: Path, works: list[dict[str, Any]]) -> Iterator[TestClient]:
+    """A second app beside the test's, on the embedded store in `folder` with `works` imported: what
+    another history of the same data would show."""
+    generator = serving(settings_for("sqlite", folder, None), works)
+    try:
+        yield next(generator)
+    finally:
+        generator.close()
 
 
 def settle(client: TestClient) -> None:
@@ -85,6 +110,17 @@ def code_in_mail(client: TestClient, address: str) -> str:
     return re.search(r"code is (\d{6})", messages[-1].get_payload()).group(1)
 
 
+def reset_code(client: TestClient, address: str) -> str:
+    """The code in the newest password reset mail to `address`, which is mailed after the answer."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for message in reversed(mails_to(client, address)):
+            if "reset" in message["Subject"]:
+                return re.search(r"reset code is (\d{6})", message.get_payload()).group(1)
+        time.sleep(0.02)
+    raise AssertionError(f"no reset mail to {address}")
+
+
 def person(client: TestClient, name: str, *, confirm: bool = True, role: str | None = None,
            owns: str | None = None, level: str = "L2") -> dict[str, Any]:
     """An account registered over HTTP (its address confirmed unless `confirm=False`), logged in,
@@ -102,6 +138,11 @@ def person(client: TestClient, name: str, *, confirm: bool = True, role: str | N
     if owns:
         own(client, who["id"], owns, level)
     return who
+
+
+def person_headers(client: TestClient, name: str, *, confirm: bool = True, role: str | None = None) -> dict[str, str]:
+    """Only the bearer header of a new `person`, for tests that need nothing else of them."""
+    return person(client, name, confirm=confirm, role=role)["headers"]
 
 
 def facts(client: TestClient, openalex_id: str) -> RecordFacts:
@@ -129,6 +170,23 @@ def assert_problem(response: Any, status: int, part: str) -> dict[str, Any]:
     return body
 
 
+def invite(client: TestClient, sender: dict[str, Any], record: str, message: str = "Shall we work together?",
+           **extra: Any) -> Any:
+    """`sender` invites the owner of `record` (POST .../invitations)."""
+    return client.post(f"/researchers/{record}/invitations", json={"message": message, **extra},
+                       headers=sender["headers"])
+
+
+ORCID_PROOF = {"kind": "orcid"}  # evidence: the ORCID iD its giver proved when they claimed their record
+
+
+def link(client: TestClient, who: dict[str, Any], record: str = "A6", evidence: Any = (ORCID_PROOF,),
+         person_record: str = "A1", body: dict[str, Any] | None = None) -> Any:
+    """`who` asks to link `record` into the person of `person_record` (POST .../links)."""
+    return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
+                       json={"record": record, "evidence": list(evidence)} if body is None else body)
+
+
 def reader_page(client: TestClient, record: str) -> dict[str, Any]:
     """What a reader sees of a record: the profile, its works, graph and trust (each a 200)."""
     got = {name: client.get(f"/researchers/{record}{tail}") for name, tail in
@@ -136,6 +194,13 @@ def reader_page(client: TestClient, record: str) -> dict[str, Any]:
     for name, answer in got.items():
         assert answer.status_code == 200, (name, answer.text)
     return {name: answer.json() for name, answer in got.items()}
+
+
+def profile_as_of(client: TestClient, record: str, at: str) -> dict[str, Any]:
+    """The record's profile as it was at `at` (?as_of=), a 200."""
+    answer = client.get(f"/researchers/{record}", params={"as_of": at})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def rid(openalex_id: str) -> str:
@@ -172,6 +237,14 @@ def shown(view: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def moment() -> str:
+    """Now, as a client would write it; the next event is stamped strictly later."""
+    time.sleep(0.01)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(0.01)
+    return now
+
+
 def at_once(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     """Each attempt in a thread of its own, all let go together: what each returned, or the code
     of the conflict it was refused with."""
@@ -190,3 +263,25 @@ def at_once(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     for t in threads:
         t.join()
     return outcomes
+
+
+def clean_environ(**env: str) -> dict[str, str]:
+    """This process's environment without its PeerLedger, store and PostgreSQL settings, then `env`:
+    a command started with it reads only what the test gives it."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
+    return inherited | env
+
+
+PEERLEDGER = (sys.executable, "-m", "peerledger")
+
+
+def peerledger(env: dict[str, str], *args: str, background: bool = False,
+               timeout: float = 300) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    """`peerledger ARGS` as a subprocess on `env` alone (clean_environ), its output captured: run to
+    its end, or started in the `background` (the caller ends it)."""
+    command = [*PEERLEDGER, *args]
+    if background:
+        return subprocess.Popen(command, env=clean_environ(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(command, env=clean_environ(**env), capture_output=True, text=True, timeout=timeout,
+                          check=False)

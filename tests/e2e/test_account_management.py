@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from domain.accounts.application import RESET_CODE_GUESSES
 from tests.conftest import settings_for
-from tests.e2e.support import PASSWORD, assert_problem, mails_to, person, serving, settle
+from tests.e2e.support import PASSWORD, assert_problem, mails_to, person, reset_code, serving, settle
 from tests.factories import author, work
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -25,16 +25,6 @@ def client(tmp_path) -> Iterator[TestClient]:
 
 def login(client: TestClient, address: str, password: str):  # noqa: ANN201
     return client.post("/auth/login", json={"email": address, "password": password})
-
-
-def reset_code(client: TestClient, address: str) -> str:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # mailed after the answer
-        for message in reversed(mails_to(client, address)):
-            if "reset" in message["Subject"]:
-                return message.get_payload().split("reset code is ")[1][:6]
-        time.sleep(0.02)
-    raise AssertionError(f"no reset mail to {address}")
 
 
 # -- changing the password ------------------------------------------------------------------------

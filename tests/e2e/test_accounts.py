@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 
 from api.auth import AUDIENCE, ISSUER
 from tests.conftest import pg_dsn, settings_for
-from tests.e2e.support import started
+from tests.e2e.support import assert_problem, started
 
 PASSWORD = "correct horse battery staple"
 
@@ -72,14 +72,6 @@ def client(tmp_path, pg_schema, inbox) -> Iterator[TestClient]:
     with started(settings) as c:
         c.schema = pg_schema
         yield c
-
-
-def assert_problem(response, status: int, detail_part: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert detail_part in body["detail"], body
-    return body
 
 
 def register(client, address="ada@example.org", password=PASSWORD, name="Ada Lovelace"):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from functools import partial
 from uuid import uuid4
-import time
 
 import pytest
 from litestar.testing import TestClient
@@ -23,7 +22,8 @@ from operations.importing import import_body
 from operations.replay import replay, verify
 from tests.conftest import settings_for
 from tests.e2e.support import (
-    assert_problem, at_once, events_stored, facts, owner_by_orcid, person, reader_page, serving, settle, shown,
+    ORCID_PROOF, another_app, assert_problem, at_once, events_stored, facts, moment, owner_by_orcid, person,
+    profile_as_of, reader_page, serving, settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -41,7 +41,6 @@ WORKS = [
     work(8, [A8, A2], year=2021, topics=[(2, "Topic 2")], institutions=[[institution(2)], []]),
     work(9, [A9, A3], year=2022, topics=[(3, "Topic 3")], institutions=[[institution(2)], []]),
 ]
-ORCID_PROOF = {"kind": "orcid"}
 STATEMENT = {"kind": "statement", "text": "I wrote this as Ada Uno during my stay at Institute 2.",
              "links": ["https://example.org/cv"]}
 PATH = "/researchers/{}/works/{}/adoption"
@@ -80,13 +79,9 @@ def listed_as(works: list[dict], work_number: int, old: dict, new: dict) -> list
 @contextmanager
 def other_world(tmp_path, works: list[dict], owned: str = "A1") -> Iterator[TestClient]:
     """An app on the embedded store holding `works`, `owned` claimed at L2."""
-    generator = serving(settings_for("sqlite", tmp_path / "other", None), works)
-    other = next(generator)
-    try:
+    with another_app(tmp_path / "other", works) as other:
         owner_by_orcid(other, "Ada One", owned)
         yield other
-    finally:
-        generator.close()
 
 
 def test_an_orcid_proven_adoption_moves_the_work_at_once_as_if_openalex_had_listed_the_owner(client, tmp_path):
@@ -418,14 +413,6 @@ def test_the_corrections_export_lists_adoptions_without_personal_text(client, tm
     assert "Secret" not in text and "Ada Uno during" not in text and str(ada["id"]) not in text
 
 
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
-
-
 def test_as_of_applies_the_adoptions_in_force_at_that_moment(client):
     ada = owner_by_orcid(client)
     before = moment()
@@ -434,10 +421,7 @@ def test_as_of_applies_the_adoptions_in_force_at_that_moment(client):
     undo(client, ada)
     after = moment()
 
-    def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+    past = partial(profile_as_of, client)
 
     assert past("A1", before)["works_count"] == past("A1", after)["works_count"] == 2
     assert past("A9", before)["works_count"] == past("A9", after)["works_count"] == 2

@@ -6,13 +6,11 @@ listed the authorship, stays out after re-imports, and co-authors keep it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from functools import partial
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -22,8 +20,10 @@ from domain.catalogue.model import researcher_id_for
 from operations.corrections import export_corrections
 from operations.importing import import_body
 from operations.replay import replay
-from tests.conftest import PG, TEST_SECRET, settings_for
-from tests.e2e.support import assert_problem, own, person, reader_page, serving, settle, shown
+from tests.conftest import settings_env, settings_for
+from tests.e2e.support import (
+    another_app, assert_problem, moment, own, peerledger, person, profile_as_of, reader_page, serving, settle, shown,
+)
 from tests.factories import author, institution, work
 
 # A1 and A2 share W1 and W2 (close collaborators); W2 is A1's newest work and the only one that
@@ -94,13 +94,9 @@ def test_not_mine_takes_the_work_out_of_the_profile_as_if_openalex_never_listed_
 @contextmanager
 def never_listed(tmp_path) -> Iterator[TestClient]:
     """An app on the embedded store holding the works without A1 on W2, A1 owned at L2."""
-    generator = serving(settings_for("sqlite", tmp_path / "never", None), without_a1_on_w2(WORKS))
-    other = next(generator)
-    try:
+    with another_app(tmp_path / "never", without_a1_on_w2(WORKS)) as other:
         own(other, uuid4(), "A1")
         yield other
-    finally:
-        generator.close()
 
 
 def test_a_reimport_still_listing_the_authorship_keeps_the_work_out(client):
@@ -271,14 +267,6 @@ def test_the_corrections_export_lists_every_decision_without_personal_text(clien
         assert export_corrections(client.app.state.services, f, since=later) == 0
 
 
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
-
-
 def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
     owner = person(client, "Ada One", owns="A1")
     before = moment()
@@ -287,10 +275,7 @@ def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
     undo(client, owner)
     after = moment()
 
-    def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+    past = partial(profile_as_of, client)
 
     assert past("A1", before)["works_count"] == past("A1", after)["works_count"] == 3
     then = past("A1", while_out)
@@ -306,12 +291,7 @@ def test_as_of_applies_the_decisions_in_force_at_that_moment(client):
 def run_cli(client, *args: str) -> subprocess.CompletedProcess[str]:
     """`peerledger` as a subprocess against the client's store."""
     settings = client.app.state.services.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    env |= {"PEERLEDGER_DATA_DIR": str(settings.data_dir), "PEERLEDGER_SECRET_KEY": TEST_SECRET,
-            "PEERLEDGER_DEMO_DATA": "no", "PERSISTENCE_MODULE": "eventsourcing.postgres", **PG,
-            "POSTGRES_SCHEMA": settings.store_env["POSTGRES_SCHEMA"]}
-    return subprocess.run([sys.executable, "-m", "peerledger", *args], check=False, capture_output=True, text=True,
-                          env=env, timeout=120)
+    return peerledger(settings_env(settings.data_dir, settings.store_env["POSTGRES_SCHEMA"]), *args, timeout=120)
 
 
 def test_the_corrections_command_writes_the_file_and_refuses_bad_options_in_one_line(client, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +16,8 @@ from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
 from tests.factories import author, institution, work
-from tests.e2e.support import started
+from tests.e2e.support import assert_problem, code_in_mail, person_headers, started
 
-PASSWORD = "a long enough password"
 RECORD_ORCID = "0000-0002-1825-0097"
 OTHER_ORCID = "0000-0002-1694-233X"
 CLIENT_ID, CLIENT_SECRET = "APP-TEST", "test-client-secret"
@@ -65,7 +63,6 @@ def client(tmp_path, pg_schema, orcid_server) -> Iterator[TestClient]:
         PEERLEDGER_ORCID_TOKEN_URL=f"{orcid_server}/oauth/token",
     )
     with started(settings) as c:
-        c.mail = tmp_path / "var" / "mail"
         services = c.app.state.services
         # A record with an ORCID iD and an institution whose domain is known.
         import_body(services.catalogue, json.dumps([
@@ -78,36 +75,10 @@ def client(tmp_path, pg_schema, orcid_server) -> Iterator[TestClient]:
         yield c
 
 
-def code_in_mail(client, address: str) -> str:
-    for path in sorted(client.mail.glob("*.eml"), reverse=True):
-        text = path.read_text()
-        if f"To: {address}" in text:
-            return re.search(r"code is (\d{6})", text).group(1)
-    raise AssertionError(f"no mail to {address}")
-
-
-def person(client, name: str, *, confirm: bool = True, role: str | None = None) -> dict[str, str]:
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    assert client.post("/accounts", json={"email": address, "password": PASSWORD, "display_name": name}).status_code == 201
-    if confirm:
-        client.post("/accounts/confirm", json={"email": address, "code": code_in_mail(client, address)})
-    if role:
-        client.app.state.services.accounts.grant_role(address, role, "test")
-    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
-    return {"authorization": f"Bearer {token}"}
-
-
 def profile(client, openalex_id: str) -> dict:
     assert client.app.state.services.wait_for_projections()
     client.app.state.profile_cache.refresh()
     return client.get(f"/researchers/{openalex_id}").json()
-
-
-def assert_problem(response, status: int, part: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert part in response.json()["detail"], response.json()
-    return response.json()
 
 
 def claim(client, who, openalex_id="A8001", evidence=None):
@@ -125,7 +96,7 @@ def sign_in(client, who, claim_json: dict, proves: str, code: str):
 
 
 def test_orcid_sign_in_with_the_records_id_makes_the_claimant_owner_at_l2(client):
-    ada = person(client, "Ada Claimant")
+    ada = person_headers(client, "Ada Claimant")
     opened = claim(client, ada)
     assert opened.status_code == 201
     body = opened.json()
@@ -141,7 +112,7 @@ def test_orcid_sign_in_with_the_records_id_makes_the_claimant_owner_at_l2(client
 
 
 def test_an_orcid_sign_in_that_proves_another_id_does_not_verify(client):
-    ada = person(client, "Ada Claimant")
+    ada = person_headers(client, "Ada Claimant")
     body = claim(client, ada).json()
     assert sign_in(client, ada, body, OTHER_ORCID, "code-other").json()["status"] == "pending"
     evidence = client.get(f"/claims/{body['id']}", headers=ada).json()["evidence"][0]
@@ -151,7 +122,7 @@ def test_an_orcid_sign_in_that_proves_another_id_does_not_verify(client):
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_twenty_concurrent_conclusive_claims_make_exactly_one_owner(client, attempt):
-    people = [person(client, f"Racer {attempt} {n}") for n in range(20)]
+    people = [person_headers(client, f"Racer {attempt} {n}") for n in range(20)]
     opened = [claim(client, who).json() for who in people]
 
     def finish(n: int):
@@ -171,7 +142,7 @@ def test_twenty_concurrent_conclusive_claims_make_exactly_one_owner(client, atte
 
 
 def test_an_institutional_address_confirmed_by_its_code_goes_to_a_moderator_who_approves_at_l2(client):
-    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    ada, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Mo Derator", role="moderator")
     body = claim(client, ada, evidence=[{"kind": "institutional_email", "email": "ada@dept.uni.example"}]).json()
     assert body["evidence"][0]["institution_id"] == "I77"
     assert_problem(client.post(f"/claims/{body['id']}/email-code", headers=ada, json={"code": "12345"}), 400,
@@ -186,7 +157,7 @@ def test_an_institutional_address_confirmed_by_its_code_goes_to_a_moderator_who_
 
 
 def test_a_statement_goes_to_the_moderators_queue_and_a_moderator_approves_at_l3(client):
-    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    ada, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Mo Derator", role="moderator")
     body = claim(client, ada, "A8002", [{"kind": "statement", "text": "My thesis lists these works.",
                                         "links": ["https://example.org/thesis.pdf"]}]).json()
     assert body["status"] == "pending"
@@ -202,8 +173,8 @@ def test_a_statement_goes_to_the_moderators_queue_and_a_moderator_approves_at_l3
 
 
 def test_rejection_resubmission_and_appeal(client):
-    ada = person(client, "Ada Claimant")
-    first, second = person(client, "First Mod", role="moderator"), person(client, "Second Mod", role="moderator")
+    ada = person_headers(client, "Ada Claimant")
+    first, second = person_headers(client, "First Mod", role="moderator"), person_headers(client, "Second Mod", role="moderator")
     evidence = [{"kind": "statement", "text": "trust me"}]
     claim_id = claim(client, ada, "A8002", evidence).json()["id"]
     rejected = client.post(f"/claims/{claim_id}/reject", headers=first, json={"reason": "no evidence"}).json()
@@ -217,7 +188,7 @@ def test_rejection_resubmission_and_appeal(client):
 
 
 def test_a_claim_on_an_owned_record_is_a_dispute_and_the_record_shows_it(client):
-    ada, bob, mod = person(client, "Ada Claimant"), person(client, "Bob Rival"), person(client, "Mo Derator", role="moderator")
+    ada, bob, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Bob Rival"), person_headers(client, "Mo Derator", role="moderator")
     sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-owner")
     dispute = claim(client, bob, evidence=[{"kind": "statement", "text": "that is my work"}]).json()
     assert dispute["status"] == "disputing"
@@ -228,7 +199,7 @@ def test_a_claim_on_an_owned_record_is_a_dispute_and_the_record_shows_it(client)
 
 
 def test_the_owner_releases_and_a_moderator_revokes(client):
-    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    ada, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Mo Derator", role="moderator")
     sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-release")
     assert_problem(client.post("/researchers/A8001/owner/release", headers=mod, json={"reason": "x"}), 403, "only the record's owner")
     assert client.post("/researchers/A8001/owner/release", headers=ada, json={"reason": "not me"}).status_code == 200
@@ -241,7 +212,7 @@ def test_the_owner_releases_and_a_moderator_revokes(client):
 
 
 def test_two_records_of_one_person_list_each_other(client):
-    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    ada, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Mo Derator", role="moderator")
     sign_in(client, ada, claim(client, ada).json(), RECORD_ORCID, "code-same-1")
     second = claim(client, ada, "A8002", [{"kind": "statement", "text": "also me"}]).json()
     client.post(f"/claims/{second['id']}/approve", headers=mod, json={"level": "L2", "reason": "same person"})
@@ -250,7 +221,7 @@ def test_two_records_of_one_person_list_each_other(client):
 
 
 def test_claims_are_private_to_claimant_and_moderators(client):
-    ada, eve = person(client, "Ada Claimant"), person(client, "Eve Stranger")
+    ada, eve = person_headers(client, "Ada Claimant"), person_headers(client, "Eve Stranger")
     claim_id = claim(client, ada, "A8002", [{"kind": "statement", "text": "mine"}]).json()["id"]
     for method, path, body in [
         ("get", f"/claims/{claim_id}", None),
@@ -278,21 +249,21 @@ def test_claims_are_private_to_claimant_and_moderators(client):
     ],
 )
 def test_bad_claims_are_refused(client, path, body, status, detail):
-    assert_problem(client.post(path, headers=person(client, "Ada Claimant"), json=body), status, detail)
+    assert_problem(client.post(path, headers=person_headers(client, "Ada Claimant"), json=body), status, detail)
 
 
 def test_an_unconfirmed_account_cannot_claim(client):
-    assert_problem(claim(client, person(client, "Una Confirmed", confirm=False)), 403, "confirm your email address first")
+    assert_problem(claim(client, person_headers(client, "Una Confirmed", confirm=False)), 403, "confirm your email address first")
 
 
 def test_a_forged_missing_or_garbled_state_is_refused(client):
-    ada = person(client, "Ada Claimant")
+    ada = person_headers(client, "Ada Claimant")
     for params in ({"code": "x", "state": "forged.1.sig"}, {"code": "x"}, {"code": "x", "state": "a.1.\u00e9"}):
         assert_problem(client.get("/orcid/callback", params=params, headers=ada), 422, "not valid or has expired")
 
 
 def test_a_sign_in_finished_by_someone_else_does_not_verify_the_claim(client):
-    eve, victim = person(client, "Eve Attacker"), person(client, "Victim Owner")
+    eve, victim = person_headers(client, "Eve Attacker"), person_headers(client, "Victim Owner")
     eves_claim = claim(client, eve).json()
     # Eve lures the victim through her sign-in link: the victim's browser and token finish it.
     assert_problem(sign_in(client, victim, eves_claim, RECORD_ORCID, "lured"), 404, "no such claim")
@@ -301,7 +272,7 @@ def test_a_sign_in_finished_by_someone_else_does_not_verify_the_claim(client):
 
 
 def test_moderators_ask_and_claimants_answer_with_evidence(client):
-    ada, mod = person(client, "Ada Claimant"), person(client, "Mo Derator", role="moderator")
+    ada, mod = person_headers(client, "Ada Claimant"), person_headers(client, "Mo Derator", role="moderator")
     claim_id = claim(client, ada, "A8002", [{"kind": "statement", "text": "mine"}]).json()["id"]
     asked = client.post(f"/claims/{claim_id}/request-info", headers=mod, json={"question": "Which institution?"}).json()
     assert (asked["status"], asked["question"]) == ("info_requested", "Which institution?")
@@ -314,7 +285,7 @@ def test_moderators_ask_and_claimants_answer_with_evidence(client):
 
 
 def test_email_codes_for_a_claim_are_rate_limited(client):
-    ada = person(client, "Ada Claimant")
+    ada = person_headers(client, "Ada Claimant")
     body = claim(client, ada, evidence=[{"kind": "institutional_email", "email": "ada@uni.example"}]).json()
     right = code_in_mail(client, "ada@uni.example")
     wrong = "000000" if right != "000000" else "111111"
@@ -327,7 +298,7 @@ def test_email_codes_for_a_claim_are_rate_limited(client):
 
 
 def test_an_address_that_could_reach_someone_else_is_refused_as_evidence(client):
-    assert_problem(claim(client, person(client, "Ada Claimant"),
+    assert_problem(claim(client, person_headers(client, "Ada Claimant"),
                   evidence=[{"kind": "institutional_email", "email": "a@uni.example\r\nBcc: x@y.z"}]),
             422, "is not an email address")
 
@@ -339,8 +310,8 @@ def test_two_verified_co_authors_vouch_a_record_to_l3(client):
                     author(8102, "Coauthor One", orcid=f"https://orcid.org/{OTHER_ORCID}"), author(8103, "Coauthor Two")]),
     ]).encode())
     assert services.wait_for_projections()
-    target, one, two = person(client, "Target Person"), person(client, "Coauthor One"), person(client, "Coauthor Two")
-    mod, stranger = person(client, "Mo Derator", role="moderator"), person(client, "Some Stranger")
+    target, one, two = person_headers(client, "Target Person"), person_headers(client, "Coauthor One"), person_headers(client, "Coauthor Two")
+    mod, stranger = person_headers(client, "Mo Derator", role="moderator"), person_headers(client, "Some Stranger")
     sign_in(client, target, claim(client, target, "A8101").json(), RECORD_ORCID, "v-target")
     sign_in(client, one, claim(client, one, "A8102").json(), OTHER_ORCID, "v-one")
     two_claim = claim(client, two, "A8103", [{"kind": "statement", "text": "me"}]).json()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,15 +12,14 @@ import httpx
 from bootstrap.services import Services
 from bootstrap.settings import SETTINGS_HELP, Settings
 from tests.conftest import CHEAP_HASHING, DEMO
+from tests.e2e.support import PEERLEDGER, clean_environ, peerledger
 from tests.factories import author, work
+from tests.schema_fuzz import free_port
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING, **env}
-    return subprocess.run(
-        [sys.executable, "-m", "peerledger", *args], capture_output=True, text=True, env=environ, timeout=120
-    )
+    """`peerledger ARGS` on the embedded store in `tmp_path`, with the demo data its default."""
+    return peerledger({"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING, **env}, *args, timeout=120)
 
 
 def test_import_prints_a_summary_and_a_second_run_changes_nothing(tmp_path):
@@ -79,14 +75,11 @@ def test_help_lists_every_setting(tmp_path):
 
 
 def test_serve_starts_on_the_embedded_store_with_the_demo_researcher(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    environ["PEERLEDGER_DATA_DIR"] = str(tmp_path / "var")
+    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "peerledger", "serve", "--port", str(port)],
-        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [*PEERLEDGER, "serve", "--port", str(port)],
+        env=clean_environ(PEERLEDGER_DATA_DIR=str(tmp_path / "var")), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
     )
     try:
         profile = None
@@ -161,10 +154,8 @@ def test_lapse_reports_how_many_records_were_lowered(tmp_path):
 
 
 def test_the_expire_worker_runs_and_stops_cleanly_on_sigterm(tmp_path):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING}
-    worker = subprocess.Popen([sys.executable, "-m", "peerledger", "worker", "expire"], env=environ,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = peerledger({"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), **CHEAP_HASHING}, "worker", "expire",
+                        background=True)
     try:
         # Its stores exist once it has started (it takes SIGTERM before it opens them): a fixed sleep
         # was too short on a busy machine, where the interpreter alone took longer to start.

@@ -16,7 +16,7 @@ from api.errors import ALL_CODES, ApiCode
 from domain.errors import ErrorCode
 from tests.conftest import fresh_pg_schema, settings_for
 from tests.factories import register_confirmed
-from tests.e2e.support import started
+from tests.e2e.support import serving
 
 ZHIWU = "A5999000001"
 PASSWORD = "a long enough password"
@@ -31,12 +31,6 @@ def client(tmp_path_factory) -> Iterator[TestClient]:
     with fresh_pg_schema() as schema:
         settings = settings_for("postgres", tmp_path_factory.mktemp("contract"), schema, PEERLEDGER_DEMO_DATA="yes")
         yield from serving(settings)
-
-
-def serving(settings) -> Iterator[TestClient]:
-    with started(settings) as c:
-        assert c.app.state.services.wait_for_projections()
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,9 @@ from projections.runner import BatchProjectionRunner
 from operations.importing import import_body
 from bootstrap.services import VIEW_CLASSES, store_env
 from tests.conftest import settings_for
-from tests.factories import author, register_confirmed, work
-from tests.e2e.support import started
+from tests.factories import author, work
+from tests.e2e.support import PASSWORD, assert_problem, person_headers, serving
 
-PASSWORD = "a long enough password"
 RECORDS = [f"A{9000 + n}" for n in range(10)]
 
 
@@ -30,27 +29,10 @@ RECORDS = [f"A{9000 + n}" for n in range(10)]
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
                             PEERLEDGER_RATE_LIMIT_SCALE="1000")
-    with started(settings) as c:
-        services = c.app.state.services
-        import_body(services.catalogue, json.dumps(
-            [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]).encode())
-        assert services.wait_for_projections()
+    for c in serving(settings, [work(9000 + n, [author(9000 + n, f"Record {n}")]) for n in range(10)]):
         c.app.state.profile_cache.warm()
         c.settings = settings
         yield c
-
-
-def person(client, name: str) -> dict[str, str]:
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    register_confirmed(client.app.state.services, address, name, PASSWORD)
-    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
-    return {"authorization": f"Bearer {token}"}
-
-
-def assert_problem(response, status: int, part: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert part in response.json()["detail"]
 
 
 def counts(client, record: str, position: int | None = None) -> tuple[int, int]:
@@ -60,7 +42,7 @@ def counts(client, record: str, position: int | None = None) -> tuple[int, int]:
 
 
 def test_follow_is_201_then_200_and_unfollow_answers_my_state_with_its_position(client):
-    ada = person(client, "Ada Follower")
+    ada = person_headers(client, "Ada Follower")
     first = client.put("/me/following/A9000", headers=ada)
     assert first.status_code == 201
     assert first.json()["following"] is True
@@ -78,7 +60,7 @@ def test_follow_is_201_then_200_and_unfollow_answers_my_state_with_its_position(
 
 
 def test_the_next_profile_read_by_the_same_account_shows_its_own_follow_without_parameters(client):
-    ada = person(client, "Ada Follower")
+    ada = person_headers(client, "Ada Follower")
     services = client.app.state.services
     runner = services.followers_runner
     services.stop_runners("followers")
@@ -98,7 +80,7 @@ def test_the_next_profile_read_by_the_same_account_shows_its_own_follow_without_
 
 
 def test_reading_your_own_follow_back(client):
-    ada = person(client, "Ada Follower")
+    ada = person_headers(client, "Ada Follower")
     position = client.put("/me/following/A5999000001", headers=ada).json()["position"]
     assert counts(client, "A5999000001", position) == (1, 0)
     for bad in ("soon", "\u00b2", "-1"):
@@ -106,7 +88,7 @@ def test_reading_your_own_follow_back(client):
 
 
 def test_follow_refusals(client):
-    ada = person(client, "Ada Follower")
+    ada = person_headers(client, "Ada Follower")
     assert_problem(client.put("/me/following/A404", headers=ada), 404, "no researcher")
     assert_problem(client.put("/me/following/nonsense", headers=ada), 400, "is not a researcher id")
     assert_problem(client.put("/me/following/A9000"), 401, "access token")
@@ -117,7 +99,7 @@ def test_following_a_record_you_own_is_refused(client):
     services = client.app.state.services
     from domain.claims.application import EvidenceIn, RecordFacts
 
-    ada = person(client, "Ada Owner")
+    ada = person_headers(client, "Ada Owner")
     account = services.accounts.login("ada.owner@example.org", PASSWORD).account_id
     facts = RecordFacts(researcher_id_for("A9001"), None, "L1", frozenset())
     claim_id = services.claims.open_claim(account, facts, [EvidenceIn("statement", text="mine")])
@@ -127,7 +109,7 @@ def test_following_a_record_you_own_is_refused(client):
 
 
 def test_lists_are_newest_first_and_paginated(client):
-    ada, bob = person(client, "Ada Follower"), person(client, "Bob Follower")
+    ada, bob = person_headers(client, "Ada Follower"), person_headers(client, "Bob Follower")
     for record in RECORDS[:3]:
         client.put(f"/me/following/{record}", headers=ada)
     last = client.put("/me/following/A9000", headers=bob).json()["position"]
@@ -142,7 +124,7 @@ def test_lists_are_newest_first_and_paginated(client):
 
 
 def test_an_erased_accounts_follows_disappear(client):
-    ada, bob = person(client, "Ada Follower"), person(client, "Bob Follower")
+    ada, bob = person_headers(client, "Ada Follower"), person_headers(client, "Bob Follower")
     client.put("/me/following/A9000", headers=ada)
     position = client.put("/me/following/A9000", headers=bob).json()["position"]
     assert counts(client, "A9000", position) == (2, 0)
@@ -157,7 +139,7 @@ def test_followers_who_own_a_verified_record_are_counted_as_verified(client):
     services = client.app.state.services
     from domain.claims.application import EvidenceIn, RecordFacts
 
-    ada = person(client, "Ada Verified")
+    ada = person_headers(client, "Ada Verified")
     position = client.put("/me/following/A9005", headers=ada).json()["position"]
     assert counts(client, "A9005", position) == (1, 0)
     account = services.accounts.login("ada.verified@example.org", PASSWORD).account_id
@@ -173,7 +155,7 @@ def test_fifty_clients_following_at_random_leave_exact_counts(client, tmp_path, 
     from domain.claims.application import EvidenceIn, RecordFacts
 
     services = client.app.state.services
-    people = [person(client, f"Client {n}") for n in range(50)]
+    people = [person_headers(client, f"Client {n}") for n in range(50)]
     accounts = [services.accounts.login(f"client.{n}@example.org", PASSWORD).account_id for n in range(50)]
     rng = random.Random(11)
     plan = [(rng.randrange(50), rng.choice(RECORDS), rng.random() < 0.6) for _ in range(1_500)]
@@ -235,7 +217,7 @@ def test_an_account_that_followed_a_record_before_owning_it_is_not_its_own_follo
     from domain.claims.application import EvidenceIn, RecordFacts
     from operations.expiry import end_owner_follows
 
-    ada, bob = person(client, "Ada Early"), person(client, "Bob Verified")
+    ada, bob = person_headers(client, "Ada Early"), person_headers(client, "Bob Verified")
     for who in (ada, bob):
         assert client.put("/me/following/A9003", headers=who).status_code == 201
     bob_account = services.accounts.login("bob.verified@example.org", PASSWORD).account_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,64 +12,40 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.test_claims import assert_problem, code_in_mail
+from tests.e2e import support
+from tests.e2e.support import assert_problem, moment, serving, settings_on, settle
 from tests.factories import author, work
-from tests.e2e.support import started
 
-PASSWORD = "a long enough password"
 # A1 wrote W1 and W2 with A2 (close collaborators), and W3 alone; A9 is imported later.
 WORKS = [work(1, [author(1, "Hist One"), author(2, "Hist Two")], year=2019),
          work(2, [author(1), author(2)], year=2021, topics=[(2, "Topic 2")]),
          work(3, [author(1)], year=2022)]
 
 
-def serving(settings) -> Iterator[TestClient]:
-    with started(settings) as c:
-        c.mail = settings.data_dir / "mail"
-        import_body(c.app.state.services.catalogue, json.dumps(WORKS).encode())
+def served(settings) -> Iterator[TestClient]:
+    for c in serving(settings, WORKS):
         settle(c)
         yield c
 
 
 @pytest.fixture
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
-    yield from serving(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
+    yield from served(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def any_client(request, tmp_path) -> Iterator[TestClient]:
-    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
-    yield from serving(settings_for(request.param, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
-
-
-def settle(client) -> None:
-    assert client.app.state.services.wait_for_projections()
-    client.app.state.profile_cache.refresh()
-    client.app.state.follower_counts.refresh()
+    yield from served(settings_on(request.param, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
 
 
 def person(client, name: str, role: str | None = None) -> dict:
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    created = client.post("/accounts", json={"email": address, "password": PASSWORD, "display_name": name})
-    assert created.status_code == 201, created.text
-    client.post("/accounts/confirm", json={"email": address, "code": code_in_mail(client, address)})
-    if role:
-        client.app.state.services.accounts.grant_role(address, role, "test")
-    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
-    me = client.get("/me", headers={"authorization": f"Bearer {token}"}).json()
-    return {"authorization": f"Bearer {token}", "id": me["id"]}
+    """support.person as these tests read it: the bearer header, and the id as the API writes it."""
+    who = support.person(client, name, role=role)
+    return who["headers"] | {"id": str(who["id"])}
 
 
 def headers(who: dict) -> dict:
     return {"authorization": who["authorization"]}
-
-
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
 
 
 def claim_and_approve(client, claimant: dict, moderator: dict, record: str = "A1") -> str:

@@ -4,9 +4,7 @@ in time order, filtered by time, personal data redacted unless an admin asks for
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +21,8 @@ from domain.invitations.application import SendFacts
 from operations.export import ExportedEvent, Redactor, application_events
 from operations.importing import import_body
 from bootstrap.services import Services
-from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET
+from tests.conftest import settings_env
+from tests.e2e.support import peerledger
 from tests.factories import author, institution, register_confirmed, work
 
 PASSWORD = "a long enough password"
@@ -52,12 +51,7 @@ class People:
 @pytest.fixture
 def env(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
     """The environment the `settings` fixture is built from, for the command as a subprocess."""
-    environ = {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_DEMO_DATA": "no",
-               "PEERLEDGER_SECRET_KEY": TEST_SECRET, **CHEAP_HASHING}
-    if backend == "postgres":
-        environ |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG,
-                    "POSTGRES_SCHEMA": request.getfixturevalue("pg_schema")}
-    return environ
+    return settings_env(tmp_path / "var", request.getfixturevalue("pg_schema") if backend == "postgres" else None)
 
 
 @pytest.fixture
@@ -95,9 +89,7 @@ def people(services: Services) -> People:
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    return subprocess.run([sys.executable, "-m", "peerledger", "history", "export", *args], check=False,
-                          capture_output=True, text=True, env=environ | env, timeout=120)
+    return peerledger(env, "history", "export", *args, timeout=120)
 
 
 def export(env: dict[str, str], *args: str) -> tuple[str, list[ExportedEvent]]:

@@ -15,18 +15,15 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from domain.catalogue.model import researcher_id_for
-from domain.claims.application import EvidenceIn, RecordFacts
+from domain.claims.application import EvidenceIn
 from domain.invitations.model import inviter_id
 from operations.expiry import expire_due
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.factories import author, register_confirmed, work
+from tests.factories import author, work
 from tests.fakes import Clock
-from tests.e2e.support import started
+from tests.e2e.support import PASSWORD, assert_problem, facts, invite, own, person, serving, settings_on
 
-PASSWORD = "a long enough password"
-MODERATOR = uuid.uuid4()
 # A1 and A2 wrote W1 together, A2 and A3 wrote W2: A1 and A3 are co-authors of co-authors.
 # A4 stands alone; A5 stays unclaimed; A100.. are records for the quota test.
 WORKS = [work(1, [author(1, "Sender One"), author(2, "Close Two")]), work(2, [author(2), author(3, "Far Three")]),
@@ -35,57 +32,13 @@ WORKS = [work(1, [author(1, "Sender One"), author(2, "Close Two")]), work(2, [au
 
 @pytest.fixture
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
-    yield from serving(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
+    yield from serving(settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def any_client(request, tmp_path) -> Iterator[TestClient]:
     """PostgreSQL, and the embedded default."""
-    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
-    yield from serving(settings_for(request.param, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"))
-
-
-def serving(settings) -> Iterator[TestClient]:
-    with started(settings) as c:
-        services = c.app.state.services
-        import_body(services.catalogue, json.dumps(WORKS).encode())
-        assert services.wait_for_projections()
-        yield c
-
-
-def person(client, name: str, owns: str | None = None, level: str = "L2") -> dict:
-    """An account with a token, owning record `owns` at `level` (approved by a moderator)."""
-    services = client.app.state.services
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    account_id = register_confirmed(services, address, name, PASSWORD)
-    token = client.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["access_token"]
-    if owns:
-        own(client, account_id, owns, level)
-    return {"id": account_id, "headers": {"authorization": f"Bearer {token}"}, "email": address}
-
-
-def own(client, account_id: UUID, openalex_id: str, level: str = "L2") -> None:
-    services = client.app.state.services
-    rid = researcher_id_for(openalex_id)
-    f = services.profiles_view.record_facts(str(rid))
-    facts = RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"])
-    claim = services.claims.open_claim(account_id, facts, [EvidenceIn("statement", text="It is me.",
-                                                                      links=("https://example.org/me",))])
-    services.claims.approve(claim, MODERATOR, level, "checked", facts)
-    assert services.wait_for_projections()
-
-
-def invite(client, sender: dict, record: str, message: str = "Shall we work together?", **extra):
-    return client.post(f"/researchers/{record}/invitations", json={"message": message, **extra},
-                       headers=sender["headers"])
-
-
-def assert_problem(response, status: int, part: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert part in body["detail"], body
-    return body
+    yield from serving(settings_on(request.param, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
 def assert_invalid(response, key: str, part: str) -> None:
@@ -168,11 +121,8 @@ def test_a_disputed_record_cannot_be_invited_and_its_invitations_cannot_be_accep
     sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
     invitation = invite(client, sender, "A2").json()
     challenger = person(client, "Challenger")
-    own_attempt = client.app.state.services
-    rid = researcher_id_for("A2")
-    f = own_attempt.profiles_view.record_facts(str(rid))
-    own_attempt.claims.open_claim(challenger["id"], RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"]),
-                                  [EvidenceIn("statement", text="No, it is me.", links=("https://example.org/x",))])
+    client.app.state.services.claims.open_claim(challenger["id"], facts(client, "A2"), [
+        EvidenceIn("statement", text="No, it is me.", links=("https://example.org/x",))])
     assert_problem(client.post(f"/invitations/{invitation['id']}/accept", headers=recipient["headers"]), 409,
                    "frozen")
     other = person(client, "Far Three", owns="A3")
@@ -357,11 +307,7 @@ def test_many_senders_at_once_are_all_served(client):
 def test_only_the_records_current_owner_can_accept(client):
     sender, recipient = person(client, "Sender One", owns="A1"), person(client, "Close Two", owns="A2")
     invitation = invite(client, sender, "A2").json()["id"]
-    services = client.app.state.services
-    rid = researcher_id_for("A2")
-    f = services.profiles_view.record_facts(str(rid))
-    services.claims.release(RecordFacts(rid, f["orcid"], f["base_level"], f["institution_ids"]), recipient["id"],
-                            "not mine after all")
+    client.app.state.services.claims.release(facts(client, "A2"), recipient["id"], "not mine after all")
     assert_problem(client.post(f"/invitations/{invitation}/accept", headers=recipient["headers"]), 409,
                    "no longer own")
 

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from domain.catalogue.model import researcher_id_for
 from tests.conftest import settings_for
 from tests.e2e.support import (
-    assert_problem, events_stored, own, owner_by_orcid, person, reader_page, rid, serving, settle,
+    assert_problem, events_stored, link, own, owner_by_orcid, person, reader_page, rid, serving, settle,
 )
 from tests.factories import author, orcid_with_checksum, work
 
@@ -28,7 +28,6 @@ WORKS = [
     work(7, [A6, A3], year=2018),
     work(8, [A7, A3], year=2021),
 ]
-ORCID_PROOF = {"kind": "orcid"}
 STATEMENT = {"kind": "statement", "text": "I published as A. One at Institute 1.", "links": ["https://example.org/cv"]}
 ATTRIBUTION = "/researchers/{}/works/{}/attribution"
 
@@ -36,11 +35,6 @@ ATTRIBUTION = "/researchers/{}/works/{}/attribution"
 @pytest.fixture
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     yield from serving(settings_for("postgres", tmp_path, pg_schema), WORKS)
-
-
-def link(client, who, record="A6", evidence=(ORCID_PROOF,), person_record="A1"):
-    return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
-                       json={"record": record, "evidence": list(evidence)})
 
 
 def test_asking_to_link_a_record_someone_else_owns_opens_a_dispute_and_once_decided_for_the_asker_they_link_it(

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -20,10 +18,10 @@ from litestar.testing import TestClient
 from domain.claims.application import EvidenceIn, RecordFacts
 from operations.corrections import export_corrections
 from operations.importing import import_body
-from tests.conftest import settings_for
+from tests.e2e import support
 from tests.e2e.support import (
-    assert_problem, at_once, events_stored, facts, own, owner_by_orcid, person, reader_page, rid, serving, settle,
-    shown,
+    ORCID_PROOF, assert_problem, at_once, events_stored, facts, link, moment, own, owner_by_orcid, person,
+    profile_as_of, reader_page, rid, serving, settings_on, settle, shown,
 )
 from tests.factories import author, institution, orcid_with_checksum, work
 
@@ -44,7 +42,6 @@ WORKS = [
     work(7, [A6, A1, A3], year=2018, topics=[(1, "Topic 1")]),
     work(8, [A7, A3], year=2021, topics=[(3, "Topic 3")], institutions=[[institution(1)], []]),
 ]
-ORCID_PROOF = {"kind": "orcid"}
 STATEMENT = {"kind": "statement", "text": "I published as A. One at Institute 1 before 2022.",
              "links": ["https://example.org/cv"]}
 
@@ -52,13 +49,7 @@ STATEMENT = {"kind": "statement", "text": "I published as A. One at Institute 1 
 @pytest.fixture
 def client(request, tmp_path) -> Iterator[TestClient]:
     backend = os.environ.get("LINKS_TEST_BACKEND", "postgres")  # sqlite: a quick look without PostgreSQL
-    schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
-    yield from serving(settings_for(backend, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
-
-
-def link(client, who, record="A6", evidence=(ORCID_PROOF,), person_record="A1", body=None):
-    return client.post(f"/researchers/{person_record}/links", headers=who["headers"],
-                       json={"record": record, "evidence": list(evidence)} if body is None else body)
+    yield from serving(settings_on(backend, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
 def unlink(client, who, record="A6", person_record="A1"):
@@ -84,13 +75,9 @@ def merged(works: list[dict], into: dict, *others: dict) -> list[dict]:
 @contextmanager
 def another_app(tmp_path, works: list[dict], name: str) -> Iterator[TestClient]:
     """An app on the embedded store holding `works`, A1 owned at L2."""
-    generator = serving(settings_for("sqlite", tmp_path / name, None), works)
-    other = next(generator)
-    try:
+    with support.another_app(tmp_path / name, works) as other:
         own(other, uuid4(), "A1")
         yield other
-    finally:
-        generator.close()
 
 
 def test_a_record_with_the_owners_proven_orcid_links_at_once_and_both_ids_read_the_persons_profile(client, tmp_path):
@@ -353,14 +340,6 @@ def test_the_corrections_export_lists_links_and_unlinks_without_personal_text(cl
     assert "Secret" not in text and STATEMENT["text"] not in text and str(ada["id"]) not in text
 
 
-def moment() -> str:
-    """Now, as a client would write it; the next event is stamped strictly later."""
-    time.sleep(0.01)
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    time.sleep(0.01)
-    return now
-
-
 def test_as_of_shows_the_person_while_the_records_were_linked(client):
     ada = owner_by_orcid(client, "Ada One")
     fan = person(client, "Fan Both")
@@ -376,9 +355,7 @@ def test_as_of_shows_the_person_while_the_records_were_linked(client):
     settle(client)
 
     def past(record: str, at: str) -> dict:
-        answer = client.get(f"/researchers/{record}", params={"as_of": at})
-        assert answer.status_code == 200, answer.text
-        return {k: v for k, v in answer.json().items() if k != "trust"}
+        return {k: v for k, v in profile_as_of(client, record, at).items() if k != "trust"}
 
     assert past("A6", before)["records"] == [rid("A6")] and past("A6", before)["works_count"] == 2
     assert past("A6", while_linked) == past("A1", while_linked) == {k: v for k, v in live.items() if k != "trust"}

@@ -3,7 +3,8 @@ queue, the records I follow (conversations, notifications and followers are test
 
 from __future__ import annotations
 
-from tests.e2e.test_invitations import client, invite, person  # noqa: F401 - the fixture is shared
+from tests.e2e.support import invite, person
+from tests.e2e.test_invitations import client  # noqa: F401 - the fixture is shared
 
 
 def test_invitation_boxes_and_an_invitation_name_both_parties(client):

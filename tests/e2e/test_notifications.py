@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import email
 import re
 import time
 
-from tests.e2e.test_invitations import client, invite, person  # noqa: F401 - the fixture is shared
+from tests.e2e.support import invite, mails_to, person
+from tests.e2e.test_invitations import client  # noqa: F401 - the fixture is shared
 
 
 def notifications(client, who: dict, expect: int | None = None, **params) -> dict:
@@ -88,16 +88,6 @@ def test_marking_read_by_key_and_all(client):
     assert client.post("/me/notifications/read", json={"keys": "all"}, headers=owner["headers"]).status_code == 400
     assert client.get("/me/notifications", params={"colour": "x"}, headers=owner["headers"]).status_code == 400
     assert client.get("/me/notifications").status_code == 401
-
-
-def mails_to(client, address: str) -> list:
-    folder = client.app.state.services.settings.data_dir / "mail"
-    found = []
-    for path in sorted(folder.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes())
-        if message["To"] == address:
-            found.append(message)
-    return found
 
 
 def confirm(client, who: dict) -> None:

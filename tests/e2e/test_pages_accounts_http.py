@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from tests.conftest import settings_for
 from tests.e2e.pages_support import csrf_of, demo_works
-from tests.e2e.support import PASSWORD, code_in_mail, mails_to, person, serving
+from tests.e2e.support import PASSWORD, code_in_mail, mails_to, person, reset_code, serving
 
 NEW_PASSWORD = "another long enough password"
 
@@ -30,12 +30,6 @@ def post_form(client: TestClient, path: str, form_page: str, **fields: str):
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD):
     return post_form(client, "/p/login", "/p/login", email=email, password=password, next="/p/account")
-
-
-def reset_code(client: TestClient, address: str) -> str:
-    reset = [m for m in mails_to(client, address) if "reset" in m["Subject"]]
-    assert reset, f"no reset mail to {address}"
-    return re.search(r"reset code is (\d{6})", reset[-1].get_payload()).group(1)
 
 
 def test_register_then_confirm_with_the_mailed_code_then_sign_in(client):

@@ -4,7 +4,6 @@ my claims with each status and next step, withdraw; refusals as sentences with t
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ from litestar.testing import TestClient
 
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.pages_support import csrf_of, demo_works
-from tests.e2e.support import PASSWORD, code_in_mail, own, person, serving, settle
+from tests.e2e.pages_support import alert, csrf_of, demo_works, signed_in
+from tests.e2e.support import code_in_mail, own, serving, settle
 from tests.factories import author, institution, work
 
 RECORD = "A8101"  # has an institution whose mail domain is known
@@ -31,31 +30,16 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def sign_in(client: TestClient, name: str, *, confirm: bool = True) -> dict:
-    who = person(client, name, confirm=confirm)
-    token = csrf_of(client.get("/p/login").text)
-    answer = client.post("/p/login", data={"email": who["email"], "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
-    assert answer.status_code == 303
-    return who
-
-
 def claim(client: TestClient, record: str, **fields: str):
     token = csrf_of(client.get(f"/r/{record}/claim").text)
     return client.post(f"/r/{record}/claim", data={"csrf_token": token, **fields}, follow_redirects=False)
-
-
-def alert(html: str) -> str:
-    found = re.search(r'<p class="problem" role="alert">(.*?)</p>', html, re.S)
-    assert found, "no refusal on the page"
-    return found.group(1)
 
 
 def test_log_in_to_claim_leads_through_sign_in_to_the_claim_form(client):
     assert f'href="/p/login?next=/r/{RECORD}/claim">Log in to claim</a>' in client.get(f"/r/{RECORD}").text
     answer = client.get(f"/r/{RECORD}/claim", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == f"/p/login?next=/r/{RECORD}/claim"
-    sign_in(client, "Ida Claimant")
+    signed_in(client, "Ida Claimant")
     assert f'href="/r/{RECORD}/claim">Claim this record</a>' in client.get(f"/r/{RECORD}").text
     form = client.get(f"/r/{RECORD}/claim").text
     assert 'name="statement"' in form and 'name="institutional_email"' in form
@@ -63,7 +47,7 @@ def test_log_in_to_claim_leads_through_sign_in_to_the_claim_form(client):
 
 
 def test_a_statement_claim_waits_for_a_moderator_and_shows_in_my_claims(client):
-    sign_in(client, "Jo Claimant")
+    signed_in(client, "Jo Claimant")
     opened = claim(client, RECORD, statement="It is me.", links="https://example.org/me\nhttps://example.org/cv")
     assert opened.status_code == 303 and opened.headers["location"].startswith("/p/claims/")
     page = client.get(opened.headers["location"]).text
@@ -81,7 +65,7 @@ def test_a_statement_claim_waits_for_a_moderator_and_shows_in_my_claims(client):
 
 
 def test_an_institutional_address_is_confirmed_with_its_mailed_code(client):
-    sign_in(client, "Kim Claimant")
+    signed_in(client, "Kim Claimant")
     opened = claim(client, RECORD, institutional_email="kim@dept.uni.example")
     assert opened.status_code == 303
     path = opened.headers["location"]
@@ -103,30 +87,30 @@ def test_an_institutional_address_is_confirmed_with_its_mailed_code(client):
     ({"statement": "x", "links": "javascript:alert(1)"}, 422, "link"),
 ], ids=["nothing", "foreign-domain", "orcid-off", "bad-link"])
 def test_a_refused_claim_says_why_beside_the_form(client, fields, status, says):
-    sign_in(client, "Lu Claimant")
+    signed_in(client, "Lu Claimant")
     refused = claim(client, RECORD, **fields)
     assert refused.status_code == status, refused.text[-1000:]
     assert says.lower() in alert(refused.text).lower()
 
 
 def test_an_unconfirmed_account_is_told_to_confirm_first(client):
-    sign_in(client, "Mo Claimant", confirm=False)
+    signed_in(client, "Mo Claimant", confirm=False)
     refused = claim(client, RECORD, statement="It is me.")
     assert refused.status_code == 403 and alert(refused.text) == "Confirm your email address first."
 
 
 def test_a_claim_is_nobody_elses_business(client):
-    sign_in(client, "Ned Claimant")
+    signed_in(client, "Ned Claimant")
     path = claim(client, RECORD, statement="It is me.").headers["location"]
     client.cookies.clear()
-    sign_in(client, "Oz Stranger")
+    signed_in(client, "Oz Stranger")
     assert client.get(path).status_code == 404
     token = csrf_of(client.get("/p/claims").text)
     assert client.post(path + "/withdraw", data={"csrf_token": token}, follow_redirects=False).status_code == 404
 
 
 def test_claim_forms_without_their_csrf_token_are_refused(client):
-    sign_in(client, "Pia Claimant")
+    signed_in(client, "Pia Claimant")
     path = claim(client, RECORD, statement="It is me.").headers["location"]
     for target in (f"/r/{RECORD}/claim", path + "/withdraw", path + "/code", path + "/evidence"):
         refused = client.post(target, data={"statement": "x", "code": "123456"}, follow_redirects=False)
@@ -134,7 +118,7 @@ def test_claim_forms_without_their_csrf_token_are_refused(client):
 
 
 def test_an_approved_claim_shows_the_owner_and_level_on_the_profile(client):
-    who = sign_in(client, "Quin Owner")
+    who = signed_in(client, "Quin Owner")
     own(client, who["id"], RECORD)
     page = client.get(f"/r/{RECORD}").text
     assert "Verification L2" in page and "You own this record" in page

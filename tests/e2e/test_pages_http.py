@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import settings_for
-from tests.e2e.pages_support import HOSTILE_AUTHOR, HOSTILE_TITLE, csrf_of, demo_works, hostile_work
+from tests.e2e.pages_support import HOSTILE_AUTHOR, HOSTILE_TITLE, csrf_of, demo_works, hostile_work, signed_in
 from tests.e2e.support import PASSWORD, person, serving
 
 DEMO_ID = "A5999000001"
@@ -24,15 +24,6 @@ DEMO_ID = "A5999000001"
 def client(tmp_path: Path) -> Iterator[TestClient]:
     yield from serving(settings_for("sqlite", tmp_path, None, PEERLEDGER_RATE_LIMIT_SCALE="100"),
                        [*demo_works(), hostile_work()])
-
-
-def signed_in(client: TestClient, name: str = "Page Reader", *, confirm: bool = True) -> dict:
-    who = person(client, name, confirm=confirm)
-    token = csrf_of(client.get("/p/login").text)
-    answer = client.post("/p/login", data={"email": who["email"], "password": PASSWORD, "csrf_token": token,
-                                           "next": f"/r/{DEMO_ID}"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    return who | {"login": answer}
 
 
 def test_the_profile_page_shows_what_the_api_gives_for_the_record(client):
@@ -109,7 +100,7 @@ def test_signed_out_follow_leads_to_sign_in(client):
 
 
 def test_page_sign_in_sets_a_session_cookie_the_api_ignores(client):
-    who = signed_in(client)
+    who = signed_in(client, "Page Reader", next=f"/r/{DEMO_ID}")
     assert who["login"].headers["location"] == f"/r/{DEMO_ID}"
     cookie = next(c for c in who["login"].headers.get_list("set-cookie") if c.startswith("pl_session="))
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Secure" not in cookie  # plain http here
@@ -136,7 +127,7 @@ def test_sign_in_returns_only_to_paths_on_this_site(client):
 
 
 def test_follow_and_unfollow_through_the_form_change_the_count(client):
-    signed_in(client)
+    signed_in(client, "Page Reader", next=f"/r/{DEMO_ID}")
     page = client.get(f"/r/{DEMO_ID}").text
     assert re.search(r"Follow researcher <span class=\"count\">0</span>", page)
     followed = client.post(f"/r/{DEMO_ID}/follow", data={"csrf_token": csrf_of(page)}, follow_redirects=False)
@@ -149,14 +140,14 @@ def test_follow_and_unfollow_through_the_form_change_the_count(client):
 
 
 def test_an_unconfirmed_account_is_told_to_confirm_before_following(client):
-    signed_in(client, "Hasty Reader", confirm=False)
+    signed_in(client, "Hasty Reader", confirm=False, next=f"/r/{DEMO_ID}")
     token = csrf_of(client.get(f"/r/{DEMO_ID}").text)
     refused = client.post(f"/r/{DEMO_ID}/follow", data={"csrf_token": token}, follow_redirects=False)
     assert refused.status_code == 403 and "Confirm your email address first" in refused.text
 
 
 def test_signing_out_ends_the_session_not_just_the_cookie(client):
-    signed_in(client)
+    signed_in(client, "Page Reader", next=f"/r/{DEMO_ID}")
     session = client.cookies["pl_session"]
     token = csrf_of(client.get(f"/r/{DEMO_ID}").text)
     out = client.post("/p/logout", data={"csrf_token": token, "next": f"/r/{DEMO_ID}"}, follow_redirects=False)
@@ -167,7 +158,7 @@ def test_signing_out_ends_the_session_not_just_the_cookie(client):
 
 
 def test_a_tampered_session_cookie_signs_nobody_in(client):
-    signed_in(client)
+    signed_in(client, "Page Reader", next=f"/r/{DEMO_ID}")
     session = client.cookies["pl_session"]
     client.cookies.set("pl_session", session[:-2] + ("AA" if not session.endswith("AA") else "BB"))
     assert "Signed in as" not in client.get(f"/r/{DEMO_ID}").text
@@ -203,6 +194,6 @@ def test_history_shows_the_public_entries_of_the_api(client):
 
 def test_over_https_the_cookies_are_secure(client):
     client.base_url = "https://testserver.local"  # as uvicorn reports it behind a trusted TLS proxy
-    who = signed_in(client, "Secure Reader")
+    who = signed_in(client, "Secure Reader", next=f"/r/{DEMO_ID}")
     cookies = who["login"].headers.get_list("set-cookie")
     assert cookies and all("Secure" in c for c in cookies), cookies

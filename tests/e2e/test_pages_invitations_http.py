@@ -3,7 +3,6 @@ as sentences with its status, the inbox, accept, messages both ways, and strange
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from litestar.testing import TestClient
 
 from api.pages.forms import readable
 from tests.conftest import settings_for
-from tests.e2e.pages_support import csrf_of, demo_works
-from tests.e2e.support import PASSWORD, person, serving
+from tests.e2e.pages_support import alert, as_, csrf_of, demo_works
+from tests.e2e.support import person, serving
 
 ANN_RECORD, BEN_RECORD = "A5999000101", "A5999000102"
 
@@ -33,26 +32,9 @@ def ben(client):
     return person(client, "Ben Invitee", owns=BEN_RECORD)
 
 
-def as_(client: TestClient, who: dict | None) -> None:
-    """The browser of `who` (signed in through the page), or of nobody."""
-    client.cookies.clear()
-    if who is None:
-        return
-    token = csrf_of(client.get("/p/login").text)
-    answer = client.post("/p/login", data={"email": who["email"], "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
-    assert answer.status_code == 303
-
-
 def invite(client: TestClient, record: str, **fields: str):
     token = csrf_of(client.get(f"/r/{record}").text)
     return client.post(f"/r/{record}/invite", data={"csrf_token": token, **fields}, follow_redirects=False)
-
-
-def alert(html: str) -> str:
-    found = re.search(r'<p class="problem" role="alert">(.*?)</p>', html, re.S)
-    assert found, "no refusal on the page"
-    return found.group(1)
 
 
 def test_only_a_verified_viewer_sees_the_invitation_form_on_a_claimed_record(client, ann, ben):

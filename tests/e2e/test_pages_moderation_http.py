@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from api.pages.forms import readable
 from tests.conftest import settings_for
-from tests.e2e.pages_support import csrf_of, demo_works
+from tests.e2e.pages_support import alert, as_, csrf_of, demo_works
 from tests.e2e.support import PASSWORD, person, serving, settle
 
 ANN_RECORD, BEN_RECORD, FREE_RECORD = "A5999000101", "A5999000102", "A5999000105"
@@ -29,27 +29,10 @@ def mod(client):
     return person(client, "Mo Derator", role="moderator")
 
 
-def as_(client: TestClient, who: dict | None) -> None:
-    """The browser of `who` (signed in through the page), or of nobody."""
-    client.cookies.clear()
-    if who is None:
-        return
-    token = csrf_of(client.get("/p/login").text)
-    answer = client.post("/p/login", data={"email": who["email"], "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
-    assert answer.status_code == 303
-
-
 def post(client: TestClient, path: str, **fields):
     """Post `fields` with this browser's CSRF token (any page's: it is bound to the cookie)."""
     token = csrf_of(client.get("/p/account").text)
     return client.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
-
-
-def alert(html: str) -> str:
-    found = re.search(r'<p class="problem" role="alert">(.*?)</p>', html, re.S)
-    assert found, "no refusal on the page"
-    return found.group(1)
 
 
 def open_claim(client: TestClient, who: dict, record: str = FREE_RECORD) -> str:

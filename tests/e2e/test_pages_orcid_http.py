@@ -6,27 +6,16 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from tests.e2e.pages_support import csrf_of
+from tests.e2e.pages_support import signed_in
+from tests.e2e.support import person_headers
 from tests.e2e.test_claims import (  # noqa: F401 - the fixtures are shared
-    PASSWORD,
     RECORD_ORCID,
     FakeOrcid,
     claim,
     client,
     orcid_server,
-    person,
     profile,
 )
-
-
-def page_sign_in(client, name: str) -> dict[str, str]:
-    who = person(client, name)
-    address = f"{name.lower().replace(' ', '.')}@example.org"
-    token = csrf_of(client.get("/p/login").text)
-    signed = client.post("/p/login", data={"email": address, "password": PASSWORD, "csrf_token": token},
-                         follow_redirects=False)
-    assert signed.status_code == 303
-    return who
 
 
 def state_of(opened: dict) -> str:
@@ -34,7 +23,7 @@ def state_of(opened: dict) -> str:
 
 
 def test_orcid_sends_the_claimant_back_to_a_page_that_verifies_the_claim(client):
-    ada = page_sign_in(client, "Ada Pages")
+    ada = signed_in(client, "Ada Pages")["headers"]
     opened = claim(client, ada).json()
     FakeOrcid.codes["page-code"] = RECORD_ORCID
 
@@ -47,7 +36,7 @@ def test_orcid_sends_the_claimant_back_to_a_page_that_verifies_the_claim(client)
 
 
 def test_a_cancelled_sign_in_is_said_beside_the_claim_and_changes_nothing(client):
-    ada = page_sign_in(client, "Ada Pages")
+    ada = signed_in(client, "Ada Pages")["headers"]
     opened = claim(client, ada).json()
 
     back = client.get("/p/orcid/callback", params={"error": "access_denied", "state": state_of(opened)})
@@ -58,7 +47,7 @@ def test_a_cancelled_sign_in_is_said_beside_the_claim_and_changes_nothing(client
 
 
 def test_only_the_claimant_signed_in_here_can_finish_it(client):
-    ada = person(client, "Ada Claimant")
+    ada = person_headers(client, "Ada Claimant")
     opened = claim(client, ada).json()
     FakeOrcid.codes["lured"] = RECORD_ORCID
 
@@ -66,14 +55,14 @@ def test_only_the_claimant_signed_in_here_can_finish_it(client):
                             follow_redirects=False)
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/p/login?next=%2Fp%2Forcid")
 
-    page_sign_in(client, "Someone Else")
+    signed_in(client, "Someone Else")
     other = client.get("/p/orcid/callback", params={"code": "lured", "state": state_of(opened)})
     assert other.status_code == 404
     assert profile(client, "A8001")["claim_status"] == "unclaimed"
 
 
 def test_a_state_this_service_did_not_sign_is_refused_with_a_page(client):
-    page_sign_in(client, "Ada Pages")
+    signed_in(client, "Ada Pages")
 
     answer = client.get("/p/orcid/callback", params={"code": "x", "state": "forged.1.state"})
 

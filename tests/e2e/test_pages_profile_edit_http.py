@@ -10,9 +10,8 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import settings_for
-from tests.e2e.pages_support import csrf_of, demo_works
+from tests.e2e.pages_support import csrf_of, demo_works, signed_in
 from tests.e2e.support import own, serving
-from tests.e2e.test_pages_claims_http import sign_in
 
 RECORD = "A5999000001"
 
@@ -28,7 +27,7 @@ def post_edit(client: TestClient, **fields: str):
 
 
 def test_the_owner_edits_the_headline_and_about_and_the_profile_shows_them(client):
-    owner = sign_in(client, "Page Owner")
+    owner = signed_in(client, "Page Owner")
     own(client, owner["id"], RECORD)
     assert f'href="/r/{RECORD}/edit"' in client.get(f"/r/{RECORD}").text
 
@@ -46,7 +45,7 @@ def test_the_owner_edits_the_headline_and_about_and_the_profile_shows_them(clien
 
 
 def test_a_refused_headline_is_shown_beside_the_form_and_nothing_changes(client):
-    owner = sign_in(client, "Page Owner")
+    owner = signed_in(client, "Page Owner")
     own(client, owner["id"], RECORD)
 
     answer = post_edit(client, headline="left\u202eright", about="kept?")
@@ -60,14 +59,14 @@ def test_only_the_owner_gets_the_edit_page(client):
     signed_out = client.get(f"/r/{RECORD}/edit", follow_redirects=False)
     assert (signed_out.status_code, signed_out.headers["location"]) == (303, f"/p/login?next=/r/{RECORD}/edit")
 
-    sign_in(client, "Not The Owner")
+    signed_in(client, "Not The Owner")
     refused = client.get(f"/r/{RECORD}/edit")
     assert refused.status_code == 403 and "only the record" in refused.text.lower()
     assert 'href="/r/' + RECORD + '/edit"' not in client.get(f"/r/{RECORD}").text
 
 
 def test_the_edit_form_without_its_csrf_token_is_refused(client):
-    owner = sign_in(client, "Page Owner")
+    owner = signed_in(client, "Page Owner")
     own(client, owner["id"], RECORD)
 
     answer = client.post(f"/r/{RECORD}/edit", data={"headline": "x"}, follow_redirects=False)
@@ -77,7 +76,7 @@ def test_the_edit_form_without_its_csrf_token_is_refused(client):
 
 
 def test_a_non_owner_posting_the_edit_form_is_refused_and_nothing_changes(client):
-    sign_in(client, "Not The Owner")
+    signed_in(client, "Not The Owner")
     token = csrf_of(client.get("/p/login").text)
 
     answer = client.post(f"/r/{RECORD}/edit", data={"headline": "Mine now", "csrf_token": token},

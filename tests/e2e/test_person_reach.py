@@ -13,9 +13,8 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.claims.application import EvidenceIn
-from tests.conftest import settings_for
 from tests.e2e.pages_support import csrf_of
-from tests.e2e.support import PASSWORD, assert_problem, facts, person, rid, serving, settle
+from tests.e2e.support import PASSWORD, assert_problem, facts, invite, person, rid, serving, settings_on, settle
 from tests.factories import author, orcid_with_checksum, work
 
 pytestmark = pytest.mark.services  # PostgreSQL (LINKS_TEST_BACKEND=sqlite runs them on the embedded store)
@@ -35,8 +34,7 @@ REFUSED = "does not accept invitations from you"
 @pytest.fixture
 def client(request, tmp_path) -> Iterator[TestClient]:
     backend = os.environ.get("LINKS_TEST_BACKEND", "postgres")
-    schema = request.getfixturevalue("pg_schema") if backend == "postgres" else None
-    yield from serving(settings_for(backend, tmp_path, schema, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
+    yield from serving(settings_on(backend, request, tmp_path, PEERLEDGER_RATE_LIMIT_SCALE="1000"), WORKS)
 
 
 def ada_linked(client: TestClient) -> dict:
@@ -51,11 +49,6 @@ def ada_linked(client: TestClient) -> dict:
                          json={"record": "A6", "evidence": [{"kind": "orcid"}]})
     assert linked.status_code == 200, linked.text
     return ada
-
-
-def invite(client: TestClient, sender: dict, record: str):
-    return client.post(f"/researchers/{record}/invitations", json={"message": "Shall we work together?"},
-                       headers=sender["headers"])
 
 
 def inbox(client: TestClient, who: dict) -> dict:

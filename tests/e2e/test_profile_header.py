@@ -10,8 +10,8 @@ import pytest
 from api.profile_text import PROFILE_EDITS_PER_HOUR
 from operations.replay import replay
 from tests.conftest import settings_for
-from tests.e2e.support import assert_problem, serving, settle
-from tests.e2e.test_invitations import WORKS, client, person  # noqa: F401 - the fixture is shared
+from tests.e2e.support import assert_problem, person, serving, settle
+from tests.e2e.test_invitations import WORKS, client  # noqa: F401 - the fixture is shared
 
 
 def profile(client, record: str, who: dict | None = None) -> dict:

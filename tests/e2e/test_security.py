@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +20,9 @@ from domain.claims.model import record_id_for
 from domain.follows.model import Follow
 from tests.conftest import CHEAP_HASHING, settings_for
 from tests.e2e.support import (
+    PEERLEDGER,
     assert_problem,
+    clean_environ,
     facts,
     code_in_mail,
     mails_to,
@@ -31,6 +31,7 @@ from tests.e2e.support import (
     settle,
 )
 from tests.factories import author, institution, work
+from tests.schema_fuzz import free_port
 
 # A1 and A2 wrote W1 at I77 (whose domain is uni.example); A3 is at I77 too; A4 stands alone.
 WORKS = [
@@ -350,13 +351,10 @@ class HoldingMailServer:
 
 def test_a_resend_answers_at_once_even_while_the_mail_server_hangs(tmp_path):
     mail = HoldingMailServer()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    environ |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_SMTP_HOST": "127.0.0.1",
-                "PEERLEDGER_SMTP_PORT": str(mail.port), "PEERLEDGER_SMTP_TLS": "none", **CHEAP_HASHING}
-    server = subprocess.Popen([sys.executable, "-m", "peerledger", "serve", "--port", str(port), "--no-demo"],
+    port = free_port()
+    environ = clean_environ(PEERLEDGER_DATA_DIR=str(tmp_path / "var"), PEERLEDGER_SMTP_HOST="127.0.0.1",
+                            PEERLEDGER_SMTP_PORT=str(mail.port), PEERLEDGER_SMTP_TLS="none", **CHEAP_HASHING)
+    server = subprocess.Popen([*PEERLEDGER, "serve", "--port", str(port), "--no-demo"],
                               env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -7,10 +7,7 @@ import gzip
 import json
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,24 +18,10 @@ import pytest
 
 from bootstrap.services import Services
 from bootstrap.settings import Settings
-from tests.conftest import CHEAP_HASHING, PG, TEST_SECRET, fresh_pg_schema, pg_dsn
+from tests.conftest import fresh_pg_schema, pg_dsn, settings_env
+from tests.e2e.support import peerledger
 from tests.factories import author, counts_from_snapshot, skewed_works, work, write_snapshot
-
-
-def env_for(data_dir: Path, schema: str | None = None, **extra: str) -> dict[str, str]:
-    env = {"PEERLEDGER_DATA_DIR": str(data_dir), "PEERLEDGER_DEMO_DATA": "no", "PEERLEDGER_SECRET_KEY": TEST_SECRET,
-           **CHEAP_HASHING, **extra}
-    if schema:
-        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema}
-    return env
-
-
-def peerledger(env: dict[str, str], *args: str, background: bool = False) -> Any:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "PERSISTENCE_", "POSTGRES_"))}
-    command = [sys.executable, "-m", "peerledger", *args]
-    if background:
-        return subprocess.Popen(command, env=environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(command, env=environ | env, capture_output=True, text=True, timeout=300)
+from tests.schema_fuzz import free_port
 
 
 def stored_events(env: dict[str, str]) -> list[tuple[str, int, str, dict[str, Any]]]:
@@ -98,10 +81,10 @@ def snapshot(tmp_path_factory) -> Path:
 
 
 def test_a_run_killed_with_kill_9_resumes_and_equals_one_clean_run(tmp_path, snapshot):
-    clean = env_for(tmp_path / "clean")
+    clean = settings_env(tmp_path / "clean")
     first = peerledger(clean, "import", str(snapshot.parent))
     assert first.returncode == 0, first.stderr
-    killed = env_for(tmp_path / "killed", PEERLEDGER_IMPORT_BATCH="50")
+    killed = settings_env(tmp_path / "killed", PEERLEDGER_IMPORT_BATCH="50")
     run = peerledger(killed, "import", str(snapshot), background=True)
     while done_parts(killed) < 2 and run.poll() is None:
         time.sleep(0.02)
@@ -118,9 +101,9 @@ def test_a_run_killed_with_kill_9_resumes_and_equals_one_clean_run(tmp_path, sna
 @pytest.mark.services
 def test_on_postgresql_a_run_killed_with_kill_9_resumes_and_equals_one_clean_run(tmp_path, snapshot):
     with fresh_pg_schema() as clean_schema, fresh_pg_schema() as killed_schema:
-        clean = env_for(tmp_path / "clean", clean_schema)
+        clean = settings_env(tmp_path / "clean", clean_schema)
         assert peerledger(clean, "import", str(snapshot)).returncode == 0
-        killed = env_for(tmp_path / "killed", killed_schema, PEERLEDGER_IMPORT_BATCH="50")
+        killed = settings_env(tmp_path / "killed", killed_schema, PEERLEDGER_IMPORT_BATCH="50")
         run = peerledger(killed, "import", str(snapshot), "--jobs", "2", background=True)
         while pg_done_parts(killed_schema) < 2 and run.poll() is None:
             time.sleep(0.02)
@@ -135,8 +118,8 @@ def test_on_postgresql_a_run_killed_with_kill_9_resumes_and_equals_one_clean_run
 
 
 def test_jobs_import_parts_in_processes_with_the_same_result(tmp_path, snapshot):
-    one = env_for(tmp_path / "one")
-    two = env_for(tmp_path / "two")
+    one = settings_env(tmp_path / "one")
+    two = settings_env(tmp_path / "two")
     assert peerledger(one, "import", str(snapshot)).returncode == 0
     result = peerledger(two, "import", str(snapshot), "--jobs", "3")
     assert result.returncode == 0, result.stderr
@@ -153,7 +136,7 @@ def test_a_truncated_part_is_named_and_left_and_the_others_import(tmp_path):
     part = folder / "updated_date=2024-02-01" / "part_000.gz"
     whole = part.read_bytes()
     part.write_bytes(whole[: len(whole) // 2])
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     result = peerledger(env, "import", str(folder))
     assert result.returncode == 3, result.stderr
     assert "updated_date=2024-02-01/part_000.gz: cannot be read: Compressed file ended before the end-of-stream " \
@@ -174,7 +157,7 @@ def test_a_corrupt_part_is_named_and_left(tmp_path):
     data = bytearray(part.read_bytes())
     data[40:60] = b"\xff" * 20
     part.write_bytes(bytes(data))
-    result = peerledger(env_for(tmp_path / "var"), "import", str(folder))
+    result = peerledger(settings_env(tmp_path / "var"), "import", str(folder))
     assert result.returncode == 3
     assert "updated_date=2024-03-01/part_000.gz: cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
@@ -185,7 +168,7 @@ def test_a_part_whose_count_disagrees_with_the_manifest_is_left(tmp_path):
     manifest = json.loads((folder / "manifest").read_text())
     manifest["entries"][0]["meta"]["record_count"] = 11
     (folder / "manifest").write_text(json.dumps(manifest))
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     result = peerledger(env, "import", str(folder))
     assert result.returncode == 3
     assert ("updated_date=2024-01-01/part_000.gz: 10 records read, the manifest says 11; left for a later run "
@@ -197,7 +180,7 @@ def test_a_part_whose_count_disagrees_with_the_manifest_is_left(tmp_path):
 def test_a_part_listed_but_missing_is_left_and_a_part_not_listed_is_named(tmp_path):
     folder = small_snapshot(tmp_path / "snap")
     (folder / "updated_date=2024-01-01" / "part_000.gz").rename(folder / "updated_date=2024-01-01" / "part_009.gz")
-    result = peerledger(env_for(tmp_path / "var"), "import", str(folder))
+    result = peerledger(settings_env(tmp_path / "var"), "import", str(folder))
     assert result.returncode == 3
     assert "updated_date=2024-01-01/part_000.gz: listed in the manifest but not in the folder" in result.stderr
     assert "updated_date=2024-01-01/part_009.gz: not listed in the manifest: left out" in result.stderr
@@ -205,7 +188,7 @@ def test_a_part_listed_but_missing_is_left_and_a_part_not_listed_is_named(tmp_pa
 
 def test_since_takes_partitions_of_that_date_and_newer(tmp_path):
     folder = small_snapshot(tmp_path / "snap")
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     result = peerledger(env, "import", str(folder), "--since", "2024-02-01", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -222,7 +205,7 @@ def test_since_takes_partitions_of_that_date_and_newer(tmp_path):
 def test_a_folder_that_is_not_a_snapshot_exits_with_status_2(tmp_path, make, args, message):
     root = tmp_path / "snap"
     make(root)
-    result = peerledger(env_for(tmp_path / "var"), "import", str(root), *args)
+    result = peerledger(settings_env(tmp_path / "var"), "import", str(root), *args)
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
 
@@ -230,7 +213,7 @@ def test_a_folder_that_is_not_a_snapshot_exits_with_status_2(tmp_path, make, arg
 def test_since_and_jobs_with_a_file_or_a_bad_value_exit_with_status_2(tmp_path):
     path = tmp_path / "works.jsonl"
     path.write_text(json.dumps(work(1, [author(1)])))
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     result = peerledger(env, "import", str(path), "--jobs", "2")
     assert (result.returncode, result.stderr.strip()) == (
         2, f"peerledger import: --since and --jobs apply to a snapshot folder; {path} is a file")
@@ -246,7 +229,7 @@ def test_bad_fields_of_authorships_are_warned_about_and_every_author_imports(tmp
     twice = work(3, [author(1), author(3), author(1, orcid="https://orcid.org/0000-0002-1825-0097")])
     path = tmp_path / "works.jsonl"
     path.write_text("\n".join(json.dumps(w) for w in (bad_orcid, many, twice)) + "\n")
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     result = peerledger(env, "import", str(path))
     assert result.returncode == 0, result.stderr
     assert "3 new, 0 corrected" in result.stdout
@@ -260,7 +243,7 @@ def test_bad_fields_of_authorships_are_warned_about_and_every_author_imports(tmp
 
 
 def test_a_file_that_is_not_utf8_is_one_line_and_a_bad_line_is_reported(tmp_path):
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     whole = tmp_path / "works.json"
     whole.write_bytes(b'[{"id": "W1",\n "title": "Caf\xe9"}]')
     result = peerledger(env, "import", str(whole))
@@ -273,14 +256,8 @@ def test_a_file_that_is_not_utf8_is_one_line_and_a_bad_line_is_reported(tmp_path
     assert "line 2: not UTF-8: byte 0xff at column 24" in result.stderr and "Traceback" not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_on_the_embedded_store_commands_run_beside_the_api_while_it_catches_up(tmp_path, snapshot):
-    env = env_for(tmp_path / "var")
+    env = settings_env(tmp_path / "var")
     port = free_port()
     server = peerledger(env, "serve", "--port", str(port), background=True)
     base = f"http://127.0.0.1:{port}"

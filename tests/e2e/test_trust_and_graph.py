@@ -10,9 +10,8 @@ from litestar.testing import TestClient
 
 from operations.importing import import_body
 from tests.conftest import settings_for
-from tests.e2e.test_invitations import own, person
 from tests.factories import author, institution, work
-from tests.e2e.support import started
+from tests.e2e.support import person, serving
 
 SEED = "A5999000001"
 # A1 and A2 share W1 and W2 (topic 1); A2 alone wrote W3 (topic 1) and W4 (topic 9); A2 and A3
@@ -32,10 +31,7 @@ WORKS = [
 def client(tmp_path, pg_schema) -> Iterator[TestClient]:
     settings = settings_for("postgres", tmp_path, pg_schema, PEERLEDGER_DEMO_DATA="yes",
                             PEERLEDGER_RATE_LIMIT_SCALE="1000")
-    with started(settings) as c:
-        services = c.app.state.services
-        import_body(services.catalogue, json.dumps(WORKS).encode())
-        assert services.wait_for_projections()
+    for c in serving(settings, WORKS):
         c.app.state.profile_cache.warm()
         yield c
 

@@ -10,13 +10,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import CHEAP_HASHING
+from tests.e2e.support import PEERLEDGER, clean_environ
 from tests.schema_fuzz import free_port, wait_until_up
 
 CLIENT = Path(__file__).parents[2] / "clients" / "ts"
@@ -52,11 +52,10 @@ def test_a_generated_typescript_client_type_checks_strictly_and_runs_against_the
     installed()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEERLEDGER_", "POSTGRES_", "PERSISTENCE_"))}
-    env |= {"PEERLEDGER_DATA_DIR": str(tmp_path / "var"), "PEERLEDGER_LOG_LEVEL": "WARNING", **CHEAP_HASHING}
+    env = clean_environ(PEERLEDGER_DATA_DIR=str(tmp_path / "var"), PEERLEDGER_LOG_LEVEL="WARNING", **CHEAP_HASHING)
     log = tmp_path / "server.log"
     with log.open("w") as server_log:
-        server = subprocess.Popen([sys.executable, "-m", "peerledger", "serve", "--port", str(port)], env=env,
+        server = subprocess.Popen([*PEERLEDGER, "serve", "--port", str(port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=server_log, text=True)
         try:
             wait_until_up(base, server, log)

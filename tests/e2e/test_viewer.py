@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from operations.importing import import_body
-from tests.e2e.support import PASSWORD, assert_problem, settle
+from tests.e2e.support import PASSWORD, assert_problem, invite, person, settle
 from tests.factories import author, institution, work
-from tests.e2e.test_invitations import client, invite, person  # noqa: F401 - the fixture is shared
+from tests.e2e.test_invitations import client  # noqa: F401 - the fixture is shared
 
 
 def viewer(client, who: dict, record: str) -> dict:

@@ -242,3 +242,12 @@ def test_erasure_forgets_the_mail_kept_for_the_address(accounts, outbox):
     assert outbox.sent
     accounts.erase(account_id)
     assert outbox.sent == []
+
+
+@pytest.mark.parametrize("role", ["member", "owner", "Moderator", ""])
+def test_only_the_moderator_and_admin_roles_are_granted_or_revoked(accounts, role):
+    accounts.register("ada@example.org", PASSWORD, "Ada")
+    for change in (accounts.grant_role, accounts.revoke_role):
+        with pytest.raises(InvalidInputError, match="role must be one of: moderator, admin"):
+            change("ada@example.org", role, "test")
+    assert accounts.grant_role("ada@example.org", "admin", "test") is True

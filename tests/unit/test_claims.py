@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -573,3 +573,133 @@ def test_commands_read_a_records_facts_through_the_record_facts_port(claims):
 def test_without_a_record_facts_source_no_record_is_known(claims):
     with pytest.raises(ResearcherNotFoundError):
         claims.facts_of(RESEARCHER)
+
+
+def owned_by(claims: Claims, owner: UUID) -> None:
+    claims.prove_orcid(claims.open_claim(owner, FACTS, ORCID_EVIDENCE), owner, ORCID, FACTS)
+
+
+def rejected_claim(claims: Claims, claimant: UUID, text: str = "I wrote these papers") -> UUID:
+    claim_id = claims.open_claim(claimant, FACTS, [EvidenceIn("statement", text=text)])
+    claims.reject(claim_id, uuid4(), "not shown")
+    return claim_id
+
+
+def test_an_appeal_waits_while_its_claimant_has_another_open_claim_on_the_record(claims):
+    me = uuid4()
+    rejected = rejected_claim(claims, me)
+    claims.open_claim(me, FACTS, [EvidenceIn("statement", text="new evidence")])
+    with pytest.raises(ClaimConflictError, match="another open claim on this record") as refused:
+        claims.appeal(rejected, me, "please")
+    assert refused.value.code == "claim_already_open"
+
+
+def test_an_appeal_of_a_plain_claim_is_refused_once_someone_else_owns_the_record(claims):
+    me = uuid4()
+    rejected = rejected_claim(claims, me)
+    owned_by(claims, uuid4())
+    with pytest.raises(ClaimConflictError, match="claim it again to open a dispute") as refused:
+        claims.appeal(rejected, me, "please")
+    assert refused.value.code == "record_has_owner"
+    assert claims.view(rejected, me, is_moderator=False).status == "rejected"
+
+
+def test_an_appealed_dispute_waits_for_another_open_dispute(claims):
+    owner, challenger = uuid4(), uuid4()
+    owned_by(claims, owner)
+    rejected = rejected_claim(claims, challenger)
+    claims.open_claim(uuid4(), FACTS, STATEMENT)  # a second challenger disputes now
+    with pytest.raises(ClaimConflictError, match="already under another dispute") as refused:
+        claims.appeal(rejected, challenger, "please")
+    assert refused.value.code == "dispute_open"
+
+
+def test_an_appealed_dispute_no_longer_stands_once_the_disputed_owner_is_gone(claims):
+    owner, challenger = uuid4(), uuid4()
+    owned_by(claims, owner)
+    rejected = rejected_claim(claims, challenger)
+    claims.release(FACTS, owner, "not mine after all")
+    with pytest.raises(ClaimConflictError, match="owner has changed since this dispute") as refused:
+        claims.appeal(rejected, challenger, "please")
+    assert refused.value.code == "owner_changed"
+
+
+def test_only_a_claim_waiting_for_an_orcid_sign_in_takes_one(claims):
+    me = uuid4()
+    statement_only = claims.open_claim(me, FACTS, STATEMENT)
+    with pytest.raises(ClaimConflictError, match="not waiting for an ORCID sign-in") as refused:
+        claims.prove_orcid(statement_only, me, ORCID, FACTS)
+    assert refused.value.code == "claim_not_open"
+    claims.withdraw(statement_only, me)
+    withdrawn = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
+    claims.withdraw(withdrawn, me)
+    with pytest.raises(ClaimConflictError, match="not waiting for an ORCID sign-in"):
+        claims.prove_orcid(withdrawn, me, ORCID, FACTS)  # its sign-in never finished, but the claim is closed
+    signed_in = claims.open_claim(me, FACTS, ORCID_EVIDENCE)
+    assert claims.prove_orcid(signed_in, me, ORCID, FACTS) == "approved"
+    with pytest.raises(ClaimConflictError, match="not waiting for an ORCID sign-in"):
+        claims.prove_orcid(signed_in, me, ORCID, FACTS)  # a second sign-in changes nothing
+
+
+@pytest.mark.parametrize(("text", "links", "refused"), [
+    ("x" * 5_000, (), None),
+    ("x" * 5_001, (), "at most 5000 characters"),
+    ("x", tuple(f"https://example.org/{n}" for n in range(10)), None),
+    ("x", tuple(f"https://example.org/{n}" for n in range(11)), r"at most 10 http\(s\) addresses"),
+    ("x", ("http://example.org/cv",), None),
+    ("x", ("ftp://example.org/cv",), r"at most 10 http\(s\) addresses"),
+], ids=["5000-chars", "5001-chars", "10-links", "11-links", "http", "ftp"])
+def test_a_statement_is_at_most_5000_characters_with_at_most_10_web_links(claims, text, links, refused):
+    evidence = [EvidenceIn("statement", text=text, links=links)]
+    if refused is None:
+        assert claims.open_claim(uuid4(), FACTS, evidence)
+    else:
+        with pytest.raises(InvalidInputError, match=refused):
+            claims.open_claim(uuid4(), FACTS, evidence)
+
+
+def test_who_may_claim_a_record_is_read_without_writing_and_open_claim_refuses_the_same(claims):
+    me, owner, challenger = uuid4(), uuid4(), uuid4()
+    assert claims.claim_refusal(me, FACTS) is None  # nobody's: anyone may claim
+    mine = claims.open_claim(me, FACTS, STATEMENT)
+    claims.withdraw(mine, me)
+    owned_by(claims, owner)
+    assert claims.claim_refusal(me, FACTS) is None  # someone else's: a claim opens a dispute
+
+    refusals = {"owner": claims.claim_refusal(owner, FACTS)}
+    dispute = claims.open_claim(challenger, FACTS, STATEMENT)
+    refusals["challenger"] = claims.claim_refusal(challenger, FACTS)
+    refusals["third"] = claims.claim_refusal(me, FACTS)
+    written = claims.recorder.max_notification_id()
+    assert {who: (r.code, r.facts) for who, r in refusals.items()} == {
+        "owner": ("already_owner", {}),
+        "challenger": ("claim_already_open", {"claim_id": str(dispute)}),
+        "third": ("dispute_open", {}),
+    }
+    for who, account in (("owner", owner), ("challenger", challenger), ("third", me)):
+        with pytest.raises(ClaimConflictError) as refused:
+            claims.open_claim(account, FACTS, [EvidenceIn("statement", text=f"new words of the {who}")])
+        assert refused.value.code == refusals[who].code
+    assert claims.recorder.max_notification_id() == written
+
+
+def test_a_record_linked_into_a_person_is_claimed_through_the_persons_record(claims):
+    owner, me = uuid4(), uuid4()
+    owned_by(claims, owner)
+    member = RecordFacts(uuid4(), ORCID, "L1", frozenset())
+    assert claims.link(FACTS, member, owner, [EvidenceIn("orcid")]).linked
+    refused = claims.claim_refusal(me, member)
+    assert (refused.code, str(RESEARCHER) in refused.detail) == ("already_linked", True)
+    with pytest.raises(ClaimConflictError, match="claim that record instead"):
+        claims.open_claim(me, member, STATEMENT)
+
+
+@pytest.mark.parametrize(("facts", "orcid_sign_in", "kinds"), [
+    (FACTS, True, ["orcid", "institutional_email", "statement"]),
+    (FACTS, False, ["institutional_email", "statement"]),  # ORCID sign-in not configured here
+    (RecordFacts(RESEARCHER, None, "L1", frozenset({"I1"})), True, ["institutional_email", "statement"]),
+    (RecordFacts(RESEARCHER, ORCID, "L1", frozenset({"I2"})), True, ["orcid", "statement"]),  # I2: no known domain
+    (RecordFacts(RESEARCHER, None, "L1", frozenset()), True, ["statement"]),
+])
+def test_the_evidence_a_record_can_be_claimed_with(claims, facts, orcid_sign_in, kinds):
+    assert claims.evidence_kinds(facts, orcid_sign_in=orcid_sign_in) == kinds

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from domain.errors import ForbiddenError, InvalidInputError, ResearcherNotFoundError
-from domain.follows.application import FollowCommand, Follows
+from domain.follows.application import FollowCommand, Follows, follow_refusal
 from domain.follows.model import Follow, follow_id
 
 ME, RECORD, MINE = uuid4(), uuid4(), uuid4()
@@ -114,3 +114,24 @@ def test_commands_read_existence_and_owners_through_the_record_directory_once_pe
 def test_without_a_record_directory_no_record_exists(follows):
     [outcome] = follows.apply_commands([FollowCommand(ME, RECORD, True, confirmed=True)])
     assert isinstance(outcome.error, ResearcherNotFoundError)
+
+
+@pytest.mark.parametrize(("confirmed", "owner", "error", "code"), [
+    (False, None, ForbiddenError, "email_unconfirmed"),
+    (False, ME, ForbiddenError, "email_unconfirmed"),  # confirming comes first, even on one's own record
+    (True, ME, InvalidInputError, "follow_own_record"),
+    (True, uuid4(), None, None),  # someone else's record
+    (True, None, None, None),  # nobody's
+], ids=["unconfirmed", "unconfirmed-owner", "owner", "other-owner", "unclaimed"])
+def test_who_may_follow_a_record(confirmed, owner, error, code):
+    refused = follow_refusal(ME, confirmed=confirmed, owner=owner)
+    if error is None:
+        assert refused is None
+    else:
+        assert isinstance(refused, error) and refused.code == code
+
+
+def test_unfollowing_needs_neither_a_confirmed_address_nor_a_record_one_does_not_own(follows):
+    run(follows, FollowCommand(ME, RECORD, True, confirmed=True))
+    [ended] = follows.apply_all([FollowCommand(ME, RECORD, False)], known={RECORD}, owners={RECORD: ME})
+    assert ended.changed and ended.error is None

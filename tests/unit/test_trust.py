@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.trust import FORMULA, TrustInputs, saturating, trust
+from domain.trust import FORMULA, TrustInputs, saturating, tier_for, trust
 
 SEED = TrustInputs("L1", "unclaimed", works=12, topics=8, close_collaborators=4, followers=0, verified_followers=0)
 
@@ -72,3 +73,41 @@ def test_more_of_any_count_never_lowers_the_score(name, n, more):
     raised = replace(base, **{name: n + more},
                      followers=base.followers + (more if name == "verified_followers" else 0))
     assert trust(raised).score >= trust(base).score
+
+
+@pytest.mark.parametrize(("score", "tier"), [
+    (0, "Emerging"), (29, "Emerging"), (30, "Established"), (54, "Established"),
+    (55, "Trusted"), (79, "Trusted"), (80, "Exemplary"), (100, "Exemplary"),
+])
+def test_each_tier_starts_at_its_floor(score, tier):
+    assert tier_for(score) == tier
+
+
+@pytest.mark.parametrize(("n", "maximum", "half", "points"), [
+    (0, 16, 12, 0), (-3, 16, 12, 0),  # nothing, or a count gone wrong, earns nothing
+    (12, 16, 12, 8), (8, 6, 8, 3), (4, 10, 4, 5),  # the half count earns half the maximum
+    (200, 5, 200, 3),  # 2.5 rounds half up
+    (10, 23, 10, 12),  # 11.5 rounds half up
+    (199, 5, 200, 2),  # 2.49...: down
+    (1, 5, 200, 0),  # 0.02...: a single unverified follower earns nothing
+])
+def test_saturating_points_are_whole_and_rounded_half_up(n, maximum, half, points):
+    assert saturating(n, maximum, half) == points
+
+
+def test_verification_and_claimed_points_follow_the_level_and_status_only():
+    by_level = {level: next(c.points for c in trust(replace(SEED, verification_level=level)).components
+                            if c.name == "verification") for level in ("L0", "L1", "L2", "L3", "L9")}
+    assert by_level == {"L0": 0, "L1": 5, "L2": 20, "L3": 30, "L9": 0}  # an unknown level earns nothing
+    claimed = {status: next(c.points for c in trust(replace(SEED, claim_status=status)).components
+                            if c.name == "claimed") for status in ("unclaimed", "claimed", "disputed")}
+    assert claimed == {"unclaimed": 0, "claimed": 10, "disputed": 0}
+
+
+def test_the_followers_component_says_how_many_followers_are_unverified():
+    facts = {c.name: c.facts for c in trust(replace(SEED, followers=7, verified_followers=3)).components}
+    assert facts["followers"] == {"followers": 7, "unverified_followers": 4}
+    assert facts["verified_followers"] == {"verified_followers": 3}
+    # Counts read at different moments may disagree for a while: never a negative count.
+    assert {c.name: c.facts for c in trust(replace(SEED, followers=2, verified_followers=3)).components}[
+        "followers"]["unverified_followers"] == 0
