@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Callable
 
@@ -36,7 +37,7 @@ class RateLimiter:
             (self._key(key), window_start),
         )
         if rows and rows[0][0] >= limit:
-            retry_after = max(1, int(window_start + window_seconds - now + 0.999))
+            retry_after = max(1, math.ceil(window_start + window_seconds - now))
             raise TooManyRequestsError(f"too many {what}; try again in {retry_after} seconds", retry_after)
 
     def hit(self, key: str, limit: int, window_seconds: int, what: str) -> None:
@@ -54,5 +55,5 @@ class RateLimiter:
         if self._hits % PRUNE_EVERY == 0:
             self.store.execute("DELETE FROM peerledger_rate_limits WHERE window_start < %s", (int(now) - 86_400,))
         if hits > limit:
-            retry_after = max(1, int(window_start + window_seconds - now + 0.999))
+            retry_after = max(1, math.ceil(window_start + window_seconds - now))
             raise TooManyRequestsError(f"too many {what}; try again in {retry_after} seconds", retry_after)

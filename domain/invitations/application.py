@@ -369,8 +369,9 @@ class Invitations(Application[UUID]):
                                        "or withdraw one", retry_after=3600, code=ErrorCode.INVITATION_QUOTA)
         day_ago = now - timedelta(days=1)
         if inviter.sent_since(day_ago) >= daily_limit:
-            oldest = min(at for at in inviter.recent if at > day_ago)
-            wait = int((oldest + timedelta(days=1) - now).total_seconds()) + 1
+            recent = [at for at in inviter.recent if at > day_ago]
+            # Reports can take the daily quota to none: then no send of the last day frees a place.
+            wait = int((min(recent) + timedelta(days=1) - now).total_seconds()) + 1 if recent else 86_400
             raise TooManyRequestsError("you have sent the most invitations allowed in 24 hours",
                                        retry_after=max(wait, 1), code=ErrorCode.INVITATION_QUOTA)
 

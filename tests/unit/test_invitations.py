@@ -10,7 +10,7 @@ import pytest
 
 from domain.errors import (ConflictError, ErrorCode, ForbiddenError, InvalidInputError, NotFoundError,
                            TooManyRequestsError)
-from domain.invitations.application import REFUSED, Invitations, SendFacts
+from domain.invitations.application import QUOTAS, REFUSED, Invitations, SendFacts
 from adapters.sqlstore import SQLiteStore
 from adapters.vault import SqlVault
 from tests.fakes import Clock
@@ -204,6 +204,19 @@ def test_each_report_takes_2_from_the_daily_and_4_from_the_pending_quota_down_to
     with pytest.raises(TooManyRequestsError, match=says) as refused:
         send_many(app, 1)
     assert refused.value.code == ErrorCode.INVITATION_QUOTA
+
+
+def test_a_daily_quota_reports_took_to_none_refuses_with_a_days_wait_while_pending_has_room(app, clock,
+                                                                                          monkeypatch):
+    # Today both quotas reach none at the same report; with more pending room the daily one ran
+    # out first and the refusal looked for the oldest send of the last day among none (a 500).
+    monkeypatch.setitem(QUOTAS, "L2", (24, 10))
+    for invitation in send_many(app, 5):
+        app.report(invitation, app.get(invitation, SENDER)[0].recipient_id, "unwanted")
+    clock.now += timedelta(days=2)
+    with pytest.raises(TooManyRequestsError, match="allowed in 24 hours") as refused:
+        send_many(app, 1)
+    assert (refused.value.code, refused.value.retry_after) == (ErrorCode.INVITATION_QUOTA, 86_400)
 
 
 def accept(app, invitation, account, status: str = "claimed", owner: UUID | None = OWNER):

@@ -53,7 +53,8 @@ def test_a_new_window_starts_counting_again_at_its_first_second(limiter, clock):
         limiter.hit("login:ada", 3, WINDOW, "login attempts")
 
 
-@pytest.mark.parametrize(("elapsed", "retry_after"), [(0, 60), (10.5, 50), (59.5, 1), (59.9999, 1)])
+@pytest.mark.parametrize(("elapsed", "retry_after"), [(0, 60), (10.5, 50), (59.5, 1), (59.9999, 1),
+                                                       (10.9995, 50)])
 def test_retry_after_is_the_rest_of_the_window_rounded_up_and_at_least_a_second(limiter, clock, elapsed,
                                                                                    retry_after):
     clock.now = START + elapsed
