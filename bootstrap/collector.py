@@ -3,7 +3,8 @@
 An import, a projection batch or a replay allocates millions of short-lived dicts and lists.
 With CPython's default (a young collection every 700 new containers) each one is scanned, and the
 survivors (the id caches, a batch's events) again and again in the older generations: importing
-200,000 skewed works spent 76 s of CPU with the defaults and 41 s with this (bench.run ingest).
+200,000 skewed works (`peerledger import --jobs 1` of a bench.run ingest snapshot, SQLite) spent
+76 s of CPU with the defaults and 41 s with this.
 Nearly everything is freed by reference counting anyway; the collector is only for cycles.
 """
 
