@@ -34,6 +34,9 @@ class BatchProjection(Protocol):
 
     # Optional: `caught_up()`, called when a runner that says whether it is behind (says_behind)
     # reads nothing new (ProfilesProjection writes the documents it left for later).
+    # Optional on the view: `commit_pending()` and `roll_back_pending()`, for a view that keeps
+    # a transaction open across batches (ProfilesView on SQLite, behind an import): the runner
+    # commits what is pending when it stops, and rolls it back when a batch fails.
 
 
 @dataclass(frozen=True)
@@ -260,11 +263,17 @@ class BatchProjectionRunner(PollingRunner):
         if not notifications:
             return 0
         try:
-            behind = notifications[-1].id < self.head() if self.says_behind else None
+            # After a failure, events are applied one at a time up to where the failed batch ended
+            # (run_batch): each then commits, so the view gets as far as the event that fails.
+            isolating = self._one_at_a_time_until is not None and start < self._one_at_a_time_until
+            behind = notifications[-1].id < self.head() if self.says_behind and not isolating else None
             tracking = BatchTracking(self.app.name, notifications[-1].id, after=start, behind=behind)
             self.projection.process_batch(events, tracking)
         except BaseException:
             self._position = None  # another runner may have moved on: read it again
+            pending = getattr(self.projection.view, "roll_back_pending", None)
+            if pending is not None:  # the batches before it in an open transaction go too
+                pending()
             raise
         self._position = notifications[-1].id
         return len(notifications)
@@ -312,6 +321,12 @@ class BatchProjectionRunner(PollingRunner):
     def start(self) -> None:
         self._position = None  # another runner may have moved the view meanwhile
         super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        pending = getattr(self.projection.view, "commit_pending", None)
+        if pending is not None:
+            pending()
 
 
 def catch_up_together(runners: list[BatchProjectionRunner],

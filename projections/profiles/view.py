@@ -16,10 +16,11 @@ pre-encoded (JSON bytes), so a read is one primary-key lookup and no encoding.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,9 @@ DEFERRED_PER_TRANSACTION = 20_000  # deferred documents written in one transacti
 # Behind an import, documents are written at least this often (and whenever a batch ends where
 # the log does): a batch of an import names thousands of profiles, a prolific author's in every one.
 BEHIND_WRITE_SECONDS = 30.0
+# Behind an import, on SQLite, batches also share one transaction until their documents are
+# written, and for at most this long (see ProfilesView.apply_batch).
+GROUP_SECONDS = 30.0
 ADJACENT_CANDIDATES = 500  # collaborators' newest works ranked for "adjacent works"
 SUMMED_DEPTH = 2_000  # pairs read per record and side for summed co-authors, at most, before summing all
 SUMMED_LOOKUPS = 1_000  # pairs looked up by key for summed co-authors, at most (beyond: read on)
@@ -254,6 +258,17 @@ class ProfilesView(SqlView):
     SCHEMA_VERSION = 8
     defer_documents = False  # set by documents_deferred
     _noted_since: float | None = None  # when this process first left a document for later, unwritten since
+    # SQLite: batches behind an import share a transaction (apply_batch). A commit there writes
+    # every page its transaction changed, and one batch of skewed works (consortium papers of
+    # a hundred authors) changes most pages of the pairs' and tallies' indexes: at 60,000 works a
+    # batch of 3,000 events wrote about 450 MiB to the WAL and the file. PostgreSQL logs changes,
+    # not pages, at a commit; there each batch commits.
+    GROUPS_BEHIND = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._writing = threading.RLock()  # one batch at a time in this process (four logs' runners)
+        self._group: tuple[ExitStack, Any, float] | None = None  # the open transaction: exit, cursor, start
+        super().__init__(*args, **kwargs)
 
     def _schema_statements(self) -> list[str]:
         b, i = self.blob, self.bigint
@@ -351,37 +366,86 @@ class ProfilesView(SqlView):
     # -- writes (one transaction per batch, with the tracking row) ----------------------------
 
     def apply_batch(self, changes: BatchChanges, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            # One batch at a time across the runners of the three upstream applications: the
-            # deltas below are computed against what is stored, which a concurrent batch would change.
-            c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))
-            self._insert_tracking(c, tracking)
-            if changes.researchers:
-                self._register(c, changes.researchers)
-            touched: set[str] = set()
-            # A batch comes from one log: catalogue batches change works, claims batches decisions.
-            works = dict(changes.works)
-            if works:
-                self._show_decided(c, works)
-            if changes.attributions or changes.adoptions:
-                works.update(self._apply_decisions(c, changes.attributions, changes.adoptions, set(works)))
-            if works:
-                touched = self._apply_works(c, works)
-            self._apply_claims(c, changes)
-            self._apply_policies(c, changes)
-            self._apply_links(c, changes)
-            self._apply_adoption_requests(c, changes)
-            if changes.counted:
-                self._many(c, "INSERT INTO {counted} (event, researcher_id, name, delta, at) SELECT event,"
-                              " researcher_id, name, delta, at FROM {rows} WHERE true ON CONFLICT (event) DO NOTHING",
-                           "event text, researcher_id text, name text, delta bigint, at text", changes.counted)
-            affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
-            affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
-            affected |= self._kin(c, affected)  # a person's profile is every one of its records'
-            self._documents(c, affected, getattr(tracking, "behind", None))
+        """Apply one batch in a transaction with its tracking row. Behind an import on SQLite
+        (GROUPS_BEHIND), the transaction stays open for the next batches while their documents
+        are left for later, for up to GROUP_SECONDS: they commit together, with the documents.
+        Nothing is lost if the process stops meanwhile: the tracking rows go with the batches,
+        so the log is applied again from the last commit (the runner reads its position back
+        after any failure). Readers meanwhile see the last commit: facts and documents alike."""
+        behind = getattr(tracking, "behind", None)
+        with self._writing:
+            c = self._transaction()
+            try:
+                deferred = self._apply_batch(c, changes, tracking)
+            except BaseException as e:
+                self._end_transaction(e)
+                raise
+            assert self._group is not None
+            if not (self.GROUPS_BEHIND and behind and deferred and time.monotonic() - self._group[2] < GROUP_SECONDS):
+                self._end_transaction(None)
 
-    def _documents(self, c: Any, affected: set[str], behind: bool | None) -> None:
-        """Write the documents of the profiles a batch changed, or note them for later: while a
+    def _transaction(self) -> Any:
+        """The open transaction's cursor, or a new transaction's."""
+        if self._group is None:
+            stack = ExitStack()
+            cursor = stack.enter_context(self.datastore.transaction(commit=True))
+            self._group = (stack, cursor, time.monotonic())
+        return self._group[1]
+
+    def _end_transaction(self, error: BaseException | None) -> None:
+        """Commit the open transaction, or roll it back after `error`."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        if error is None:
+            group[0].close()
+        else:
+            try:
+                group[0].__exit__(type(error), error, error.__traceback__)
+            except BaseException:  # noqa: BLE001 - the error that made the rollback is raised
+                pass
+
+    def commit_pending(self) -> None:
+        """Commit batches left in an open transaction (a runner stopping, a write of its own)."""
+        with self._writing:
+            self._end_transaction(None)
+
+    def roll_back_pending(self) -> None:
+        """Roll back batches left in an open transaction (a batch failed before it came here)."""
+        with self._writing:
+            self._end_transaction(RuntimeError("a later batch failed"))
+
+    def _apply_batch(self, c: Any, changes: BatchChanges, tracking: Tracking) -> bool:
+        # One batch at a time across the runners of the three upstream applications: the
+        # deltas below are computed against what is stored, which a concurrent batch would change.
+        c.execute(self._sql("UPDATE {seq} SET n = n WHERE name = 'docs'"))
+        self._insert_tracking(c, tracking)
+        if changes.researchers:
+            self._register(c, changes.researchers)
+        touched: set[str] = set()
+        # A batch comes from one log: catalogue batches change works, claims batches decisions.
+        works = dict(changes.works)
+        if works:
+            self._show_decided(c, works)
+        if changes.attributions or changes.adoptions:
+            works.update(self._apply_decisions(c, changes.attributions, changes.adoptions, set(works)))
+        if works:
+            touched = self._apply_works(c, works)
+        self._apply_claims(c, changes)
+        self._apply_policies(c, changes)
+        self._apply_links(c, changes)
+        self._apply_adoption_requests(c, changes)
+        if changes.counted:
+            self._many(c, "INSERT INTO {counted} (event, researcher_id, name, delta, at) SELECT event,"
+                          " researcher_id, name, delta, at FROM {rows} WHERE true ON CONFLICT (event) DO NOTHING",
+                       "event text, researcher_id text, name text, delta bigint, at text", changes.counted)
+        affected = touched | set(changes.affected) | self._owned_by(c, changes.affected_owners)
+        affected |= self._owned_by(c, self._owners_of(c, affected))  # their "same person" lists
+        affected |= self._kin(c, affected)  # a person's profile is every one of its records'
+        return self._documents(c, affected, getattr(tracking, "behind", None))
+
+    def _documents(self, c: Any, affected: set[str], behind: bool | None) -> bool:
+        """Write the documents of the profiles a batch changed, or note them for later (True): while a
         from-scratch build runs (documents_deferred), and while the projection is behind an
         import (`behind`: the catalogue's log had more past this batch), for up to
         BEHIND_WRITE_SECONDS. The catalogue's batch that ends where its log ended (`behind`
@@ -395,7 +459,7 @@ class ProfilesView(SqlView):
                               " ON CONFLICT (id) DO NOTHING", "id text", [(rid,) for rid in sorted(affected)])
                 if self._noted_since is None:
                     self._noted_since = time.monotonic()
-            return
+            return True
         noted: set[str] = set()
         if behind is not None:
             c.execute(self._sql("SELECT id FROM {deferred}"))
@@ -405,6 +469,7 @@ class ProfilesView(SqlView):
             self._noted_since = None
         if affected | noted:
             self._write_profiles(c, sorted(affected | noted))
+        return False
 
     @contextmanager
     def documents_deferred(self) -> Iterator[None]:
@@ -418,13 +483,16 @@ class ProfilesView(SqlView):
             yield
         finally:
             self.defer_documents = False
+            self.commit_pending()  # the batches done, with their notes, stay done if it stops here
         self.write_deferred_documents()
 
     def has_deferred_documents(self) -> bool:
+        self.commit_pending()  # what batches left in an open transaction, noted ones included
         return bool(self._query("SELECT id FROM {deferred} LIMIT 1", ()))
 
     def write_deferred_documents(self) -> int:
         """Write the documents batches left for later; returns how many."""
+        self.commit_pending()
         written = 0
         self._noted_since = None
         while True:
@@ -1065,13 +1133,20 @@ class ProfilesView(SqlView):
         return {row["record_id"]: {"researcher_id": row["researcher_id"], "owner_id": row["owner_id"],
                                    "level": row["level"], "disputed": bool(row["disputed"]),
                                    "headline": row["headline"], "about": row["about"]}
-                for row in self._rows_in(None, "SELECT record_id, researcher_id, owner_id, level, disputed,"
-                                               " headline, about FROM {ownership} WHERE {in}", "record_id",
-                                         record_ids)}
+                for row in self._batch_rows("SELECT record_id, researcher_id, owner_id, level, disputed,"
+                                            " headline, about FROM {ownership} WHERE {in}", "record_id", record_ids)}
 
     def load_work_fields(self, work_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {row["id"]: json.loads(row["fields"])
-                for row in self._rows_in(None, "SELECT id, fields FROM {works} WHERE {in}", "id", work_ids)}
+                for row in self._batch_rows("SELECT id, fields FROM {works} WHERE {in}", "id", work_ids)}
+
+    def _batch_rows(self, statement: str, column: str, values: Sequence[Any]) -> list[Any]:
+        """What the projection reads before a batch: as the batches so far left it, those in an
+        open transaction (apply_batch) included."""
+        with self._writing:
+            if self._group is not None:
+                return self._rows_in(self._group[1], statement, column, values)
+        return self._rows_in(None, statement, column, values)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -1669,7 +1744,7 @@ class ProfilesView(SqlView):
 
 
 class SQLiteProfilesView(ProfilesView, SQLiteSqlView):
-    pass
+    GROUPS_BEHIND = True
 
 
 class PostgresProfilesView(ProfilesView, PostgresSqlView):

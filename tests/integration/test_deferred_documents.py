@@ -81,6 +81,7 @@ def test_an_interrupted_deferred_build_writes_its_notes_when_the_next_one_ends(s
 
 
 def noted(view) -> set[str]:
+    view.commit_pending()  # on SQLite, batches behind an import share a transaction until then
     return {row["id"] for row in view._query("SELECT id FROM {deferred}", ())}
 
 
@@ -160,3 +161,55 @@ def test_a_command_behind_an_import_writes_its_own_profile_and_leaves_the_import
     doc = json.loads(view.profile(str(rid))[0])
     assert (doc["claim_status"], doc["verification_level"]) == ("claimed", "L2")
     assert noted(view) == left  # the import's notes wait for the import's own batches
+
+
+def test_on_sqlite_batches_behind_an_import_commit_together_and_a_failure_or_a_stop_ends_them_right(tmp_path,
+                                                                                                     monkeypatch):
+    """Behind an import, on SQLite, batches share one transaction until one writes the documents
+    (ProfilesView.apply_batch): other connections see none of them meanwhile; a failing batch
+    takes the open ones back and the runner applies them again from the last commit; a runner
+    that stops commits what it applied; past GROUP_SECONDS every batch commits."""
+    from tests.conftest import fresh_services
+
+    with fresh_services("sqlite", tmp_path / "a") as services:
+        import_skewed(services, 240, parts=3)
+        view, runner = services.profiles_view, services.runner_of("profiles", "Catalogue")
+        runner.batch_size = 60
+        assert runner.run_batch() == 60 and runner.run_batch() == 60
+        assert runner.position() == 0  # what another connection sees: nothing yet
+        assert view._query("SELECT id FROM {researchers}", ()) == []
+
+        real = view._documents
+        monkeypatch.setattr(view, "_documents", lambda *args: (_ for _ in ()).throw(OSError("disk gone")))
+        with pytest.raises(OSError):
+            runner.run_batch()
+        monkeypatch.setattr(view, "_documents", real)
+        assert runner.position() == 0 and view._group is None  # the two batches before it went too
+
+        # From the last commit again, one event at a time up to where the failed batch ended,
+        # each committed: a view gets as far as an event that fails.
+        assert runner.run_batch() == 1
+        first = services.catalogue.recorder.select_notifications(start=1, limit=1)[0].id
+        assert runner.position() == first
+        while runner._one_at_a_time_until is not None:
+            assert runner.run_batch() == 1
+        at = runner.position()
+        assert at == services.catalogue.recorder.select_notifications(start=1, limit=180)[-1].id
+        assert runner.run_batch() == 60 and runner.position() == at  # behind again: held
+        runner.stop()  # commits what it applied
+        assert runner.position() > at
+        first = runner.position()
+
+        monkeypatch.setattr("projections.profiles.view.GROUP_SECONDS", 0.0)
+        assert runner.run_batch() == 60
+        assert runner.position() > first  # committed at once
+        runner.catch_up()
+        head = services.catalogue.recorder.max_notification_id()
+        assert runner.position() == head and noted(view) == set()
+        built, prefix, runners = profiles_build(services, batch_size=10_000)  # one batch, nothing grouped
+        try:
+            for r in runners:
+                r.catch_up()
+            assert compared(view, built) == dict.fromkeys(compared(view, built), True)
+        finally:
+            drop(services, built, prefix)
