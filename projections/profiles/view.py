@@ -262,9 +262,9 @@ class ProfilesView(SqlView):
     # every page its transaction changed, and one batch of skewed works (consortium papers of
     # a hundred authors) changes most pages of the pairs' and tallies' indexes: at 60,000 works a
     # batch of 3,000 events wrote about 450 MiB to the WAL and the file. PostgreSQL logs changes,
-    # not pages, at a commit; there each batch commits. (Grouped there, the planner went blind:
-    # ANALYZE on its own connection sees none of an open transaction's rows, and one batch's
-    # co-author count over the scratch pairs ran for minutes instead of seconds.)
+    # not pages, at a commit; there each batch commits. (Grouped there, one batch's co-author count over
+    # the scratch pairs ran for minutes instead of seconds; likely the planner's statistics: ANALYZE
+    # on its own connection sees none of an open transaction's rows.)
     GROUPS_BEHIND = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
