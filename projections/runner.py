@@ -34,9 +34,10 @@ class BatchProjection(Protocol):
 
     # Optional: `caught_up()`, called when a runner that says whether it is behind (says_behind)
     # reads nothing new (ProfilesProjection writes the documents it left for later).
-    # Optional on the view: `commit_pending()` and `roll_back_pending()`, for a view that keeps
-    # a transaction open across batches (ProfilesView on SQLite, behind an import): the runner
-    # commits what is pending when it stops, and rolls it back when a batch fails.
+    # Optional on the view: `commit_pending()` and `roll_back_pending(application_name)`, for a
+    # view that keeps a transaction open across one log's batches (ProfilesView on SQLite, behind
+    # an import): the runner commits what is pending when it stops, and rolls back its own log's
+    # batches when one of them fails.
 
 
 @dataclass(frozen=True)
@@ -272,8 +273,8 @@ class BatchProjectionRunner(PollingRunner):
         except BaseException:
             self._position = None  # another runner may have moved on: read it again
             pending = getattr(self.projection.view, "roll_back_pending", None)
-            if pending is not None:  # the batches before it in an open transaction go too
-                pending()
+            if pending is not None:  # its log's batches before it in an open transaction go too
+                pending(self.app.name)
             raise
         self._position = notifications[-1].id
         return len(notifications)

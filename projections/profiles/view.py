@@ -269,7 +269,8 @@ class ProfilesView(SqlView):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._writing = threading.RLock()  # one batch at a time in this process (four logs' runners)
-        self._group: tuple[ExitStack, Any, float] | None = None  # the open transaction: exit, cursor, start
+        # The open transaction: its exit, cursor, start, and the log whose batches it holds.
+        self._group: tuple[ExitStack, Any, float, str] | None = None
         super().__init__(*args, **kwargs)
 
     def _schema_statements(self) -> list[str]:
@@ -376,7 +377,9 @@ class ProfilesView(SqlView):
         after any failure). Readers meanwhile see the last commit: facts and documents alike."""
         behind = getattr(tracking, "behind", None)
         with self._writing:
-            c = self._transaction()
+            if self._group is not None and self._group[3] != tracking.application_name:
+                self._end_transaction(None)  # another log's batches commit before this one
+            c = self._transaction(tracking.application_name)
             try:
                 deferred = self._apply_batch(c, changes, tracking)
             except BaseException as e:
@@ -386,12 +389,12 @@ class ProfilesView(SqlView):
             if not (self.GROUPS_BEHIND and behind and deferred and time.monotonic() - self._group[2] < GROUP_SECONDS):
                 self._end_transaction(None)
 
-    def _transaction(self) -> Any:
-        """The open transaction's cursor, or a new transaction's."""
+    def _transaction(self, application_name: str) -> Any:
+        """The open transaction's cursor, or a new transaction's (for batches of that log)."""
         if self._group is None:
             stack = ExitStack()
             cursor = stack.enter_context(self.datastore.transaction(commit=True))
-            self._group = (stack, cursor, time.monotonic())
+            self._group = (stack, cursor, time.monotonic(), application_name)
         return self._group[1]
 
     def _end_transaction(self, error: BaseException | None) -> None:
@@ -412,10 +415,12 @@ class ProfilesView(SqlView):
         with self._writing:
             self._end_transaction(None)
 
-    def roll_back_pending(self) -> None:
-        """Roll back batches left in an open transaction (a batch failed before it came here)."""
+    def roll_back_pending(self, application_name: str) -> None:
+        """Roll back the batches of that log left in an open transaction (a later batch of the
+        same log failed before it came here; its runner reads its position back)."""
         with self._writing:
-            self._end_transaction(RuntimeError("a later batch failed"))
+            if self._group is not None and self._group[3] == application_name:
+                self._end_transaction(RuntimeError("a later batch failed"))
 
     def _apply_batch(self, c: Any, changes: BatchChanges, tracking: Tracking) -> bool:
         # One batch at a time across the runners of the three upstream applications: the

@@ -213,3 +213,47 @@ def test_on_sqlite_batches_behind_an_import_commit_together_and_a_failure_or_a_s
             assert compared(view, built) == dict.fromkeys(compared(view, built), True)
         finally:
             drop(services, built, prefix)
+
+
+def test_on_sqlite_another_logs_batch_commits_the_import_s_open_batches_first_and_fails_alone(tmp_path,
+                                                                                              monkeypatch):
+    """A claims batch arriving while catalogue batches behind an import are open (one process's
+    runners share the view) commits them first, then applies in a transaction of its own: when it
+    fails, the import's batches stay, and the catalogue runner goes on from where it was."""
+    from domain.catalogue.model import researcher_id_for
+    from domain.claims.application import EvidenceIn, RecordFacts
+    from tests.conftest import fresh_services
+    from tests.factories import register_confirmed
+
+    with fresh_services("sqlite", tmp_path / "a") as services:
+        import_skewed(services, 240, parts=3)
+        view, catalogue = services.profiles_view, services.runner_of("profiles", "Catalogue")
+        claims = services.runner_of("profiles", "Claims")
+        services.runner_of("profiles", "Accounts").catch_up()
+        catalogue.batch_size = 60
+        assert catalogue.run_batch() == 60 and catalogue.run_batch() == 60
+        assert catalogue.position() == 0  # held open
+        rid = researcher_id_for("A1")
+        facts = RecordFacts(rid, None, "L1", frozenset())
+        account = register_confirmed(services, "owner@example.org", "Owner")
+        services.claims.open_claim(account, facts, [EvidenceIn("statement", text="me", links=("https://x.org/",))])
+
+        monkeypatch.setattr(view, "_apply_claims", lambda *args: (_ for _ in ()).throw(OSError("disk gone")))
+        with pytest.raises(OSError):
+            claims.run_batch()
+        two = services.catalogue.recorder.select_notifications(start=1, limit=120)[-1].id
+        assert catalogue.position() == two  # committed before the claims batch, and kept
+        monkeypatch.undo()
+
+        assert claims.catch_up() > 0
+        assert catalogue.run_batch() == 60  # on from where it was: nothing applied twice or missed
+        catalogue.catch_up()
+        assert catalogue.position() == services.catalogue.recorder.max_notification_id()
+        services.runner_of("profiles", "Accounts").catch_up()  # the owner's account, registered since
+        built, prefix, runners = profiles_build(services, batch_size=10_000)
+        try:
+            for r in runners:
+                r.catch_up()
+            assert compared(view, built) == dict.fromkeys(compared(view, built), True)
+        finally:
+            drop(services, built, prefix)
