@@ -80,6 +80,17 @@ def test_an_interrupted_deferred_build_writes_its_notes_when_the_next_one_ends(s
         drop(services, view, prefix)
 
 
+def assert_equals_a_one_batch_build(services, view) -> None:
+    """`view` equals the profiles built afresh in one batch per log, table by table."""
+    built, prefix, runners = profiles_build(services, batch_size=10_000)
+    try:
+        for r in runners:
+            r.catch_up()
+        assert compared(view, built) == dict.fromkeys(compared(view, built), True)
+    finally:
+        drop(services, built, prefix)
+
+
 def noted(view) -> set[str]:
     view.commit_pending()  # on SQLite, batches behind an import share a transaction until then
     return {row["id"] for row in view._query("SELECT id FROM {deferred}", ())}
@@ -104,13 +115,7 @@ def test_behind_an_import_documents_wait_for_the_batch_that_ends_where_the_log_d
     runner.catch_up()  # the last batch ends at the log's head: every noted profile is written
     assert noted(view) == set()
     assert view.docs_position() == 1
-    built, prefix, runners = profiles_build(services, batch_size=10_000)  # one batch, nothing noted
-    try:
-        for r in runners:
-            r.catch_up()
-        assert compared(view, built) == dict.fromkeys(compared(view, built), True)
-    finally:
-        drop(services, built, prefix)
+    assert_equals_a_one_batch_build(services, view)  # nothing noted
 
 
 def test_behind_an_import_for_long_documents_are_written_anyway(services, monkeypatch):
@@ -206,13 +211,7 @@ def test_on_sqlite_batches_behind_an_import_commit_together_and_a_failure_or_a_s
         runner.catch_up()
         head = services.catalogue.recorder.max_notification_id()
         assert runner.position() == head and noted(view) == set()
-        built, prefix, runners = profiles_build(services, batch_size=10_000)  # one batch, nothing grouped
-        try:
-            for r in runners:
-                r.catch_up()
-            assert compared(view, built) == dict.fromkeys(compared(view, built), True)
-        finally:
-            drop(services, built, prefix)
+        assert_equals_a_one_batch_build(services, view)  # nothing grouped
 
 
 def test_on_sqlite_another_logs_batch_commits_the_import_s_open_batches_first_and_fails_alone(tmp_path,
@@ -250,10 +249,4 @@ def test_on_sqlite_another_logs_batch_commits_the_import_s_open_batches_first_an
         catalogue.catch_up()
         assert catalogue.position() == services.catalogue.recorder.max_notification_id()
         services.runner_of("profiles", "Accounts").catch_up()  # the owner's account, registered since
-        built, prefix, runners = profiles_build(services, batch_size=10_000)
-        try:
-            for r in runners:
-                r.catch_up()
-            assert compared(view, built) == dict.fromkeys(compared(view, built), True)
-        finally:
-            drop(services, built, prefix)
+        assert_equals_a_one_batch_build(services, view)
